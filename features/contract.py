@@ -1,0 +1,281 @@
+"""The CRM data contract: what a CRM export must look like, and the one loader that enforces it.
+
+An export is a folder with three tables, `leads`, `activities` and `touches`, each a `.csv` or a
+`.parquet` file. `docs/data-contract.md` is the human-readable version of this module.
+
+Loading is where dtypes are decided, once: enum fields become lower-case strings from a fixed
+vocabulary (empty BANT fields become "unknown"), dates become timezone-naive UTC datetimes,
+`company_size` a float (NaN when missing) and `responded` a float (1, 0, or NaN when missing).
+Any violation stops the load with a `ContractError` whose message names the file, the lines
+(as a spreadsheet shows them, header = line 1), the column, the bad values and what was expected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SOURCES = (
+    "web_form", "trade_show", "webinar", "content_download", "referral", "partner",
+    "outbound", "chat", "other",
+)
+BUDGET = ("confirmed", "indicated", "none", "unknown")
+AUTHORITY = ("decision_maker", "influencer", "user", "unknown")
+NEED = ("confirmed", "indicated", "none", "unknown")
+TIMEFRAME = ("lt_1m", "1_3m", "3_6m", "6_12m", "gt_12m", "unknown")
+OUTCOMES = ("won", "lost", "open")
+ACTIVITY_TYPES = (
+    "email_open", "email_click", "web_visit", "pricing_page_view", "content_download",
+    "webinar_attended", "event_attended", "demo_request", "contact_request", "chat",
+    "form_submit", "unsubscribe",
+)
+CHANNELS = ("email", "call", "meeting", "direct_mail", "social", "event")
+TEAMS = ("marketing", "sales")
+BANT_FIELDS = {"budget": BUDGET, "authority": AUTHORITY, "need": NEED, "timeframe": TIMEFRAME}
+
+TABLES = ("leads", "activities", "touches")
+LEAD_COLUMNS = (
+    "lead_id", "created_at", "source", "industry", "company_size", "country",
+    *BANT_FIELDS, "outcome", "outcome_at",
+)
+ACTIVITY_COLUMNS = ("lead_id", "occurred_at", "type")
+TOUCH_COLUMNS = ("lead_id", "occurred_at", "channel", "team", "responded")
+
+MAX_LISTED_ROWS = 10
+_TRUE = ("true", "1", "yes")
+_FALSE = ("false", "0", "no")
+
+
+class ContractError(ValueError):
+    """Input that breaks the data contract; the message is meant for the person who made it."""
+
+
+@dataclass(frozen=True)
+class Crm:
+    """A validated CRM export. Frames are sorted by lead (and time for events)."""
+
+    leads: pd.DataFrame
+    activities: pd.DataFrame
+    touches: pd.DataFrame
+
+
+@dataclass
+class _Table:
+    """One raw table being checked; collects every problem before anything is raised."""
+
+    file: str
+    frame: pd.DataFrame
+    is_csv: bool
+    problems: list[str]
+
+    def where(self, mask: np.ndarray) -> str:
+        rows = np.flatnonzero(mask)
+        unit = "line" if self.is_csv else "row"
+        # Header is line 1 in a CSV; parquet rows are counted from 1.
+        numbers = rows + (2 if self.is_csv else 1)
+        shown = ", ".join(str(n) for n in numbers[:MAX_LISTED_ROWS])
+        more = len(rows) - MAX_LISTED_ROWS
+        suffix = f" and {more} more ({len(rows)} in all)" if more > 0 else ""
+        return f"{unit}{'s' if len(rows) > 1 else ''} {shown}{suffix}"
+
+    def report(self, mask: np.ndarray, column: str, what: str, expected: str) -> None:
+        values = self.frame[column][mask] if column in self.frame else pd.Series(dtype=object)
+        distinct = list(dict.fromkeys(values.astype(str)))[:5]
+        shown = ", ".join(repr(v) for v in distinct)
+        self.problems.append(
+            f"{self.file}, column '{column}', {self.where(mask)}: {what}"
+            + (f" ({shown})" if shown else "")
+            + f"; expected {expected}"
+        )
+
+
+def _read(folder: Path, name: str) -> _Table:
+    candidates = [folder / f"{name}.csv", folder / f"{name}.parquet"]
+    present = [p for p in candidates if p.exists()]
+    if not present:
+        raise ContractError(
+            f"{folder}: no '{name}' table; expected {name}.csv or {name}.parquet in that folder"
+        )
+    if len(present) > 1:
+        raise ContractError(f"{folder}: both {name}.csv and {name}.parquet exist; keep one")
+    path = present[0]
+    try:
+        if path.suffix == ".csv":
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        else:
+            frame = pd.read_parquet(path)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise ContractError(f"{path}: cannot be read as {path.suffix[1:]}: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return _Table(str(path), frame, path.suffix == ".csv", [])
+
+
+def _text(table: _Table, column: str) -> pd.Series:
+    """The column as stripped strings, '' where missing (parquet nulls included)."""
+    series = table.frame[column]
+    if series.dtype != object and not pd.api.types.is_string_dtype(series):
+        series = series.astype(object).where(series.notna(), "")
+    return series.fillna("").astype(str).str.strip()
+
+
+def _require_columns(table: _Table, columns: tuple[str, ...], required: tuple[str, ...]) -> bool:
+    missing = [c for c in required if c not in table.frame.columns]
+    if missing:
+        table.problems.append(
+            f"{table.file}: missing column{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f"'{c}'" for c in missing)
+            + f"; expected columns {', '.join(columns)}"
+            + f" (found {', '.join(map(str, table.frame.columns)) or 'none'})"
+        )
+    return not missing
+
+
+def _enum(table: _Table, column: str, allowed: tuple[str, ...], empty: str | None) -> pd.Series:
+    values = _text(table, column).str.lower()
+    if empty is not None:
+        values = values.mask(values == "", empty)
+    bad = ~values.isin(allowed).to_numpy()
+    if bad.any():
+        note = f" (empty means {empty})" if empty is not None else ""
+        table.report(bad, column, "value not allowed", f"one of {' | '.join(allowed)}{note}")
+    return values
+
+
+def _dates(table: _Table, column: str, required: bool) -> pd.Series:
+    raw = table.frame[column]
+    if pd.api.types.is_datetime64_any_dtype(raw):
+        parsed = pd.to_datetime(raw, utc=True)
+        missing = parsed.isna().to_numpy()
+        bad = np.zeros(len(raw), dtype=bool)
+    else:
+        text = _text(table, column)
+        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        missing = (text == "").to_numpy()
+        bad = parsed.isna().to_numpy() & ~missing
+    if bad.any():
+        table.report(bad, column, "date that does not parse", "an ISO 8601 date or time")
+    if required and missing.any():
+        table.report(missing, column, "empty date", "an ISO 8601 date or time")
+    return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def _number(table: _Table, column: str) -> pd.Series:
+    text = _text(table, column)
+    numbers = pd.to_numeric(text.mask(text == "", None), errors="coerce")
+    bad = (numbers.isna() & (text != "")).to_numpy() | (numbers < 0).to_numpy()
+    if bad.any():
+        table.report(bad, column, "not a non-negative number", "a number of employees or empty")
+    return numbers.astype(float)
+
+
+def _flag(table: _Table, column: str) -> pd.Series:
+    text = _text(table, column).str.lower()
+    values = pd.Series(np.nan, index=text.index)
+    values[text.isin(_TRUE)] = 1.0
+    values[text.isin(_FALSE)] = 0.0
+    bad = (values.isna() & (text != "")).to_numpy()
+    if bad.any():
+        table.report(bad, column, "value not allowed", "true | false, or empty when not known")
+    return values
+
+
+def _check_leads(table: _Table, require_outcome: bool) -> pd.DataFrame:
+    required = ("lead_id", "created_at", "source", *BANT_FIELDS) + (
+        ("outcome",) if require_outcome else ()
+    )
+    if not _require_columns(table, LEAD_COLUMNS, required):
+        return pd.DataFrame()
+    frame = table.frame
+    out = pd.DataFrame(index=frame.index)
+    out["lead_id"] = _text(table, "lead_id")
+    empty_id = (out["lead_id"] == "").to_numpy()
+    if empty_id.any():
+        table.report(empty_id, "lead_id", "empty id", "a unique, non-empty string")
+    duplicated = out["lead_id"].duplicated(keep=False).to_numpy() & ~empty_id
+    if duplicated.any():
+        table.report(duplicated, "lead_id", "duplicate id", "each lead_id once")
+    out["created_at"] = _dates(table, "created_at", required=True)
+    out["source"] = _enum(table, "source", SOURCES, empty=None)
+    industry = _text(table, "industry") if "industry" in frame else pd.Series("", frame.index)
+    out["industry"] = industry.str.lower().mask(industry == "", "unknown")
+    out["company_size"] = (
+        _number(table, "company_size") if "company_size" in frame else np.nan
+    )
+    out["country"] = _text(table, "country") if "country" in frame else ""
+    for field, allowed in BANT_FIELDS.items():
+        out[field] = _enum(table, field, allowed, empty="unknown")
+    if "outcome" in frame:
+        out["outcome"] = _enum(table, "outcome", OUTCOMES, empty=None)
+        has_at = "outcome_at" in frame
+        out["outcome_at"] = (
+            _dates(table, "outcome_at", required=False)
+            if has_at else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+        )
+        closed = out["outcome"].isin(("won", "lost")).to_numpy()
+        no_date = closed & out["outcome_at"].isna().to_numpy()
+        if has_at:
+            no_date &= (_text(table, "outcome_at") == "").to_numpy()
+        if no_date.any():
+            table.report(no_date, "outcome_at", "won or lost lead without an outcome date",
+                         "the date the lead was won or lost")
+        before = (out["outcome_at"] < out["created_at"]).to_numpy()
+        if before.any():
+            table.report(before, "outcome_at", "outcome before the lead was created",
+                         "a date on or after created_at")
+        open_dated = (out["outcome"] == "open").to_numpy() & out["outcome_at"].notna().to_numpy()
+        if open_dated.any():
+            table.report(open_dated, "outcome_at", "open lead with an outcome date",
+                         "empty outcome_at while the outcome is open")
+    return out
+
+
+def _check_events(
+    table: _Table, columns: tuple[str, ...], known: pd.Series, enums: dict[str, tuple[str, ...]]
+) -> pd.DataFrame:
+    required = tuple(c for c in columns if c != "responded")
+    if not _require_columns(table, columns, required):
+        return pd.DataFrame()
+    out = pd.DataFrame(index=table.frame.index)
+    out["lead_id"] = _text(table, "lead_id")
+    unknown = ~out["lead_id"].isin(known).to_numpy()
+    if unknown.any() and len(known):
+        table.report(unknown, "lead_id", "lead not in the leads table", "a lead_id from leads")
+    out["occurred_at"] = _dates(table, "occurred_at", required=True)
+    for column, allowed in enums.items():
+        out[column] = _enum(table, column, allowed, empty=None)
+    if "responded" in columns:
+        out["responded"] = (
+            _flag(table, "responded") if "responded" in table.frame else np.nan
+        )
+    return out
+
+
+def load_crm(folder: str | Path, *, require_outcome: bool = True) -> Crm:
+    """Read and validate a CRM export folder; raise `ContractError` listing every problem."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ContractError(f"{folder}: not a folder; expected a folder with {', '.join(TABLES)}")
+    leads_t, activities_t, touches_t = (_read(folder, name) for name in TABLES)
+    leads = _check_leads(leads_t, require_outcome)
+    known = leads["lead_id"] if "lead_id" in leads else pd.Series(dtype=str)
+    activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, {"type": ACTIVITY_TYPES})
+    touches = _check_events(
+        touches_t, TOUCH_COLUMNS, known, {"channel": CHANNELS, "team": TEAMS}
+    )
+    problems = leads_t.problems + activities_t.problems + touches_t.problems
+    if problems:
+        count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
+        raise ContractError(
+            f"The CRM export in {folder} breaks the data contract ({count}; see "
+            "docs/data-contract.md):\n" + "\n".join(f"- {p}" for p in problems)
+        )
+    return Crm(
+        leads=leads.reset_index(drop=True),
+        activities=activities.sort_values(["lead_id", "occurred_at"], kind="stable")
+        .reset_index(drop=True),
+        touches=touches.sort_values(["lead_id", "occurred_at"], kind="stable")
+        .reset_index(drop=True),
+    )

@@ -1,0 +1,187 @@
+"""The packaged model that MLflow stores: feature encoding, two calibrated classifiers, metadata.
+
+It lives in `features/` because it is the artefact both sides unpickle: training assembles and
+registers it, serving loads it from the registry, and serving never imports training. It takes
+the feature columns of `features.build.build_features` (a dict of arrays or a DataFrame with
+those columns), so `mlflow models serve` and `mlflow.pyfunc.load_model` can use it as is.
+
+Scores are calibrated with Platt scaling on the model's margin, `logit = a * margin + b`, which
+keeps explanations exact: every contribution is on the calibrated log-odds scale and the
+contributions plus the base value add up to the logit of the returned probability.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.linear_model import LogisticRegression
+
+from features.build import CATEGORICAL, FEATURES, NUMERIC
+
+Columns = Mapping[str, Any]
+
+
+class FeatureEncoder(BaseEstimator):
+    """Categorical feature values to integer codes learned in training; numerics pass through.
+
+    Values seen fewer than `min_count` times, or never, encode as NaN (missing), so a new
+    industry in production is treated like an unknown one, never as an error.
+    """
+
+    def __init__(self, min_count: int = 20) -> None:
+        self.min_count = min_count
+
+    def fit(self, columns: Columns) -> FeatureEncoder:
+        self.vocabulary_: dict[str, dict[str, int]] = {}
+        for name in CATEGORICAL:
+            values, counts = np.unique(np.asarray(columns[name], dtype=str), return_counts=True)
+            kept = values[counts >= self.min_count]
+            self.vocabulary_[name] = {str(v): i for i, v in enumerate(kept)}
+        return self
+
+    def transform(self, columns: Columns) -> np.ndarray:
+        n = len(columns[FEATURES[0]])
+        matrix = np.empty((n, len(FEATURES)), dtype=np.float64)
+        for j, name in enumerate(CATEGORICAL):
+            lookup = self.vocabulary_[name]
+            matrix[:, j] = [lookup.get(v, np.nan) for v in columns[name]]
+        offset = len(CATEGORICAL)
+        for j, name in enumerate(NUMERIC):
+            matrix[:, offset + j] = columns[name]
+        return matrix
+
+    def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
+        return np.asarray(FEATURES, dtype=object)
+
+
+class TreeMargin:
+    """A LightGBM booster: margins and native tree SHAP contributions (log-odds)."""
+
+    def __init__(self, booster: Any) -> None:
+        self.booster = booster
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        return self.booster.predict(x, raw_score=True, num_threads=1)
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """(n, n_features + 1): one column per feature, the last is the base value."""
+        return self.booster.predict(x, pred_contrib=True, num_threads=1)
+
+
+class LinearMargin:
+    """Logistic regression on one-hot categoricals and standardised numerics.
+
+    Its contributions are the exact linear terms summed per input feature (all one-hot columns
+    of a field, and a numeric's missing-indicator with its value term).
+    """
+
+    def __init__(self, vocab_sizes: list[int], c: float = 0.1) -> None:
+        self.vocab_sizes = vocab_sizes
+        self.c = c
+
+    def _design(self, x: np.ndarray) -> list[np.ndarray]:
+        """Per input feature, its block of design columns."""
+        blocks = []
+        for j, size in enumerate(self.vocab_sizes):
+            codes = x[:, j]
+            codes = np.where(np.isnan(codes), size, codes).astype(np.int64)
+            blocks.append(np.eye(size + 1)[codes])
+        numeric = self._numeric(x)
+        missing = np.isnan(numeric)
+        z = (np.where(missing, self.fill_, numeric) - self.mean_) / self.scale_
+        for j in range(numeric.shape[1]):
+            blocks.append(np.column_stack([z[:, j], missing[:, j]]))
+        return blocks
+
+    def _numeric(self, x: np.ndarray) -> np.ndarray:
+        # Every numeric feature is a count, a duration or a share (>= 0) and counts are
+        # heavy-tailed: on a log scale one very active lead does not dominate the fit.
+        return np.log1p(x[:, len(self.vocab_sizes):])
+
+    def fit(self, x: np.ndarray, y: np.ndarray) -> LinearMargin:
+        numeric = self._numeric(x)
+        self.fill_ = np.nan_to_num(np.nanmedian(numeric, axis=0))
+        filled = np.where(np.isnan(numeric), self.fill_, numeric)
+        self.mean_ = filled.mean(axis=0)
+        self.scale_ = np.where(filled.std(axis=0) > 0, filled.std(axis=0), 1.0)
+        model = LogisticRegression(C=self.c, max_iter=2000)
+        model.fit(np.hstack(self._design(x)), y)
+        self.coef_ = model.coef_[0]
+        self.intercept_ = float(model.intercept_[0])
+        return self
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        blocks = self._design(x)
+        terms = np.empty((x.shape[0], len(blocks) + 1))
+        start = 0
+        for j, block in enumerate(blocks):
+            terms[:, j] = block @ self.coef_[start:start + block.shape[1]]
+            start += block.shape[1]
+        terms[:, -1] = self.intercept_
+        return terms
+
+    def margin(self, x: np.ndarray) -> np.ndarray:
+        return self.contributions(x).sum(axis=1)
+
+
+class Calibrated:
+    """A margin model with Platt scaling: probability = sigmoid(a * margin + b)."""
+
+    def __init__(self, base: TreeMargin | LinearMargin, a: float, b: float) -> None:
+        self.base = base
+        self.a = a
+        self.b = b
+
+    def logit(self, x: np.ndarray) -> np.ndarray:
+        return self.a * self.base.margin(x) + self.b
+
+    def proba(self, x: np.ndarray) -> np.ndarray:
+        return 1.0 / (1.0 + np.exp(-self.logit(x)))
+
+    def contributions(self, x: np.ndarray) -> np.ndarray:
+        """Per-feature contributions to the calibrated logit; the last column is the base."""
+        raw = self.base.contributions(x) * self.a
+        raw[:, -1] += self.b
+        return raw
+
+
+class LeadScorer(BaseEstimator, ClassifierMixin):
+    """Readiness and potential of leads from their feature columns.
+
+    `predict_proba` answers readiness (won within the horizon), as MLflow's generic tools
+    expect; `potential` answers "will this lead ever be won". `info` carries what travels with
+    the model: thresholds, route statistics, metrics, feature labels.
+    """
+
+    def __init__(
+        self, encoder: FeatureEncoder, readiness: Calibrated, potential: Calibrated,
+        info: dict[str, Any],
+    ) -> None:
+        self.encoder = encoder
+        self.readiness = readiness
+        self.potential = potential
+        self.info = info
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.array([0, 1])
+
+    def fit(self, columns: Columns, y: object = None) -> LeadScorer:
+        """Parts are fitted by `training.fit`; this exists for the estimator contract."""
+        return self
+
+    def encode(self, columns: Columns) -> np.ndarray:
+        return self.encoder.transform(columns)
+
+    def predict_proba(self, columns: Columns) -> np.ndarray:
+        p = self.readiness.proba(self.encode(columns))
+        return np.column_stack([1.0 - p, p])
+
+    def predict(self, columns: Columns) -> np.ndarray:
+        return (self.predict_proba(columns)[:, 1] >= 0.5).astype(np.int64)
+
+    def predict_potential(self, columns: Columns) -> np.ndarray:
+        return self.potential.proba(self.encode(columns))

@@ -1,0 +1,45 @@
+"""The routing policy: which team acts on a lead now, and why, in words a rep understands.
+
+- `sales` when the lead raised its hand (a demo or contact request in the last 7 days),
+  whatever its score, or when readiness >= the sales threshold;
+- `disqualify` when potential (will it ever be won) < the disqualify threshold;
+- `nurture` otherwise.
+
+Thresholds are chosen in training on the validation slice (see `training.evaluate`) and travel
+with the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+
+import numpy as np
+
+
+class Route(StrEnum):
+    SALES = "sales"
+    NURTURE = "nurture"
+    DISQUALIFY = "disqualify"
+
+
+ROUTES = tuple(Route)
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    sales: float
+    disqualify: float
+
+    def as_dict(self) -> dict[str, float]:
+        return asdict(self)
+
+
+def assign_routes(
+    readiness: np.ndarray, potential: np.ndarray, hand_raise: np.ndarray, t: Thresholds
+) -> np.ndarray:
+    """Vectorised policy: an array of route names, one per lead."""
+    routes = np.full(len(readiness), Route.NURTURE.value, dtype=object)
+    routes[potential < t.disqualify] = Route.DISQUALIFY.value
+    routes[(readiness >= t.sales) | (hand_raise > 0)] = Route.SALES.value
+    return routes

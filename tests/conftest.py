@@ -1,0 +1,42 @@
+"""Shared fixtures: a tiny hand-written CRM export, and thread settings for LightGBM."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+LEADS = """lead_id,created_at,source,industry,company_size,country,budget,authority,need,timeframe,outcome,outcome_at
+L1,2025-01-01T09:00:00,referral,software,120,DE,confirmed,decision_maker,confirmed,lt_1m,won,2025-02-15
+L2,2025-01-05,trade_show,retail,,US,,,,,lost,2025-04-01T12:00:00Z
+L3,2025-02-01T00:00:00+01:00,web_form,,8,,indicated,user,none,6_12m,open,
+"""
+ACTIVITIES = """lead_id,occurred_at,type
+L1,2025-01-02T10:00:00,web_visit
+L1,2025-01-20T10:00:00,pricing_page_view
+L1,2025-02-01T10:00:00,demo_request
+L2,2025-01-06T10:00:00,email_open
+L3,2025-02-02T10:00:00,content_download
+"""
+TOUCHES = """lead_id,occurred_at,channel,team,responded
+L1,2025-01-03T10:00:00,email,marketing,true
+L1,2025-02-02T10:00:00,call,sales,
+L2,2025-01-07T10:00:00,email,marketing,false
+"""
+
+
+def write_crm(folder: Path, leads: str = LEADS, activities: str = ACTIVITIES,
+              touches: str = TOUCHES) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (("leads", leads), ("activities", activities), ("touches", touches)):
+        (folder / f"{name}.csv").write_text(text)
+    return folder
+
+
+@pytest.fixture
+def tiny_crm(tmp_path: Path) -> Path:
+    return write_crm(tmp_path / "crm")
