@@ -19,7 +19,14 @@ import numpy as np
 
 from features.build import DAY, Events, Leads, build_features
 from features.contract import (
-    ACTIVITY_TYPES, AUTHORITY, BUDGET, CHANNELS, NEED, SOURCES, TEAMS, TIMEFRAME,
+    ACTIVITY_TYPES,
+    AUTHORITY,
+    BUDGET,
+    CHANNELS,
+    NEED,
+    SOURCES,
+    TEAMS,
+    TIMEFRAME,
 )
 
 START = 1_700_000_000  # 2023-11-14, Unix seconds

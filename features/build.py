@@ -47,6 +47,7 @@ NUMERIC = (
     "days_since_last_touch",
     f"buying_signal_{SIGNAL_WINDOW}d",
     f"hand_raise_{HAND_RAISE_WINDOW}d",
+    "days_since_hand_raise",
 )
 FEATURES = CATEGORICAL + NUMERIC
 
@@ -161,8 +162,9 @@ class Events:
     def window_counts(
         self, keys: np.ndarray, n_kinds: int, lead: np.ndarray, as_of: np.ndarray,
         windows_days: Sequence[int | None],
-    ) -> list[np.ndarray]:
-        """Per window, an (n_queries, n_kinds) array of event counts; None = all time."""
+    ) -> tuple[list[np.ndarray], np.ndarray]:
+        """Per window, an (n_queries, n_kinds) array of event counts (None = all time); and
+        the days since the last event of each kind (NaN when none)."""
         base = (lead[:, None] * n_kinds + np.arange(n_kinds)[None, :]) * _SPAN
         upper = np.searchsorted(keys, base + as_of[:, None], side="right")
         counts = []
@@ -170,7 +172,10 @@ class Events:
             start = base if days is None else base + as_of[:, None] - days * DAY
             counts.append(upper - np.searchsorted(keys, start, side="left" if days is None
                                                   else "right"))
-        return counts
+        last = keys[np.maximum(upper - 1, 0)] - base if len(keys) else np.zeros_like(base)
+        seen = (last >= 0) & (last < _SPAN) & (upper > 0)
+        since = np.where(seen, (as_of[:, None] - last) / DAY, np.nan)
+        return counts, since
 
     def last_and_range(self, lead: np.ndarray, as_of: np.ndarray) -> tuple[np.ndarray, ...]:
         """(days since the last event or NaN, first index, end index) per query."""
@@ -213,7 +218,7 @@ def build_features(
     }
 
     windows = (*ACTIVITY_WINDOWS, SIGNAL_WINDOW)
-    counts = activities.window_counts(
+    counts, since = activities.window_counts(
         activities.by_kind, len(ACTIVITY_TYPES), lead, at, windows
     )
     by_window = dict(zip(windows, counts, strict=True))
@@ -226,13 +231,15 @@ def build_features(
     signals = [ACTIVITY_TYPES.index(s) for s in BUYING_SIGNALS]
     hand_raise = by_window[HAND_RAISE_WINDOW][:, signals].sum(axis=1) > 0
     buying = by_window[SIGNAL_WINDOW][:, signals].sum(axis=1) > 0
+    with np.errstate(invalid="ignore"):
+        out["days_since_hand_raise"] = np.fmin.reduce(since[:, signals], axis=1)
 
     days_touch, first, end = touches.last_and_range(lead, at)
     out["touches_total"] = (end - first).astype(np.float64)
-    total_by_channel, recent_by_channel = touches.window_counts(
+    (total_by_channel, recent_by_channel), _ = touches.window_counts(
         touches.by_kind, len(CHANNELS), lead, at, (None, TOUCH_WINDOW)
     )
-    total_by_team, recent_by_team = touches.window_counts(
+    (total_by_team, recent_by_team), _ = touches.window_counts(
         touches.by_team, len(TEAMS), lead, at, (None, TOUCH_WINDOW)
     )
     out[f"touches_{TOUCH_WINDOW}d"] = recent_by_team.sum(axis=1).astype(np.float64)

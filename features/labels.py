@@ -38,6 +38,7 @@ def _feature_labels() -> dict[str, str]:
             f"demo or contact request in the last {SIGNAL_WINDOW} days",
         f"hand_raise_{HAND_RAISE_WINDOW}d":
             f"demo or contact request in the last {HAND_RAISE_WINDOW} days",
+        "days_since_hand_raise": "days since the last demo or contact request",
     }
     for kind in ACTIVITY_TYPES:
         for w in ACTIVITY_WINDOWS:

@@ -40,3 +40,25 @@ def write_crm(folder: Path, leads: str = LEADS, activities: str = ACTIVITIES,
 @pytest.fixture
 def tiny_crm(tmp_path: Path) -> Path:
     return write_crm(tmp_path / "crm")
+
+
+@pytest.fixture(scope="session")
+def sample_dir(tmp_path_factory) -> Path:
+    """A 3,000-lead sample CRM, generated once per test session."""
+    from training.sample import write_sample
+
+    out = tmp_path_factory.mktemp("sample")
+    write_sample(out, 3000, seed=11)
+    return out
+
+
+@pytest.fixture(scope="session")
+def champion_dir(sample_dir, tmp_path_factory) -> Path:
+    """A models folder whose embedded MLflow store has a trained champion."""
+    from features.contract import load_crm
+    from training.pipeline import TrainConfig, train
+    from training.registry import publish
+
+    models = tmp_path_factory.mktemp("models")
+    publish(train(load_crm(sample_dir), TrainConfig()), models)
+    return models

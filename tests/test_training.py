@@ -21,10 +21,8 @@ runner = CliRunner()
 
 
 @pytest.fixture(scope="module")
-def sample(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("sample")
-    write_sample(out, 3000, seed=11)
-    return out
+def sample(sample_dir) -> Path:
+    return sample_dir
 
 
 @pytest.fixture(scope="module")

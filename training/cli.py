@@ -163,3 +163,116 @@ def _print_summary(result: TrainResult, p: Published, seconds: float) -> None:
         + f": {p.reason}."
     )
     console.print(f"Model: {p.model_uri} in {p.tracking_uri} ({seconds:.0f} s end to end)")
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Address to bind. Anything but loopback "
+                                      "requires LEADREADY_API_KEYS.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Start the scoring API (FastAPI under uvicorn) on the champion model.
+
+    Endpoints: POST /v1/score, POST /v1/score/batch, GET /v1/model, POST /v1/admin/reload,
+    GET /healthz, /readyz, /metrics; interactive docs at /docs. API keys come from
+    LEADREADY_API_KEYS (comma-separated); SIGHUP reloads the champion."""
+    import socket
+
+    import uvicorn
+
+    from serving.app import ServeSettings
+    from serving.store import NoChampionError, load_champion
+
+    os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    settings = ServeSettings()
+    if host not in LOOPBACK and not settings.keys():
+        raise _fail(f"refusing to bind {host} without API keys; set LEADREADY_API_KEYS "
+                    "(comma-separated) or bind 127.0.0.1")
+    try:
+        loaded = load_champion(models_dir)
+    except NoChampionError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"Serving {loaded.name} version {loaded.version} on http://{host}:{port} "
+                  f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs")
+    config = uvicorn.Config("serving.app:create_app", factory=True, host=host, port=port,
+                            workers=workers, access_log=False, log_level="warning")
+    server = uvicorn.Server(config)
+    if workers == 1:
+        server.run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    # Worker processes inherit this socket; without TCP_NODELAY every response waited on
+    # Nagle's algorithm (about 40 ms, see FIELD-NOTES).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+@app.command()
+def score(
+    data: Annotated[Path, typer.Option("--data", help="CRM export folder; its open leads "
+                                       "(all leads when there is no outcome column) are "
+                                       "scored.")],
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="ISO time to score at; default: the export's latest recorded time.",
+    )] = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Score the open leads of a CRM export with the champion: readiness, potential, route,
+    route reason and top reasons, through the same code path as the API."""
+    from serving.batch import score_export
+    from serving.store import NoChampionError, load_champion
+
+    started = time.perf_counter()
+    try:
+        crm = load_crm(data, require_outcome=False)
+        loaded = load_champion(models_dir)
+    except (ContractError, NoChampionError) as exc:
+        raise _fail(str(exc)) from None
+    with _progress() as progress:
+        task = progress.add_task("Scoring leads", total=None)
+        try:
+            frame = score_export(
+                crm, loaded, as_of,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except ValueError as exc:
+            progress.stop()
+            raise _fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    counts = frame["route"].value_counts().to_dict()
+    console.print(
+        f"Scored {len(frame):,} leads with {loaded.name} v{loaded.version} in "
+        f"{time.perf_counter() - started:.1f} s -> {out} ("
+        + ", ".join(f"{route}: {counts.get(route, 0):,}" for route in
+                    ("sales", "nurture", "disqualify")) + ")")
+
+
+scores_app = typer.Typer(help="The audit log of every score the API gave.",
+                         no_args_is_help=True)
+app.add_typer(scores_app, name="scores")
+
+
+@scores_app.command("export")
+def scores_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write: .csv or .parquet.")],
+    audit_url: Annotated[str | None, typer.Option(
+        "--audit-url", envvar="LEADREADY_AUDIT_URL",
+        help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.")] = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Write the audit log (request_id, lead_id, model version, readiness, potential, route,
+    scored_at) to a file."""
+    from serving.audit import default_url, export
+
+    rows = export(audit_url or default_url(models_dir), out)
+    console.print(f"Wrote {rows:,} scores to {out}")

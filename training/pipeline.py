@@ -18,6 +18,7 @@ from features.build import FEATURES, HAND_RAISE_WINDOW, Events, Leads, build_fea
 from features.contract import Crm
 from features.labels import FEATURE_LABELS
 from features.model import Calibrated, FeatureEncoder, LeadScorer
+from serving.store import MODEL_NAME
 from training.evaluate import (
     choose_thresholds,
     classification_metrics,
@@ -27,7 +28,6 @@ from training.examples import Snapshots, make_snapshots, split_by_time
 from training.fit import Candidate, fit_candidates, platt
 from training.scorecard import scorecard_points
 
-MODEL_NAME = "sales-readiness"
 DRIVER_ROWS = 2000
 MIN_CLOSED_LEADS = 200
 STEPS = (

@@ -21,11 +21,11 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from training.pipeline import MODEL_NAME, TrainResult
+from serving.store import CHAMPION, MODEL_NAME, tracking_uri
+from training.pipeline import TrainResult
 from training.plots import evaluation_figures
 
 EXPERIMENT = "leadready"
-CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 
@@ -45,7 +45,7 @@ def configure(models_dir: Path) -> str:
     embedded = not os.environ.get("MLFLOW_TRACKING_URI")
     if embedded:
         models_dir.mkdir(parents=True, exist_ok=True)
-        mlflow.set_tracking_uri(f"sqlite:///{(models_dir / 'mlflow.db').resolve()}")
+    mlflow.set_tracking_uri(tracking_uri(models_dir))
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         location = (models_dir / "artifacts").resolve().as_uri() if embedded else None
         mlflow.create_experiment(EXPERIMENT, artifact_location=location)

@@ -1,0 +1,168 @@
+"""Scoring: validated leads -> features -> readiness, potential, route, reasons, context.
+
+One path for the API (a request holds one lead or a batch) and for `leadready score` (a whole
+CRM export): both build `Leads` and `Events` arrays, call `features.build.build_features`, and
+go through `Engine.predict`. No DataFrame is built per request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import numpy as np
+
+from features.build import DAY, Events, Leads, build_features
+from features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from serving.explain import reasons
+from serving.routing import Route, Thresholds, assign_routes
+from serving.schemas import ScoreRequest, unix_seconds
+from serving.store import LoadedModel
+
+ACTIVITY_CODES = {name: code for code, name in enumerate(ACTIVITY_TYPES)}
+CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}
+TEAM_CODES = {name: code for code, name in enumerate(TEAMS)}
+CONTEXT_DAYS = 90
+LAST_INTERACTIONS = 5
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """Model outputs for a set of leads, as parallel arrays."""
+
+    columns: dict[str, np.ndarray]
+    readiness: np.ndarray
+    potential: np.ndarray
+    routes: np.ndarray
+    contributions: np.ndarray | None
+
+
+class Engine:
+    """A loaded model, ready to score. Immutable: a reload builds a new one and swaps it in."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.scorer = loaded.scorer
+        info = self.scorer.info
+        self.info = info
+        self.thresholds = Thresholds(**info["thresholds"])
+        self.labels: dict[str, str] = info["labels"]
+        self.features: list[str] = list(info["features"])
+        self.model_ref = {"name": loaded.name, "version": loaded.version,
+                          "run_id": loaded.run_id, "kind": info["model_kind"]["readiness"]}
+
+    def predict(self, leads: Leads, activities: Events, touches: Events, lead: np.ndarray,
+                as_of: np.ndarray, explain: bool = True) -> Prediction:
+        columns = build_features(leads, activities, touches, lead, as_of)
+        x = self.scorer.encode(columns)
+        if explain:
+            contributions = self.scorer.readiness.contributions(x)
+            readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
+        else:
+            contributions, readiness = None, self.scorer.readiness.proba(x)
+        potential = self.scorer.potential.proba(x)
+        routes = assign_routes(readiness, potential, columns["hand_raise_7d"], self.thresholds)
+        return Prediction(columns, readiness, potential, routes, contributions)
+
+    def route_reason(self, prediction: Prediction, row: int) -> str:
+        r, p = prediction.readiness[row], prediction.potential[row]
+        t = self.thresholds
+        route = prediction.routes[row]
+        if route == Route.SALES and r < t.sales:
+            days = prediction.columns["days_since_hand_raise"][row]
+            when = "today" if days < 1 else f"{days:.0f} day{'s' if days >= 1.5 else ''} ago"
+            return f"hand-raise: demo or contact request {when}"
+        if route == Route.SALES:
+            return f"readiness {r:.2f} is at or above the sales threshold {t.sales:.2f}"
+        if route == Route.DISQUALIFY:
+            return f"potential {p:.2f} is below the disqualify threshold {t.disqualify:.2f}"
+        return (f"readiness {r:.2f} is below the sales threshold {t.sales:.2f}; potential "
+                f"{p:.2f} is at or above the disqualify threshold {t.disqualify:.2f}")
+
+    def reasons(self, prediction: Prediction, row: int) -> dict[str, object]:
+        assert prediction.contributions is not None
+        return reasons(prediction.contributions[row], prediction.columns, row, self.features,
+                       self.labels)
+
+    def score_requests(self, requests: list[ScoreRequest], now: datetime) -> list[dict]:
+        """Score validated API requests (one lead each); answers in request order."""
+        leads, activities, touches, as_of = _arrays(requests, now)
+        prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
+        scored_at = now.isoformat()
+        return [
+            {
+                "lead_id": request.lead.lead_id,
+                "readiness": float(prediction.readiness[i]),
+                "potential": float(prediction.potential[i]),
+                "route": str(prediction.routes[i]),
+                "route_reason": self.route_reason(prediction, i),
+                "reasons": self.reasons(prediction, i),
+                "context": _context(request, int(as_of[i])),
+                "model": self.model_ref,
+                "as_of": datetime.fromtimestamp(int(as_of[i]), UTC).isoformat(),
+                "scored_at": scored_at,
+                "request_id": uuid.uuid4().hex,
+            }
+            for i, request in enumerate(requests)
+        ]
+
+
+def _arrays(requests: list[ScoreRequest], now: datetime
+            ) -> tuple[Leads, Events, Events, np.ndarray]:
+    """The requests as the arrays `build_features` takes; types were validated already."""
+    lead_fields = [r.lead for r in requests]
+
+    def column(name: str) -> np.ndarray:
+        return np.array([getattr(lead, name) for lead in lead_fields], dtype=object)
+
+    leads = Leads(
+        created_at=np.array([unix_seconds(x.created_at) for x in lead_fields], dtype=np.int64),
+        source=column("source"),
+        industry=np.array([(x.industry or "unknown").lower() for x in lead_fields],
+                          dtype=object),
+        company_size=np.array([np.nan if x.company_size is None else x.company_size
+                               for x in lead_fields], dtype=np.float64),
+        **{field: column(field) for field in BANT_FIELDS},
+    )
+    act = [(i, unix_seconds(a.occurred_at), ACTIVITY_CODES[a.type])
+           for i, r in enumerate(requests) for a in r.activities]
+    tch = [(i, unix_seconds(t.occurred_at), CHANNEL_CODES[t.channel], TEAM_CODES[t.team],
+            np.nan if t.responded is None else float(t.responded))
+           for i, r in enumerate(requests) for t in r.touches]
+    a = np.array(act, dtype=np.int64).reshape(-1, 3)
+    t = np.array(tch, dtype=np.float64).reshape(-1, 5)
+    activities = Events.build(a[:, 0], a[:, 1], a[:, 2], len(ACTIVITY_TYPES))
+    touches = Events.build(t[:, 0], t[:, 1], t[:, 2], len(CHANNELS), team=t[:, 3],
+                           responded=t[:, 4])
+    default = unix_seconds(now)
+    as_of = np.array([default if r.as_of is None else unix_seconds(r.as_of) for r in requests],
+                     dtype=np.int64)
+    return leads, activities, touches, as_of
+
+
+def _context(request: ScoreRequest, as_of: int) -> dict[str, object]:
+    """What a sales rep needs before calling: recent volume and the last interactions."""
+    since = as_of - CONTEXT_DAYS * DAY
+    events = [(unix_seconds(a.occurred_at), a.occurred_at, "activity", a.type)
+              for a in request.activities] + \
+             [(unix_seconds(t.occurred_at), t.occurred_at, "touch",
+               f"{t.team} {t.channel}" + ("" if t.responded is None else
+                                          " (responded)" if t.responded else " (no response)"))
+              for t in request.touches]
+    seen = [e for e in events if e[0] <= as_of]
+    recent = [e for e in seen if e[0] > since]
+    by_type: dict[str, int] = {}
+    for e in recent:
+        if e[2] == "activity":
+            by_type[e[3]] = by_type.get(e[3], 0) + 1
+    seen.sort(key=lambda e: e[0], reverse=True)
+    return {
+        "activities_90d": sum(1 for e in recent if e[2] == "activity"),
+        "touches_90d": sum(1 for e in recent if e[2] == "touch"),
+        "activities_by_type_90d": by_type,
+        "last_interactions": [
+            {"occurred_at": e[1].isoformat(), "kind": e[2], "what": e[3].replace("_", " ")}
+            for e in seen[:LAST_INTERACTIONS]
+        ],
+    }

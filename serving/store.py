@@ -1,0 +1,65 @@
+"""Where models live, and loading the champion: the one place serving talks to MLflow.
+
+Without `MLFLOW_TRACKING_URI`, the embedded store is a SQLite database under the models folder
+(`models/mlflow.db`), the same default `leadready train` writes to.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from features.build import FEATURES
+from features.model import LeadScorer
+
+MODEL_NAME = "sales-readiness"
+CHAMPION = "champion"
+
+
+class NoChampionError(RuntimeError):
+    """The registry has no version behind the champion alias."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    scorer: LeadScorer
+    name: str
+    version: str
+    run_id: str
+
+
+def tracking_uri(models_dir: Path) -> str:
+    """`MLFLOW_TRACKING_URI` when set, else the embedded SQLite store in `models_dir`."""
+    return os.environ.get("MLFLOW_TRACKING_URI") or (
+        f"sqlite:///{(models_dir / 'mlflow.db').resolve()}"
+    )
+
+
+def load_champion(models_dir: Path, alias: str = CHAMPION) -> LoadedModel:
+    """Resolve the alias to a version once, then load exactly that version."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    uri = tracking_uri(models_dir)
+    if uri.startswith("sqlite:///") and not (models_dir / "mlflow.db").exists():
+        raise NoChampionError(_no_champion(uri))
+    mlflow.set_tracking_uri(uri)
+    client = MlflowClient()
+    try:
+        version = client.get_model_version_by_alias(MODEL_NAME, alias)
+    except MlflowException:
+        raise NoChampionError(_no_champion(uri)) from None
+    scorer = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    if list(scorer.info["features"]) != list(FEATURES):
+        raise NoChampionError(
+            f"'{alias}' version {version.version} of '{MODEL_NAME}' was trained on another "
+            "feature set than this leadready builds; retrain with `leadready train --data DIR`"
+        )
+    return LoadedModel(scorer, MODEL_NAME, str(version.version), str(version.run_id))
+
+
+def _no_champion(uri: str) -> str:
+    return (f"no '{CHAMPION}' version of model '{MODEL_NAME}' in {uri}; train one with "
+            "`leadready train --data DIR` (or `make demo`)")

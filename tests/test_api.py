@@ -1,0 +1,271 @@
+"""The scoring API through FastAPI's TestClient, on a real champion in a real MLflow store."""
+
+from __future__ import annotations
+
+import copy
+import math
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+
+from features.contract import load_crm
+from serving.app import ServeSettings, create_app
+from serving.batch import score_export
+from serving.schemas import EXAMPLE_REQUEST, MAX_EVENTS
+from serving.store import load_champion
+
+KEY = "test-key-123"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+
+
+@pytest.fixture
+def client(champion_dir, tmp_path):
+    settings = ServeSettings(models_dir=champion_dir, api_keys=f"other-key,{KEY}",
+                             audit_url=f"sqlite:///{tmp_path / 'audit.db'}")
+    with TestClient(create_app(settings)) as c:
+        c.audit_path = tmp_path / "audit.db"
+        yield c
+
+
+def score(client, body, status=200):
+    response = client.post("/v1/score", json=body, headers=AUTH)
+    assert response.status_code == status, response.text
+    return response.json()
+
+
+def logit(p: float) -> float:
+    return math.log(p / (1 - p))
+
+
+def request_for(crm, lead_id: str, as_of: pd.Timestamp) -> dict:
+    """A /v1/score body for one lead of a CRM export, with all its events."""
+    lead = crm.leads.set_index("lead_id").loc[lead_id]
+    acts = crm.activities[crm.activities.lead_id == lead_id]
+    tch = crm.touches[crm.touches.lead_id == lead_id]
+    return {
+        "lead": {"lead_id": lead_id, "created_at": lead.created_at.isoformat(),
+                 "source": lead.source, "industry": lead.industry,
+                 "company_size": None if pd.isna(lead.company_size) else lead.company_size,
+                 **{f: lead[f] for f in ("budget", "authority", "need", "timeframe")}},
+        "activities": [{"occurred_at": t.isoformat(), "type": k}
+                       for t, k in zip(acts.occurred_at, acts.type, strict=True)],
+        "touches": [{"occurred_at": t.isoformat(), "channel": c, "team": team,
+                     "responded": None if pd.isna(r) else bool(r)}
+                    for t, c, team, r in zip(tch.occurred_at, tch.channel, tch.team,
+                                             tch.responded, strict=True)],
+        "as_of": as_of.isoformat(),
+    }
+
+
+def test_score_answers_readiness_route_reasons_context_and_model(client):
+    body = score(client, EXAMPLE_REQUEST)
+    assert body["lead_id"] == "L-10442"
+    assert 0 <= body["readiness"] <= 1 and 0 <= body["potential"] <= 1
+    assert body["route"] in {"sales", "nurture", "disqualify"} and body["route_reason"]
+    assert body["model"]["name"] == "sales-readiness" and body["model"]["version"] == "1"
+    assert body["context"]["activities_90d"] == 3 and body["context"]["touches_90d"] == 2
+    assert body["context"]["last_interactions"][0]["what"] == "demo request"
+    reasons = body["reasons"]
+    assert reasons["scale"] == "log-odds"
+    assert 0 < len(reasons["up"]) <= 5 and len(reasons["down"]) <= 5
+    assert all(r["contribution"] > 0 for r in reasons["up"])
+    assert all(r["contribution"] < 0 for r in reasons["down"])
+    assert all(r["label"] and r["feature"] for r in reasons["up"] + reasons["down"])
+
+
+def test_reasons_and_base_value_add_up_to_the_readiness_log_odds(client):
+    body = score(client, EXAMPLE_REQUEST)
+    reasons = body["reasons"]
+    total = (reasons["base_value"] + reasons["others"]
+             + sum(r["contribution"] for r in reasons["up"] + reasons["down"]))
+    assert total == pytest.approx(logit(body["readiness"]), abs=1e-9)
+
+
+def test_events_after_as_of_do_not_change_the_answer(client):
+    before = score(client, EXAMPLE_REQUEST)
+    later = copy.deepcopy(EXAMPLE_REQUEST)
+    later["activities"] += [{"occurred_at": "2026-06-13T10:00:00Z", "type": "demo_request"},
+                            {"occurred_at": "2026-07-01T10:00:00Z", "type": "unsubscribe"}]
+    later["touches"] += [{"occurred_at": "2026-06-20T10:00:00Z", "channel": "meeting",
+                          "team": "sales", "responded": True}]
+    after = score(client, later)
+    for key in ("readiness", "potential", "route", "route_reason", "reasons", "context"):
+        assert after[key] == before[key], key
+
+
+def test_a_hand_raise_goes_to_sales_whatever_the_score(client):
+    body = copy.deepcopy(EXAMPLE_REQUEST)
+    body["lead"].update(source="trade_show", budget="none", need="none", timeframe="gt_12m")
+    body["activities"] = [{"occurred_at": "2026-06-10T08:40:00Z", "type": "contact_request"}]
+    body["touches"] = []
+    answer = score(client, body)
+    sales_threshold = client.get("/v1/model", headers=AUTH).json()["thresholds"]["sales"]
+    assert answer["readiness"] < sales_threshold, "the lead must not qualify by score alone"
+    assert answer["route"] == "sales"
+    assert answer["route_reason"] == "hand-raise: demo or contact request 2 days ago"
+
+
+def test_a_no_fit_lead_is_disqualified(client, champion_dir):
+    body = {
+        "lead": {"lead_id": "cold", "created_at": "2025-06-01T10:00:00Z",
+                 "source": "trade_show", "company_size": 2, "budget": "none",
+                 "authority": "user", "need": "none", "timeframe": "gt_12m"},
+        "activities": [{"occurred_at": "2025-06-01T10:00:00Z", "type": "event_attended"},
+                       {"occurred_at": "2025-06-20T10:00:00Z", "type": "unsubscribe"}],
+        "touches": [{"occurred_at": f"2025-06-{d:02d}T10:00:00Z", "channel": "email",
+                     "team": "marketing", "responded": False} for d in (3, 10, 17)],
+        "as_of": "2026-01-15T00:00:00Z",
+    }
+    answer = score(client, body)
+    assert answer["route"] == "disqualify", answer
+    assert "below the disqualify threshold" in answer["route_reason"]
+
+
+def test_api_and_batch_scoring_agree_with_each_other(client, sample_dir, champion_dir):
+    crm = load_crm(sample_dir, require_outcome=False)
+    offline = score_export(crm, load_champion(champion_dir), "2026-06-29T00:00:00")
+    for lead_id in offline["lead_id"][:5]:
+        online = score(client, request_for(crm, lead_id, pd.Timestamp("2026-06-29")))
+        row = offline.set_index("lead_id").loc[lead_id]
+        assert online["readiness"] == pytest.approx(row.readiness, abs=1e-4)
+        assert online["route"] == row.route
+
+
+def test_changing_the_lead_id_changes_nothing_and_a_demo_request_does_not_lower_readiness(
+        client):
+    base = score(client, EXAMPLE_REQUEST)
+    renamed = copy.deepcopy(EXAMPLE_REQUEST)
+    renamed["lead"]["lead_id"] = "someone-else"
+    assert score(client, renamed)["readiness"] == base["readiness"]
+    quiet = copy.deepcopy(EXAMPLE_REQUEST)
+    quiet["activities"] = quiet["activities"][:2]
+    assert base["readiness"] >= score(client, quiet)["readiness"]
+
+
+def test_batch_scores_valid_leads_and_reports_invalid_ones_in_place(client):
+    bad = copy.deepcopy(EXAMPLE_REQUEST)
+    bad["lead"]["budget"] = "lots"
+    bad["lead"]["lead_id"] = "bad-one"
+    response = client.post("/v1/score/batch", headers=AUTH,
+                           json={"leads": [EXAMPLE_REQUEST, bad, {"nonsense": 1}]})
+    assert response.status_code == 200
+    results = response.json()["results"]
+    assert results[0]["lead_id"] == "L-10442" and "readiness" in results[0]
+    assert results[1]["index"] == 1 and results[1]["lead_id"] == "bad-one"
+    assert results[1]["errors"][0]["field"] == "lead.budget"
+    assert "'confirmed'" in results[1]["errors"][0]["message"]
+    assert results[2]["index"] == 2 and results[2]["lead_id"] is None
+    assert score(client, EXAMPLE_REQUEST)["readiness"] == results[0]["readiness"]
+
+
+@pytest.mark.parametrize("change,field", [
+    (lambda b: b["lead"].update(budget="lots"), "lead.budget"),
+    (lambda b: b["lead"].update(company_size="many"), "lead.company_size"),
+    (lambda b: b["lead"].pop("source"), "lead.source"),
+    (lambda b: b["lead"].update(created_at="last tuesday"), "lead.created_at"),
+    (lambda b: b["activities"][0].update(type="tweet"), "activities.0.type"),
+    (lambda b: b["touches"][0].update(responded="perhaps"), "touches.0.responded"),
+    (lambda b: b.update(as_of="2020-01-01T00:00:00Z"), "body"),
+    (lambda b: b.update(surprise=True), "surprise"),
+    (lambda b: b.update(activities=[b["activities"][0]] * (MAX_EVENTS + 1)), "activities"),
+])
+def test_bad_input_gets_422_with_the_field_path(client, change, field):
+    body = copy.deepcopy(EXAMPLE_REQUEST)
+    change(body)
+    errors = score(client, body, status=422)["detail"]
+    assert any(e["field"] == field for e in errors), errors
+    assert all(e["message"] for e in errors)
+
+
+def test_as_of_before_creation_says_so(client):
+    body = copy.deepcopy(EXAMPLE_REQUEST)
+    body["as_of"] = "2020-01-01T00:00:00Z"
+    errors = score(client, body, status=422)["detail"]
+    assert "as_of is before lead.created_at" in errors[0]["message"]
+
+
+def test_too_many_leads_in_a_batch_and_too_large_bodies_are_refused(client):
+    many = client.post("/v1/score/batch", headers=AUTH, json={"leads": [{}] * 1001})
+    assert many.status_code == 422
+    assert many.json()["detail"][0]["field"] == "leads"
+    huge = client.post("/v1/score", headers={**AUTH, "content-type": "application/json"},
+                       content=b"{" + b" " * (1 << 20) + b"}")
+    assert huge.status_code == 413
+    assert "1 MiB" in huge.json()["detail"][0]["message"]
+
+
+def test_api_keys_are_required_on_v1_but_not_on_health(client):
+    assert client.post("/v1/score", json=EXAMPLE_REQUEST).status_code == 401
+    wrong = client.post("/v1/score", json=EXAMPLE_REQUEST,
+                        headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert client.get("/v1/model").status_code == 401
+    assert client.get("/healthz").json() == {"status": "ok"}
+    assert client.get("/readyz").json()["status"] == "ready"
+    assert client.get("/metrics").status_code == 200
+
+
+def test_model_endpoint_describes_the_champion(client):
+    body = client.get("/v1/model", headers=AUTH).json()
+    assert body["model"]["version"] == "1"
+    assert 0.5 < body["metrics"]["test_readiness_roc_auc"] <= 1
+    assert set(body["routes"]) == {"sales", "nurture", "disqualify"}
+    assert all({"share", "win_rate"} <= set(r) for r in body["routes"].values())
+    drivers = body["drivers"]
+    assert drivers[0]["mean_abs"] >= drivers[-1]["mean_abs"] and drivers[0]["label"]
+
+
+def test_metrics_count_requests_and_routes(client):
+    score(client, EXAMPLE_REQUEST)
+    client.post("/v1/score", json=EXAMPLE_REQUEST)
+    text = client.get("/metrics").text
+    assert 'leadready_requests_total{endpoint="/v1/score",status="200"} 1.0' in text
+    assert 'leadready_requests_total{endpoint="/v1/score",status="401"} 1.0' in text
+    assert "leadready_request_seconds_bucket" in text
+    assert "leadready_scores_total{route=" in text
+
+
+def test_every_score_reaches_the_audit_log_by_shutdown(champion_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    settings = ServeSettings(models_dir=champion_dir, audit_url=url)
+    with TestClient(create_app(settings)) as c:
+        ids = [c.post("/v1/score", json=EXAMPLE_REQUEST).json()["request_id"]
+               for _ in range(7)]
+        c.post("/v1/score/batch", json={"leads": [EXAMPLE_REQUEST] * 3})
+    with sa.create_engine(url).connect() as connection:
+        rows = connection.execute(sa.text("select request_id, model_version, route from scores")
+                                  ).fetchall()
+    assert len(rows) == 10
+    assert set(ids) <= {r[0] for r in rows} and {r[1] for r in rows} == {"1"}
+
+
+def test_reload_switches_to_the_new_champion(champion_dir, sample_dir, tmp_path):
+    import shutil
+
+    from features.contract import load_crm
+    from training.pipeline import TrainConfig, train
+    from training.registry import publish
+
+    models = tmp_path / "models"
+    shutil.copytree(champion_dir, models)
+    # The copied store keeps absolute artifact paths of the original: still readable.
+    settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}")
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/v1/model").json()["model"]["version"] == "1"
+        publish(train(load_crm(sample_dir), TrainConfig(seed=3)), models, force_promote=True)
+        assert c.get("/v1/model").json()["model"]["version"] == "1"
+        assert c.post("/v1/admin/reload").json()["model"]["version"] == "2"
+        assert c.post("/v1/score", json=EXAMPLE_REQUEST).json()["model"]["version"] == "2"
+
+
+def test_as_of_defaults_to_now(client):
+    body = copy.deepcopy(EXAMPLE_REQUEST)
+    del body["as_of"]
+    answer = score(client, body)
+    as_of = datetime.fromisoformat(answer["as_of"])
+    assert abs(as_of - datetime.now(UTC)) < timedelta(minutes=1)
+    assert np.isfinite(answer["readiness"])
