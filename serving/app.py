@@ -39,6 +39,8 @@ from serving.schemas import (
     MAX_BODY_BYTES,
     BatchRequest,
     BatchResponse,
+    ErrorResponse,
+    Message,
     ScoreRequest,
     ScoreResponse,
 )
@@ -166,6 +168,13 @@ def require_key(request: Request) -> None:
 
 
 Authorized = Annotated[None, Depends(require_key)]
+V1_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "Missing or invalid API key"},
+    413: {"model": ErrorResponse, "description": "Body over 1 MiB"},
+    422: {"model": ErrorResponse,
+          "description": "Invalid input: each wrong field's path and what was expected"},
+    503: {"model": Message, "description": "No model loaded"},
+}
 
 
 def get_engine(request: Request) -> Engine:
@@ -227,10 +236,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         for r in scored:
             metrics.scores.labels(r["route"]).inc()
 
-    @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"],
-              responses={401: {"description": "Missing or invalid API key"},
-                         413: {"description": "Body over 1 MiB"},
-                         422: {"description": "Invalid lead: field path and what was expected"}})
+    @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"], responses=V1_ERRORS)
     def score(body: ScoreRequest, engine: EngineDep, _: Authorized, request: Request
               ) -> JSONResponse:
         """Score one lead: readiness, potential, route and reasons, with context for the rep."""
@@ -238,7 +244,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         audit_and_count(results, request.app)
         return JSONResponse(results[0])
 
-    @app.post("/v1/score/batch", response_model=BatchResponse, tags=["scoring"])
+    @app.post("/v1/score/batch", response_model=BatchResponse, tags=["scoring"],
+              responses=V1_ERRORS)
     def score_batch(body: BatchRequest, engine: EngineDep, _: Authorized, request: Request
                     ) -> JSONResponse:
         """Score up to 1,000 leads; a lead that fails validation gets its errors, in place."""
@@ -259,7 +266,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         results = [scored[s] if isinstance(s, int) else s for s in slots]
         return JSONResponse({"results": results})
 
-    @app.get("/v1/model", tags=["model"])
+    @app.get("/v1/model", tags=["model"], responses=V1_ERRORS)
     def model(engine: EngineDep, _: Authorized) -> dict[str, Any]:
         """The champion: version, test metrics, routing thresholds and global drivers."""
         info = engine.info
@@ -276,7 +283,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             "data": info["data"],
         }
 
-    @app.post("/v1/admin/reload", tags=["model"])
+    @app.post("/v1/admin/reload", tags=["model"],
+              responses={**V1_ERRORS, 409: {"model": Message, "description": "No champion"}})
     def reload(_: Authorized, request: Request) -> dict[str, Any]:
         """Load the version the champion alias points to now; requests in flight finish."""
         try:

@@ -185,6 +185,18 @@ class FieldError(BaseModel):
     message: str
 
 
+class ErrorResponse(BaseModel):
+    """Body of 413 and 422 answers: every field that is wrong, and what was expected."""
+
+    detail: list[FieldError]
+
+
+class Message(BaseModel):
+    """Body of 401, 409 and 503 answers."""
+
+    detail: str
+
+
 class BatchError(BaseModel):
     index: int
     lead_id: str | None

@@ -7,7 +7,13 @@ import pandas as pd
 import pytest
 
 from features.build import (
-    DAY, FEATURES, NUMERIC, Events, Leads, build_features, to_seconds,
+    DAY,
+    FEATURES,
+    NUMERIC,
+    Events,
+    Leads,
+    build_features,
+    to_seconds,
 )
 from features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS, load_crm
 
@@ -82,7 +88,13 @@ def reference_row(leads, activities, touches, i: int, as_of: pd.Timestamp) -> di
                                .any()),
         "buying_signal_14d": float(recent(acts, 14).type
                                    .isin(["demo_request", "contact_request"]).any()),
+        "days_since_hand_raise": hand_raise_days(acts, as_of),
     }
+
+
+def hand_raise_days(acts: pd.DataFrame, as_of: pd.Timestamp) -> float:
+    raised = acts[acts.type.isin(["demo_request", "contact_request"])]
+    return (as_of - raised.occurred_at.max()) / pd.Timedelta(days=1) if len(raised) else np.nan
 
 
 def test_features_match_the_per_row_reference():
