@@ -104,8 +104,11 @@ def train(
     seed: Annotated[int, typer.Option("--seed", help="Seed for model fitting.")] = 0,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Train readiness and potential models, evaluate them on a time-split test set, log the
-    run to MLflow and register a new version of 'sales-readiness'."""
+    """Train and register a new version of the 'sales-readiness' model.
+
+    Readiness and potential models are fitted on snapshots of closed leads, evaluated on a
+    time-split test set against a BANT scorecard, logged to MLflow and registered; the new
+    version is 'challenger', and becomes 'champion' when it beats the current one."""
     from training.pipeline import STEPS, TrainConfig, TrainingError
     from training.pipeline import train as run_training
 
@@ -179,7 +182,7 @@ def serve(
     """Start the scoring API (FastAPI under uvicorn) on the champion model.
 
     Endpoints: POST /v1/score, POST /v1/score/batch, GET /v1/model, POST /v1/admin/reload,
-    GET /healthz, /readyz, /metrics; interactive docs at /docs. API keys come from
+    GET /healthz, /readyz, /metrics; OpenAPI schema at /openapi.json. API keys come from
     LEADREADY_API_KEYS (comma-separated); SIGHUP reloads the champion."""
     import socket
 
@@ -199,7 +202,7 @@ def serve(
     except NoChampionError as exc:
         raise _fail(str(exc)) from None
     console.print(f"Serving {loaded.name} version {loaded.version} on http://{host}:{port} "
-                  f"({workers} worker{'s' if workers > 1 else ''}); docs at /docs")
+                  f"({workers} worker{'s' if workers > 1 else ''})")
     config = uvicorn.Config("serving.app:create_app", factory=True, host=host, port=port,
                             workers=workers, access_log=False, log_level="warning")
     server = uvicorn.Server(config)
@@ -226,8 +229,10 @@ def score(
     )] = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Score the open leads of a CRM export with the champion: readiness, potential, route,
-    route reason and top reasons, through the same code path as the API."""
+    """Score the open leads of a CRM export with the champion model into a CSV file.
+
+    Writes readiness, potential, route, route reason and the top reasons per lead, through
+    the same code path as the API."""
     from serving.batch import score_export
     from serving.store import NoChampionError, load_champion
 
@@ -270,8 +275,10 @@ def scores_export(
         help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.")] = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Write the audit log (request_id, lead_id, model version, readiness, potential, route,
-    scored_at) to a file."""
+    """Write the audit log of API scores to a CSV or parquet file.
+
+    Columns: request_id, lead_id, model name and version, readiness, potential, route,
+    scored_at."""
     from serving.audit import default_url, export
 
     rows = export(audit_url or default_url(models_dir), out)
