@@ -29,11 +29,30 @@ class LoadedModel:
     run_id: str
 
 
+# mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to the environment; the URIs we
+# set ourselves must not later pass for a tracking server the user asked for.
+_SET_HERE: set[str] = set()
+
+
+def embedded_uri(models_dir: Path) -> str:
+    return f"sqlite:///{(models_dir / 'mlflow.db').resolve()}"
+
+
 def tracking_uri(models_dir: Path) -> str:
-    """`MLFLOW_TRACKING_URI` when set, else the embedded SQLite store in `models_dir`."""
-    return os.environ.get("MLFLOW_TRACKING_URI") or (
-        f"sqlite:///{(models_dir / 'mlflow.db').resolve()}"
-    )
+    """The user's `MLFLOW_TRACKING_URI` when set, else the embedded store in `models_dir`."""
+    external = os.environ.get("MLFLOW_TRACKING_URI")
+    return external if external and external not in _SET_HERE else embedded_uri(models_dir)
+
+
+def use_store(models_dir: Path) -> str:
+    """Point MLflow's client at the store for `models_dir`; returns its URI."""
+    import mlflow
+
+    uri = tracking_uri(models_dir)
+    if uri == embedded_uri(models_dir):
+        _SET_HERE.add(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
 
 
 def load_champion(models_dir: Path, alias: str = CHAMPION) -> LoadedModel:
@@ -42,10 +61,11 @@ def load_champion(models_dir: Path, alias: str = CHAMPION) -> LoadedModel:
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    uri = tracking_uri(models_dir)
-    if uri.startswith("sqlite:///") and not (models_dir / "mlflow.db").exists():
-        raise NoChampionError(_no_champion(uri))
-    mlflow.set_tracking_uri(uri)
+    if tracking_uri(models_dir) == embedded_uri(models_dir) and not (
+        models_dir / "mlflow.db"
+    ).exists():
+        raise NoChampionError(_no_champion(embedded_uri(models_dir)))
+    uri = use_store(models_dir)
     client = MlflowClient()
     try:
         version = client.get_model_version_by_alias(MODEL_NAME, alias)

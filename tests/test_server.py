@@ -42,10 +42,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def clean_env(*drop: str) -> dict[str, str]:
+    """This process's environment, less what MLflow exported into it.
+
+    mlflow.set_tracking_uri in this test process exports MLFLOW_TRACKING_URI; a server must use
+    its own --models-dir store, as it does when started by hand."""
+    return {k: v for k, v in os.environ.items() if k not in ("MLFLOW_TRACKING_URI", *drop)}
+
+
 def start(models: Path, audit: Path, *extra: str) -> Server:
     port = free_port()
-    env = {**os.environ, "LEADREADY_API_KEYS": KEY,
-           "LEADREADY_AUDIT_URL": f"sqlite:///{audit}"}
+    env = clean_env()
+    env.update(LEADREADY_API_KEYS=KEY, LEADREADY_AUDIT_URL=f"sqlite:///{audit}")
     process = subprocess.Popen(
         [LEADREADY, "serve", "--port", str(port), "--models-dir", str(models), *extra],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -133,14 +141,14 @@ def test_sighup_reloads_the_champion_and_sigint_flushes_the_audit_log(server, sa
 
 def test_serve_refuses_without_a_champion(tmp_path):
     result = subprocess.run([LEADREADY, "serve", "--models-dir", str(tmp_path / "none")],
-                            capture_output=True, text=True, timeout=60)
+                            capture_output=True, text=True, timeout=60, env=clean_env())
     assert result.returncode == 2
     assert "no 'champion' version" in result.stderr and "leadready train" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
 
 
 def test_serve_refuses_a_public_bind_without_keys(champion_dir):
-    env = {k: v for k, v in os.environ.items() if k != "LEADREADY_API_KEYS"}
+    env = clean_env("LEADREADY_API_KEYS")
     result = subprocess.run([LEADREADY, "serve", "--host", "0.0.0.0", "--models-dir",
                              str(champion_dir)], capture_output=True, text=True, timeout=60,
                             env=env)

@@ -13,6 +13,7 @@ from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
 
 from features.build import FEATURES
+from serving.store import use_store
 from training.cli import app
 from training.examples import make_snapshots, split_by_time
 from training.sample import write_sample
@@ -30,9 +31,8 @@ def trained(sample, tmp_path_factory):
     models = tmp_path_factory.mktemp("models")
     result = runner.invoke(app, ["train", "--data", str(sample), "--models-dir", str(models)])
     assert result.exit_code == 0, result.output
-    mlflow.set_tracking_uri(f"sqlite:///{models / 'mlflow.db'}")
-    yield models, result.output
-    mlflow.set_tracking_uri(None)
+    use_store(models)
+    return models, result.output
 
 
 def test_train_registers_a_champion_with_metrics_and_metadata(trained):
@@ -121,4 +121,6 @@ def test_split_keeps_each_lead_on_one_side_and_tests_the_newest(sample):
     assert not (sides[0] & sides[1]) and not (sides[0] & sides[2]) and not (sides[1] & sides[2])
     assert 0.15 < split.test.mean() < 0.25
     assert snaps.created_at[split.test].min() >= snaps.created_at[~split.test].max()
-    assert snaps.as_of[split.fit | split.validation].max() < split.test_from
+    assert snaps.as_of[split.fit].max() < split.validation_from
+    assert snaps.created_at[split.validation].max() < split.test_from
+    assert snaps.created_at[split.validation].min() >= snaps.created_at[split.fit].max()

@@ -6,7 +6,10 @@ someday); `potential` = the lead was eventually won.
 
 The split is by time and by lead: leads created on or after the cut-off `T` form the test set
 (about the newest 20% of snapshots); the training side keeps older leads' snapshots taken before
-`T`. The same rule, applied again inside the training side, carves out the validation slice.
+`T`. The same rule inside the training side gives the validation slice, its newest leads: the
+fit slice keeps the older leads' snapshots taken before that second cut-off, and the validation
+slice keeps its leads' whole histories, as the test set does, because calibration and routing
+thresholds are chosen on it and must see leads the way the test set (and production) does.
 """
 
 from __future__ import annotations
@@ -79,6 +82,6 @@ def split_by_time(snaps: Snapshots, test_share: float = 0.2,
     test = snaps.created_at >= test_from
     train = (snaps.created_at < test_from) & (snaps.as_of < test_from)
     validation_from = _cutoff(snaps.created_at[train], validation_share)
-    validation = train & (snaps.created_at >= validation_from)
+    validation = (snaps.created_at < test_from) & (snaps.created_at >= validation_from)
     fit = train & (snaps.created_at < validation_from) & (snaps.as_of < validation_from)
     return Split(fit, validation, test, validation_from, test_from)

@@ -8,7 +8,6 @@ only when it beats the current champion on the new test set (or there is none, o
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +20,7 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 from sklearn.metrics import roc_auc_score
 
-from serving.store import CHAMPION, MODEL_NAME, tracking_uri
+from serving.store import CHAMPION, MODEL_NAME, embedded_uri, tracking_uri, use_store
 from training.pipeline import TrainResult
 from training.plots import evaluation_figures
 
@@ -41,11 +40,10 @@ class Published:
 
 def configure(models_dir: Path) -> str:
     """Select the tracking store and experiment; returns the tracking URI in use."""
-    os.environ.setdefault("MLFLOW_ENABLE_ASYNC_LOGGING", "false")
-    embedded = not os.environ.get("MLFLOW_TRACKING_URI")
+    embedded = tracking_uri(models_dir) == embedded_uri(models_dir)
     if embedded:
         models_dir.mkdir(parents=True, exist_ok=True)
-    mlflow.set_tracking_uri(tracking_uri(models_dir))
+    use_store(models_dir)
     if mlflow.get_experiment_by_name(EXPERIMENT) is None:
         location = (models_dir / "artifacts").resolve().as_uri() if embedded else None
         mlflow.create_experiment(EXPERIMENT, artifact_location=location)
