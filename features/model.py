@@ -66,9 +66,11 @@ class TreeMargin:
     def margin(self, x: np.ndarray) -> np.ndarray:
         return self.booster.predict(x, raw_score=True, num_threads=1)
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:
-        """(n, n_features + 1): one column per feature, the last is the base value."""
-        return self.booster.predict(x, pred_contrib=True, num_threads=1)
+    def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
+        """(n, n_features + 1): one column per feature, the last is the base value.
+
+        One thread by default: for a single lead, more threads only add overhead."""
+        return self.booster.predict(x, pred_contrib=True, num_threads=threads)
 
 
 class LinearMargin:
@@ -113,7 +115,7 @@ class LinearMargin:
         self.intercept_ = float(model.intercept_[0])
         return self
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:
+    def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         blocks = self._design(x)
         terms = np.empty((x.shape[0], len(blocks) + 1))
         start = 0
@@ -141,9 +143,9 @@ class Calibrated:
     def proba(self, x: np.ndarray) -> np.ndarray:
         return 1.0 / (1.0 + np.exp(-self.logit(x)))
 
-    def contributions(self, x: np.ndarray) -> np.ndarray:
+    def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """Per-feature contributions to the calibrated logit; the last column is the base."""
-        raw = self.base.contributions(x) * self.a
+        raw = self.base.contributions(x, threads) * self.a
         raw[:, -1] += self.b
         return raw
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 import numpy as np
@@ -10,6 +11,7 @@ import pandas as pd
 from features.build import Events, Leads, to_seconds
 from features.contract import Crm
 from serving.engine import Engine
+from serving.explain import top_labels
 from serving.store import LoadedModel
 
 CHUNK = 5000
@@ -26,8 +28,8 @@ def latest_time(crm: Crm) -> int:
 
 
 def score_export(crm: Crm, loaded: LoadedModel, as_of: str | None,
-                 progress: Callable[[int, int], None] = lambda done, total: None
-                 ) -> pd.DataFrame:
+                 progress: Callable[[int, int], None] = lambda done, total: None,
+                 threads: int = os.cpu_count() or 1) -> pd.DataFrame:
     """One row per open lead: id, readiness, potential, route, route reason, top reasons."""
     engine = Engine(loaded)
     if as_of is None:
@@ -51,17 +53,17 @@ def score_export(crm: Crm, loaded: LoadedModel, as_of: str | None,
     for start in range(0, len(rows), CHUNK):
         chunk = rows[start:start + CHUNK]
         prediction = engine.predict(leads, activities, touches, chunk,
-                                    np.full(len(chunk), moment, dtype=np.int64))
+                                    np.full(len(chunk), moment, dtype=np.int64), threads=threads)
         part = {
             "lead_id": ids[chunk], "readiness": prediction.readiness.round(4),
             "potential": prediction.potential.round(4), "route": prediction.routes,
             "route_reason": [engine.route_reason(prediction, i) for i in range(len(chunk))],
         }
-        explained = [engine.reasons(prediction, i) for i in range(len(chunk))]
+        up, down = top_labels(prediction.contributions, prediction.columns, engine.features,
+                              engine.labels, TOP_IN_FILE)
         for k in range(TOP_IN_FILE):
-            for side in ("up", "down"):
-                part[f"reason_{side}_{k + 1}"] = [
-                    e[side][k]["label"] if len(e[side]) > k else "" for e in explained]
+            for side, labels in (("up", up), ("down", down)):
+                part[f"reason_{side}_{k + 1}"] = [row[k] if len(row) > k else "" for row in labels]
         parts.append(pd.DataFrame(part))
         progress(start + len(chunk), len(rows))
     columns = ["lead_id", "readiness", "potential", "route", "route_reason"]

@@ -35,7 +35,7 @@ class Prediction:
     readiness: np.ndarray
     potential: np.ndarray
     routes: np.ndarray
-    contributions: np.ndarray | None
+    contributions: np.ndarray
 
 
 class Engine:
@@ -53,14 +53,11 @@ class Engine:
                           "run_id": loaded.run_id, "kind": info["model_kind"]["readiness"]}
 
     def predict(self, leads: Leads, activities: Events, touches: Events, lead: np.ndarray,
-                as_of: np.ndarray, explain: bool = True) -> Prediction:
+                as_of: np.ndarray, threads: int = 1) -> Prediction:
         columns = build_features(leads, activities, touches, lead, as_of)
         x = self.scorer.encode(columns)
-        if explain:
-            contributions = self.scorer.readiness.contributions(x)
-            readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
-        else:
-            contributions, readiness = None, self.scorer.readiness.proba(x)
+        contributions = self.scorer.readiness.contributions(x, threads)
+        readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
         potential = self.scorer.potential.proba(x)
         routes = assign_routes(readiness, potential, columns["hand_raise_7d"], self.thresholds)
         return Prediction(columns, readiness, potential, routes, contributions)
@@ -81,7 +78,6 @@ class Engine:
                 f"{p:.2f} is at or above the disqualify threshold {t.disqualify:.2f}")
 
     def reasons(self, prediction: Prediction, row: int) -> dict[str, object]:
-        assert prediction.contributions is not None
         return reasons(prediction.contributions[row], prediction.columns, row, self.features,
                        self.labels)
 

@@ -53,15 +53,37 @@ def _value(feature: str, value: object) -> str | float | None:
     return None if math.isnan(number) else round(number, 4)
 
 
+def strongest(terms: np.ndarray, top: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Per row of (n, n_features) contributions: the `top` feature indices pushing readiness
+    up (largest first, positive only) and down (most negative first, negative only)."""
+    order = np.argsort(-terms, axis=1, kind="stable")
+    up, down = order[:, :top], order[:, ::-1][:, :top]
+    rows = np.arange(len(terms))[:, None]
+    up_ok, down_ok = terms[rows, up] > 0, terms[rows, down] < 0
+    return ([list(u[ok]) for u, ok in zip(up, up_ok, strict=True)],
+            [list(d[ok]) for d, ok in zip(down, down_ok, strict=True)])
+
+
+def top_labels(contributions: np.ndarray, columns: dict[str, np.ndarray],
+               features: list[str], labels: dict[str, str], top: int
+               ) -> tuple[list[list[str]], list[list[str]]]:
+    """For many leads at once: the plain-words labels of their strongest reasons."""
+    up, down = strongest(contributions[:, :-1], top)
+
+    def words(indices: list[list[int]]) -> list[list[str]]:
+        return [[describe(features[j], columns[features[j]][row], labels) for j in row_indices]
+                for row, row_indices in enumerate(indices)]
+
+    return words(up), words(down)
+
+
 def reasons(
     contributions: np.ndarray, columns: dict[str, np.ndarray], row: int,
     features: list[str], labels: dict[str, str], top: int = TOP_REASONS,
 ) -> dict[str, object]:
     """The `reasons` object of one lead from its row of contributions (last = base value)."""
     terms = contributions[:-1]
-    order = np.argsort(-terms, kind="stable")
-    up = [j for j in order[:top] if terms[j] > 0]
-    down = [j for j in order[::-1][:top] if terms[j] < 0]
+    (up,), (down,) = strongest(terms[None, :], top)
     listed = set(up) | set(down)
 
     def item(j: int) -> dict[str, object]:
