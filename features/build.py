@@ -11,8 +11,8 @@ Times are whole seconds since the Unix epoch (UTC), as int64.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -69,7 +69,10 @@ def encode(values: object, vocabulary: Sequence[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Leads:
-    """Lead attributes, one array entry per lead; enum fields hold contract values."""
+    """Lead attributes, one array entry per lead; enum fields hold contract values.
+
+    `extra` holds custom features declared in a schema (float arrays for numeric ones, object
+    arrays of strings for categorical ones); they pass through to the features unchanged."""
 
     created_at: np.ndarray  # int64 seconds
     source: np.ndarray
@@ -79,14 +82,18 @@ class Leads:
     authority: np.ndarray
     need: np.ndarray
     timeframe: np.ndarray
+    extra: Mapping[str, np.ndarray] = field(default_factory=dict)
 
     @classmethod
-    def from_frame(cls, frame: pd.DataFrame) -> Leads:
+    def from_frame(cls, frame: pd.DataFrame, custom: Mapping[str, str] | None = None) -> Leads:
+        """From a loaded leads table; `custom` maps custom feature columns to their kind."""
         return cls(
             created_at=to_seconds(frame["created_at"]),
             company_size=frame["company_size"].to_numpy(dtype=np.float64),
             **{c: frame[c].to_numpy(dtype=object)
                for c in ("source", "industry", *BANT_FIELDS)},
+            extra={name: frame[name].to_numpy(dtype=np.float64 if kind == "numeric" else object)
+                   for name, kind in (custom or {}).items()},
         )
 
 
@@ -200,7 +207,8 @@ def size_band(company_size: np.ndarray) -> np.ndarray:
 def build_features(
     leads: Leads, activities: Events, touches: Events, lead: np.ndarray, as_of: np.ndarray
 ) -> dict[str, np.ndarray]:
-    """Features of each `(leads[lead[i]], as_of[i])`, as named columns in `FEATURES` order.
+    """Features of each `(leads[lead[i]], as_of[i])`, as named columns: `FEATURES`, then the
+    custom features of `leads.extra`.
 
     `lead` holds positions into `leads`, `as_of` Unix seconds. Categorical columns are object
     arrays of contract values, the others float64 (NaN where undefined, such as days since the
@@ -255,4 +263,6 @@ def build_features(
     out["days_since_last_touch"] = days_touch
     out[f"buying_signal_{SIGNAL_WINDOW}d"] = buying.astype(np.float64)
     out[f"hand_raise_{HAND_RAISE_WINDOW}d"] = hand_raise.astype(np.float64)
-    return {name: out[name] for name in FEATURES}
+    ordered = {name: out[name] for name in FEATURES}
+    ordered.update({name: values[lead] for name, values in leads.extra.items()})
+    return ordered

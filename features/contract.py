@@ -12,11 +12,15 @@ Any violation stops the load with a `ContractError` whose message names the file
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from features.schema import Schema, TableMapping
 
 SOURCES = (
     "web_form", "trade_show", "webinar", "content_download", "referral", "partner",
@@ -55,11 +59,15 @@ class ContractError(ValueError):
 
 @dataclass(frozen=True)
 class Crm:
-    """A validated CRM export. Frames are sorted by lead (and time for events)."""
+    """A validated CRM export. Frames are sorted by lead (and time for events).
+
+    `custom` names the extra lead columns a schema declared as features, with their kind
+    (numeric or categorical); they are columns of `leads`."""
 
     leads: pd.DataFrame
     activities: pd.DataFrame
     touches: pd.DataFrame
+    custom: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +78,7 @@ class _Table:
     frame: pd.DataFrame
     is_csv: bool
     problems: list[str]
+    date_formats: dict[str, str]
 
     def where(self, mask: np.ndarray) -> str:
         rows = np.flatnonzero(mask)
@@ -92,25 +101,38 @@ class _Table:
         )
 
 
-def _read(folder: Path, name: str) -> _Table:
-    candidates = [folder / f"{name}.csv", folder / f"{name}.parquet"]
+def read_table(path: Path) -> pd.DataFrame:
+    """A CSV (every cell as text, '' when empty) or parquet file, with stripped column names."""
+    try:
+        if path.suffix == ".parquet":
+            frame = pd.read_parquet(path)
+        else:
+            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+    except (ValueError, OSError, pd.errors.ParserError) as exc:
+        raise ContractError(f"{path}: cannot be read as {path.suffix[1:]}: {exc}") from None
+    frame.columns = [str(c).strip() for c in frame.columns]
+    return frame
+
+
+def _read(folder: Path, name: str, mapping: TableMapping | None) -> _Table:
+    if mapping is not None and mapping.file:
+        candidates = [folder / mapping.file]
+    else:
+        candidates = [folder / f"{name}.csv", folder / f"{name}.parquet"]
     present = [p for p in candidates if p.exists()]
     if not present:
         raise ContractError(
-            f"{folder}: no '{name}' table; expected {name}.csv or {name}.parquet in that folder"
+            f"{folder}: no '{name}' table; expected "
+            + " or ".join(p.name for p in candidates) + " in that folder"
         )
     if len(present) > 1:
         raise ContractError(f"{folder}: both {name}.csv and {name}.parquet exist; keep one")
     path = present[0]
-    try:
-        if path.suffix == ".csv":
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
-        else:
-            frame = pd.read_parquet(path)
-    except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise ContractError(f"{path}: cannot be read as {path.suffix[1:]}: {exc}") from None
-    frame.columns = [str(c).strip() for c in frame.columns]
-    return _Table(str(path), frame, path.suffix == ".csv", [])
+    frame = read_table(path)
+    if mapping is not None:
+        frame = mapping.apply(frame)
+    dates = mapping.dates if mapping is not None else {}
+    return _Table(str(path), frame, path.suffix != ".parquet", [], dates)
 
 
 def _text(table: _Table, column: str) -> pd.Series:
@@ -152,13 +174,16 @@ def _dates(table: _Table, column: str, required: bool) -> pd.Series:
         bad = np.zeros(len(raw), dtype=bool)
     else:
         text = _text(table, column)
-        parsed = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+        fmt = table.date_formats.get(column, "ISO8601")
+        parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
         missing = (text == "").to_numpy()
         bad = parsed.isna().to_numpy() & ~missing
+    expected = ("an ISO 8601 date or time" if column not in table.date_formats
+                else f"a date in the schema's format '{table.date_formats[column]}'")
     if bad.any():
-        table.report(bad, column, "date that does not parse", "an ISO 8601 date or time")
+        table.report(bad, column, "date that does not parse", expected)
     if required and missing.any():
-        table.report(missing, column, "empty date", "an ISO 8601 date or time")
+        table.report(missing, column, "empty date", expected)
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
@@ -182,7 +207,31 @@ def _flag(table: _Table, column: str) -> pd.Series:
     return values
 
 
-def _check_leads(table: _Table, require_outcome: bool) -> pd.DataFrame:
+def _custom(table: _Table, out: pd.DataFrame, custom: dict[str, str]) -> None:
+    """Extra lead columns the schema declared as features, typed like the contract's own."""
+    from features.build import FEATURES
+
+    for column, kind in custom.items():
+        if column in FEATURES or column in LEAD_COLUMNS:
+            table.problems.append(f"{table.file}: custom feature '{column}' has the name of a "
+                                  "built-in column or feature; rename it in the schema")
+        elif column not in table.frame:
+            table.problems.append(f"{table.file}: missing column '{column}', declared as a "
+                                  "custom feature in the schema")
+        elif kind == "numeric":
+            text = _text(table, column)
+            numbers = pd.to_numeric(text.mask(text == "", None), errors="coerce")
+            bad = (numbers.isna() & (text != "")).to_numpy()
+            if bad.any():
+                table.report(bad, column, "not a number",
+                             "a number or empty (declared numeric in the schema)")
+            out[column] = numbers.astype(float)
+        else:
+            text = _text(table, column)
+            out[column] = text.mask(text == "", "unknown")
+
+
+def _check_leads(table: _Table, require_outcome: bool, custom: dict[str, str]) -> pd.DataFrame:
     required = ("lead_id", "created_at", "source", *BANT_FIELDS) + (
         ("outcome",) if require_outcome else ()
     )
@@ -205,8 +254,8 @@ def _check_leads(table: _Table, require_outcome: bool) -> pd.DataFrame:
         _number(table, "company_size") if "company_size" in frame else np.nan
     )
     out["country"] = _text(table, "country") if "country" in frame else ""
-    for field, allowed in BANT_FIELDS.items():
-        out[field] = _enum(table, field, allowed, empty="unknown")
+    for name, allowed in BANT_FIELDS.items():
+        out[name] = _enum(table, name, allowed, empty="unknown")
     if "outcome" in frame:
         out["outcome"] = _enum(table, "outcome", OUTCOMES, empty=None)
         has_at = "outcome_at" in frame
@@ -229,6 +278,7 @@ def _check_leads(table: _Table, require_outcome: bool) -> pd.DataFrame:
         if open_dated.any():
             table.report(open_dated, "outcome_at", "open lead with an outcome date",
                          "empty outcome_at while the outcome is open")
+    _custom(table, out, custom)
     return out
 
 
@@ -253,13 +303,19 @@ def _check_events(
     return out
 
 
-def load_crm(folder: str | Path, *, require_outcome: bool = True) -> Crm:
-    """Read and validate a CRM export folder; raise `ContractError` listing every problem."""
+def load_crm(folder: str | Path, *, require_outcome: bool = True,
+             schema: Schema | None = None) -> Crm:
+    """Read and validate a CRM export folder; raise `ContractError` listing every problem.
+
+    With a schema, its renames, value maps and date formats apply first, and its custom lead
+    features are kept."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ContractError(f"{folder}: not a folder; expected a folder with {', '.join(TABLES)}")
-    leads_t, activities_t, touches_t = (_read(folder, name) for name in TABLES)
-    leads = _check_leads(leads_t, require_outcome)
+    mappings = {name: schema.table(name) if schema else None for name in TABLES}
+    leads_t, activities_t, touches_t = (_read(folder, name, mappings[name]) for name in TABLES)
+    custom = dict(mappings["leads"].features) if mappings["leads"] else {}
+    leads = _check_leads(leads_t, require_outcome, custom)
     known = leads["lead_id"] if "lead_id" in leads else pd.Series(dtype=str)
     activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, {"type": ACTIVITY_TYPES})
     touches = _check_events(
@@ -278,4 +334,5 @@ def load_crm(folder: str | Path, *, require_outcome: bool = True) -> Crm:
         .reset_index(drop=True),
         touches=touches.sort_values(["lead_id", "occurred_at"], kind="stable")
         .reset_index(drop=True),
+        custom=custom,
     )

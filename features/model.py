@@ -19,42 +19,51 @@ import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
-from features.build import CATEGORICAL, FEATURES, NUMERIC
+from features.build import CATEGORICAL, NUMERIC
 
 Columns = Mapping[str, Any]
 
 
 class FeatureEncoder(BaseEstimator):
-    """Categorical feature values to integer codes learned in training; numerics pass through.
+    """Named feature columns to one float matrix: categoricals first, as integer codes learned
+    in training, then numerics as they are.
 
     Values seen fewer than `min_count` times, or never, encode as NaN (missing), so a new
     industry in production is treated like an unknown one, never as an error.
     """
 
-    def __init__(self, min_count: int = 20) -> None:
+    def __init__(self, categorical: tuple[str, ...] = CATEGORICAL,
+                 numeric: tuple[str, ...] = NUMERIC, min_count: int = 20) -> None:
+        self.categorical = categorical
+        self.numeric = numeric
         self.min_count = min_count
+
+    @property
+    def features_(self) -> list[str]:
+        """Column names in matrix order."""
+        return [*self.categorical, *self.numeric]
 
     def fit(self, columns: Columns) -> FeatureEncoder:
         self.vocabulary_: dict[str, dict[str, int]] = {}
-        for name in CATEGORICAL:
+        for name in self.categorical:
             values, counts = np.unique(np.asarray(columns[name], dtype=str), return_counts=True)
             kept = values[counts >= self.min_count]
             self.vocabulary_[name] = {str(v): i for i, v in enumerate(kept)}
         return self
 
     def transform(self, columns: Columns) -> np.ndarray:
-        n = len(columns[FEATURES[0]])
-        matrix = np.empty((n, len(FEATURES)), dtype=np.float64)
-        for j, name in enumerate(CATEGORICAL):
+        n = len(columns[self.features_[0]])
+        matrix = np.empty((n, len(self.features_)), dtype=np.float64)
+        for j, name in enumerate(self.categorical):
             lookup = self.vocabulary_[name]
             matrix[:, j] = [lookup.get(v, np.nan) for v in columns[name]]
-        offset = len(CATEGORICAL)
-        for j, name in enumerate(NUMERIC):
+        offset = len(self.categorical)
+        for j, name in enumerate(self.numeric):
             matrix[:, offset + j] = columns[name]
         return matrix
 
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        return np.asarray(FEATURES, dtype=object)
+        return np.asarray(self.features_, dtype=object)
 
 
 class TreeMargin:

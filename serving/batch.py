@@ -45,7 +45,12 @@ def score_export(crm: Crm, loaded: LoadedModel, as_of: str | None,
         leads_frame = leads_frame[leads_frame["outcome"] == "open"]
     positions = np.flatnonzero(to_seconds(leads_frame["created_at"]) <= moment)
     ids = pd.Index(crm.leads["lead_id"])
-    leads = Leads.from_frame(crm.leads)
+    custom = engine.info.get("custom", {})
+    missing = [name for name in custom if name not in crm.leads]
+    if missing:
+        raise ValueError(f"the model uses custom features {', '.join(missing)}; load the export "
+                         "with the schema it was trained with (--schema)")
+    leads = Leads.from_frame(crm.leads, custom)
     activities = Events.activities_from_frame(crm.activities, ids)
     touches = Events.touches_from_frame(crm.touches, ids)
     rows = ids.get_indexer(leads_frame["lead_id"].to_numpy()[positions])

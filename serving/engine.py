@@ -83,7 +83,7 @@ class Engine:
 
     def score_requests(self, requests: list[ScoreRequest], now: datetime) -> list[dict]:
         """Score validated API requests (one lead each); answers in request order."""
-        leads, activities, touches, as_of = _arrays(requests, now)
+        leads, activities, touches, as_of = _arrays(requests, now, self.info.get("custom", {}))
         prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
         scored_at = now.isoformat()
         return [
@@ -104,7 +104,18 @@ class Engine:
         ]
 
 
-def _arrays(requests: list[ScoreRequest], now: datetime
+def _custom_value(value: str | float | None, kind: str) -> object:
+    """A custom feature's value as training saw it: numbers as float (NaN when missing or not
+    a number), categories as text ('unknown' when missing)."""
+    if kind == "numeric":
+        try:
+            return float(value) if value is not None else np.nan
+        except ValueError:
+            return np.nan
+    return "unknown" if value is None or value == "" else str(value)
+
+
+def _arrays(requests: list[ScoreRequest], now: datetime, custom: dict[str, str]
             ) -> tuple[Leads, Events, Events, np.ndarray]:
     """The requests as the arrays `build_features` takes; types were validated already."""
     lead_fields = [r.lead for r in requests]
@@ -120,6 +131,9 @@ def _arrays(requests: list[ScoreRequest], now: datetime
         company_size=np.array([np.nan if x.company_size is None else x.company_size
                                for x in lead_fields], dtype=np.float64),
         **{field: column(field) for field in BANT_FIELDS},
+        extra={name: np.array([_custom_value(x.custom.get(name), kind) for x in lead_fields],
+                              dtype=np.float64 if kind == "numeric" else object)
+               for name, kind in custom.items()},
     )
     act = [(i, unix_seconds(a.occurred_at), ACTIVITY_CODES[a.type])
            for i, r in enumerate(requests) for a in r.activities]

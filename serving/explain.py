@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from features.build import CATEGORICAL
+from features.labels import FEATURE_LABELS
 
 TOP_REASONS = 5
 BANT_WORDS = {
@@ -29,14 +29,16 @@ def _words(value: str) -> str:
 def describe(feature: str, value: object, labels: dict[str, str]) -> str:
     """'Budget confirmed', '4 pricing-page views in the last 30 days', 'Never touched'."""
     label = labels.get(feature, feature)
-    if feature in CATEGORICAL:
-        text = _words(str(value))
+    if isinstance(value, str):
+        text = _words(value)
         if feature == "company_size_band" and value != "unknown":
             text += " employees"
         return f"{label} {text}" if feature in _BANT else f"{label}: {text}"
     number = float(value)  # type: ignore[arg-type]
     if math.isnan(number):
         return _NEVER.get(feature, f"{label}: unknown")
+    if feature not in FEATURE_LABELS:  # a custom feature from the schema
+        return f"{label}: {number:g}"
     if feature == "touches_responded_share":
         return f"{number:.0%} of touches responded to"
     if feature.startswith(("buying_signal_", "hand_raise_")):
@@ -46,9 +48,9 @@ def describe(feature: str, value: object, labels: dict[str, str]) -> str:
     return f"{number:.0f} {label}"
 
 
-def _value(feature: str, value: object) -> str | float | None:
-    if feature in CATEGORICAL:
-        return str(value)
+def _value(value: object) -> str | float | None:
+    if isinstance(value, str):
+        return value
     number = float(value)  # type: ignore[arg-type]
     return None if math.isnan(number) else round(number, 4)
 
@@ -90,7 +92,7 @@ def reasons(
         name = features[j]
         value = columns[name][row]
         return {"feature": name, "label": describe(name, value, labels),
-                "value": _value(name, value), "contribution": float(terms[j])}
+                "value": _value(value), "contribution": float(terms[j])}
 
     return {
         "scale": "log-odds",

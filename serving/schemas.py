@@ -62,6 +62,10 @@ class LeadIn(BaseModel):
     authority: Literal[AUTHORITY] = "unknown"
     need: Literal[NEED] = "unknown"
     timeframe: Literal[TIMEFRAME] = "unknown"
+    custom: dict[str, str | float | None] = Field(
+        default_factory=dict, max_length=200,
+        description="Values of the custom features the model was trained with (declared in "
+        "the training schema); missing ones count as unknown.")
 
 
 class ActivityIn(BaseModel):

@@ -72,7 +72,8 @@ def load_champion(models_dir: Path, alias: str = CHAMPION) -> LoadedModel:
     except MlflowException:
         raise NoChampionError(_no_champion(uri)) from None
     scorer = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version.version}")
-    if list(scorer.info["features"]) != list(FEATURES):
+    custom = scorer.info.get("custom", {})
+    if {f for f in scorer.info["features"] if f not in custom} != set(FEATURES):
         raise NoChampionError(
             f"'{alias}' version {version.version} of '{MODEL_NAME}' was trained on another "
             "feature set than this leadready builds; retrain with `leadready train --data DIR`"

@@ -28,6 +28,7 @@ from rich.progress import (  # noqa: E402
 from rich.table import Table  # noqa: E402
 
 from features.contract import ContractError, load_crm  # noqa: E402
+from features.schema import Schema  # noqa: E402
 
 if TYPE_CHECKING:
     from training.pipeline import TrainResult
@@ -43,6 +44,11 @@ app = typer.Typer(
 console = Console()
 errors = Console(stderr=True)
 
+SchemaOption = Annotated[
+    Path | None,
+    typer.Option("--schema", help="YAML file mapping your export's columns, values and date "
+                 "formats onto the data contract, with extra custom features (docs/schema.md)."),
+]
 ModelsDir = Annotated[
     Path,
     typer.Option(
@@ -56,6 +62,10 @@ ModelsDir = Annotated[
 def _fail(message: str) -> typer.Exit:
     errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
+
+
+def _schema(path: Path | None) -> Schema | None:
+    return Schema.load(path) if path is not None else None
 
 
 def _progress() -> Progress:
@@ -102,6 +112,7 @@ def train(
     promote: Annotated[bool, typer.Option("--promote", help="Make the new version champion "
                                           "even if it does not beat the current one.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for model fitting.")] = 0,
+    schema: SchemaOption = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Train and register a new version of the 'sales-readiness' model.
@@ -118,7 +129,7 @@ def train(
     with _progress() as progress:
         task = progress.add_task("Loading and validating the export", total=len(STEPS) + 2)
         try:
-            crm = load_crm(data)
+            crm = load_crm(data, schema=_schema(schema))
 
             def advance(description: str) -> None:
                 progress.update(task, advance=1, description=description)
@@ -227,6 +238,7 @@ def score(
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="ISO time to score at; default: the export's latest recorded time.",
     )] = None,
+    schema: SchemaOption = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Score the open leads of a CRM export with the champion model into a CSV file.
@@ -238,7 +250,7 @@ def score(
 
     started = time.perf_counter()
     try:
-        crm = load_crm(data, require_outcome=False)
+        crm = load_crm(data, require_outcome=False, schema=_schema(schema))
         loaded = load_champion(models_dir)
     except (ContractError, NoChampionError) as exc:
         raise _fail(str(exc)) from None

@@ -13,7 +13,6 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 
-from features.build import CATEGORICAL
 from features.model import Calibrated, LinearMargin, TreeMargin
 
 LGBM_PARAMS = {
@@ -48,8 +47,9 @@ def platt(margin: np.ndarray, y: np.ndarray) -> tuple[float, float]:
 
 
 def fit_lightgbm(x_fit: np.ndarray, y_fit: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-                 seed: int, threads: int) -> TreeMargin:
-    categorical = list(range(len(CATEGORICAL)))
+                 n_categorical: int, seed: int, threads: int) -> TreeMargin:
+    """LightGBM with early stopping; the first `n_categorical` columns are categorical codes."""
+    categorical = list(range(n_categorical))
     params = {**LGBM_PARAMS, "seed": seed, "num_threads": threads}
     train = lgb.Dataset(x_fit, y_fit, categorical_feature=categorical, free_raw_data=False)
     valid = lgb.Dataset(x_val, y_val, categorical_feature=categorical, reference=train)
@@ -68,7 +68,7 @@ def fit_candidates(
     """Both candidates for one target, calibrated on the validation slice, best first."""
     margins = {
         "logistic_regression": LinearMargin(vocab_sizes).fit(x_fit, y_fit),
-        "lightgbm": fit_lightgbm(x_fit, y_fit, x_val, y_val, seed, threads),
+        "lightgbm": fit_lightgbm(x_fit, y_fit, x_val, y_val, len(vocab_sizes), seed, threads),
     }
     candidates = []
     for name, base in margins.items():

@@ -14,7 +14,14 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
-from features.build import FEATURES, HAND_RAISE_WINDOW, Events, Leads, build_features
+from features.build import (
+    CATEGORICAL,
+    HAND_RAISE_WINDOW,
+    NUMERIC,
+    Events,
+    Leads,
+    build_features,
+)
 from features.contract import Crm
 from features.labels import FEATURE_LABELS
 from features.model import Calibrated, FeatureEncoder, LeadScorer
@@ -79,7 +86,7 @@ def fingerprint(crm: Crm) -> dict[str, str | int]:
 def _columns_for(crm: Crm, snaps: Snapshots) -> dict[str, np.ndarray]:
     lead_ids = pd.Index(crm.leads["lead_id"])
     return build_features(
-        Leads.from_frame(crm.leads),
+        Leads.from_frame(crm.leads, crm.custom),
         Events.activities_from_frame(crm.activities, lead_ids),
         Events.touches_from_frame(crm.touches, lead_ids),
         snaps.lead, snaps.as_of,
@@ -103,13 +110,14 @@ def _take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndar
     return {name: values[mask] for name, values in columns.items()}
 
 
-def _drivers(model: Calibrated, x: np.ndarray, seed: int) -> dict[str, float]:
+def _drivers(model: Calibrated, x: np.ndarray, features: list[str], seed: int
+             ) -> dict[str, float]:
     """Mean absolute contribution (log-odds) per input feature, largest first."""
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(x), size=min(DRIVER_ROWS, len(x)), replace=False)
     mean_abs = np.abs(model.contributions(x[rows])[:, :-1]).mean(axis=0)
     order = np.argsort(-mean_abs)
-    return {FEATURES[j]: float(mean_abs[j]) for j in order}
+    return {features[j]: float(mean_abs[j]) for j in order}
 
 
 def train(
@@ -130,7 +138,11 @@ def train(
 
     step(STEPS[1])
     columns = _columns_for(crm, snaps)
-    encoder = FeatureEncoder().fit(_take(columns, split.fit))
+    custom = crm.custom
+    encoder = FeatureEncoder(
+        categorical=(*CATEGORICAL, *(c for c, k in custom.items() if k == "categorical")),
+        numeric=(*NUMERIC, *(c for c, k in custom.items() if k == "numeric")),
+    ).fit(_take(columns, split.fit))
     x = encoder.transform(columns)
     vocab_sizes = [len(encoder.vocabulary_[name]) for name in encoder.vocabulary_]
     parts = {name: x[mask] for name, mask in masks.items()}
@@ -187,9 +199,10 @@ def train(
         "routes": routes,
         "metrics": metrics,
         "leaderboard": leaderboard,
-        "drivers": _drivers(readiness, parts["test"], config.seed),
-        "labels": FEATURE_LABELS,
-        "features": list(FEATURES),
+        "drivers": _drivers(readiness, parts["test"], encoder.features_, config.seed),
+        "labels": {**FEATURE_LABELS, **{name: name for name in custom}},
+        "features": encoder.features_,
+        "custom": dict(custom),
         "horizon_days": config.horizon_days,
         "step_days": config.step_days,
         "data": fingerprint(crm),

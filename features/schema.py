@@ -1,0 +1,133 @@
+"""Schema files: how a customer's export maps onto the data contract (see docs/schema.md).
+
+A schema is YAML with one section per table (`leads`, `activities`, `touches`, or `table` for a
+flat one-row-per-lead export). Each section may hold:
+
+- `file`: the file name in the export folder, when it is not `<table>.csv`/`.parquet`;
+- `columns`: renames, export column -> contract column;
+- `values`: per contract column, export value -> contract value (matched exactly, then
+  ignoring case and surrounding spaces);
+- `dates`: per contract column, a strftime format such as `%d/%m/%Y %H:%M`;
+- `features`: extra export columns to use as model features, each `numeric`, `categorical`
+  or (flat mode) `ignore`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import yaml
+
+from features.contract import ContractError
+
+SECTIONS = ("leads", "activities", "touches", "table")
+FEATURE_KINDS = ("numeric", "categorical", "ignore")
+_KEYS = ("file", "columns", "values", "dates", "features")
+
+
+@dataclass(frozen=True)
+class TableMapping:
+    file: str | None = None
+    columns: dict[str, str] = field(default_factory=dict)
+    values: dict[str, dict[str, str]] = field(default_factory=dict)
+    dates: dict[str, str] = field(default_factory=dict)
+    features: dict[str, str] = field(default_factory=dict)
+
+    def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """Renamed columns and mapped values; a new frame, the input is left as it was."""
+        out = frame.rename(columns=self.columns)
+        for column, mapping in self.values.items():
+            if column not in out:
+                continue
+            exact = out[column].astype(object)
+            folded = {str(k).strip().lower(): v for k, v in mapping.items()}
+            text = exact.astype(str).str.strip().str.lower()
+            mapped = exact.map(mapping)
+            mapped = mapped.where(mapped.notna(), text.map(folded))
+            out[column] = mapped.where(mapped.notna(), exact)
+        return out
+
+
+@dataclass(frozen=True)
+class Schema:
+    tables: dict[str, TableMapping]
+    source: str = "schema"
+
+    def table(self, name: str) -> TableMapping:
+        return self.tables.get(name, TableMapping())
+
+    @classmethod
+    def load(cls, path: str | Path) -> Schema:
+        path = Path(path)
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except OSError as exc:
+            raise ContractError(f"{path}: cannot be read ({exc.strerror})") from None
+        except yaml.YAMLError as exc:
+            raise ContractError(f"{path}: not valid YAML ({exc})") from None
+        return cls.parse(raw or {}, str(path))
+
+    @classmethod
+    def parse(cls, raw: Any, source: str = "schema") -> Schema:
+        problems: list[str] = []
+        if not isinstance(raw, dict):
+            raise ContractError(f"{source}: expected a mapping with sections "
+                                f"{', '.join(SECTIONS)}")
+        tables = {}
+        for name, section in raw.items():
+            if name not in SECTIONS:
+                problems.append(f"section '{name}': unknown; expected one of "
+                                f"{', '.join(SECTIONS)}")
+                continue
+            tables[name] = _section(section or {}, f"{name}", problems)
+        if problems:
+            raise ContractError(f"{source} is not a valid schema:\n"
+                                + "\n".join(f"- {p}" for p in problems))
+        return cls(tables, source)
+
+
+def _mapping(value: Any, where: str, problems: list[str], nested: bool = False) -> dict:
+    if not isinstance(value, dict):
+        problems.append(f"{where}: expected a mapping of names")
+        return {}
+    out = {}
+    for key, item in value.items():
+        if nested:
+            out[str(key)] = {str(k): str(v) for k, v in _mapping(item, f"{where}.{key}",
+                                                                  problems).items()}
+        elif isinstance(item, dict | list) or item is None:
+            problems.append(f"{where}.{key}: expected a single name or value")
+        else:
+            out[str(key)] = str(item)
+    return out
+
+
+def _section(section: Any, name: str, problems: list[str]) -> TableMapping:
+    if not isinstance(section, dict):
+        problems.append(f"{name}: expected a mapping with keys {', '.join(_KEYS)}")
+        return TableMapping()
+    for key in section:
+        if key not in _KEYS:
+            problems.append(f"{name}.{key}: unknown key; expected one of {', '.join(_KEYS)}")
+    features = _mapping(section.get("features", {}), f"{name}.features", problems)
+    for column, kind in features.items():
+        allowed = FEATURE_KINDS if name == "table" else FEATURE_KINDS[:2]
+        if kind not in allowed:
+            problems.append(f"{name}.features.{column}: '{kind}'; expected "
+                            f"{' | '.join(allowed)}")
+    if features and name in ("activities", "touches"):
+        problems.append(f"{name}.features: custom features are lead-level; declare them under "
+                        "leads")
+    file = section.get("file")
+    if file is not None and not isinstance(file, str):
+        problems.append(f"{name}.file: expected a file name")
+    return TableMapping(
+        file=file,
+        columns=_mapping(section.get("columns", {}), f"{name}.columns", problems),
+        values=_mapping(section.get("values", {}), f"{name}.values", problems, nested=True),
+        dates=_mapping(section.get("dates", {}), f"{name}.dates", problems),
+        features=features,
+    )
