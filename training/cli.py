@@ -147,19 +147,33 @@ def train(
 
 
 def _print_summary(result: TrainResult, p: Published, seconds: float) -> None:
+    from training.registry import PROMOTION_RULE
+
     info = result.scorer.info
     metrics = result.metrics
-    table = Table(title="Test set (newest leads, never seen in training)")
+    if info["cold_start"]:
+        console.print(
+            "[yellow]Cold start:[/] fewer than 40 won or 40 lost leads, so the model is the "
+            "BANT points scorecard, calibrated on the history there is; leadready switches to "
+            "a learned model once the export has enough closed leads.")
+    names = [n for n in ("readiness", "potential", "bant_scorecard", "frequency_score")
+             if f"test_{n}_roc_auc" in metrics]
+    table = Table(title="Test set (newest leads, never seen in training), 95% intervals")
     table.add_column("metric")
-    for column in ("readiness model", "BANT scorecard", "potential model"):
-        table.add_column(column, justify="right")
+    for name in names:
+        table.add_column(name.replace("_", " "), justify="right")
     for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift", "ece"):
-        table.add_row(metric, *(f"{metrics[f'test_{name}_{metric}']:.3f}"
-                                for name in ("readiness", "bant_scorecard", "potential")))
-    console.print(table)
-    gain = metrics["test_readiness_roc_auc"] - metrics["test_bant_scorecard_roc_auc"]
-    console.print(f"Readiness model: {info['model_kind']['readiness']}; "
-                  f"ROC AUC {gain:+.3f} over the BANT scorecard.")
+        table.add_row(metric, *(
+            "{:.3f} [{:.3f}, {:.3f}]".format(*result.intervals[name][metric]) for name in names))
+    if names:
+        console.print(table)
+    if "test_bant_scorecard_roc_auc" in metrics:
+        console.print(
+            f"Readiness model: {info['model_kind']['readiness']}; ROC AUC "
+            f"{metrics['test_readiness_roc_auc'] - metrics['test_bant_scorecard_roc_auc']:+.3f} "
+            "over the BANT scorecard, "
+            f"{metrics['test_readiness_roc_auc'] - metrics['test_frequency_score_roc_auc']:+.3f}"
+            " over the frequency score.")
     routes = Table(title="Routing (thresholds from the validation slice, rates on the test set)")
     for column in ("route", "rule", "share", "win rate in horizon", "eventual win rate"):
         routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
@@ -176,7 +190,9 @@ def _print_summary(result: TrainResult, p: Published, seconds: float) -> None:
         "challenger; " + ("[green]now champion[/]" if p.promoted else "[yellow]not champion[/]")
         + f": {p.reason}."
     )
+    console.print(f"Promotion rule: {PROMOTION_RULE}", style="dim")
     console.print(f"Model: {p.model_uri} in {p.tracking_uri} ({seconds:.0f} s end to end)")
+    console.print(f"Report: {p.report}")
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 import numpy as np
 import pandas as pd
 
+from features.baselines import FrequencyMargin, ScorecardMargin
 from features.build import (
     CATEGORICAL,
     HAND_RAISE_WINDOW,
@@ -25,18 +26,23 @@ from features.build import (
 from features.contract import Crm
 from features.labels import FEATURE_LABELS
 from features.model import Calibrated, FeatureEncoder, LeadScorer
+from serving.routing import Thresholds
 from serving.store import MODEL_NAME
+from training.bootstrap import bootstrap_intervals
 from training.evaluate import (
     choose_thresholds,
-    classification_metrics,
     route_statistics,
 )
 from training.examples import Snapshots, make_snapshots, split_by_time
 from training.fit import Candidate, fit_candidates, platt
-from training.scorecard import scorecard_points
 
 DRIVER_ROWS = 2000
-MIN_CLOSED_LEADS = 200
+MIN_WON = 40
+MIN_LOST = 40
+"""Below 40 won or 40 lost leads (the minimum CRM suites ask for), train registers the BANT
+scorecard, calibrated on what history there is, instead of a learned model (cold start)."""
+COLD_START_DEFAULT = (0.05, -3.0)
+"""Points-to-log-odds mapping when even calibration has too little data: 60 points = 50%."""
 STEPS = (
     "Building snapshots", "Building features", "Fitting readiness models",
     "Fitting potential models", "Scoring the test set", "Explaining global drivers",
@@ -65,6 +71,8 @@ class TrainResult:
     test_columns: dict[str, np.ndarray]
     test_ready: np.ndarray
     test_scores: dict[str, np.ndarray]
+    test_groups: np.ndarray
+    intervals: dict[str, dict[str, tuple[float, float, float]]]
     fingerprint: dict[str, str | int]
     params: dict[str, object] = field(default_factory=dict)
 
@@ -120,21 +128,44 @@ def _drivers(model: Calibrated, x: np.ndarray, features: list[str], seed: int
     return {features[j]: float(mean_abs[j]) for j in order}
 
 
+def _calibrated(base: object, x: np.ndarray, y: np.ndarray) -> Calibrated:
+    """Platt-scale a margin model on (x, y), or use the default mapping without both classes."""
+    if len(y) and 0 < y.sum() < len(y):
+        return Calibrated(base, *platt(base.margin(x), y))  # type: ignore[attr-defined]
+    return Calibrated(base, *COLD_START_DEFAULT)  # type: ignore[arg-type]
+
+
+def _baselines(encoder: FeatureEncoder, parts: dict[str, np.ndarray], y: dict[str, np.ndarray]
+               ) -> dict[str, Calibrated]:
+    """The BANT scorecard and the frequency score, fitted on the fit slice, Platt-scaled on
+    the validation slice."""
+    frequency = FrequencyMargin(len(encoder.categorical)).fit(parts["fit"], y["fit"])
+    return {
+        "bant_scorecard": _calibrated(ScorecardMargin(encoder), parts["validation"],
+                                      y["validation"]),
+        "frequency_score": _calibrated(frequency, parts["validation"], y["validation"]),
+    }
+
+
+def _is_cold_start(leads: pd.DataFrame) -> bool:
+    outcome = leads["outcome"]
+    return int((outcome == "won").sum()) < MIN_WON or int((outcome == "lost").sum()) < MIN_LOST
+
+
 def train(
     crm: Crm, config: TrainConfig, step: Callable[[str], None] = lambda _: None
 ) -> TrainResult:
     """Fit, select, calibrate and evaluate; see docs/training.md for the method."""
     step(STEPS[0])
-    closed = int(crm.leads["outcome"].isin(("won", "lost")).sum())
-    if closed < MIN_CLOSED_LEADS:
-        raise TrainingError(
-            f"only {closed} closed (won or lost) leads; training needs at least "
-            f"{MIN_CLOSED_LEADS}, so the model can be fitted and tested on separate leads"
-        )
     snaps = make_snapshots(crm.leads, config.step_days, config.horizon_days)
+    if len(snaps) == 0 or snaps.potential.sum() == 0:
+        raise TrainingError("the export has no won leads with history to learn from; "
+                            "readiness needs closed leads, some of them won")
+    cold = _is_cold_start(crm.leads)
     split = split_by_time(snaps, config.test_share)
     masks = {"fit": split.fit, "validation": split.validation, "test": split.test}
-    _check_classes(snaps, masks)
+    if not cold:
+        _check_classes(snaps, masks)
 
     step(STEPS[1])
     columns = _columns_for(crm, snaps)
@@ -142,47 +173,60 @@ def train(
     encoder = FeatureEncoder(
         categorical=(*CATEGORICAL, *(c for c, k in custom.items() if k == "categorical")),
         numeric=(*NUMERIC, *(c for c, k in custom.items() if k == "numeric")),
-    ).fit(_take(columns, split.fit))
+        min_count=2 if cold else 20,
+    ).fit(_take(columns, split.fit | split.validation if cold else split.fit))
     x = encoder.transform(columns)
     vocab_sizes = [len(encoder.vocabulary_[name]) for name in encoder.vocabulary_]
     parts = {name: x[mask] for name, mask in masks.items()}
+    labels = {name: {part: getattr(snaps, name)[mask] for part, mask in masks.items()}
+              for name in ("ready", "potential")}
 
-    chosen: dict[str, Candidate] = {}
-    leaderboard: dict[str, float] = {}
+    leaderboard: list[dict[str, object]] = []
+    models: dict[str, Calibrated] = {}
+    kinds: dict[str, str] = {}
     for target, label in ((STEPS[2], "ready"), (STEPS[3], "potential")):
         step(target)
-        y = getattr(snaps, label)
-        candidates = fit_candidates(
-            parts["fit"], y[split.fit], parts["validation"], y[split.validation],
+        if cold:
+            # Too little history to learn from: the documented points, calibrated on all of it.
+            seen = split.fit | split.validation
+            models[label] = _calibrated(ScorecardMargin(encoder), x[seen],
+                                        getattr(snaps, label)[seen])
+            kinds[label] = "bant_scorecard (cold start)"
+            continue
+        candidates: list[Candidate] = fit_candidates(
+            parts["fit"], labels[label]["fit"], parts["validation"], labels[label]["validation"],
             vocab_sizes, config.seed, config.threads,
         )
-        chosen[label] = candidates[0]
-        for c in candidates:
-            leaderboard[f"validation_{label}_{c.name}_roc_auc"] = c.validation_auc
+        models[label], kinds[label] = candidates[0].model, candidates[0].name
+        leaderboard += [{"target": label, "candidate": c.name, "validation_roc_auc":
+                         round(c.validation_auc, 4), "chosen": c is candidates[0]}
+                        for c in candidates]
 
     step(STEPS[4])
-    readiness, potential = chosen["ready"].model, chosen["potential"].model
+    readiness, potential = models["ready"], models["potential"]
     hand_raise = columns[f"hand_raise_{HAND_RAISE_WINDOW}d"]
-    val, test = split.validation, split.test
-    thresholds = choose_thresholds(
-        readiness.proba(parts["validation"]), potential.proba(parts["validation"]),
-        snaps.ready[val], snaps.potential[val],
-        config.sales_precision, config.max_disqualified_wins,
-    )
-    test_scores = {
-        "readiness": readiness.proba(parts["test"]),
-        "potential": potential.proba(parts["test"]),
-    }
-    points = scorecard_points(columns)
-    a, b = platt(points[val], snaps.ready[val])
-    test_scores["bant_scorecard"] = 1.0 / (1.0 + np.exp(-(a * points[test] + b)))
+    tuning = split.fit | split.validation if cold else split.validation
+    if cold and not 0 < snaps.ready[tuning].sum() < tuning.sum():
+        thresholds = Thresholds(sales=0.5, disqualify=0.0)
+    else:
+        thresholds = choose_thresholds(
+            readiness.proba(x[tuning]), potential.proba(x[tuning]), snaps.ready[tuning],
+            snaps.potential[tuning], config.sales_precision, config.max_disqualified_wins,
+        )
+    test = split.test
+    baselines = _baselines(encoder, parts, labels["ready"]) if not cold else {}
+    scored = {"readiness": readiness, "potential": potential, **baselines}
+    test_scores = {name: model.proba(parts["test"]) for name, model in scored.items()}
+    groups = snaps.lead[test]
     metrics: dict[str, float] = {}
-    for name, target in (("readiness", "ready"), ("potential", "potential"),
-                         ("bant_scorecard", "ready")):
-        for metric, value in classification_metrics(
-            getattr(snaps, target)[test], test_scores[name]
-        ).items():
-            metrics[f"test_{name}_{metric}"] = value
+    intervals: dict[str, dict[str, tuple[float, float, float]]] = {}
+    for name, scores in test_scores.items():
+        y = snaps.potential[test] if name == "potential" else snaps.ready[test]
+        if not 0 < y.sum() < len(y):
+            continue  # cold start with a one-class test set: nothing honest to report
+        intervals[name] = bootstrap_intervals(y, scores, groups, seed=config.seed)
+        metrics.update({f"test_{name}_{metric}": value[0]
+                        for metric, value in intervals[name].items()})
     routes = route_statistics(
         test_scores["readiness"], test_scores["potential"], hand_raise[test],
         snaps.ready[test], snaps.potential[test], thresholds,
@@ -191,15 +235,19 @@ def train(
     step(STEPS[5])
     info = {
         "model_name": MODEL_NAME,
+        "mode": "snapshots",
+        "cold_start": cold,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_kind": {"readiness": chosen["ready"].name, "potential": chosen["potential"].name},
+        "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
         "thresholds": thresholds.as_dict(),
         "policy": {"sales_precision": config.sales_precision,
                    "max_disqualified_wins": config.max_disqualified_wins},
         "routes": routes,
         "metrics": metrics,
+        "intervals": {name: {m: list(v) for m, v in ci.items()}
+                      for name, ci in intervals.items()},
         "leaderboard": leaderboard,
-        "drivers": _drivers(readiness, parts["test"], encoder.features_, config.seed),
+        "drivers": _drivers(readiness, x, encoder.features_, config.seed),
         "labels": {**FEATURE_LABELS, **{name: name for name in custom}},
         "features": encoder.features_,
         "custom": dict(custom),
@@ -211,10 +259,11 @@ def train(
                   .isoformat(),
                   **{f"{k}_rows": int(m.sum()) for k, m in masks.items()}},
     }
-    scorer = LeadScorer(encoder, readiness, potential, info)
     return TrainResult(
-        scorer=scorer, metrics=metrics, test_columns=_take(columns, test),
-        test_ready=snaps.ready[test], test_scores=test_scores, fingerprint=info["data"],
-        params={**asdict(config), "readiness_model": chosen["ready"].name,
-                "potential_model": chosen["potential"].name},
+        scorer=LeadScorer(encoder, readiness, potential, info), metrics=metrics,
+        test_columns=_take(columns, test), test_ready=snaps.ready[test],
+        test_scores=test_scores, test_groups=crm.leads["lead_id"].to_numpy()[groups],
+        intervals=intervals, fingerprint=info["data"],
+        params={**asdict(config), "readiness_model": kinds["ready"],
+                "potential_model": kinds["potential"], "cold_start": cold},
     )

@@ -8,6 +8,7 @@ only when it beats the current champion on the new test set (or there is none, o
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,11 +19,13 @@ import pandas as pd
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
-from sklearn.metrics import roc_auc_score
 
 from serving.store import CHAMPION, MODEL_NAME, embedded_uri, tracking_uri, use_store
+from training.bootstrap import paired_auc_test
+from training.evaluate import expected_calibration_error
 from training.pipeline import TrainResult
 from training.plots import evaluation_figures
+from training.report import ReportData, write_report
 
 EXPERIMENT = "leadready"
 CHALLENGER = "challenger"
@@ -36,6 +39,7 @@ class Published:
     reason: str
     tracking_uri: str
     model_uri: str
+    report: Path
 
 
 def configure(models_dir: Path) -> str:
@@ -51,22 +55,87 @@ def configure(models_dir: Path) -> str:
     return mlflow.get_tracking_uri()
 
 
-def _champion_auc(client: MlflowClient, result: TrainResult) -> tuple[str, float | None] | None:
-    """The champion's version and its AUC on the new test set (None if it cannot score it)."""
+PROMOTION_RULE = (
+    "The challenger becomes champion when, on the challenger's hold-out, its ROC AUC is higher "
+    "than the champion's with a paired lead-level bootstrap test significant at 5%, or the "
+    "difference is within noise (p >= 0.05) and its expected calibration error is lower. "
+    "A cold-start scorecard never replaces a learned champion."
+)
+HOLDOUT = "holdout/holdout.parquet"
+
+
+def _holdout_frame(result: TrainResult) -> pd.DataFrame:
+    """The hold-out the run was tested on, kept so any two versions can be compared on it."""
+    frame = pd.DataFrame(result.test_columns)
+    frame["__ready"] = result.test_ready
+    frame["__lead"] = result.test_groups
+    return frame
+
+
+def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """(feature columns, ready labels, lead ids) of a run's hold-out."""
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT)
+    frame = pd.read_parquet(path)
+    return (frame.drop(columns=["__ready", "__lead"]), frame["__ready"].to_numpy(),
+            frame["__lead"].to_numpy())
+
+
+def compare_on_holdout(model_a: object, model_b: object, holdout: pd.DataFrame,
+                       ready: np.ndarray, leads: np.ndarray) -> dict[str, object]:
+    """Both models on one hold-out: AUCs, paired bootstrap of the difference, and ECEs."""
+    columns = {c: holdout[c].to_numpy() for c in holdout.columns}
+    p_a = model_a.predict_proba(columns)[:, 1]  # type: ignore[attr-defined]
+    p_b = model_b.predict_proba(columns)[:, 1]  # type: ignore[attr-defined]
+    test = paired_auc_test(ready, p_a, p_b, leads)
+    return {
+        "a_auc": test.auc_a, "b_auc": test.auc_b, "difference": test.difference,
+        "ci_low": test.ci_low, "ci_high": test.ci_high, "p_value": test.p_value,
+        "a_ece": expected_calibration_error(ready, p_a),
+        "b_ece": expected_calibration_error(ready, p_b),
+    }
+
+
+def promotion_decision(comparison: dict[str, object]) -> bool:
+    """The documented rule (PROMOTION_RULE) applied to a comparison of champion a and
+    challenger b."""
+    significant = comparison["p_value"] < 0.05  # type: ignore[operator]
+    if significant:
+        return comparison["difference"] > 0  # type: ignore[operator]
+    return comparison["b_ece"] < comparison["a_ece"]  # type: ignore[operator]
+
+
+def _versus_champion(client: MlflowClient, result: TrainResult, force: bool
+                     ) -> tuple[bool, str, dict[str, object] | None]:
+    """Whether the new version should become champion, why, and the comparison made."""
     try:
-        version = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+        champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
     except MlflowException:
-        return None
+        return True, "no champion yet", None
+    if force:
+        return True, "promoted on request (--promote)", None
+    if result.scorer.info["cold_start"]:
+        return False, "a cold-start scorecard does not replace a champion; champion kept", None
     try:
-        model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
-        scores = model.predict_proba(result.test_columns)[:, 1]
+        model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{champion.version}")
+        holdout = _holdout_frame(result)
+        comparison = compare_on_holdout(
+            model, result.scorer, holdout.drop(columns=["__ready", "__lead"]),
+            result.test_ready, result.test_groups)
     except (KeyError, ValueError, AttributeError, ImportError, MlflowException):
-        return version.version, None
-    return version.version, float(roc_auc_score(result.test_ready, scores))
+        return False, (f"champion v{champion.version} cannot score this hold-out (its features "
+                       "differ); champion kept, use --promote to replace it"), None
+    comparison["champion_version"] = str(champion.version)
+    promoted = promotion_decision(comparison)
+    reason = (f"ROC AUC {comparison['b_auc']:.4f} vs champion v{champion.version} "
+              f"{comparison['a_auc']:.4f} (difference {comparison['difference']:+.4f}, "
+              f"p = {comparison['p_value']:.3f}); ECE {comparison['b_ece']:.4f} vs "
+              f"{comparison['a_ece']:.4f}: " + ("promoted" if promoted else "champion kept"))
+    return promoted, reason, comparison
 
 
 def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) -> Published:
-    """Log the run and model, register a version, set `challenger` and maybe `champion`."""
+    """Log the run (candidates as nested runs) and model, register a version, set `challenger`
+    and maybe `champion`, and write the model report."""
     tracking_uri = configure(models_dir)
     client = MlflowClient()
     info = result.scorer.info
@@ -74,13 +143,27 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
     signature = infer_signature(example, result.scorer.predict_proba(example))
     with mlflow.start_run(run_name=f"train-{info['trained_at']}") as run:
         mlflow.log_params(result.params)
-        mlflow.set_tags({f"data.{k}": v for k, v in result.fingerprint.items()})
-        mlflow.log_metrics({**result.metrics, **info["leaderboard"],
+        mlflow.set_tags({f"data.{k}": v for k, v in result.fingerprint.items()}
+                        | {"cold_start": str(info["cold_start"]).lower()})
+        mlflow.log_metrics({**result.metrics,
                             "threshold_sales": info["thresholds"]["sales"],
                             "threshold_disqualify": info["thresholds"]["disqualify"]})
+        for row in info["leaderboard"]:
+            with mlflow.start_run(run_name=f"{row['target']}: {row['candidate']}", nested=True):
+                mlflow.log_params({"target": row["target"], "candidate": row["candidate"],
+                                   "chosen": row["chosen"]})
+                mlflow.log_metric("validation_roc_auc", float(row["validation_roc_auc"]))
+        if info["leaderboard"]:
+            mlflow.log_table(pd.DataFrame(info["leaderboard"]), "leaderboard.json")
         mlflow.log_dict(info, "model_info.json")
-        scores = {"model": result.test_scores["readiness"],
-                  "BANT scorecard": result.test_scores["bant_scorecard"]}
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / Path(HOLDOUT).name
+            _holdout_frame(result).to_parquet(path, index=False)
+            mlflow.log_artifact(str(path), str(Path(HOLDOUT).parent))
+        scores = {"model": result.test_scores["readiness"]}
+        scores.update({name.replace("_", " "): result.test_scores[name]
+                       for name in ("bant_scorecard", "frequency_score")
+                       if name in result.test_scores})
         for name, figure in evaluation_figures(
             result.test_ready, scores, info["drivers"], info["labels"]
         ).items():
@@ -93,31 +176,61 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
             pip_requirements=_requirements(),
         )
     version = str(logged.registered_model_version)
+    promoted, reason, comparison = _versus_champion(client, result, force_promote)
     client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
-    for key in ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc"):
-        client.set_model_version_tag(MODEL_NAME, version, key, f"{result.metrics[key]:.4f}")
-    promoted, reason = _decide(client, result, force_promote)
+    tags = {key: f"{result.metrics[key]:.4f}" for key in
+            ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc")
+            if key in result.metrics}
+    tags |= {"cold_start": str(info["cold_start"]).lower(), "data.sha256":
+             str(result.fingerprint["sha256"]), "model_kind": info["model_kind"]["readiness"]}
+    for key, value in tags.items():
+        client.set_model_version_tag(MODEL_NAME, version, key, value)
     if promoted:
         client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    report = write_report(
+        report_data(result, version, comparison, promoted, reason),
+        models_dir / "reports" / f"{MODEL_NAME}-v{version}.html")
+    client.log_artifact(run.info.run_id, str(report), "report")
     return Published(version, run.info.run_id, promoted, reason, tracking_uri,
-                     f"models:/{MODEL_NAME}/{version}")
+                     f"models:/{MODEL_NAME}/{version}", report)
 
 
-def _decide(client: MlflowClient, result: TrainResult, force: bool) -> tuple[bool, str]:
-    auc = result.metrics["test_readiness_roc_auc"]
-    if force:
-        return True, "promoted on request (--promote)"
-    current = _champion_auc(client, result)
-    if current is None:
-        return True, "no champion yet"
-    version, champion_auc = current
-    if champion_auc is None:
-        return False, (f"champion v{version} cannot score this test set (its features "
-                       "differ); champion kept, use --promote to replace it")
-    if auc > champion_auc:
-        return True, f"test ROC AUC {auc:.4f} beats champion v{version} at {champion_auc:.4f}"
-    return False, (f"test ROC AUC {auc:.4f} does not beat champion v{version} at "
-                   f"{champion_auc:.4f}; champion kept")
+def report_data(result: TrainResult, version: str, comparison: dict[str, object] | None,
+                promoted: bool, reason: str) -> ReportData:
+    """Everything the model report shows, from a training result and its promotion."""
+    info = result.scorer.info
+    data = info["data"]
+    summary: dict[str, object] = {
+        "leads": data["leads"], "closed leads": data["closed_leads"],
+        "activities": data["activities"], "touches": data["touches"],
+        "leads created": f"{data['first_created_at']} to {data['last_created_at']}",
+        "snapshot rows (fit / validation / test)": " / ".join(
+            str(info["split"][f"{k}_rows"]) for k in ("fit", "validation", "test")),
+        "test set from": info["split"]["test_from"],
+        "base rate, ready within horizon (test)": float(result.test_ready.mean()),
+        "cold start": info["cold_start"],
+        "missing_shares": {name: float(np.mean(pd.isna(values)))
+                           for name, values in result.test_columns.items()
+                           if np.asarray(values).dtype.kind == "f"},
+    }
+    shown = None
+    if comparison is not None:
+        shown = {"champion_version": comparison["champion_version"],
+                 "challenger_version": version, "champion_auc": comparison["a_auc"],
+                 "challenger_auc": comparison["b_auc"], "difference": comparison["difference"],
+                 "ci_low": comparison["ci_low"], "ci_high": comparison["ci_high"],
+                 "p_value": comparison["p_value"], "champion_ece": comparison["a_ece"],
+                 "challenger_ece": comparison["b_ece"],
+                 "decision": "promoted" if promoted else "kept", "rule": PROMOTION_RULE}
+    return ReportData(
+        title=f"{MODEL_NAME} v{version}", model_name=MODEL_NAME, version=version,
+        trained_at=info["trained_at"], data_summary=summary, leaderboard=info["leaderboard"],
+        metrics={name: dict(ci) for name, ci in result.intervals.items()},
+        y_test=result.test_ready,
+        scores={k: v for k, v in result.test_scores.items() if k != "potential"},
+        drivers=info["drivers"], labels=info["labels"], thresholds=info["thresholds"],
+        routes=info["routes"], comparison=shown,
+    )
 
 
 def _requirements() -> list[str]:
