@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import queue
 import threading
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -38,10 +39,16 @@ def default_url(models_dir: Path) -> str:
 
 
 def engine_for(url: str) -> sa.Engine:
+    """An engine on the audit store, its table created if missing."""
     if url.startswith("sqlite:///"):
         Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(url)
-    metadata.create_all(engine)
+    try:
+        metadata.create_all(engine)
+    except sa.exc.DatabaseError:
+        # Another worker process created the table between the check and the create.
+        if not sa.inspect(engine).has_table(scores.name):
+            raise
     return engine
 
 
@@ -59,21 +66,25 @@ class AuditLog:
             self._queue.put({c: row[c] for c in COLUMNS})
 
     def _run(self) -> None:
+        """Collect rows until FLUSH_SECONDS after the first one, or FLUSH_ROWS, then write them
+        in one transaction; a None in the queue means: write what is left and stop."""
         stop = False
         while not stop:
             batch: list[dict] = []
-            try:
-                item = self._queue.get(timeout=FLUSH_SECONDS)
-                while True:
-                    if item is None:
-                        stop = True
-                        break
-                    batch.append(item)
-                    if len(batch) >= FLUSH_ROWS:
-                        break
-                    item = self._queue.get_nowait()
-            except queue.Empty:
-                pass
+            deadline = None
+            while len(batch) < FLUSH_ROWS:
+                timeout = None if deadline is None else deadline - time.monotonic()
+                if timeout is not None and timeout <= 0:
+                    break
+                try:
+                    item = self._queue.get(timeout=timeout)
+                except queue.Empty:
+                    break
+                if item is None:
+                    stop = True
+                    break
+                batch.append(item)
+                deadline = deadline or time.monotonic() + FLUSH_SECONDS
             if batch:
                 with self.engine.begin() as connection:
                     connection.execute(scores.insert(), batch)

@@ -17,8 +17,8 @@ from features.build import DAY, Events, Leads, build_features
 from features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
 from serving.explain import reasons
 from serving.routing import Route, Thresholds, assign_routes
-from serving.schemas import ScoreRequest, unix_seconds
-from serving.store import LoadedModel
+from serving.schemas import LeadIn, ScoreRequest, unix_seconds
+from serving.store import LoadedModel, NoChampionError
 
 ACTIVITY_CODES = {name: code for code, name in enumerate(ACTIVITY_TYPES)}
 CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}
@@ -51,6 +51,19 @@ class Engine:
         self.features: list[str] = list(info["features"])
         self.model_ref = {"name": loaded.name, "version": loaded.version,
                           "run_id": loaded.run_id, "kind": info["model_kind"]["readiness"]}
+        self._self_test()
+
+    def _self_test(self) -> None:
+        """Score one empty lead, so a model this code cannot use fails at load, not per request."""
+        probe = ScoreRequest(lead=LeadIn(lead_id="self-test", created_at=datetime(2025, 1, 1),
+                                         source="other"))
+        try:
+            self.score_requests([probe], datetime(2025, 2, 1, tzinfo=UTC))
+        except Exception as exc:  # any failure means the same for every request
+            raise NoChampionError(
+                f"version {self.loaded.version} of '{self.loaded.name}' cannot score with this "
+                f"version of leadready ({type(exc).__name__}: {exc}); retrain with "
+                "`leadready train --data DIR`") from None
 
     def predict(self, leads: Leads, activities: Events, touches: Events, lead: np.ndarray,
                 as_of: np.ndarray, threads: int = 1) -> Prediction:

@@ -37,12 +37,12 @@ def unix_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
-LATEST = datetime(2100, 1, 1, tzinfo=UTC)
+EARLIEST = 0  # 1970-01-01, Unix seconds
+LATEST = 4_102_444_800  # 2100-01-01
 
 
 def _in_range(moment: datetime) -> datetime:
-    if not unix_seconds(EARLIEST) <= unix_seconds(moment) < unix_seconds(LATEST):
+    if not EARLIEST <= unix_seconds(moment) < LATEST:
         raise ValueError("expected a date between 1970-01-01 and 2100-01-01")
     return moment
 

@@ -16,6 +16,7 @@ from features.build import FEATURES
 from serving.store import use_store
 from training.cli import app
 from training.examples import make_snapshots, split_by_time
+from training.registry import list_versions
 from training.sample import write_sample
 
 runner = CliRunner()
@@ -52,6 +53,15 @@ def test_train_registers_a_champion_with_metrics_and_metadata(trained):
             "plots/feature_importance.png"} <= artifacts
     assert "version 1" in output and "now champion" in output
     assert (models / "mlflow.db").exists() and (models / "artifacts").is_dir()
+    assert (models / "reports" / "sales-readiness-v1.html").exists()
+    leaderboard = json.loads(Path(mlflow.artifacts.download_artifacts(
+        run_id=champion.run_id, artifact_path="leaderboard.json")).read_text())
+    candidates = {row[leaderboard["columns"].index("candidate")] for row in leaderboard["data"]}
+    assert {"lightgbm", "logistic_regression"} <= candidates
+    children = client.search_runs([run.info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{champion.run_id}'")
+    assert len(children) == 4  # two candidates for each of two targets
+    assert run.data.metrics["test_frequency_score_roc_auc"] > 0.5
 
 
 def test_the_registered_model_serves_with_mlflow_own_tools(trained, sample):
@@ -77,23 +87,78 @@ def test_a_second_run_is_challenger_and_champion_moves_only_when_it_wins(trained
     assert result.exit_code == 0, result.output
     client = MlflowClient()
     assert str(client.get_model_version_by_alias("sales-readiness", "challenger").version) == "2"
-    # Same data and seed give the same test AUC, which does not *beat* the champion.
+    # Same data and seed give the same model: no significant AUC gain, no better calibration.
     assert str(client.get_model_version_by_alias("sales-readiness", "champion").version) == "1"
     assert "champion kept" in " ".join(result.output.split())
+    listed = runner.invoke(app, ["models", "list", "--models-dir", str(models)])
+    assert listed.exit_code == 0 and "sales-readiness versions" in listed.output
+    rows = {row["version"]: row for row in list_versions(models)}
+    assert rows["1"]["aliases"] == "champion" and rows["2"]["aliases"] == "challenger"
+    auc = client.get_run(rows_run(client, "1")).data.metrics["test_readiness_roc_auc"]
+    assert rows["1"]["test ROC AUC"] == f"{auc:.4f}"
+    compared = runner.invoke(app, ["models", "compare", "1", "2", "--models-dir", str(models)])
+    assert compared.exit_code == 0, compared.output
+    assert "v2 should not replace v1" in " ".join(compared.output.split())
+    promoted = runner.invoke(app, ["models", "promote", "2", "--models-dir", str(models)])
+    assert promoted.exit_code == 0
+    assert str(client.get_model_version_by_alias("sales-readiness", "champion").version) == "2"
+    missing = runner.invoke(app, ["models", "promote", "99", "--models-dir", str(models)])
+    assert missing.exit_code == 2 and "no version 99" in missing.stderr
     forced = runner.invoke(app, ["train", "--data", str(sample), "--models-dir", str(models),
                                  "--promote"])
     assert forced.exit_code == 0, forced.output
     assert str(client.get_model_version_by_alias("sales-readiness", "champion").version) == "3"
 
 
-def test_too_few_closed_leads_stop_before_anything_is_written(tmp_path):
-    data = tmp_path / "small"
-    write_sample(data, 150, seed=1)
+def rows_run(client: MlflowClient, version: str) -> str:
+    return client.get_model_version("sales-readiness", version).run_id
+
+
+def test_an_export_without_wins_stops_before_anything_is_written(tmp_path):
+    data = tmp_path / "nowins"
+    write_sample(data, 300, seed=1)
+    leads = pd.read_csv(data / "leads.csv", dtype=str, keep_default_na=False)
+    leads.loc[leads["outcome"] == "won", "outcome"] = "lost"
+    leads.to_csv(data / "leads.csv", index=False)
     result = runner.invoke(app, ["train", "--data", str(data), "--models-dir",
                                  str(tmp_path / "m")])
     assert result.exit_code == 2
-    assert "closed (won or lost) leads" in result.stderr
+    assert "no won leads" in result.stderr
     assert not (tmp_path / "m").exists()
+
+
+def test_cold_start_registers_the_scorecard_and_says_so(tmp_path, sample_dir):
+    from fastapi.testclient import TestClient
+
+    from serving.app import ServeSettings, create_app
+    from serving.schemas import EXAMPLE_REQUEST
+
+    data = tmp_path / "small"
+    write_sample(data, 150, seed=1)
+    models = tmp_path / "m"
+    result = runner.invoke(app, ["train", "--data", str(data), "--models-dir", str(models)])
+    assert result.exit_code == 0, result.output
+    assert "Cold start" in result.output
+    client = MlflowClient()
+    version = client.get_model_version_by_alias("sales-readiness", "champion")
+    assert version.tags["cold_start"] == "true"
+    assert client.get_run(version.run_id).data.tags["cold_start"] == "true"
+    settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}")
+    with TestClient(create_app(settings)) as api:
+        answer = api.post("/v1/score", json=EXAMPLE_REQUEST).json()
+    assert answer["model"]["kind"] == "bant_scorecard (cold start)"
+    reasons = answer["reasons"]
+    budget = [r for r in reasons["up"] if r["feature"] == "budget"]
+    assert budget and budget[0]["label"] == "Budget confirmed"
+
+    # With enough history, a learned model replaces it by the promotion rule.
+    learned = runner.invoke(app, ["train", "--data", str(sample_dir), "--models-dir",
+                                  str(models)])
+    assert learned.exit_code == 0, learned.output
+    text = " ".join(learned.output.split())
+    assert "now champion" in text and "p = 0.000" in text
+    assert client.get_model_version_by_alias("sales-readiness", "champion").tags[
+        "cold_start"] == "false"
 
 
 def test_snapshots_follow_the_step_and_the_horizon():

@@ -224,10 +224,15 @@ def serve(
     if host not in LOOPBACK and not settings.keys():
         raise _fail(f"refusing to bind {host} without API keys; set LEADREADY_API_KEYS "
                     "(comma-separated) or bind 127.0.0.1")
+    from serving.audit import default_url, engine_for
+    from serving.engine import Engine
+
     try:
-        loaded = load_champion(models_dir)
+        loaded = Engine(load_champion(models_dir)).loaded
     except NoChampionError as exc:
         raise _fail(str(exc)) from None
+    # Create the audit table once here, not in each worker process at the same time.
+    engine_for(settings.audit_url or default_url(models_dir)).dispose()
     console.print(f"Serving {loaded.name} version {loaded.version} on http://{host}:{port} "
                   f"({workers} worker{'s' if workers > 1 else ''})")
     config = uvicorn.Config("serving.app:create_app", factory=True, host=host, port=port,
@@ -311,3 +316,69 @@ def scores_export(
 
     rows = export(audit_url or default_url(models_dir), out)
     console.print(f"Wrote {rows:,} scores to {out}")
+
+
+models_app = typer.Typer(help="Registered versions of 'sales-readiness': list, compare, "
+                         "promote.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(models_dir: ModelsDir = Path("models")) -> None:
+    """List versions with their aliases, key test metrics and data fingerprint."""
+    from training.registry import list_versions
+
+    rows = list_versions(models_dir)
+    if not rows:
+        raise _fail("no registered versions yet; train one with `leadready train --data DIR`")
+    table = Table(title="sales-readiness versions")
+    for column in rows[0]:
+        table.add_column(column, justify="right" if column.startswith("test") else "left",
+                         overflow="fold")
+    for row in rows:
+        table.add_row(*(str(v) for v in row.values()))
+    console.print(table)
+
+
+@models_app.command("compare")
+def models_compare(
+    a: Annotated[str, typer.Argument(help="Version A (e.g. the champion).")],
+    b: Annotated[str, typer.Argument(help="Version B (e.g. the challenger).")],
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Score versions A and B on one hold-out (the newer version's) and test the AUC
+    difference with a paired bootstrap over leads."""
+    from training.registry import PROMOTION_RULE, compare_versions
+
+    try:
+        c = compare_versions(models_dir, a, b)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    table = Table(title=f"v{a} vs v{b} on the hold-out of v{c['holdout_version']}")
+    for column in ("measure", f"v{a}", f"v{b}", "B - A [95% interval]", "p-value"):
+        table.add_column(column, justify="left" if column == "measure" else "right")
+    table.add_row("ROC AUC", f"{c['a_auc']:.4f}", f"{c['b_auc']:.4f}",
+                  f"{c['difference']:+.4f} [{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]",
+                  f"{c['p_value']:.3f}")
+    table.add_row("expected calibration error", f"{c['a_ece']:.4f}", f"{c['b_ece']:.4f}",
+                  f"{c['b_ece'] - c['a_ece']:+.4f}", "")
+    console.print(table)
+    verdict = "should replace" if c["b_should_replace_a"] else "should not replace"
+    console.print(f"By the promotion rule, v{b} {verdict} v{a}.")
+    console.print(f"Rule: {PROMOTION_RULE}", style="dim")
+
+
+@models_app.command("promote")
+def models_promote(
+    version: Annotated[str, typer.Argument(help="The version to make champion.")],
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Make VERSION the champion (a running API picks it up on reload or SIGHUP)."""
+    from training.registry import promote
+
+    try:
+        promote(models_dir, version)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"sales-readiness version {version} is now champion; reload a running API "
+                  "with POST /v1/admin/reload or SIGHUP.")

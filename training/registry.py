@@ -249,3 +249,63 @@ def _json_safe(value: object) -> object:
     if isinstance(value, float | np.floating):
         return None if np.isnan(value) else float(value)
     return value
+
+
+def list_versions(models_dir: Path) -> list[dict[str, object]]:
+    """Every registered version, newest first, with aliases, key metrics and data fingerprint."""
+    configure(models_dir)
+    client = MlflowClient()
+    try:
+        aliases = client.get_registered_model(MODEL_NAME).aliases
+    except MlflowException:
+        return []
+    by_version: dict[str, list[str]] = {}
+    for alias, number in aliases.items():
+        by_version.setdefault(str(number), []).append(alias)
+    rows = []
+    for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
+        tags = version.tags or {}
+        rows.append({
+            "version": str(version.version),
+            "aliases": ", ".join(sorted(by_version.get(str(version.version), []))),
+            "created": pd.Timestamp(version.creation_timestamp, unit="ms").strftime(
+                "%m-%d %H:%M"),
+            "model": tags.get("model_kind", ""),
+            "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
+            "test ECE": tags.get("test_readiness_ece", ""),
+            "data sha256": tags.get("data.sha256", ""),
+        })
+    return sorted(rows, key=lambda r: -int(str(r["version"])))
+
+
+def compare_versions(models_dir: Path, a: str, b: str) -> dict[str, object]:
+    """Versions a and b on the hold-out of the newer one, with the paired AUC test and the
+    promotion rule's verdict for b replacing a."""
+    configure(models_dir)
+    client = MlflowClient()
+    try:
+        newer = client.get_model_version(MODEL_NAME, str(max(int(a), int(b))))
+        models = [mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{v}") for v in (a, b)]
+    except (MlflowException, ValueError):
+        raise ValueError(f"no versions {a} and {b} of '{MODEL_NAME}'; see "
+                         "`leadready models list`") from None
+    holdout, ready, leads = load_holdout(newer.run_id)
+    try:
+        comparison = compare_on_holdout(models[0], models[1], holdout, ready, leads)
+    except (KeyError, ValueError) as exc:
+        raise ValueError(f"versions {a} and {b} do not take the same features ({exc}); they "
+                         "cannot be compared on one hold-out") from None
+    return {**comparison, "holdout_version": str(newer.version),
+            "b_should_replace_a": promotion_decision(comparison)}
+
+
+def promote(models_dir: Path, version: str) -> None:
+    """Point the champion alias at `version`."""
+    configure(models_dir)
+    client = MlflowClient()
+    try:
+        client.get_model_version(MODEL_NAME, version)
+    except MlflowException:
+        raise ValueError(f"no version {version} of '{MODEL_NAME}'; see "
+                         "`leadready models list`") from None
+    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
