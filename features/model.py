@@ -118,7 +118,7 @@ class LinearMargin:
         filled = np.where(np.isnan(numeric), self.fill_, numeric)
         self.mean_ = filled.mean(axis=0)
         self.scale_ = np.where(filled.std(axis=0) > 0, filled.std(axis=0), 1.0)
-        model = LogisticRegression(C=self.c, max_iter=2000)
+        model = LogisticRegression(C=self.c, max_iter=500, tol=1e-3)
         model.fit(np.hstack(self._design(x)), y)
         self.coef_ = model.coef_[0]
         self.intercept_ = float(model.intercept_[0])

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# The hyperparameter search has its own test; elsewhere `train` tries only the defaults.
+os.environ.setdefault("LEADREADY_SEARCH_SECONDS", "0")
 
 from pathlib import Path  # noqa: E402
 
@@ -60,5 +62,5 @@ def champion_dir(sample_dir, tmp_path_factory) -> Path:
     from training.registry import publish
 
     models = tmp_path_factory.mktemp("models")
-    publish(train(load_crm(sample_dir), TrainConfig()), models)
+    publish(train(load_crm(sample_dir), TrainConfig(search_seconds=0)), models)
     return models

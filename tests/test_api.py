@@ -256,7 +256,8 @@ def test_reload_switches_to_the_new_champion(champion_dir, sample_dir, tmp_path)
     settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}")
     with TestClient(create_app(settings)) as c:
         assert c.get("/v1/model").json()["model"]["version"] == "1"
-        publish(train(load_crm(sample_dir), TrainConfig(seed=3)), models, force_promote=True)
+        publish(train(load_crm(sample_dir), TrainConfig(seed=3, search_seconds=0)), models,
+                force_promote=True)
         assert c.get("/v1/model").json()["model"]["version"] == "1"
         assert c.post("/v1/admin/reload").json()["model"]["version"] == "2"
         assert c.post("/v1/score", json=EXAMPLE_REQUEST).json()["model"]["version"] == "2"

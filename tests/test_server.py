@@ -118,8 +118,8 @@ def test_sighup_reloads_the_champion_and_sigint_flushes_the_audit_log(server, sa
     from training.registry import publish
 
     before = httpx.get(f"{server.url}/v1/model", headers=AUTH).json()["model"]["version"]
-    published = publish(train(load_crm(sample_dir), TrainConfig(seed=5)), server.models,
-                        force_promote=True)
+    published = publish(train(load_crm(sample_dir), TrainConfig(seed=5, search_seconds=0)),
+                        server.models, force_promote=True)
     assert published.version != before
     server.process.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 60

@@ -57,10 +57,10 @@ def test_train_registers_a_champion_with_metrics_and_metadata(trained):
     leaderboard = json.loads(Path(mlflow.artifacts.download_artifacts(
         run_id=champion.run_id, artifact_path="leaderboard.json")).read_text())
     candidates = {row[leaderboard["columns"].index("candidate")] for row in leaderboard["data"]}
-    assert {"lightgbm", "logistic_regression"} <= candidates
+    assert candidates == {"lightgbm", "logistic_regression", "hist_gradient_boosting"}
     children = client.search_runs([run.info.experiment_id],
                                   f"tags.mlflow.parentRunId = '{champion.run_id}'")
-    assert len(children) == 4  # two candidates for each of two targets
+    assert len(children) == 6  # three candidates for each of two targets
     assert run.data.metrics["test_frequency_score_roc_auc"] > 0.5
 
 

@@ -96,8 +96,23 @@ def sample_data(
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option("--data", help="CRM export folder (leads, activities, "
-                                       "touches as .csv or .parquet).")],
+    data: Annotated[Path | None, typer.Option("--data", help="CRM export folder (leads, "
+                                              "activities, touches as .csv or .parquet); or "
+                                              "--table.")] = None,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Flat mode: one .csv or .parquet file, one row per lead with engagement "
+        "already counted; every other column is a feature (docs/flat-mode.md). Needs --id, "
+        "--label and --positive.")] = None,
+    id_column: Annotated[str | None, typer.Option(
+        "--id", help="Flat mode: the column that identifies each lead.")] = None,
+    label: Annotated[str | None, typer.Option(
+        "--label", help="Flat mode: the outcome column.")] = None,
+    positive: Annotated[str | None, typer.Option(
+        "--positive", help="Flat mode: the --label value of a converted lead; other values are "
+        "not converted, empty cells are left out.")] = None,
+    time_column: Annotated[str | None, typer.Option(
+        "--time", help="Flat mode: a date column; the hold-out is then the newest 20% by it "
+        "(default: a stratified random 20%).")] = None,
     step: Annotated[int, typer.Option("--step", min=1, help="Days between snapshots of a "
                                       "lead.")] = 14,
     horizon: Annotated[int, typer.Option("--horizon", min=1, help="'Ready' means won within "
@@ -112,6 +127,10 @@ def train(
     promote: Annotated[bool, typer.Option("--promote", help="Make the new version champion "
                                           "even if it does not beat the current one.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed for model fitting.")] = 0,
+    search_seconds: Annotated[float, typer.Option(
+        "--search-seconds", min=0.0, envvar="LEADREADY_SEARCH_SECONDS",
+        help="Wall-clock budget of the LightGBM hyperparameter search (Optuna); 0 tries only "
+        "the defaults.")] = 45.0,
     schema: SchemaOption = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
@@ -119,12 +138,37 @@ def train(
 
     Readiness and potential models are fitted on snapshots of closed leads, evaluated on a
     time-split test set against a BANT scorecard, logged to MLflow and registered; the new
-    version is 'challenger', and becomes 'champion' when it beats the current one."""
+    version is 'challenger', and becomes 'champion' when it beats the current one.
+
+    Flat mode (--table FILE --id COL --label COL --positive VALUE [--time COL]): one row per
+    lead; column types are inferred (and printed), the model is chosen by cross-validation,
+    tested once on a hold-out, then refitted on all rows (docs/flat-mode.md)."""
+    flat = {"--id": id_column, "--label": label, "--positive": positive, "--time": time_column}
+    if (data is None) == (table is None):
+        raise _fail("give --data DIR (a CRM export folder) or --table FILE (a flat table, one "
+                    "row per lead; see docs/flat-mode.md)" if data is None else
+                    "--data and --table exclude each other; give one")
+    if table is not None:
+        needed = [option for option in ("--id", "--label", "--positive") if not flat[option]]
+        if needed:
+            raise _fail(f"--table needs {', '.join(needed)}: the id column, the outcome column "
+                        "and the outcome value of a converted lead")
+        from training.flat import FlatConfig
+
+        _train_table(table, FlatConfig(
+            id_column=str(id_column), label=str(label), positive=str(positive),
+            time=time_column, sales_precision=sales_precision,
+            max_disqualified_wins=max_disqualified_wins, seed=seed), schema, models_dir, promote)
+        return
+    stray = [option for option, value in flat.items() if value is not None]
+    if stray:
+        raise _fail(f"{', '.join(stray)} only apply to a flat table (--table FILE)")
     from training.pipeline import STEPS, TrainConfig, TrainingError
     from training.pipeline import train as run_training
 
     config = TrainConfig(step_days=step, horizon_days=horizon, sales_precision=sales_precision,
-                         max_disqualified_wins=max_disqualified_wins, seed=seed)
+                         max_disqualified_wins=max_disqualified_wins, seed=seed,
+                         search_seconds=search_seconds)
     started = time.perf_counter()
     with _progress() as progress:
         task = progress.add_task("Loading and validating the export", total=len(STEPS) + 2)
@@ -252,10 +296,13 @@ def serve(
 
 @app.command()
 def score(
-    data: Annotated[Path, typer.Option("--data", help="CRM export folder; its open leads "
-                                       "(all leads when there is no outcome column) are "
-                                       "scored.")],
     out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    data: Annotated[Path | None, typer.Option("--data", help="CRM export folder; its open "
+                                              "leads (all leads when there is no outcome "
+                                              "column) are scored.")] = None,
+    table: Annotated[Path | None, typer.Option(
+        "--table", help="Flat table (.csv or .parquet, one row per lead) to score with a "
+        "flat-table champion (docs/flat-mode.md); every row is scored.")] = None,
     as_of: Annotated[str | None, typer.Option(
         "--as-of", help="ISO time to score at; default: the export's latest recorded time.",
     )] = None,
@@ -265,7 +312,17 @@ def score(
     """Score the open leads of a CRM export with the champion model into a CSV file.
 
     Writes readiness, potential, route, route reason and the top reasons per lead, through
-    the same code path as the API."""
+    the same code path as the API. With --table, scores a flat table with a flat-table
+    champion: its id column, readiness, potential (= readiness), route, route reason and top
+    reasons."""
+    if (data is None) == (table is None):
+        raise _fail("give --data DIR (a CRM export folder) or --table FILE (a flat table)"
+                    if data is None else "--data and --table exclude each other; give one")
+    if table is not None:
+        if as_of is not None:
+            raise _fail("--as-of applies to --data only: a flat table is scored as it is")
+        _score_table(table, out, schema, models_dir)
+        return
     from serving.batch import score_export
     from serving.store import NoChampionError, load_champion
 
@@ -290,6 +347,72 @@ def score(
     counts = frame["route"].value_counts().to_dict()
     console.print(
         f"Scored {len(frame):,} leads with {loaded.name} v{loaded.version} in "
+        f"{time.perf_counter() - started:.1f} s -> {out} ("
+        + ", ".join(f"{route}: {counts.get(route, 0):,}" for route in
+                    ("sales", "nurture", "disqualify")) + ")")
+
+
+def _train_table(path: Path, config: object, schema: Path | None, models_dir: Path,
+                 promote: bool) -> None:
+    """`train --table`: check and infer (printed), warn of leaks, fit, register, summarise."""
+    from training.flat import STEPS, fit, inference_table, leakage_messages, prepare
+    from training.flat import summary as flat_summary
+    from training.pipeline import TrainingError
+
+    started = time.perf_counter()
+    with _progress() as progress:
+        task = progress.add_task(STEPS[0], total=len(STEPS) + 1)
+
+        def advance(description: str) -> None:
+            progress.update(task, advance=1, description=description)
+
+        try:
+            mapping = _schema(schema).table("table") if schema is not None else None
+            data = prepare(path, config, mapping)  # type: ignore[arg-type]
+            console.print(inference_table(data))
+            for message in leakage_messages(data):
+                errors.print(f"[bold yellow]warning:[/] {message}", highlight=False,
+                             soft_wrap=True)
+            result = fit(data, config, advance)  # type: ignore[arg-type]
+        except (ContractError, TrainingError) as exc:
+            progress.stop()
+            raise _fail(str(exc)) from None
+        progress.update(task, advance=1, description="Logging to MLflow and registering")
+        from training.registry import publish
+
+        published = publish(result, models_dir, force_promote=promote)
+        progress.update(task, advance=1, description="Done")
+    for renderable in flat_summary(result, published, time.perf_counter() - started):
+        console.print(renderable)
+
+
+def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -> None:
+    """`score --table`: every row of a flat table, scored by a flat-table champion."""
+    from serving.flat import read_flat, score_table, stored_mapping
+    from serving.store import NoChampionError, load_champion
+
+    started = time.perf_counter()
+    try:
+        loaded = load_champion(models_dir, flat=True)
+        mapping = (_schema(schema).table("table") if schema is not None  # type: ignore[union-attr]
+                   else stored_mapping(loaded.scorer.info))
+        frame = read_flat(path, mapping)
+    except (ContractError, NoChampionError) as exc:
+        raise _fail(str(exc)) from None
+    with _progress() as progress:
+        task = progress.add_task("Scoring leads", total=len(frame))
+        try:
+            scored = score_table(
+                frame, loaded, where=str(path),
+                progress=lambda done, total: progress.update(task, completed=done, total=total))
+        except ValueError as exc:
+            progress.stop()
+            raise _fail(str(exc)) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    scored.to_csv(out, index=False)
+    counts = scored["route"].value_counts().to_dict()
+    console.print(
+        f"Scored {len(scored):,} rows with {loaded.name} v{loaded.version} (flat table) in "
         f"{time.perf_counter() - started:.1f} s -> {out} ("
         + ", ".join(f"{route}: {counts.get(route, 0):,}" for route in
                     ("sales", "nurture", "disqualify")) + ")")

@@ -7,6 +7,7 @@ a failure at any step leaves no run, model or registry entry behind.
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
@@ -43,6 +44,8 @@ MIN_LOST = 40
 scorecard, calibrated on what history there is, instead of a learned model (cold start)."""
 COLD_START_DEFAULT = (0.05, -3.0)
 """Points-to-log-odds mapping when even calibration has too little data: 60 points = 50%."""
+SEARCH_SHARE = {"ready": 2 / 3, "potential": 1 / 3}
+"""How the hyperparameter-search budget is shared: readiness is what routes leads."""
 STEPS = (
     "Building snapshots", "Building features", "Fitting readiness models",
     "Fitting potential models", "Scoring the test set", "Explaining global drivers",
@@ -62,6 +65,7 @@ class TrainConfig:
     test_share: float = 0.2
     seed: int = 0
     threads: int = 2
+    search_seconds: float = 45.0
 
 
 @dataclass
@@ -194,12 +198,16 @@ def train(
             kinds[label] = "bant_scorecard (cold start)"
             continue
         candidates: list[Candidate] = fit_candidates(
-            parts["fit"], labels[label]["fit"], parts["validation"], labels[label]["validation"],
-            vocab_sizes, config.seed, config.threads,
+            parts["fit"], labels[label]["fit"], snaps.created_at[split.fit],
+            parts["validation"], labels[label]["validation"], vocab_sizes, config.seed,
+            config.threads, config.search_seconds * SEARCH_SHARE[label],
         )
         models[label], kinds[label] = candidates[0].model, candidates[0].name
-        leaderboard += [{"target": label, "candidate": c.name, "validation_roc_auc":
-                         round(c.validation_auc, 4), "chosen": c is candidates[0]}
+        leaderboard += [{"target": label, "candidate": c.name,
+                         "cv_roc_auc": round(c.cv_auc, 4),
+                         "validation_roc_auc": round(c.validation_auc, 4),
+                         "explainable": c.explainable, "chosen": c is candidates[0],
+                         "params": json.dumps(c.params, sort_keys=True)}
                         for c in candidates]
 
     step(STEPS[4])

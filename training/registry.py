@@ -8,6 +8,7 @@ only when it beats the current champion on the new test set (or there is none, o
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -151,8 +152,10 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
         for row in info["leaderboard"]:
             with mlflow.start_run(run_name=f"{row['target']}: {row['candidate']}", nested=True):
                 mlflow.log_params({"target": row["target"], "candidate": row["candidate"],
-                                   "chosen": row["chosen"]})
-                mlflow.log_metric("validation_roc_auc", float(row["validation_roc_auc"]))
+                                   "chosen": row["chosen"], "explainable": row["explainable"],
+                                   **json.loads(str(row["params"]))})
+                mlflow.log_metrics({"cv_roc_auc": float(row["cv_roc_auc"]),
+                                    "validation_roc_auc": float(row["validation_roc_auc"])})
         if info["leaderboard"]:
             mlflow.log_table(pd.DataFrame(info["leaderboard"]), "leaderboard.json")
         mlflow.log_dict(info, "model_info.json")

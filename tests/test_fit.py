@@ -1,0 +1,54 @@
+"""Candidate selection: time-ordered folds and a hyperparameter search that keeps its budget."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from training.fit import LGBM_PARAMS, SEARCHED, fit_candidates, search_lightgbm, time_folds
+
+
+def synthetic(n: int = 3000, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = np.column_stack([rng.integers(0, 4, n).astype(float), rng.normal(size=(n, 5))])
+    logit = 0.8 * (x[:, 0] == 2) + x[:, 1] - 0.5 * x[:, 2] ** 2
+    y = (rng.random(n) < 1 / (1 + np.exp(-logit))).astype(int)
+    return x, y, rng.integers(0, 10_000, n)
+
+
+def test_folds_train_on_older_leads_and_validate_on_newer_ones():
+    created = np.random.default_rng(1).integers(0, 1000, 5000)
+    folds = time_folds(created, n_folds=3)
+    assert len(folds) == 3
+    for k, (train, valid) in enumerate(folds):
+        assert created[train].max() <= created[valid].min()
+        assert valid.sum() > 0.15 * len(created)
+        if k:
+            assert train.sum() > folds[k - 1][0].sum()  # expanding window
+
+
+def test_search_keeps_its_budget_and_starts_from_the_defaults():
+    x, y, created = synthetic()
+    folds = time_folds(created)
+    started = time.monotonic()
+    params, cv_auc = search_lightgbm(x, y, folds, 1, seed=0, threads=1, seconds=3)
+    assert time.monotonic() - started < 3 + 5  # the budget, plus at most one running trial
+    assert 0.6 < cv_auc <= 1
+    assert 3 <= params["num_leaves"] <= 15 and set(SEARCHED) <= set(params)
+    defaults, default_auc = search_lightgbm(x, y, folds, 1, seed=0, threads=1, seconds=0)
+    assert {k: defaults[k] for k in SEARCHED} == {k: LGBM_PARAMS[k] for k in SEARCHED}
+    assert cv_auc >= default_auc
+
+
+def test_the_chosen_candidate_is_explainable_and_the_best_by_cv():
+    x, y, created = synthetic(seed=2)
+    fit = created < 8000
+    candidates = fit_candidates(x[fit], y[fit], created[fit], x[~fit], y[~fit], [4], seed=0,
+                                threads=1, search_seconds=0)
+    assert {c.name for c in candidates} == {"logistic_regression", "lightgbm",
+                                            "hist_gradient_boosting"}
+    explainable = [c for c in candidates if c.explainable]
+    assert candidates[0] is max(explainable, key=lambda c: c.cv_auc)
+    hgb = next(c for c in candidates if c.name == "hist_gradient_boosting")
+    assert hgb.model is None and 0.5 < hgb.cv_auc < 1
