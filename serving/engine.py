@@ -96,7 +96,10 @@ class Engine:
 
     def score_requests(self, requests: list[ScoreRequest], now: datetime) -> list[dict]:
         """Score validated API requests (one lead each); answers in request order."""
-        leads, activities, touches, as_of = _arrays(requests, now, self.info.get("custom", {}))
+        times = [([unix_seconds(a.occurred_at) for a in r.activities],
+                  [unix_seconds(t.occurred_at) for t in r.touches]) for r in requests]
+        leads, activities, touches, as_of = _arrays(requests, times, now,
+                                                    self.info.get("custom", {}))
         prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
         scored_at = now.isoformat()
         return [
@@ -107,7 +110,7 @@ class Engine:
                 "route": str(prediction.routes[i]),
                 "route_reason": self.route_reason(prediction, i),
                 "reasons": self.reasons(prediction, i),
-                "context": _context(request, int(as_of[i])),
+                "context": _context(request, times[i], int(as_of[i])),
                 "model": self.model_ref,
                 "as_of": datetime.fromtimestamp(int(as_of[i]), UTC).isoformat(),
                 "scored_at": scored_at,
@@ -128,8 +131,12 @@ def _custom_value(value: str | float | None, kind: str) -> object:
     return "unknown" if value is None or value == "" else str(value)
 
 
-def _arrays(requests: list[ScoreRequest], now: datetime, custom: dict[str, str]
-            ) -> tuple[Leads, Events, Events, np.ndarray]:
+EventTimes = tuple[list[int], list[int]]
+"""Unix seconds of one request's activities and touches, in request order."""
+
+
+def _arrays(requests: list[ScoreRequest], times: list[EventTimes], now: datetime,
+            custom: dict[str, str]) -> tuple[Leads, Events, Events, np.ndarray]:
     """The requests as the arrays `build_features` takes; types were validated already."""
     lead_fields = [r.lead for r in requests]
 
@@ -148,11 +155,13 @@ def _arrays(requests: list[ScoreRequest], now: datetime, custom: dict[str, str]
                               dtype=np.float64 if kind == "numeric" else object)
                for name, kind in custom.items()},
     )
-    act = [(i, unix_seconds(a.occurred_at), ACTIVITY_CODES[a.type])
-           for i, r in enumerate(requests) for a in r.activities]
-    tch = [(i, unix_seconds(t.occurred_at), CHANNEL_CODES[t.channel], TEAM_CODES[t.team],
+    act = [(i, second, ACTIVITY_CODES[a.type])
+           for i, r in enumerate(requests)
+           for a, second in zip(r.activities, times[i][0], strict=True)]
+    tch = [(i, second, CHANNEL_CODES[t.channel], TEAM_CODES[t.team],
             np.nan if t.responded is None else float(t.responded))
-           for i, r in enumerate(requests) for t in r.touches]
+           for i, r in enumerate(requests)
+           for t, second in zip(r.touches, times[i][1], strict=True)]
     a = np.array(act, dtype=np.int64).reshape(-1, 3)
     t = np.array(tch, dtype=np.float64).reshape(-1, 5)
     activities = Events.build(a[:, 0], a[:, 1], a[:, 2], len(ACTIVITY_TYPES))
@@ -164,15 +173,15 @@ def _arrays(requests: list[ScoreRequest], now: datetime, custom: dict[str, str]
     return leads, activities, touches, as_of
 
 
-def _context(request: ScoreRequest, as_of: int) -> dict[str, object]:
+def _context(request: ScoreRequest, times: EventTimes, as_of: int) -> dict[str, object]:
     """What a sales rep needs before calling: recent volume and the last interactions."""
     since = as_of - CONTEXT_DAYS * DAY
-    events = [(unix_seconds(a.occurred_at), a.occurred_at, "activity", a.type)
-              for a in request.activities] + \
-             [(unix_seconds(t.occurred_at), t.occurred_at, "touch",
+    events = [(second, a.occurred_at, "activity", a.type)
+              for a, second in zip(request.activities, times[0], strict=True)] + \
+             [(second, t.occurred_at, "touch",
                f"{t.team} {t.channel}" + ("" if t.responded is None else
                                           " (responded)" if t.responded else " (no response)"))
-              for t in request.touches]
+              for t, second in zip(request.touches, times[1], strict=True)]
     seen = [e for e in events if e[0] <= as_of]
     recent = [e for e in seen if e[0] > since]
     by_type: dict[str, int] = {}
