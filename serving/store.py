@@ -55,8 +55,13 @@ def use_store(models_dir: Path) -> str:
     return uri
 
 
-def load_champion(models_dir: Path, alias: str = CHAMPION) -> LoadedModel:
-    """Resolve the alias to a version once, then load exactly that version."""
+def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
+                  ) -> LoadedModel:
+    """Resolve the alias to a version once, then load exactly that version.
+
+    `flat=True` asks for a flat-table model (`leadready score --table`); the API and
+    `score --data` ask for one trained on a CRM export. The other kind raises NoChampionError
+    saying which command scores it."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
@@ -72,8 +77,18 @@ def load_champion(models_dir: Path, alias: str = CHAMPION) -> LoadedModel:
     except MlflowException:
         raise NoChampionError(_no_champion(uri)) from None
     scorer = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version.version}")
+    trained_flat = scorer.info.get("mode") == "flat"
+    if trained_flat and not flat:
+        raise NoChampionError(
+            f"{alias} version {version.version} is a flat-table model; score files with "
+            "`leadready score --table FILE`")
+    if flat and not trained_flat:
+        raise NoChampionError(
+            f"{alias} version {version.version} was trained on a CRM export, not a flat table; "
+            "score exports with `leadready score --data DIR`, or train a flat model with "
+            "`leadready train --table FILE`")
     custom = scorer.info.get("custom", {})
-    if {f for f in scorer.info["features"] if f not in custom} != set(FEATURES):
+    if not flat and {f for f in scorer.info["features"] if f not in custom} != set(FEATURES):
         raise NoChampionError(
             f"'{alias}' version {version.version} of '{MODEL_NAME}' was trained on another "
             "feature set than this leadready builds; retrain with `leadready train --data DIR`"

@@ -1,0 +1,165 @@
+"""Flat-table models: columns as training saw them, and `leadready score --table FILE`.
+
+A flat model is trained on one row per lead with engagement already counted (see
+docs/flat-mode.md and `training.flat`). Its metadata records, per feature column, the type
+training settled on (`info["feature_types"]`: numeric or categorical) and the id column; scoring
+coerces a new file's columns with exactly those types, never by inferring them again.
+
+Serving never imports training: this module holds what both sides need, training imports it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from features.contract import ContractError, read_table
+from features.model import LinearMargin
+from features.schema import TableMapping
+from serving.explain import top_labels
+from serving.routing import Route, Thresholds, assign_routes
+from serving.store import LoadedModel
+
+MODE = "flat"
+CHUNK = 5000
+TOP_IN_FILE = 3
+MISSING_CATEGORY = "unknown"
+MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "?"})
+"""Cells a numeric column treats as empty (compared stripped and lower-cased)."""
+
+
+def is_flat(info: Mapping[str, Any]) -> bool:
+    return info.get("mode") == MODE
+
+
+def text(series: pd.Series) -> pd.Series:
+    """A column as stripped strings, '' where missing (parquet nulls and NaN included);
+    dates from parquet become ISO 8601 text."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        series = series.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
+    elif series.dtype != object and not pd.api.types.is_string_dtype(series):
+        series = series.astype(object).where(series.notna(), "")
+    return series.fillna("").astype(str).str.strip()
+
+
+def numbers(values: pd.Series) -> pd.Series:
+    """Stripped text to floats; NaN for empty cells, the usual missing tokens and anything
+    that is not a number."""
+    missing = values.str.lower().isin(MISSING_TOKENS)
+    parsed = pd.to_numeric(values.mask(missing, None), errors="coerce").astype(float)
+    return parsed.mask(np.isinf(parsed))  # 'inf' parses, but is no count or amount
+
+
+def read_flat(path: str | Path, mapping: TableMapping | None = None) -> pd.DataFrame:
+    """The table as text columns ('' when empty), after the schema's renames and value maps."""
+    path = Path(path)
+    if not path.is_file():
+        raise ContractError(f"{path}: no such file; expected a .csv or .parquet table")
+    frame = read_table(path)
+    if mapping is not None:
+        frame = mapping.apply(frame)
+    return pd.DataFrame({name: text(frame[name]) for name in frame.columns})
+
+
+def stored_mapping(info: Mapping[str, Any]) -> TableMapping:
+    """The schema `table` section (renames, value maps, date formats) a model was trained with,
+    so a file from the same export scores without passing --schema again."""
+    stored = info.get("table_mapping") or {}
+    return TableMapping(columns=dict(stored.get("columns", {})),
+                        values={k: dict(v) for k, v in stored.get("values", {}).items()},
+                        dates=dict(stored.get("dates", {})))
+
+
+def flat_columns(frame: pd.DataFrame, feature_types: Mapping[str, str]) -> dict[str, np.ndarray]:
+    """The model's feature columns from a table: numbers as float (NaN when missing or not a
+    number), categories as text ('unknown' when empty). The caller checks columns exist."""
+    out: dict[str, np.ndarray] = {}
+    for name, kind in feature_types.items():
+        values = text(frame[name])
+        if kind == "numeric":
+            out[name] = numbers(values).to_numpy(dtype=np.float64)
+        else:
+            out[name] = values.mask(values == "", MISSING_CATEGORY).to_numpy(dtype=object)
+    return out
+
+
+class SignedLogLinearMargin(LinearMargin):
+    """`features.model.LinearMargin` for any numeric column: flat tables have negative values
+    (balances, differences), so numerics go on a signed log scale, sign(x) * log(1 + |x|),
+    which equals the snapshot model's log(1 + x) for counts."""
+
+    def _numeric(self, x: np.ndarray) -> np.ndarray:
+        values = x[:, len(self.vocab_sizes):]
+        return np.sign(values) * np.log1p(np.abs(values))
+
+
+def route_reason(readiness: float, route: str, t: Thresholds) -> str:
+    """Why a flat-scored lead got its route; potential is readiness (one label)."""
+    if route == Route.SALES:
+        return f"readiness {readiness:.2f} is at or above the sales threshold {t.sales:.2f}"
+    if route == Route.DISQUALIFY:
+        return f"readiness {readiness:.2f} is below the disqualify threshold {t.disqualify:.2f}"
+    return (f"readiness {readiness:.2f} is below the sales threshold {t.sales:.2f} and at or "
+            f"above the disqualify threshold {t.disqualify:.2f}")
+
+
+def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> None:
+    """Raise ValueError naming what a table lacks to be scored by this model."""
+    needed = [info["id_column"], *info["feature_types"]]
+    missing = [name for name in needed if name not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{where}: missing column{'s' if len(missing) > 1 else ''} "
+            + ", ".join(f"'{c}'" for c in missing)
+            + " that the model was trained with (use the schema it was trained with, "
+            "--schema, when the export names them differently)")
+
+
+def score_table(frame: pd.DataFrame, loaded: LoadedModel,
+                progress: Callable[[int, int], None] = lambda done, total: None,
+                threads: int = os.cpu_count() or 1, where: str = "the table") -> pd.DataFrame:
+    """One row per table row: id, readiness, potential, route, route reason, top reasons.
+
+    `frame` is the table after the schema's renames and value maps. Potential equals readiness
+    (a flat table has one label), kept so the file has the columns of `score --data`."""
+    scorer = loaded.scorer
+    info = scorer.info
+    check_table(frame, info, where)
+    id_column = info["id_column"]
+    columns = flat_columns(frame, info["feature_types"])
+    ids = text(frame[id_column]).to_numpy(dtype=object)
+    features: list[str] = list(info["features"])
+    labels: dict[str, str] = info["labels"]
+    thresholds = Thresholds(**info["thresholds"])
+    parts = []
+    n = len(frame)
+    for start in range(0, n, CHUNK):
+        rows = slice(start, min(start + CHUNK, n))
+        chunk = {name: values[rows] for name, values in columns.items()}
+        x = scorer.encode(chunk)
+        contributions = scorer.readiness.contributions(x, threads)
+        readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
+        potential = scorer.potential.proba(x)
+        routes = assign_routes(readiness, potential, np.zeros(len(x)), thresholds)
+        part: dict[str, object] = {
+            id_column: ids[rows], "readiness": readiness.round(4),
+            "potential": potential.round(4), "route": routes,
+            "route_reason": [route_reason(r, route, thresholds)
+                             for r, route in zip(readiness, routes, strict=True)],
+        }
+        up, down = top_labels(contributions, chunk, features, labels, TOP_IN_FILE)
+        for k in range(TOP_IN_FILE):
+            for side, words in (("up", up), ("down", down)):
+                part[f"reason_{side}_{k + 1}"] = [row[k] if len(row) > k else ""
+                                                  for row in words]
+        parts.append(pd.DataFrame(part))
+        progress(rows.stop, n)
+    if not parts:
+        return pd.DataFrame(columns=[id_column, "readiness", "potential", "route",
+                                     "route_reason"])
+    return pd.concat(parts, ignore_index=True)

@@ -1,0 +1,314 @@
+"""Flat mode end to end: `leadready train --table` and `score --table` on synthetic tables,
+with a real MLflow store in a temp folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.schema import Schema
+from serving.store import NoChampionError, load_champion
+from training.cli import app
+from training.flat import FlatConfig, holdout, prepare
+
+runner = CliRunner()
+ROWS = 600
+NEW_SOURCE = "podcast"  # a lead source that only the newest rows (the time hold-out) have
+
+
+def make_table(rows: int = ROWS, seed: int = 3) -> pd.DataFrame:
+    """One row per lead: counts, a share with gaps, categories, a date, free text, a constant
+    column and a yes/no outcome that depends on several columns (about 30% yes)."""
+    rng = np.random.default_rng(seed)
+    visits = rng.poisson(3, rows)
+    minutes = np.round(rng.gamma(2.0, 8.0, rows), 1)
+    source = rng.choice(["web", "ads", "referral", "event"], rows, p=[0.4, 0.3, 0.2, 0.1])
+    size = rng.choice(["1-10", "11-50", "51-200", "200+", ""], rows)
+    balance = np.round(rng.normal(0, 500, rows), 2)  # negative values too
+    logit = (0.5 * visits + 0.04 * minutes - 2.8 + 0.001 * balance
+             + np.select([source == "referral", source == "event"], [1.5, 0.8], 0.0)
+             + np.where(size == "200+", 0.7, 0.0))
+    won = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 365, rows)),
+                                                           unit="D")
+    share = np.round(rng.random(rows), 2).astype(object)
+    share[rng.random(rows) < 0.1] = "n/a"
+    frame = pd.DataFrame({
+        "lead": [f"L{i:05d}" for i in range(rows)],
+        "created": created.strftime("%Y-%m-%d"),
+        "visits": visits,
+        "minutes": minutes,
+        "open_share": share,
+        "balance": balance,
+        "source": source,
+        "size": size,
+        "comment": [f"called on {i}, left a message" for i in range(rows)],
+        "region": "EMEA",
+        "converted": np.where(won, "yes", "no"),
+    })
+    frame.loc[frame.index[-8:], "source"] = NEW_SOURCE
+    return frame
+
+
+def write(frame: pd.DataFrame, folder: Path, name: str = "leads.csv") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path
+
+
+def with_leak(frame: pd.DataFrame) -> pd.DataFrame:
+    """A column filled in after the outcome: almost, but not exactly, the label."""
+    rng = np.random.default_rng(0)
+    out = frame.copy()
+    score = np.where(out["converted"] == "yes", 80.0, 20.0) + rng.normal(0, 6, len(out))
+    out["sales_rating"] = np.round(score, 1)
+    return out
+
+
+TRAIN = ["train", "--table", "{path}", "--id", "lead", "--label", "converted",
+         "--positive", "yes"]
+
+
+def train_args(path: Path, models: Path, *extra: str) -> list[str]:
+    return [a.format(path=path) for a in TRAIN] + ["--models-dir", str(models), *extra]
+
+
+# ---------------------------------------------------------------------- inference, overrides
+
+
+def test_column_types_are_inferred_with_reasons(tmp_path):
+    path = write(make_table(), tmp_path)
+    data = prepare(path, FlatConfig("lead", "converted", "yes"))
+    kinds = {t.name: t.kind for t in data.types}
+    assert kinds == {
+        "created": "excluded", "visits": "numeric", "minutes": "numeric",
+        "open_share": "numeric", "balance": "numeric", "source": "categorical",
+        "size": "categorical", "comment": "excluded", "region": "excluded",
+    }
+    notes = {t.name: t.note for t in data.types}
+    assert "dates" in notes["created"]
+    assert "id or free text" in notes["comment"]
+    assert "constant" in notes["region"]
+    assert "lead" not in kinds and "converted" not in kinds
+    assert len(data.y) == ROWS and 0.15 < data.y.mean() < 0.6
+
+
+def test_schema_overrides_win_and_renames_and_value_maps_apply(tmp_path):
+    frame = make_table().rename(columns={"converted": "Outcome"})
+    frame["Outcome"] = frame["Outcome"].map({"yes": "Closed Won", "no": "Closed Lost"})
+    path = write(frame, tmp_path)
+    schema = Schema.parse({"table": {
+        "columns": {"Outcome": "converted"},
+        "values": {"converted": {"closed won": "yes", "Closed Lost": "no"}},
+        "features": {"visits": "categorical", "source": "ignore", "region": "categorical"},
+    }})
+    data = prepare(path, FlatConfig("lead", "converted", "yes"), schema.table("table"))
+    by_name = {t.name: t for t in data.types}
+    assert (by_name["visits"].kind, by_name["visits"].source) == ("categorical", "schema")
+    assert (by_name["source"].kind, by_name["source"].source) == ("excluded", "schema")
+    assert by_name["region"].kind == "categorical"
+    assert by_name["minutes"].kind == "numeric"
+    assert data.y.sum() == (frame["Outcome"] == "Closed Won").sum()
+
+
+# ------------------------------------------------------------------------------ the hold-out
+
+
+def test_holdout_is_stratified_without_time_and_newest_with_it():
+    rng = np.random.default_rng(1)
+    y = (rng.random(1000) < 0.1).astype(int)
+    test = holdout(y, None, 0.2, seed=0)
+    assert test.sum() == 200
+    assert abs(y[test].sum() - 0.2 * y.sum()) <= 1
+    assert (test == holdout(y, None, 0.2, seed=0)).all()
+    assert not (test == holdout(y, None, 0.2, seed=1)).all()
+
+    times = pd.Timestamp("2024-01-01").to_datetime64() + rng.permutation(1000).astype(
+        "timedelta64[D]")
+    test = holdout(y, times, 0.2, seed=0)
+    assert test.sum() == 200
+    assert times[test].min() > times[~test].max()
+
+
+# ---------------------------------------------------------------------------- unusable input
+
+
+def _broken(kind: str) -> tuple[pd.DataFrame, list[str], str]:
+    frame = make_table()
+    extra: list[str] = []
+    if kind == "label missing":
+        frame = frame.drop(columns=["converted"])
+        message = "no column 'converted' (--label)"
+    elif kind == "one class":
+        frame["converted"] = "no"
+        message = "one class only"
+    elif kind == "id not unique":
+        frame.loc[10, "lead"] = frame.loc[3, "lead"]
+        message = "duplicate id ('L00003')"
+    elif kind == "label is an id":
+        frame["converted"] = frame["lead"]
+        frame.loc[0, "converted"] = "yes"
+        message = "looks like an id"
+    elif kind == "copy of the label":
+        frame["stage"] = frame["converted"].map({"yes": "Closed Won", "no": "Closed Lost"})
+        message = "'stage' ('Closed"
+    elif kind == "dates do not parse":
+        frame.loc[[4, 9], "created"] = ["31/02/2024", "soon"]
+        extra = ["--time", "created"]
+        message = "lines 6, 11: date that does not parse"
+    else:
+        raise AssertionError(kind)
+    return frame, extra, message
+
+
+@pytest.mark.parametrize("kind", ["label missing", "one class", "id not unique",
+                                  "label is an id", "copy of the label", "dates do not parse"])
+def test_unusable_tables_stop_with_a_clear_message_and_nothing_written(tmp_path, kind):
+    frame, extra, message = _broken(kind)
+    path = write(frame, tmp_path)
+    models = tmp_path / "models"
+    result = runner.invoke(app, train_args(path, models, *extra))
+    assert result.exit_code == 2, result.output
+    assert message in " ".join(result.output.split()), result.output
+    assert not models.exists()
+
+
+def test_the_copy_of_the_label_can_be_ignored_in_the_schema(tmp_path):
+    frame, _, _ = _broken("copy of the label")
+    path = write(frame, tmp_path)
+    schema = Schema.parse({"table": {"features": {"stage": "ignore"}}}).table("table")
+    data = prepare(path, FlatConfig("lead", "converted", "yes"), schema)
+    assert "stage" not in data.feature_types
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "--id", "lead"], "give --data DIR"),
+    (["train", "--table", "x.csv", "--label", "converted", "--positive", "yes"],
+     "--table needs --id"),
+    (["train", "--data", "crm", "--table", "x.csv"], "exclude each other"),
+    (["train", "--data", "crm", "--label", "converted"], "only apply to a flat table"),
+    (["score", "--out", "s.csv"], "give --data DIR"),
+])
+def test_option_mistakes_stop_with_exit_status_2(tmp_path, args, message):
+    result = runner.invoke(app, [*args, "--models-dir", str(tmp_path / "models")])
+    assert result.exit_code == 2, result.output
+    assert message in result.output
+    assert not (tmp_path / "models").exists()
+
+
+# ------------------------------------------------------------------ training end to end
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A flat champion trained through the CLI on a table with a leaking column, holding out
+    the newest 20% by --time."""
+    folder = tmp_path_factory.mktemp("flat")
+    path = write(with_leak(make_table()), folder)
+    models = folder / "models"
+    result = runner.invoke(app, train_args(path, models, "--time", "created"))
+    assert result.exit_code == 0, result.output
+    return path, models, " ".join(result.output.split())
+
+
+def test_leakage_is_reported_loudly_before_training_which_goes_on(trained):
+    _, models, output = trained
+    assert "warning: possible leakage: column 'sales_rating' alone predicts 'converted' with " \
+           "ROC AUC" in output
+    assert output.index("possible leakage") < output.index("Registered")
+    assert (models / "mlflow.db").exists()
+
+
+def test_training_prints_what_was_inferred_and_registers_a_flat_champion(trained):
+    path, models, output = trained
+    assert "Columns of leads.csv" in output and "600 labelled rows" in output
+    for column in ("visits", "open_share", "comment", "region", "sales_rating"):
+        assert column in output
+    assert "now champion" in output
+    loaded = load_champion(models, flat=True)
+    info = loaded.scorer.info
+    assert info["mode"] == "flat" and info["id_column"] == "lead"
+    assert info["feature_types"]["balance"] == "numeric"
+    assert info["feature_types"]["source"] == "categorical"
+    assert "comment" in info["excluded"] and "created" not in info["feature_types"]
+    assert "sales_rating" in info["leakage_warnings"]
+    assert 0.5 < info["metrics"]["test_readiness_roc_auc"] <= 1.0
+
+
+def test_the_hold_out_is_the_newest_fifth_by_time(trained):
+    path, models, _ = trained
+    info = load_champion(models, flat=True).scorer.info
+    created = pd.read_csv(path)["created"].sort_values()
+    assert info["split"]["holdout"] == "newest by --time"
+    assert info["split"]["test_rows"] == ROWS // 5
+    assert pd.Timestamp(info["split"]["test_from"]) == pd.Timestamp(
+        created.iloc[ROWS - ROWS // 5])
+
+
+def test_the_registered_model_is_refit_on_all_rows(trained):
+    _, models, _ = trained
+    scorer = load_champion(models, flat=True).scorer
+    assert scorer.info["refit"]["rows"] == ROWS
+    # Only the newest rows (all in the time hold-out) have this source: the registered model's
+    # encoder knows it only if it was fitted on the hold-out rows too.
+    assert NEW_SOURCE in scorer.encoder.vocabulary_["source"]
+
+
+def test_score_table_writes_id_readiness_route_and_reasons(trained, tmp_path):
+    path, models, _ = trained
+    table = pd.read_csv(path).drop(columns=["converted"]).iloc[::-1]
+    new = write(table, tmp_path, "new.csv")
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["score", "--table", str(new), "--out", str(out),
+                                 "--models-dir", str(models)])
+    assert result.exit_code == 0, result.output
+    scores = pd.read_csv(out, keep_default_na=False)
+    assert list(scores.columns[:5]) == ["lead", "readiness", "potential", "route",
+                                        "route_reason"]
+    assert {"reason_up_1", "reason_down_1", "reason_up_3"} <= set(scores.columns)
+    assert scores["lead"].tolist() == table["lead"].tolist()
+    assert scores["readiness"].between(0, 1).all()
+    assert set(scores["route"]) <= {"sales", "nurture", "disqualify"}
+    assert (scores["route_reason"].str.len() > 0).all()
+    reasons = pd.concat([scores["reason_up_1"], scores["reason_down_1"]])
+    assert (reasons != "").mean() > 0.5
+    assert reasons.str.contains("sales_rating: ").any()
+    # The same rows score the same in any order: columns are coerced, not re-inferred.
+    by_id = scores.set_index("lead")["readiness"]
+    model = load_champion(models, flat=True).scorer
+    from serving.flat import flat_columns, read_flat
+
+    direct = model.predict_proba(flat_columns(read_flat(new), model.info["feature_types"]))
+    np.testing.assert_allclose(by_id.loc[table["lead"]].to_numpy(), direct[:, 1], atol=1e-4)
+
+
+def test_score_table_names_missing_columns(trained, tmp_path):
+    path, models, _ = trained
+    new = write(pd.read_csv(path).drop(columns=["visits"]), tmp_path, "new.csv")
+    out = tmp_path / "scores.csv"
+    result = runner.invoke(app, ["score", "--table", str(new), "--out", str(out),
+                                 "--models-dir", str(models)])
+    assert result.exit_code == 2
+    assert "missing column 'visits'" in result.output
+    assert not out.exists()
+
+
+def test_a_flat_champion_is_refused_by_the_api_path_with_a_clear_message(trained, tiny_crm,
+                                                                           tmp_path):
+    _, models, _ = trained
+    message = ("champion version 1 is a flat-table model; score files with `leadready score "
+               "--table FILE`")
+    with pytest.raises(NoChampionError) as raised:
+        load_champion(models)
+    assert str(raised.value) == message
+    out = tmp_path / "s.csv"
+    result = runner.invoke(app, ["score", "--data", str(tiny_crm), "--out", str(out),
+                                 "--models-dir", str(models)])
+    assert result.exit_code == 2
+    assert message in " ".join(result.output.split())
+    assert not out.exists()
