@@ -108,9 +108,11 @@ class LinearMargin:
         return blocks
 
     def _numeric(self, x: np.ndarray) -> np.ndarray:
-        # Every numeric feature is a count, a duration or a share (>= 0) and counts are
-        # heavy-tailed: on a log scale one very active lead does not dominate the fit.
-        return np.log1p(x[:, len(self.vocab_sizes):])
+        # Counts are heavy-tailed: on a signed log scale, sign(x) * log(1 + |x|), one very
+        # active lead does not dominate the fit, and negative values (flat tables hold
+        # balances and differences) keep their order.
+        values = x[:, len(self.vocab_sizes):]
+        return np.sign(values) * np.log1p(np.abs(values))
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> LinearMargin:
         numeric = self._numeric(x)

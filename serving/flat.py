@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 
 from features.contract import ContractError, read_table
-from features.model import LinearMargin
 from features.schema import TableMapping
 from serving.explain import top_labels
 from serving.routing import Route, Thresholds, assign_routes
@@ -86,16 +85,6 @@ def flat_columns(frame: pd.DataFrame, feature_types: Mapping[str, str]) -> dict[
         else:
             out[name] = values.mask(values == "", MISSING_CATEGORY).to_numpy(dtype=object)
     return out
-
-
-class SignedLogLinearMargin(LinearMargin):
-    """`features.model.LinearMargin` for any numeric column: flat tables have negative values
-    (balances, differences), so numerics go on a signed log scale, sign(x) * log(1 + |x|),
-    which equals the snapshot model's log(1 + x) for counts."""
-
-    def _numeric(self, x: np.ndarray) -> np.ndarray:
-        values = x[:, len(self.vocab_sizes):]
-        return np.sign(values) * np.log1p(np.abs(values))
 
 
 def route_reason(readiness: float, route: str, t: Thresholds) -> str:

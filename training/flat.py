@@ -35,12 +35,11 @@ from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from features.baselines import FrequencyMargin
 from features.contract import ContractError, _dates, _Table
-from features.model import Calibrated, FeatureEncoder, LeadScorer, TreeMargin
+from features.model import Calibrated, FeatureEncoder, LeadScorer, LinearMargin, TreeMargin
 from features.schema import TableMapping
 from serving.flat import (
     MISSING_TOKENS,
     MODE,
-    SignedLogLinearMargin,
     flat_columns,
     numbers,
     read_flat,
@@ -469,7 +468,7 @@ def _fit_one(spec: Spec, x: np.ndarray, y: np.ndarray, n_cat: int, vocab: list[i
              seed: int, threads: int, rounds: int) -> Any:
     """A margin model fitted on (x, y); LightGBM grows `rounds` trees."""
     if spec.kind == "linear":
-        return SignedLogLinearMargin(vocab, c=spec.params["c"]).fit(x, y)
+        return LinearMargin(vocab, c=spec.params["c"]).fit(x, y)
     import lightgbm as lgb
 
     params = _lgbm_params(spec, len(y), seed, threads)
