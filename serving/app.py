@@ -20,7 +20,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import (
@@ -33,6 +33,7 @@ from prometheus_client import (
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from serving import outcomes, ui
 from serving.audit import AuditLog, default_url
 from serving.engine import Engine
 from serving.schemas import (
@@ -56,6 +57,10 @@ class ServeSettings(BaseSettings):
     models_dir: Path = Path("models")
     api_keys: str = ""
     audit_url: str | None = None
+    sample_dir: Path = Path("data/sample")
+    """The export the workspace's "use the sample" button scores (`make demo` writes it)."""
+    session_secret: str = ""
+    """Signs workspace session cookies; a random one per process when empty."""
 
     def keys(self) -> list[bytes]:
         return [k.strip().encode() for k in self.api_keys.split(",") if k.strip()]
@@ -101,8 +106,10 @@ class LimitsAndMetrics:
                 status["code"] = message["status"]
             await send(message)
 
+        # The workspace takes whole CRM exports as uploads; the API stays at 1 MiB.
+        limit = ui.MAX_UPLOAD_BYTES if route == ui.UPLOAD_PATH else MAX_BODY_BYTES
         length = dict(scope.get("headers") or []).get(b"content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY_BYTES:
+        if length is not None and length.isdigit() and int(length) > limit:
             await _too_large(send_wrapper)
         else:
             received = {"bytes": 0}
@@ -110,7 +117,7 @@ class LimitsAndMetrics:
             async def limited_receive() -> dict:
                 message = await receive()
                 received["bytes"] += len(message.get("body", b""))
-                if received["bytes"] > MAX_BODY_BYTES:
+                if received["bytes"] > limit:
                     raise _BodyTooLarge
                 return message
 
@@ -138,8 +145,8 @@ async def _too_large(send: Any) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-_KNOWN_PATHS = {"/v1/score", "/v1/score/batch", "/v1/model", "/v1/admin/reload", "/healthz",
-                "/readyz", "/metrics"}
+_KNOWN_PATHS = {"/v1/score", "/v1/score/batch", "/v1/model", "/v1/admin/reload",
+                "/v1/outcomes", "/healthz", "/readyz", "/metrics"}
 
 
 def _field_errors(errors: list[dict]) -> list[dict[str, str]]:
@@ -205,6 +212,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         app.state.keys = settings.keys()
         reload_model(app)
         app.state.audit = AuditLog(settings.audit_url or default_url(settings.models_dir))
+        outcomes.create_table(app.state.audit.engine)
         loop = asyncio.get_running_loop()
         if threading.current_thread() is threading.main_thread():
             loop.add_signal_handler(
@@ -223,6 +231,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.add_middleware(LimitsAndMetrics, metrics=metrics)
+    ui.mount(app, settings.models_dir, settings.sample_dir, settings.session_secret)
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -282,6 +291,21 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
                         for f, v in info["drivers"].items()],
             "data": info["data"],
         }
+
+    @app.post("/v1/outcomes", response_model=outcomes.OutcomesImported, tags=["outcomes"],
+              responses=V1_ERRORS)
+    def post_outcomes(
+        body: Annotated[list[outcomes.OutcomeIn], Body(max_length=outcomes.MAX_OUTCOMES)],
+        _: Authorized, request: Request,
+    ) -> JSONResponse:
+        """Record won or lost outcomes of leads (up to 10,000; a lead sent again is replaced).
+        The workspace's Outcomes page compares them with the scores in the audit log."""
+        try:
+            stored = outcomes.store(request.app.state.audit.engine, body)
+        except outcomes.OutcomeError as exc:
+            return JSONResponse({"detail": [{"field": "lead_id", "message": str(exc)}]},
+                                status_code=422)
+        return JSONResponse(stored.model_dump())
 
     @app.post("/v1/admin/reload", tags=["model"],
               responses={**V1_ERRORS, 409: {"model": Message, "description": "No champion"}})

@@ -84,11 +84,11 @@ class Engine:
             when = "today" if days < 1 else f"{days:.0f} day{'s' if days >= 1.5 else ''} ago"
             return f"hand-raise: demo or contact request {when}"
         if route == Route.SALES:
-            return f"readiness {r:.2f} is at or above the sales threshold {t.sales:.2f}"
+            return f"readiness {r:.3f} is at or above the sales threshold {t.sales:.3f}"
         if route == Route.DISQUALIFY:
-            return f"potential {p:.2f} is below the disqualify threshold {t.disqualify:.2f}"
-        return (f"readiness {r:.2f} is below the sales threshold {t.sales:.2f}; potential "
-                f"{p:.2f} is at or above the disqualify threshold {t.disqualify:.2f}")
+            return f"potential {p:.3f} is below the disqualify threshold {t.disqualify:.3f}"
+        return (f"readiness {r:.3f} is below the sales threshold {t.sales:.3f}; potential "
+                f"{p:.3f} is at or above the disqualify threshold {t.disqualify:.3f}")
 
     def reasons(self, prediction: Prediction, row: int) -> dict[str, object]:
         return reasons(prediction.contributions[row], prediction.columns, row, self.features,

@@ -505,3 +505,32 @@ def models_promote(
         raise _fail(str(exc)) from None
     console.print(f"sales-readiness version {version} is now champion; reload a running API "
                   "with POST /v1/admin/reload or SIGHUP.")
+
+
+outcomes_app = typer.Typer(help="Won and lost outcomes of scored leads, for the workspace's "
+                           "Outcomes page.", no_args_is_help=True)
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("import")
+def outcomes_import(
+    file: Annotated[Path, typer.Argument(help="CSV or parquet file with columns lead_id, "
+                                         "outcome (won or lost) and outcome_at (ISO 8601).")],
+    audit_url: Annotated[str | None, typer.Option(
+        "--audit-url", envvar="LEADREADY_AUDIT_URL",
+        help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.")] = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Store the outcomes of leads beside the audit log of their scores.
+
+    Every row is checked first; one bad row stops the import with every problem listed and
+    nothing stored. A lead that already has an outcome gets the new one."""
+    from serving.audit import default_url
+    from serving.outcomes import OutcomeError, import_file
+
+    try:
+        result = import_file(file, audit_url or default_url(models_dir))
+    except OutcomeError as exc:
+        raise _fail(str(exc)) from None
+    console.print(f"Imported {result.imported:,} outcomes from {file} "
+                  f"({result.replaced:,} replaced an earlier outcome)")

@@ -1,0 +1,384 @@
+"""The workspace at /ui in Debian's Chromium (Playwright), against a real `leadready serve`:
+login, every page, an upload, a lead's what-if, the charts; no request leaves localhost, and a
+failing test leaves a screenshot in its tmp_path."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from serving.app import ServeSettings, create_app
+from serving.schemas import EXAMPLE_REQUEST
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+KEY = "ui-test-key"
+AUTH = {"Authorization": f"Bearer {KEY}"}
+LEADREADY = str(Path(sys.executable).parent / "leadready")
+LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
+                                reason="Debian's chromium is missing (.ci/run installs it)")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def small_export(sample_dir, tmp_path_factory) -> Path:
+    """300 leads of the sample (240 open, 60 closed) with their events, as CSV."""
+    out = tmp_path_factory.mktemp("small-export")
+    leads = pd.read_csv(sample_dir / "leads.csv", dtype=str, keep_default_na=False)
+    chosen = pd.concat([leads[leads.outcome == "open"].head(240),
+                        leads[leads.outcome != "open"].head(60)])
+    chosen.to_csv(out / "leads.csv", index=False)
+    for name in ("activities", "touches"):
+        events = pd.read_csv(sample_dir / f"{name}.csv", dtype=str, keep_default_na=False)
+        events[events.lead_id.isin(chosen.lead_id)].to_csv(out / f"{name}.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def server(champion_dir, sample_dir, tmp_path_factory) -> Iterator[str]:
+    models = tmp_path_factory.mktemp("ui-served") / "models"
+    shutil.copytree(champion_dir, models)
+    port = free_port()
+    # mlflow.set_tracking_uri in this process exported MLFLOW_TRACKING_URI; the server must use
+    # its own --models-dir store.
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env.update(LEADREADY_API_KEYS=KEY, LEADREADY_SAMPLE_DIR=str(sample_dir),
+               LEADREADY_AUDIT_URL=f"sqlite:///{models / 'ui-audit.db'}")
+    process = subprocess.Popen(
+        [LEADREADY, "serve", "--port", str(port), "--models-dir", str(models)],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while True:
+        if process.poll() is not None:
+            raise AssertionError(f"server exited: {process.stdout.read()}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.TransportError:
+            pass
+        if time.monotonic() > deadline:
+            process.kill()
+            raise AssertionError("server did not become ready in 90 s")
+        time.sleep(0.2)
+    yield url
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def context(browser, server):
+    """One logged-in browser session shared by the tests of this module, in file order."""
+    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900},
+                                  accept_downloads=True)
+    context.requests = []
+    context.on("request", lambda r: context.requests.append(r.url))
+    page = context.new_page()
+    page.goto("/ui/login")
+    page.fill("input[name=key]", KEY)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/ui/leads")
+    page.close()
+    yield context
+    context.close()
+
+
+@pytest.fixture
+def page(context, request, tmp_path):
+    """A page in the logged-in session; a screenshot in tmp_path when the test fails, and no
+    request to any host but this machine."""
+    page = context.new_page()
+    failed_before = request.session.testsfailed
+    yield page
+    if request.session.testsfailed > failed_before:
+        shot = tmp_path / f"{request.node.name}.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failure: {shot}")
+    page.close()
+    assert_local(context.requests)
+
+
+def assert_local(urls: list[str]) -> None:
+    foreign = [u for u in urls if urlsplit(u).scheme not in ("data", "about", "blob")
+               and urlsplit(u).hostname not in LOCAL_HOSTS]
+    assert not foreign, f"requests left localhost: {foreign}"
+
+
+def assert_charts_drawn(page, minimum: int) -> None:
+    """Every chart is an SVG with a non-zero size and drawn marks in it."""
+    charts = page.locator("svg.chart")
+    assert charts.count() >= minimum
+    for i in range(charts.count()):
+        chart = charts.nth(i)
+        box = chart.bounding_box()
+        assert box is not None and box["width"] > 50 and box["height"] > 30, box
+        marks = chart.locator("rect, polyline, circle, line").count()
+        assert marks > 0, chart.get_attribute("aria-label")
+
+
+def test_pages_need_a_login_and_wrong_keys_are_refused(server, browser):
+    answer = httpx.get(f"{server}/ui/model", follow_redirects=False)
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/ui/login?next=%2Fui%2Fmodel"
+    for path in ("/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/leads.csv"):
+        assert httpx.get(f"{server}{path}", follow_redirects=False).status_code == 303
+    forged = httpx.get(f"{server}/ui/model", cookies={"leadready_session": "e30.AAAA"},
+                       follow_redirects=False)
+    assert forged.status_code == 303
+
+    context = browser.new_context(base_url=server)
+    try:
+        page = context.new_page()
+        page.goto("/ui/outcomes")
+        assert "/ui/login" in page.url
+        page.fill("input[name=key]", "not-the-key")
+        page.click("button[type=submit]")
+        assert page.get_by_role("alert").inner_text() == (
+            "That key is not one of this server's API keys.")
+        page.fill("input[name=key]", KEY)
+        page.click("button[type=submit]")
+        page.wait_for_url("**/ui/outcomes")
+        (cookie,) = [c for c in context.cookies() if c["name"] == "leadready_session"]
+        assert cookie["httpOnly"] and cookie["sameSite"] == "Lax" and cookie["path"] == "/ui"
+        assert not cookie["secure"]  # plain http on loopback; https sets Secure
+        page.click("text=Log out")
+        page.wait_for_url("**/ui/login")
+        page.goto("/ui/model")
+        assert "/ui/login" in page.url
+    finally:
+        context.close()
+
+
+def test_model_page_shows_the_champion_and_draws_its_charts(page):
+    page.goto("/ui/model")
+    assert page.locator("h1").inner_text() == "Champion: sales-readiness version 1"
+    metrics = page.locator("table.data").first.inner_text().lower()  # headers are upper-cased
+    assert "roc auc" in metrics and "bant scorecard" in metrics
+    for title in ("Calibration", "Cumulative gains", "Global drivers", "Routing",
+                  "Champion and challenger"):
+        assert page.get_by_role("heading", name=title).is_visible()
+    assert_charts_drawn(page, minimum=4)
+    drivers = page.locator("svg.chart[aria-label^='Global drivers'] rect.bar")
+    assert drivers.count() >= 5
+    assert page.locator("svg.chart[aria-label^='Calibration'] polyline").count() == 1
+    routes = page.locator("table.data").nth(1).inner_text()
+    assert "sales" in routes and "nurture" in routes and "disqualify" in routes
+    # Styles and the one script come from the package.
+    assert page.evaluate("getComputedStyle(document.querySelector('.badge')).color") \
+        == "rgb(255, 255, 255)"
+    assert page.evaluate("[...document.scripts].map(s => s.src)") == [
+        page.url.split("/ui/")[0] + "/ui/static/workspace.js"]
+
+
+def test_upload_a_small_export_then_filter_search_and_download(page, small_export):
+    page.goto("/ui/leads")
+    page.set_input_files("input[name=leads]", str(small_export / "leads.csv"))
+    page.set_input_files("input[name=activities]", str(small_export / "activities.csv"))
+    page.set_input_files("input[name=touches]", str(small_export / "touches.csv"))
+    page.get_by_role("button", name="Upload and score").first.click()
+    page.wait_for_url("**/ui/leads")
+    assert "240 open leads scored" in page.locator(".page-head").inner_text()
+    rows = page.locator("table#leads tbody tr")
+    assert rows.count() == 50
+    values = [float(v) for v in page.locator("td.readiness").all_inner_texts()]
+    assert values == sorted(values, reverse=True)
+    assert "page 1 of 5" in page.locator(".pager").inner_text()
+
+    page.select_option("select[name=route]", "nurture")  # the script submits on change
+    page.wait_for_url("**route=nurture**")
+    badges = set(page.locator("table#leads tbody .badge").all_inner_texts())
+    assert badges == {"nurture"}
+    counts = page.locator(".summary").inner_text()
+    nurture = int(page.locator(".route-count.active strong").inner_text().replace(",", ""))
+    assert nurture > 0 and "nurture" in counts
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    path = download.value.path()
+    with open(path, newline="") as handle:
+        table = list(csv.DictReader(handle))
+    assert len(table) == nurture and {r["route"] for r in table} == {"nurture"}
+    assert {"lead_id", "readiness", "route_reason", "budget"} <= set(table[0])
+
+    lead_id = table[0]["lead_id"]
+    page.goto("/ui/leads")
+    page.fill("input[name=q]", lead_id)
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url(f"**q={lead_id}**")
+    assert page.locator("table#leads tbody tr").count() == 1
+    assert page.locator("table#leads tbody a").inner_text() == lead_id
+
+
+def test_a_bad_upload_is_named_and_keeps_the_last_export(page, small_export, tmp_path):
+    bad = tmp_path / "leads.csv"
+    text = (small_export / "leads.csv").read_text().splitlines()
+    text[2] = text[2].replace(",open,", ",maybe,")
+    bad.write_text("\n".join(text) + "\n")
+    page.goto("/ui/leads")
+    page.locator("details.upload summary").click()
+    page.set_input_files("input[name=leads]", str(bad))
+    page.set_input_files("input[name=activities]", str(small_export / "activities.csv"))
+    page.set_input_files("input[name=touches]", str(small_export / "touches.csv"))
+    page.get_by_role("button", name="Upload and score").first.click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "leads.csv, column 'outcome', line 3: value not allowed ('maybe')" in alert
+    assert "/tmp" not in alert  # the server's temporary folder is not shown
+    assert page.locator("table#leads tbody tr").count() == 50
+
+
+def test_lead_page_explains_and_what_if_changes_the_score(page):
+    page.goto("/ui/leads?route=nurture")
+    page.locator("table#leads tbody a").first.click()
+    page.wait_for_url("**/ui/leads/L*")
+    lead_id = page.locator("h1").inner_text().removeprefix("Lead ")
+    before = float(page.locator("#readiness-now").get_attribute("data-value"))
+    assert page.locator(".stat.route .badge").inner_text() == "nurture"
+    assert page.locator("#route-reason").inner_text().startswith("Readiness")
+    assert_charts_drawn(page, minimum=2)
+    bars = page.locator("svg.chart[aria-label^='What pushes'] rect.bar")
+    assert bars.count() >= 2
+    suggestions = page.locator("ol.suggestions li").all_inner_texts()
+    assert 1 <= len(suggestions) <= 3
+    assert all(f"{before:.2f} → " in s for s in suggestions)
+    assert page.locator("table.timeline tbody tr").count() > 0
+
+    current = page.locator("#whatif-budget").input_value()
+    other = "confirmed" if current != "confirmed" else "indicated"
+    page.select_option("#whatif-budget", other)  # submits on change
+    page.wait_for_url(f"**budget={other}**")
+    assert page.locator("#whatif-budget").input_value() == other
+    assert page.locator(".whatif-result").inner_text().count("→") >= 1
+
+    page.fill("#whatif-demo_requests", "1")
+    page.get_by_role("button", name="Score with these changes").click()
+    page.wait_for_url("**demo_requests=1**")
+    after = float(page.locator("#readiness-after").get_attribute("data-value"))
+    assert after != pytest.approx(before, abs=1e-9)
+    # A demo request today is a hand-raise: the lead goes to sales whatever its score.
+    assert page.locator("#route-after").get_attribute("data-route") == "sales"
+    assert "+1 demo request" in page.locator(".whatif-result").inner_text()
+    assert page.locator("h1").inner_text() == f"Lead {lead_id}"
+
+    page.locator("ol.suggestions a").first.click()
+    page.wait_for_load_state()
+    assert page.locator("#readiness-after").get_attribute("data-value") != str(before)
+
+
+def test_the_sample_button_scores_the_sample_folder(page):
+    page.goto("/ui/leads")
+    page.locator("details.upload summary").click()
+    page.click("#use-sample")
+    page.wait_for_url("**/ui/leads")
+    assert "sample (" in page.locator(".page-head").inner_text()
+    assert page.locator("table#leads tbody tr").count() == 50
+
+
+def test_outcomes_page_compares_scores_with_outcomes(page, server):
+    leads = []
+    for i in range(12):
+        body = {**EXAMPLE_REQUEST, "lead": {**EXAMPLE_REQUEST["lead"], "lead_id": f"O-{i}",
+                                            "budget": ("confirmed", "none")[i % 2]}}
+        if i % 3 == 0:
+            body["activities"] = []
+        leads.append(body)
+    answer = httpx.post(f"{server}/v1/score/batch", json={"leads": leads}, headers=AUTH)
+    assert answer.status_code == 200
+    routes = {r["lead_id"]: r["route"] for r in answer.json()["results"]}
+    later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
+    outcomes = [{"lead_id": f"O-{i}", "outcome": "won" if i % 4 else "lost",
+                 "outcome_at": later} for i in range(12)]
+    assert httpx.post(f"{server}/v1/outcomes", json=outcomes, headers=AUTH).json() == {
+        "imported": 12, "replaced": 0}
+    time.sleep(1.0)  # the audit log writes every 0.5 s
+    page.goto("/ui/outcomes")
+    stats = page.locator(".grid.stats").inner_text()
+    assert "12" in stats and "9" in stats  # 12 leads with an outcome, 9 won
+    sales = [lead for lead, route in routes.items() if route == "sales"]
+    if sales:
+        won = sum(1 for lead in sales if int(lead.split("-")[1]) % 4)
+        assert page.locator("#sales-win-rate").inner_text() == f"{won / len(sales):.1%}"
+    assert_charts_drawn(page, minimum=3)
+    assert page.locator("svg.chart[aria-label^='Conversion rate by route'] rect.bar").count() \
+        >= 1
+
+
+def test_static_files_come_from_the_package(server):
+    for name, kind in (("workspace.css", "text/css"), ("workspace.js", "javascript")):
+        answer = httpx.get(f"{server}/ui/static/{name}")
+        assert answer.status_code == 200 and kind in answer.headers["content-type"]
+    page = httpx.get(f"{server}/ui/login")
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assert "http" not in page.text.replace(server, "").split("<body>")[0]
+
+
+def test_ten_thousand_leads_page_and_filter_quickly(champion_dir, sample_dir, tmp_path):
+    """10,000 leads in a session: the server sends 50 rows per page, filters in milliseconds."""
+    from features.contract import load_crm
+    from serving.ui import _build_export
+
+    settings = ServeSettings(models_dir=champion_dir, audit_url=f"sqlite:///{tmp_path / 'a.db'}",
+                             sample_dir=tmp_path / "none")  # no keys: the workspace is open
+    with TestClient(create_app(settings)) as client:
+        first = client.get("/ui/leads")
+        assert first.status_code == 200 and "Upload and score" in first.text
+        ws = client.app.state.ui
+        sid = ws.verify(client.cookies.get("leadready_session"))["sid"]
+        export = _build_export("big", load_crm(sample_dir, require_outcome=False),
+                               client.app.state.engine, None)
+        copies = []
+        for k in range(-(-10_000 // len(export.table))):
+            part = export.table.copy()
+            part["lead_id"] = part["lead_id"] + f"-{k}"
+            copies.append(part)
+        export.table = (pd.concat(copies).head(10_000).sort_values("readiness", ascending=False)
+                        .reset_index(drop=True))
+        ws.keep(sid, export)
+        for query in ("", "?route=nurture&budget=unknown", "?page=200", "?q=L00-3",
+                      "?source=web_form&need=confirmed&page=2"):
+            started = time.perf_counter()
+            answer = client.get(f"/ui/leads{query}")
+            elapsed = time.perf_counter() - started
+            assert answer.status_code == 200
+            assert answer.text.count("<tr>") <= 51 and len(answer.text) < 200_000
+            assert elapsed < 1.0, (query, elapsed)
+        assert "of 10,000" in client.get("/ui/leads?route=sales").text
+        assert "page 200 of 200" in client.get("/ui/leads?page=999").text
+        csv_text = client.get("/ui/leads.csv").text
+        assert len(csv_text.strip().splitlines()) == 10_001
