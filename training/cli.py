@@ -31,6 +31,8 @@ from features.contract import ContractError, load_crm  # noqa: E402
 from features.schema import Schema  # noqa: E402
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from training.pipeline import TrainResult
     from training.registry import Published
 
@@ -342,12 +344,17 @@ def score(
         except ValueError as exc:
             progress.stop()
             raise _fail(str(exc)) from None
+    _write_scores(frame, out, f"{len(frame):,} leads with {loaded.name} v{loaded.version}",
+                  started)
+
+
+def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> None:
+    """Write scored rows to CSV and say how many went to each route."""
     out.parent.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out, index=False)
     counts = frame["route"].value_counts().to_dict()
     console.print(
-        f"Scored {len(frame):,} leads with {loaded.name} v{loaded.version} in "
-        f"{time.perf_counter() - started:.1f} s -> {out} ("
+        f"Scored {what} in {time.perf_counter() - started:.1f} s -> {out} ("
         + ", ".join(f"{route}: {counts.get(route, 0):,}" for route in
                     ("sales", "nurture", "disqualify")) + ")")
 
@@ -408,14 +415,8 @@ def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -
         except ValueError as exc:
             progress.stop()
             raise _fail(str(exc)) from None
-    out.parent.mkdir(parents=True, exist_ok=True)
-    scored.to_csv(out, index=False)
-    counts = scored["route"].value_counts().to_dict()
-    console.print(
-        f"Scored {len(scored):,} rows with {loaded.name} v{loaded.version} (flat table) in "
-        f"{time.perf_counter() - started:.1f} s -> {out} ("
-        + ", ".join(f"{route}: {counts.get(route, 0):,}" for route in
-                    ("sales", "nurture", "disqualify")) + ")")
+    _write_scores(scored, out, f"{len(scored):,} rows with {loaded.name} v{loaded.version} "
+                  "(flat table)", started)
 
 
 scores_app = typer.Typer(help="The audit log of every score the API gave.",

@@ -24,7 +24,6 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +43,10 @@ from serving.flat import (
     numbers,
     read_flat,
 )
-from serving.store import MODEL_NAME
 from training.bootstrap import bootstrap_intervals
 from training.evaluate import choose_thresholds, classification_metrics, route_statistics
 from training.fit import platt
-from training.pipeline import TrainingError, TrainResult
+from training.pipeline import TrainingError, TrainResult, model_info, routing_policy
 
 NUMERIC_SHARE = 0.98
 """A column is numeric when at least this share of its non-empty cells are numbers (the rest,
@@ -623,22 +621,15 @@ def fit(data: FlatData, config: FlatConfig, step: Callable[[str], None] = lambda
     test_from = ("stratified random" if data.times is None
                  else str(pd.Timestamp(data.times[test].min())))
     info: dict[str, Any] = {
-        "model_name": MODEL_NAME,
-        "mode": MODE,
-        "cold_start": False,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_kind": {"readiness": chosen.spec.name, "potential": chosen.spec.name},
-        "thresholds": thresholds.as_dict(),
-        "policy": {"sales_precision": config.sales_precision,
-                   "max_disqualified_wins": config.max_disqualified_wins},
-        "routes": routes,
+        **model_info(
+            mode=MODE, cold_start=False,
+            kinds={"ready": chosen.spec.name, "potential": chosen.spec.name},
+            thresholds=thresholds, routes=routes, intervals=intervals,
+            policy=routing_policy(config),
+            leaderboard=leaderboard,
+            drivers=_drivers(model, x_all, final_encoder.features_, config.seed),
+            labels={name: name for name in feature_types}, features=final_encoder.features_),
         "metrics": metrics,
-        "intervals": {name: {m: list(v) for m, v in ci.items()}
-                      for name, ci in intervals.items()},
-        "leaderboard": leaderboard,
-        "drivers": _drivers(model, x_all, final_encoder.features_, config.seed),
-        "labels": {name: name for name in feature_types},
-        "features": final_encoder.features_,
         "custom": {},
         "id_column": config.id_column,
         "label": {"column": config.label, "positive": config.positive},

@@ -11,6 +11,7 @@ import json
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -151,6 +152,37 @@ def _baselines(encoder: FeatureEncoder, parts: dict[str, np.ndarray], y: dict[st
     }
 
 
+def routing_policy(config: Any) -> dict[str, float]:
+    """The routing policy options of a training config (snapshot or flat mode)."""
+    return {"sales_precision": config.sales_precision,
+            "max_disqualified_wins": config.max_disqualified_wins}
+
+
+def model_info(*, mode: str, cold_start: bool, kinds: dict[str, str], thresholds: Thresholds,
+               policy: dict[str, float], routes: dict, intervals: dict, leaderboard: list,
+               drivers: dict[str, float], labels: dict[str, str], features: list[str]
+               ) -> dict[str, object]:
+    """The metadata every model carries, whatever its mode (it travels in MLflow's MLmodel)."""
+    return {
+        "model_name": MODEL_NAME,
+        "mode": mode,
+        "cold_start": cold_start,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
+        "thresholds": thresholds.as_dict(),
+        "policy": policy,
+        "routes": routes,
+        "metrics": {f"test_{name}_{metric}": value[0]
+                    for name, ci in intervals.items() for metric, value in ci.items()},
+        "intervals": {name: {m: list(v) for m, v in ci.items()}
+                      for name, ci in intervals.items()},
+        "leaderboard": leaderboard,
+        "drivers": drivers,
+        "labels": labels,
+        "features": features,
+    }
+
+
 def _is_cold_start(leads: pd.DataFrame) -> bool:
     outcome = leads["outcome"]
     return int((outcome == "won").sum()) < MIN_WON or int((outcome == "lost").sum()) < MIN_LOST
@@ -242,22 +274,13 @@ def train(
 
     step(STEPS[5])
     info = {
-        "model_name": MODEL_NAME,
-        "mode": "snapshots",
-        "cold_start": cold,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
-        "thresholds": thresholds.as_dict(),
-        "policy": {"sales_precision": config.sales_precision,
-                   "max_disqualified_wins": config.max_disqualified_wins},
-        "routes": routes,
-        "metrics": metrics,
-        "intervals": {name: {m: list(v) for m, v in ci.items()}
-                      for name, ci in intervals.items()},
-        "leaderboard": leaderboard,
-        "drivers": _drivers(readiness, x, encoder.features_, config.seed),
-        "labels": {**FEATURE_LABELS, **{name: name for name in custom}},
-        "features": encoder.features_,
+        **model_info(
+            mode="snapshots", cold_start=cold, kinds=kinds, thresholds=thresholds,
+            policy=routing_policy(config), routes=routes, intervals=intervals,
+            leaderboard=leaderboard,
+            drivers=_drivers(readiness, x, encoder.features_, config.seed),
+            labels={**FEATURE_LABELS, **{name: name for name in custom}},
+            features=encoder.features_),
         "custom": dict(custom),
         "horizon_days": config.horizon_days,
         "step_days": config.step_days,
