@@ -16,7 +16,7 @@ import numpy as np
 from features.build import DAY, Events, Leads, build_features
 from features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
 from serving.explain import reasons
-from serving.routing import Route, Thresholds, assign_routes
+from serving.routing import Thresholds, assign_routes, route_reason
 from serving.schemas import LeadIn, ScoreRequest, unix_seconds
 from serving.store import LoadedModel, NoChampionError
 
@@ -76,19 +76,9 @@ class Engine:
         return Prediction(columns, readiness, potential, routes, contributions)
 
     def route_reason(self, prediction: Prediction, row: int) -> str:
-        r, p = prediction.readiness[row], prediction.potential[row]
-        t = self.thresholds
-        route = prediction.routes[row]
-        if route == Route.SALES and r < t.sales:
-            days = prediction.columns["days_since_hand_raise"][row]
-            when = "today" if days < 1 else f"{days:.0f} day{'s' if days >= 1.5 else ''} ago"
-            return f"hand-raise: demo or contact request {when}"
-        if route == Route.SALES:
-            return f"readiness {r:.3f} is at or above the sales threshold {t.sales:.3f}"
-        if route == Route.DISQUALIFY:
-            return f"potential {p:.3f} is below the disqualify threshold {t.disqualify:.3f}"
-        return (f"readiness {r:.3f} is below the sales threshold {t.sales:.3f}; potential "
-                f"{p:.3f} is at or above the disqualify threshold {t.disqualify:.3f}")
+        return route_reason(str(prediction.routes[row]), prediction.readiness[row],
+                            prediction.potential[row], self.thresholds,
+                            prediction.columns["days_since_hand_raise"][row])
 
     def reasons(self, prediction: Prediction, row: int) -> dict[str, object]:
         return reasons(prediction.contributions[row], prediction.columns, row, self.features,

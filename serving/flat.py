@@ -21,7 +21,7 @@ import pandas as pd
 from features.contract import ContractError, read_table
 from features.schema import TableMapping
 from serving.explain import top_labels
-from serving.routing import Route, Thresholds, assign_routes
+from serving.routing import Thresholds, assign_routes, route_reason
 from serving.store import LoadedModel
 
 MODE = "flat"
@@ -87,16 +87,6 @@ def flat_columns(frame: pd.DataFrame, feature_types: Mapping[str, str]) -> dict[
     return out
 
 
-def route_reason(readiness: float, route: str, t: Thresholds) -> str:
-    """Why a flat-scored lead got its route; potential is readiness (one label)."""
-    if route == Route.SALES:
-        return f"readiness {readiness:.2f} is at or above the sales threshold {t.sales:.2f}"
-    if route == Route.DISQUALIFY:
-        return f"readiness {readiness:.2f} is below the disqualify threshold {t.disqualify:.2f}"
-    return (f"readiness {readiness:.2f} is below the sales threshold {t.sales:.2f} and at or "
-            f"above the disqualify threshold {t.disqualify:.2f}")
-
-
 def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> None:
     """Raise ValueError naming what a table lacks to be scored by this model."""
     needed = [info["id_column"], *info["feature_types"]]
@@ -138,7 +128,7 @@ def score_table(frame: pd.DataFrame, loaded: LoadedModel,
         part: dict[str, object] = {
             id_column: ids[rows], "readiness": readiness.round(4),
             "potential": potential.round(4), "route": routes,
-            "route_reason": [route_reason(r, route, thresholds)
+            "route_reason": [route_reason(route, r, r, thresholds, potential_name="readiness")
                              for r, route in zip(readiness, routes, strict=True)],
         }
         up, down = top_labels(contributions, chunk, features, labels, TOP_IN_FILE)

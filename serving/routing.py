@@ -43,3 +43,22 @@ def assign_routes(
     routes[potential < t.disqualify] = Route.DISQUALIFY.value
     routes[(readiness >= t.sales) | (hand_raise > 0)] = Route.SALES.value
     return routes
+
+
+def route_reason(route: str, readiness: float, potential: float, t: Thresholds,
+                 hand_raise_days: float = float("nan"), potential_name: str = "potential"
+                 ) -> str:
+    """Why a lead got its route, with the numbers. `potential_name` names the score compared
+    with the disqualify threshold (the flat mode has one score for both)."""
+    if route == Route.SALES and readiness < t.sales:
+        days = hand_raise_days
+        when = "today" if days < 1 else f"{days:.0f} day{'s' if days >= 1.5 else ''} ago"
+        return f"hand-raise: demo or contact request {when}"
+    if route == Route.SALES:
+        return f"readiness {readiness:.3f} is at or above the sales threshold {t.sales:.3f}"
+    if route == Route.DISQUALIFY:
+        return (f"{potential_name} {potential:.3f} is below the disqualify threshold "
+                f"{t.disqualify:.3f}")
+    return (f"readiness {readiness:.3f} is below the sales threshold {t.sales:.3f}; "
+            f"{potential_name} {potential:.3f} is at or above the disqualify threshold "
+            f"{t.disqualify:.3f}")
