@@ -9,6 +9,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import (
     TYPE_CHECKING,  # noqa: E402
@@ -165,31 +166,43 @@ def train(
     stray = [option for option, value in flat.items() if value is not None]
     if stray:
         raise _fail(f"{', '.join(stray)} only apply to a flat table (--table FILE)")
-    from training.pipeline import STEPS, TrainConfig, TrainingError
+    from training.pipeline import STEPS, TrainConfig
     from training.pipeline import train as run_training
 
     config = TrainConfig(step_days=step, horizon_days=horizon, sales_precision=sales_precision,
                          max_disqualified_wins=max_disqualified_wins, seed=seed,
                          search_seconds=search_seconds)
     started = time.perf_counter()
+    result, published = _fit_and_publish(
+        "Loading and validating the export", len(STEPS) + 2,
+        lambda advance: run_training(load_crm(data, schema=_schema(schema)), config, advance),
+        models_dir, promote)
+    _print_summary(result, published, time.perf_counter() - started)
+
+
+def _fit_and_publish(first_step: str, steps: int,
+                     fit: Callable[[Callable[[str], None]], TrainResult], models_dir: Path,
+                     promote: bool) -> tuple[TrainResult, Published]:
+    """Run a training job under a progress bar, then log and register its result; bad input
+    stops with exit 2 before anything reaches MLflow."""
+    from training.pipeline import TrainingError
+    from training.registry import publish
+
     with _progress() as progress:
-        task = progress.add_task("Loading and validating the export", total=len(STEPS) + 2)
+        task = progress.add_task(first_step, total=steps)
+
+        def advance(description: str) -> None:
+            progress.update(task, advance=1, description=description)
+
         try:
-            crm = load_crm(data, schema=_schema(schema))
-
-            def advance(description: str) -> None:
-                progress.update(task, advance=1, description=description)
-
-            result = run_training(crm, config, advance)
+            result = fit(advance)
         except (ContractError, TrainingError) as exc:
             progress.stop()
             raise _fail(str(exc)) from None
         progress.update(task, advance=1, description="Logging to MLflow and registering")
-        from training.registry import publish
-
         published = publish(result, models_dir, force_promote=promote)
         progress.update(task, advance=1, description="Done")
-    _print_summary(result, published, time.perf_counter() - started)
+    return result, published
 
 
 def _print_summary(result: TrainResult, p: Published, seconds: float) -> None:
@@ -364,31 +377,19 @@ def _train_table(path: Path, config: object, schema: Path | None, models_dir: Pa
     """`train --table`: check and infer (printed), warn of leaks, fit, register, summarise."""
     from training.flat import STEPS, fit, inference_table, leakage_messages, prepare
     from training.flat import summary as flat_summary
-    from training.pipeline import TrainingError
 
     started = time.perf_counter()
-    with _progress() as progress:
-        task = progress.add_task(STEPS[0], total=len(STEPS) + 1)
 
-        def advance(description: str) -> None:
-            progress.update(task, advance=1, description=description)
+    def prepare_and_fit(advance: Callable[[str], None]) -> TrainResult:
+        mapping = _schema(schema).table("table") if schema is not None else None
+        data = prepare(path, config, mapping)  # type: ignore[arg-type]
+        console.print(inference_table(data))
+        for message in leakage_messages(data):
+            errors.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+        return fit(data, config, advance)  # type: ignore[arg-type]
 
-        try:
-            mapping = _schema(schema).table("table") if schema is not None else None
-            data = prepare(path, config, mapping)  # type: ignore[arg-type]
-            console.print(inference_table(data))
-            for message in leakage_messages(data):
-                errors.print(f"[bold yellow]warning:[/] {message}", highlight=False,
-                             soft_wrap=True)
-            result = fit(data, config, advance)  # type: ignore[arg-type]
-        except (ContractError, TrainingError) as exc:
-            progress.stop()
-            raise _fail(str(exc)) from None
-        progress.update(task, advance=1, description="Logging to MLflow and registering")
-        from training.registry import publish
-
-        published = publish(result, models_dir, force_promote=promote)
-        progress.update(task, advance=1, description="Done")
+    result, published = _fit_and_publish(STEPS[0], len(STEPS) + 1, prepare_and_fit,
+                                         models_dir, promote)
     for renderable in flat_summary(result, published, time.perf_counter() - started):
         console.print(renderable)
 
