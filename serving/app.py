@@ -35,7 +35,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from serving import outcomes, ui
 from serving.audit import AuditLog, default_url
-from serving.engine import Engine
+from serving.engine import Champions, Engine, load_champions
+from serving.flat import FlatModel
 from serving.schemas import (
     MAX_BODY_BYTES,
     BatchRequest,
@@ -45,7 +46,7 @@ from serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from serving.store import NoChampionError, load_champion
+from serving.store import NoChampionError
 
 log = logging.getLogger("leadready.serve")
 
@@ -180,18 +181,25 @@ V1_ERRORS: dict[int | str, dict[str, Any]] = {
     413: {"model": ErrorResponse, "description": "Body over 1 MiB"},
     422: {"model": ErrorResponse,
           "description": "Invalid input: each wrong field's path and what was expected"},
-    503: {"model": Message, "description": "No model loaded"},
+    503: {"model": Message, "description": "No champion trained on a CRM export is loaded"},
 }
 
 
 def get_engine(request: Request) -> Engine:
     engine: Engine | None = request.app.state.engine
     if engine is None:
-        raise HTTPException(503, "no model loaded")
+        raise HTTPException(503, request.app.state.unavailable.get("crm", "no model loaded"))
     return engine
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+
+
+def _models(engine: Engine | None, flat: FlatModel | None) -> dict[str, Any]:
+    """The loaded champions as the ops endpoints name them: `model` scores CRM leads (the API),
+    `flat_model` flat tables (the workspace); null when there is none."""
+    return {"model": engine.model_ref if engine is not None else None,
+            "flat_model": flat.model_ref if flat is not None else None}
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -199,16 +207,22 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     metrics = Metrics()
     reload_lock = threading.Lock()
 
-    def reload_model(app: FastAPI) -> Engine:
+    def reload_model(app: FastAPI) -> Champions:
         with reload_lock:
-            engine = Engine(load_champion(settings.models_dir))
-            app.state.engine = engine
-            log.info("serving %s version %s", engine.loaded.name, engine.loaded.version)
-            return engine
+            champions = load_champions(settings.models_dir)
+            app.state.engine = champions.engine
+            app.state.flat = champions.flat
+            app.state.unavailable = champions.unavailable
+            for model in (champions.engine, champions.flat):
+                if model is not None:
+                    log.info("serving %s version %s", model.loaded.name, model.loaded.version)
+            return champions
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.engine = None
+        app.state.flat = None
+        app.state.unavailable = {}
         app.state.keys = settings.keys()
         reload_model(app)
         app.state.audit = AuditLog(settings.audit_url or default_url(settings.models_dir))
@@ -310,12 +324,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     @app.post("/v1/admin/reload", tags=["model"],
               responses={**V1_ERRORS, 409: {"model": Message, "description": "No champion"}})
     def reload(_: Authorized, request: Request) -> dict[str, Any]:
-        """Load the version the champion alias points to now; requests in flight finish."""
+        """Load the versions the champion aliases point to now (of the CRM-export model and of
+        the flat-table model); requests in flight finish on the old ones."""
         try:
-            engine = reload_model(request.app)
+            champions = reload_model(request.app)
         except NoChampionError as exc:
             raise HTTPException(409, str(exc)) from None
-        return {"model": engine.model_ref}
+        return _models(champions.engine, champions.flat)
 
     @app.get("/healthz", tags=["ops"])
     def healthz() -> dict[str, str]:
@@ -323,10 +338,10 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/readyz", tags=["ops"])
     def readyz(request: Request) -> JSONResponse:
-        engine = request.app.state.engine
-        if engine is None:
+        state = request.app.state
+        if state.engine is None and state.flat is None:
             return JSONResponse({"status": "loading"}, status_code=503)
-        return JSONResponse({"status": "ready", "model": engine.model_ref})
+        return JSONResponse({"status": "ready", **_models(state.engine, state.flat)})
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def prometheus() -> PlainTextResponse:

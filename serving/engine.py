@@ -10,15 +10,17 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 
 import numpy as np
 
 from features.build import DAY, Events, Leads, build_features
 from features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
 from serving.explain import reasons
+from serving.flat import FlatModel
 from serving.routing import Thresholds, assign_routes, route_reason
 from serving.schemas import LeadIn, ScoreRequest, unix_seconds
-from serving.store import LoadedModel, NoChampionError
+from serving.store import LoadedModel, NoChampionError, load_champion
 
 ACTIVITY_CODES = {name: code for code, name in enumerate(ACTIVITY_TYPES)}
 CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}
@@ -49,8 +51,7 @@ class Engine:
         self.thresholds = Thresholds(**info["thresholds"])
         self.labels: dict[str, str] = info["labels"]
         self.features: list[str] = list(info["features"])
-        self.model_ref = {"name": loaded.name, "version": loaded.version,
-                          "run_id": loaded.run_id, "kind": info["model_kind"]["readiness"]}
+        self.model_ref = loaded.ref
         self._self_test()
 
     def _self_test(self) -> None:
@@ -188,3 +189,31 @@ def _context(request: ScoreRequest, times: EventTimes, as_of: int) -> dict[str, 
             for e in seen[:LAST_INTERACTIONS]
         ],
     }
+
+
+@dataclass(frozen=True)
+class Champions:
+    """What a server scores with: the CRM-export champion (the API, the workspace's exports and
+    lead pages) and the flat-table champion (the workspace's flat uploads). Either may be
+    missing, with the reason in `unavailable` ("crm" or "flat")."""
+
+    engine: Engine | None
+    flat: FlatModel | None
+    unavailable: dict[str, str]
+
+
+def load_champions(models_dir: Path) -> Champions:
+    """Both champions; NoChampionError, with both reasons, when neither can be loaded."""
+    unavailable: dict[str, str] = {}
+    engine = flat = None
+    try:
+        engine = Engine(load_champion(models_dir))
+    except NoChampionError as exc:
+        unavailable["crm"] = str(exc)
+    try:
+        flat = FlatModel(load_champion(models_dir, flat=True))
+    except NoChampionError as exc:
+        unavailable["flat"] = str(exc)
+    if engine is None and flat is None:
+        raise NoChampionError(f"{unavailable['crm']}; and {unavailable['flat']}")
+    return Champions(engine, flat, unavailable)

@@ -22,7 +22,7 @@ from features.contract import ContractError, read_table
 from features.schema import TableMapping
 from serving.explain import top_labels
 from serving.routing import Thresholds, assign_routes, route_reason
-from serving.store import LoadedModel
+from serving.store import LoadedModel, NoChampionError
 
 MODE = "flat"
 CHUNK = 5000
@@ -34,6 +34,26 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "?"})
 
 def is_flat(info: Mapping[str, Any]) -> bool:
     return info.get("mode") == MODE
+
+
+class FlatModel:
+    """A loaded flat-table champion, checked once at load like the API's engine."""
+
+    def __init__(self, loaded: LoadedModel) -> None:
+        self.loaded = loaded
+        self.scorer = loaded.scorer
+        self.info: dict[str, Any] = loaded.scorer.info
+        self.labels: dict[str, str] = self.info["labels"]
+        self.model_ref = loaded.ref
+        probe = pd.DataFrame({name: [""] for name in (self.info["id_column"],
+                                                      *self.info["feature_types"])})
+        try:
+            score_table(probe, loaded)
+        except Exception as exc:  # any failure means the same for every file
+            raise NoChampionError(
+                f"version {loaded.version} of '{loaded.name}' cannot score with this version "
+                f"of leadready ({type(exc).__name__}: {exc}); retrain with `leadready train "
+                "--table FILE`") from None
 
 
 def text(series: pd.Series) -> pd.Series:

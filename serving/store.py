@@ -14,7 +14,15 @@ from features.build import FEATURES
 from features.model import LeadScorer
 
 MODEL_NAME = "sales-readiness"
+FLAT_MODEL_NAME = "sales-readiness-flat"
+"""Flat-table models (docs/flat-mode.md) are registered under their own name, so a registry
+holds a champion of each kind: the API scores CRM exports, the workspace also flat files."""
 CHAMPION = "champion"
+
+
+def model_name(flat: bool) -> str:
+    """The registered model name of a mode: flat tables or CRM exports."""
+    return FLAT_MODEL_NAME if flat else MODEL_NAME
 
 
 class NoChampionError(RuntimeError):
@@ -27,6 +35,12 @@ class LoadedModel:
     name: str
     version: str
     run_id: str
+
+    @property
+    def ref(self) -> dict[str, str]:
+        """How scores and pages name the model: registered name, version, run, kind."""
+        return {"name": self.name, "version": self.version, "run_id": self.run_id,
+                "kind": self.scorer.info["model_kind"]["readiness"]}
 
 
 # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to the environment; the URIs we
@@ -59,43 +73,37 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
                   ) -> LoadedModel:
     """Resolve the alias to a version once, then load exactly that version.
 
-    `flat=True` asks for a flat-table model (`leadready score --table`); the API and
-    `score --data` ask for one trained on a CRM export. The other kind raises NoChampionError
-    saying which command scores it."""
+    `flat=True` loads the flat-table champion (`sales-readiness-flat`, for `score --table` and
+    the workspace's flat uploads); otherwise the one trained on CRM exports, which the API and
+    `score --data` use."""
     import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
+    name = model_name(flat)
     if tracking_uri(models_dir) == embedded_uri(models_dir) and not (
         models_dir / "mlflow.db"
     ).exists():
-        raise NoChampionError(_no_champion(embedded_uri(models_dir)))
+        raise NoChampionError(_no_champion(embedded_uri(models_dir), flat))
     uri = use_store(models_dir)
     client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(MODEL_NAME, alias)
+        version = client.get_model_version_by_alias(name, alias)
     except MlflowException:
-        raise NoChampionError(_no_champion(uri)) from None
-    scorer = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{version.version}")
-    trained_flat = scorer.info.get("mode") == "flat"
-    if trained_flat and not flat:
+        raise NoChampionError(_no_champion(uri, flat)) from None
+    scorer = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
+    info = scorer.info
+    custom = info.get("custom", {})
+    if (info.get("mode") == "flat") != flat or (
+            not flat and {f for f in info["features"] if f not in custom} != set(FEATURES)):
         raise NoChampionError(
-            f"{alias} version {version.version} is a flat-table model; score files with "
-            "`leadready score --table FILE`")
-    if flat and not trained_flat:
-        raise NoChampionError(
-            f"{alias} version {version.version} was trained on a CRM export, not a flat table; "
-            "score exports with `leadready score --data DIR`, or train a flat model with "
-            "`leadready train --table FILE`")
-    custom = scorer.info.get("custom", {})
-    if not flat and {f for f in scorer.info["features"] if f not in custom} != set(FEATURES):
-        raise NoChampionError(
-            f"'{alias}' version {version.version} of '{MODEL_NAME}' was trained on another "
-            "feature set than this leadready builds; retrain with `leadready train --data DIR`"
-        )
-    return LoadedModel(scorer, MODEL_NAME, str(version.version), str(version.run_id))
+            f"'{alias}' version {version.version} of '{name}' was trained on another "
+            "feature set than this leadready builds; retrain it with `leadready train "
+            + ("--table FILE`" if flat else "--data DIR`"))
+    return LoadedModel(scorer, name, str(version.version), str(version.run_id))
 
 
-def _no_champion(uri: str) -> str:
-    return (f"no '{CHAMPION}' version of model '{MODEL_NAME}' in {uri}; train one with "
-            "`leadready train --data DIR` (or `make demo`)")
+def _no_champion(uri: str, flat: bool) -> str:
+    how = ("`leadready train --table FILE --id COLUMN --label COLUMN --positive VALUE`" if flat
+           else "`leadready train --data DIR` (or `make demo`)")
+    return f"no '{CHAMPION}' version of model '{model_name(flat)}' in {uri}; train one with {how}"

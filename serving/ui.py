@@ -3,9 +3,10 @@
 - **Model**: the champion (version, training date, hold-out metrics, global drivers,
   calibration and cumulative gains on its hold-out, routing thresholds with the share and win
   rate of each route) beside the challenger.
-- **Leads**: an uploaded CRM export (or the sample folder), scored once and kept in this
-  process's memory for the session; filtered, paginated and downloaded on the server, so ten
-  thousand leads cost the browser fifty rows.
+- **Leads**: an uploaded CRM export, flat table or the sample folder, scored once and kept in
+  this process's memory for the session (and on disk for the other workers,
+  `serving.sessions`); filtered, paginated and downloaded on the server, so ten thousand leads
+  cost the browser fifty rows.
 - **Lead**: readiness, potential, route and reason, contributions, the timeline, and a what-if
   panel with the three single changes that would raise readiness most.
 - **Outcomes**: audit-log scores against won and lost outcomes (`serving.outcomes`).
@@ -29,7 +30,7 @@ import shutil
 import tempfile
 import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -65,7 +66,8 @@ from serving.batch import latest_time, score_export
 from serving.explain import BANT_WORDS
 from serving.routing import ROUTES
 from serving.schemas import ActivityIn, LeadIn, ScoreRequest, TouchIn
-from serving.store import CHAMPION, MODEL_NAME, NoChampionError
+from serving.sessions import Saved, SavedExports, session_secret
+from serving.store import CHAMPION, NoChampionError
 
 PREFIX = "/ui"
 UPLOAD_PATH = f"{PREFIX}/leads/upload"
@@ -125,10 +127,14 @@ def words(value: object) -> str:
 
 
 def when(value: object) -> str:
-    """A time as 'YYYY-MM-DD HH:MM' (UTC)."""
+    """A time as 'YYYY-MM-DD HH:MM' (UTC); text that is not a time (a flat model's "stratified
+    random" test set) as it is."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except ValueError:
+        return str(value)
     if pd.isna(stamp):
         return "—"
     if stamp.tzinfo is not None:
@@ -420,6 +426,43 @@ class Export:
     touch_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
     sample: bool = False
     scored: frozenset[str] = frozenset()
+    frame: pd.DataFrame | None = None
+    """A flat table as uploaded (after the schema), kept to score again with a new champion."""
+
+
+MAX_FAILED_LOGINS = 10
+LOGIN_WINDOW = 300.0
+"""A client address with MAX_FAILED_LOGINS wrong keys within LOGIN_WINDOW seconds waits until
+the oldest of them is that old (HTTP 429), so keys cannot be guessed through the form."""
+
+
+@dataclass
+class LoginThrottle:
+    failures: dict[str, deque[float]] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def wait(self, address: str, now: float) -> float:
+        """Seconds this address must wait before its next attempt (0: it may try now)."""
+        with self.lock:
+            recent = self.failures.get(address)
+            while recent and now - recent[0] >= LOGIN_WINDOW:
+                recent.popleft()
+            if not recent:
+                self.failures.pop(address, None)
+                return 0.0
+            return max(0.0, recent[0] + LOGIN_WINDOW - now) \
+                if len(recent) >= MAX_FAILED_LOGINS else 0.0
+
+    def failed(self, address: str, now: float) -> None:
+        with self.lock:
+            if len(self.failures) > 10_000:  # forget addresses with nothing recent
+                self.failures = {a: q for a, q in self.failures.items()
+                                 if q and now - q[-1] < LOGIN_WINDOW}
+            self.failures.setdefault(address, deque()).append(now)
+
+    def succeeded(self, address: str) -> None:
+        with self.lock:
+            self.failures.pop(address, None)
 
 
 @dataclass
@@ -429,12 +472,14 @@ class Workspace:
     models_dir: Path
     sample_dir: Path
     secret: bytes
+    saved: SavedExports
+    throttle: LoginThrottle = field(default_factory=LoginThrottle)
     exports: OrderedDict[str, Export] = field(default_factory=OrderedDict)
     lock: threading.Lock = field(default_factory=threading.Lock)
     sample: tuple[tuple, Export] | None = None
     curves: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
     infos: dict[str, dict[str, Any] | None] = field(default_factory=dict)
-    versions: tuple[float, dict[str, Any]] | None = None
+    versions: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     def sign(self, payload: dict[str, object]) -> str:
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
@@ -478,10 +523,12 @@ class Workspace:
         return any((self.sample_dir / f"leads.{ext}").is_file() for ext in ("csv", "parquet"))
 
 
-def mount(app: FastAPI, models_dir: Path, sample_dir: Path, session_secret: str = "") -> None:
+def mount(app: FastAPI, models_dir: Path, sample_dir: Path, secret_setting: str = "") -> None:
     """Add the workspace to an app: its pages, its static files and its login redirect."""
-    secret = session_secret.encode() if session_secret else secrets.token_bytes(32)
-    app.state.ui = Workspace(models_dir=models_dir, sample_dir=sample_dir, secret=secret)
+    folder = models_dir / "workspace"
+    secret = secret_setting.encode() if secret_setting else session_secret(folder)
+    app.state.ui = Workspace(models_dir=models_dir, sample_dir=sample_dir, secret=secret,
+                             saved=SavedExports(folder))
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
 
@@ -531,9 +578,10 @@ def _set_cookie(request: Request, response: Response, token: str) -> None:
 
 def render(request: Request, template: str, context: dict[str, Any], session: Session | None,
            status: int = 200) -> HTMLResponse:
-    engine = getattr(request.app.state, "engine", None)
+    state = request.app.state
+    served = (getattr(state, "engine", None), getattr(state, "flat", None))
     response = templates.TemplateResponse(request, template, {
-        "model": engine.model_ref if engine is not None else None,
+        "models": [m.model_ref for m in served if m is not None],
         "keys_required": bool(_keys(request)), **context}, status_code=status,
         headers=SECURITY_HEADERS)
     if session is not None and session.fresh_token:
@@ -549,10 +597,21 @@ def redirect(request: Request, url: str, session: Session | None = None) -> Redi
 
 
 def _engine(request: Request) -> Any:
-    engine = getattr(request.app.state, "engine", None)
-    if engine is None:
-        raise NoChampionError("no model loaded")
-    return engine
+    """The champion trained on CRM exports (scores exports, the sample and lead pages)."""
+    return _served(request, "engine", "crm")
+
+
+def _flat_model(request: Request) -> Any:
+    """The flat-table champion (scores uploaded flat tables)."""
+    return _served(request, "flat", "flat")
+
+
+def _served(request: Request, attribute: str, kind: str) -> Any:
+    state = request.app.state
+    model = getattr(state, attribute, None)
+    if model is None:
+        raise NoChampionError(getattr(state, "unavailable", {}).get(kind, "no model loaded"))
+    return model
 
 
 def _safe_next(url: str | None) -> str:
@@ -584,15 +643,28 @@ def login(request: Request, key: Annotated[str, Form()] = "",
     target = _safe_next(next)
     if not keys:
         return redirect(request, target)
+    throttle = _workspace(request).throttle
+    address = request.client.host if request.client else "unknown"
+    wait = throttle.wait(address, time.monotonic())
+    if wait:
+        minutes = math.ceil(wait / 60)
+        refused = render(request, "login.html", {
+            "next": target, "error": f"Too many wrong keys from this address: try again in "
+                                     f"{minutes} minute{'s' if minutes > 1 else ''}."},
+            None, status=429)
+        refused.headers["Retry-After"] = str(math.ceil(wait))
+        return refused
     supplied = key.strip().encode()
     matched: bytes | None = None
     for candidate in keys:  # every key, always, as the API does
         if hmac.compare_digest(supplied, candidate):
             matched = candidate
     if matched is None:
+        throttle.failed(address, time.monotonic())
         return render(request, "login.html", {
             "next": target, "error": "That key is not one of this server's API keys."},
             None, status=401)
+    throttle.succeeded(address)
     response = redirect(request, target)
     _set_cookie(request, response, _workspace(request).new_token(key_fingerprint(matched)))
     return response
@@ -620,45 +692,39 @@ def _download_holdout(run_id: str) -> pd.DataFrame | None:
 
 
 def holdout_curves(ws: Workspace, engine: Any) -> dict[str, Any] | None:
-    """Calibration bins and the cumulative gains curve of the champion on its own hold-out
-    (the test set training logged); computed once per version."""
+    """Calibration bins and the cumulative gains curve of a champion on its hold-out, from the
+    scores the hold-out test gave (logged with the run: a flat model is refitted on all rows
+    afterwards, so rescoring the hold-out would reuse seen rows); computed once per version."""
     from serving.store import use_store
 
-    key = (engine.loaded.version, engine.loaded.run_id)
+    key = (engine.loaded.name, engine.loaded.run_id)
     if key in ws.curves:
         return ws.curves[key]
     use_store(ws.models_dir)
     frame = _download_holdout(engine.loaded.run_id)
     result = None
-    if frame is not None and "__ready" in frame and len(frame):
+    if frame is not None and {"__ready", "__readiness"} <= set(frame) and frame["__ready"].any():
         y = frame["__ready"].to_numpy(dtype=float)
-        columns = {c: frame[c].to_numpy() for c in frame.columns if not c.startswith("__")}
-        try:
-            p = engine.scorer.predict_proba(columns)[:, 1]
-        except (KeyError, ValueError):
-            p = None
-        if p is not None and y.sum() > 0:
-            chunks = [c for c in np.array_split(np.argsort(p, kind="stable"), CALIBRATION_BINS)
-                      if len(c)]
-            bins = [(float(p[c].mean()), float(y[c].mean())) for c in chunks]
-            order = np.argsort(-p, kind="stable")
-            captured = np.cumsum(y[order]) / y.sum()
-            share = np.arange(1, len(y) + 1) / len(y)
-            steps = np.unique(np.linspace(0, len(y) - 1, min(len(y), 60)).astype(int))
-            gains = [(0.0, 0.0)] + [(float(share[i]), float(captured[i])) for i in steps]
-            top = captured[max(0, len(y) // 5 - 1)]
-            result = {"bins": bins, "gains": gains, "rows": len(y), "base_rate": float(y.mean()),
-                      "top20": float(top),
-                      "ece": float(sum(len(c) * abs(p[c].mean() - y[c].mean())
-                                       for c in chunks) / len(y))}
+        p = frame["__readiness"].to_numpy(dtype=float)
+        chunks = [c for c in np.array_split(np.argsort(p, kind="stable"), CALIBRATION_BINS)
+                  if len(c)]
+        bins = [(float(p[c].mean()), float(y[c].mean())) for c in chunks]
+        order = np.argsort(-p, kind="stable")
+        captured = np.cumsum(y[order]) / y.sum()
+        share = np.arange(1, len(y) + 1) / len(y)
+        steps = np.unique(np.linspace(0, len(y) - 1, min(len(y), 60)).astype(int))
+        gains = [(0.0, 0.0)] + [(float(share[i]), float(captured[i])) for i in steps]
+        top = captured[max(0, len(y) // 5 - 1)]
+        result = {"bins": bins, "gains": gains, "rows": len(y), "base_rate": float(y.mean()),
+                  "top20": float(top)}
     ws.curves[key] = result
     return result
 
 
-def version_info(ws: Workspace, version: str, run_id: str) -> dict[str, Any] | None:
+def version_info(ws: Workspace, run_id: str) -> dict[str, Any] | None:
     """The `model_info.json` training logged with a version's run (metrics, thresholds...)."""
-    if version in ws.infos:
-        return ws.infos[version]
+    if run_id in ws.infos:
+        return ws.infos[run_id]
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -666,15 +732,16 @@ def version_info(ws: Workspace, version: str, run_id: str) -> dict[str, Any] | N
         info = mlflow.artifacts.load_dict(f"runs:/{run_id}/model_info.json")
     except (MlflowException, OSError, ValueError):
         info = None
-    ws.infos[version] = info
+    ws.infos[run_id] = info
     return info
 
 
-def registry_versions(ws: Workspace) -> dict[str, Any]:
-    """Champion and challenger versions from the registry (the alias may have moved since
-    the engine was loaded); looked up at most every REGISTRY_SECONDS."""
-    if ws.versions is not None and time.monotonic() - ws.versions[0] < REGISTRY_SECONDS:
-        return ws.versions[1]
+def registry_versions(ws: Workspace, name: str) -> dict[str, Any]:
+    """Champion and challenger versions of a registered model (the alias may have moved since
+    the server loaded it); looked up at most every REGISTRY_SECONDS."""
+    cached = ws.versions.get(name)
+    if cached is not None and time.monotonic() - cached[0] < REGISTRY_SECONDS:
+        return cached[1]
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -685,13 +752,13 @@ def registry_versions(ws: Workspace) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for alias in (CHAMPION, CHALLENGER):
         try:
-            v = client.get_model_version_by_alias(MODEL_NAME, alias)
+            v = client.get_model_version_by_alias(name, alias)
         except MlflowException:
             continue
         out[alias] = {"version": str(v.version), "run_id": str(v.run_id),
                       "created": pd.Timestamp(v.creation_timestamp, unit="ms"),
                       "tags": dict(v.tags or {})}
-    ws.versions = (time.monotonic(), out)
+    ws.versions[name] = (time.monotonic(), out)
     return out
 
 
@@ -724,10 +791,33 @@ def _side(info: dict[str, Any], version: str) -> dict[str, Any]:
     }
 
 
+MODEL_KINDS = {"crm": "trained on CRM exports", "flat": "trained on flat tables"}
+
+
+def _page_model(request: Request) -> tuple[str, Any]:
+    """The champion the Model page shows: `?model=flat` or `crm`, else the API's one when the
+    server has it, else the flat-table one."""
+    asked = request.query_params.get("model", "")
+    kind = asked if asked in MODEL_KINDS else (
+        "crm" if getattr(request.app.state, "engine", None) is not None else "flat")
+    return kind, _engine(request) if kind == "crm" else _flat_model(request)
+
+
+def _route_rules(thresholds: dict[str, float], flat: bool) -> dict[str, str]:
+    if flat:  # one label: potential is readiness, and a table has no hand-raise signal
+        return {"sales": f"readiness ≥ {thresholds['sales']:.2f}", "nurture": "everything else",
+                "disqualify": f"readiness < {thresholds['disqualify']:.2f}"}
+    return {"sales": f"demo or contact request in the last 7 days, or readiness ≥ "
+                     f"{thresholds['sales']:.2f}",
+            "nurture": "everything else",
+            "disqualify": f"potential < {thresholds['disqualify']:.2f} (and no hand-raise)"}
+
+
 @router.get("/model", response_class=HTMLResponse)
 def model_page(request: Request) -> Response:
     session = current_session(request)
-    engine = _engine(request)
+    kind, engine = _page_model(request)
+    flat = kind == "flat"
     ws = _workspace(request)
     info = engine.info
     labels = engine.labels
@@ -743,7 +833,8 @@ def model_page(request: Request) -> Response:
         calibration = line_chart(
             [{"name": "model", "points": curves["bins"], "color": ACCENT}],
             "Calibration on the hold-out: predicted readiness against observed win rate",
-            "predicted readiness (10 equal-size groups)", "won within horizon",
+            "predicted readiness (10 equal-size groups)",
+            "observed positive rate" if flat else "won within horizon",
             x_max=max(0.1, math.ceil(max(x for x, _ in curves["bins"]) * 10) / 10),
             y_max=max(0.1, math.ceil(max(max(y for _, y in curves["bins"]),
                                          max(x for x, _ in curves["bins"])) * 10) / 10),
@@ -758,7 +849,8 @@ def model_page(request: Request) -> Response:
     metrics = info.get("metrics", {})
     intervals = info.get("intervals", {})
     rows = []
-    present = [(name, title) for name, title in SCORERS if f"test_{name}_roc_auc" in metrics]
+    present = [(name, title) for name, title in SCORERS if f"test_{name}_roc_auc" in metrics
+               and not (flat and name == "potential")]  # a flat table has one label
     for metric, title, hint in METRICS:
         cells = []
         for name, _ in present:
@@ -766,29 +858,28 @@ def model_page(request: Request) -> Response:
             cells.append({"value": metrics.get(f"test_{name}_{metric}"),
                           "low": ci[1] if ci else None, "high": ci[2] if ci else None})
         rows.append({"title": title, "hint": hint, "cells": cells})
-    thresholds = info["thresholds"]
+    rules = _route_rules(info["thresholds"], flat)
     routes = [{"route": r.value, **info.get("routes", {}).get(r.value, {}),
-               "rule": {"sales": f"demo or contact request in the last 7 days, or readiness ≥ "
-                                 f"{thresholds['sales']:.2f}",
-                        "nurture": "everything else",
-                        "disqualify": f"potential < {thresholds['disqualify']:.2f} (and no "
-                                      "hand-raise)"}[r.value]}
-              for r in ROUTES]
-    versions = registry_versions(ws)
+               "rule": rules[r.value]} for r in ROUTES]
+    versions = registry_versions(ws, engine.loaded.name)
     sides = []
     for alias in (CHAMPION, CHALLENGER):
         entry = versions.get(alias)
         if entry is None:
             continue
         side_info = (info if entry["version"] == engine.loaded.version
-                     else version_info(ws, entry["version"], entry["run_id"]))
+                     else version_info(ws, entry["run_id"]))
         if side_info is not None:
             sides.append({"alias": alias, **_side(side_info, entry["version"])})
     same = (len(sides) == 2 and sides[0]["version"] == sides[1]["version"])
     if same:
         sides = sides[:1]
+    state = request.app.state
     return render(request, "model.html", {
-        "page": "model", "info": info, "engine": engine, "metric_rows": rows,
+        "page": "model", "kind": kind, "flat": flat,
+        "kinds": {k: v for k, v in MODEL_KINDS.items()
+                  if getattr(state, "flat" if k == "flat" else "engine", None) is not None},
+        "info": info, "engine": engine, "metric_rows": rows,
         "scorers": present, "drivers_chart": drivers_chart, "calibration": calibration,
         "gains": gains, "curves": curves, "routes": routes,
         "route_chart": route_strip(info.get("routes", {}), "Share of hold-out leads by route"),
@@ -833,12 +924,41 @@ def _as_of_text(export: Export) -> str:
     return datetime.fromtimestamp(export.as_of, UTC).isoformat()
 
 
-def _rescored(ws: Workspace, sid: str, export: Export, engine: Any) -> Export:
+def _session_export(request: Request, sid: str) -> Export | None:
+    """This session's export, scored by the champion now served: from this process's memory,
+    else from the copy saved on disk (uploaded through another worker, or before a restart)."""
+    export = _workspace(request).export_for(sid)
+    if export is not None:
+        return _rescored(request, sid, export)
+    saved = _workspace(request).saved.load(sid)
+    if saved is None:
+        return None
+    try:
+        if saved.kind == "sample":
+            export = _sample_export(request)
+        elif saved.crm is not None:
+            export = _build_export(saved.name, saved.crm, _engine(request), saved.as_of)
+        else:
+            assert saved.frame is not None
+            export = _flat_table_export(saved.name, saved.frame, _flat_model(request))
+    except (ContractError, OSError, ValueError):
+        return None  # e.g. the sample folder is gone: start over
+    _workspace(request).keep(sid, export)
+    return export
+
+
+def _rescored(request: Request, sid: str, export: Export) -> Export:
     """An export scored by an older champion is scored again by the one now served."""
-    if export.crm is None or export.model_version == engine.loaded.version:
+    model = _engine(request) if export.crm is not None else _flat_model(request)
+    if export.model_version == model.loaded.version:
         return export
-    fresh = _build_export(export.name, export.crm, engine, _as_of_text(export), export.sample)
-    ws.keep(sid, fresh)
+    if export.crm is not None:
+        fresh = _build_export(export.name, export.crm, model, _as_of_text(export),
+                              export.sample)
+    else:
+        assert export.frame is not None  # flat exports keep their table
+        fresh = _flat_table_export(export.name, export.frame, model)
+    _workspace(request).keep(sid, fresh)
     return fresh
 
 
@@ -873,6 +993,7 @@ def _leads_context(request: Request, session: Session, export: Export | None,
         "page": "leads", "export": export, "error": error, "params": params,
         "filters": FILTERS,
         "sample_available": ws.sample_available(), "sample_dir": str(ws.sample_dir),
+        "unavailable": getattr(request.app.state, "unavailable", {}),
     }
     if export is None:
         return context
@@ -910,17 +1031,14 @@ def _leads_context(request: Request, session: Session, export: Export | None,
 @router.get("/leads", response_class=HTMLResponse)
 def leads_page(request: Request) -> Response:
     session = current_session(request)
-    ws = _workspace(request)
-    export = ws.export_for(session.sid)
-    if export is not None:
-        export = _rescored(ws, session.sid, export, _engine(request))
+    export = _session_export(request, session.sid)
     return render(request, "leads.html", _leads_context(request, session, export), session)
 
 
 @router.get("/leads.csv")
 def leads_csv(request: Request) -> Response:
     session = current_session(request)
-    export = _workspace(request).export_for(session.sid)
+    export = _session_export(request, session.sid)
     if export is None:
         return redirect(request, f"{PREFIX}/leads", session)
     filtered = _filtered(export.table, _filter_params(request), export.id_column)
@@ -981,7 +1099,6 @@ async def upload(request: Request) -> Response:
 def _upload(request: Request, session: Session, uploads: dict[str, UploadFile | None],
             as_of: str) -> Response:
     ws = _workspace(request)
-    engine = _engine(request)
     leads, activities, touches, table, schema_file = (
         uploads[k] for k in ("leads", "activities", "touches", "table", "schema"))
     folder = Path(tempfile.mkdtemp(prefix="leadready-ui-"))
@@ -991,7 +1108,8 @@ def _upload(request: Request, session: Session, uploads: dict[str, UploadFile | 
             if any(_present(u) for u in (leads, activities, touches)):
                 raise ContractError("give either the three tables of a CRM export or one flat "
                                     "table, not both")
-            export = _flat_export(ws, table, folder, mapping)  # type: ignore[arg-type]
+            export = _flat_export(_flat_model(request), table, folder,  # type: ignore[arg-type]
+                                  mapping)
         else:
             files = {"leads": leads, "activities": activities, "touches": touches}
             missing = [name for name, u in files.items() if not _present(u)]
@@ -1003,11 +1121,15 @@ def _upload(request: Request, session: Session, uploads: dict[str, UploadFile | 
                 _save_upload(u, folder, name)  # type: ignore[arg-type]
             crm = load_crm(folder, require_outcome=False, schema=mapping)
             names = ", ".join(str(u.filename) for u in files.values() if u is not None)
-            export = _build_export(names, crm, engine, as_of or None)
+            export = _build_export(names, crm, _engine(request), as_of or None)
+        ws.saved.save(session.sid, Saved(export.name, "crm", as_of or None, crm=crm)
+                      if export.crm is not None else
+                      Saved(export.name, "flat", frame=export.frame))
     except (ContractError, NoChampionError, ValueError) as exc:
         message = str(exc).replace(str(folder) + "/", "").replace(str(folder), "the upload")
         return render(request, "leads.html",
-                      _leads_context(request, session, ws.export_for(session.sid), message),
+                      _leads_context(request, session, _session_export(request, session.sid),
+                                     message),
                       session, status=422)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
@@ -1015,48 +1137,56 @@ def _upload(request: Request, session: Session, uploads: dict[str, UploadFile | 
     return redirect(request, f"{PREFIX}/leads", session)
 
 
-def _flat_export(ws: Workspace, upload: UploadFile, folder: Path, schema: Schema | None
+def _flat_export(model: Any, upload: UploadFile, folder: Path, schema: Schema | None
                  ) -> Export:
-    """A flat table (one row per lead), scored by a flat-table champion (`serving.flat`)."""
-    from serving.flat import read_flat, score_table, stored_mapping
-    from serving.store import load_champion
+    """A flat table (one row per lead), scored by the flat-table champion (`serving.flat`)."""
+    from serving.flat import read_flat, stored_mapping
 
-    loaded = load_champion(ws.models_dir, flat=True)
     path = _save_upload(upload, folder, "table")
-    mapping = schema.table("table") if schema is not None else stored_mapping(loaded.scorer.info)
-    frame = read_flat(path, mapping)
-    scored = score_table(frame, loaded, where=str(upload.filename))
-    id_column = loaded.scorer.info["id_column"]
-    extra = [c for c in (*FILTERS, *LEAD_COLUMNS) if c in frame.columns and c not in scored]
-    table = pd.concat([scored, frame[extra].reset_index(drop=True)], axis=1)
-    table = table.sort_values("readiness", ascending=False, kind="stable").reset_index(drop=True)
-    return Export(name=str(upload.filename), table=table, crm=None, as_of=int(time.time()),
-                  model_version=loaded.version, id_column=id_column)
+    mapping = schema.table("table") if schema is not None else stored_mapping(model.info)
+    return _flat_table_export(str(upload.filename), read_flat(path, mapping), model)
+
+
+def _flat_table_export(name: str, frame: pd.DataFrame, model: Any) -> Export:
+    from serving.flat import score_table
+
+    scored = score_table(frame, model.loaded, where=name)
+    table = scored.sort_values("readiness", ascending=False, kind="stable").reset_index(drop=True)
+    return Export(name=name, table=table, crm=None, as_of=int(time.time()),
+                  model_version=model.loaded.version, id_column=model.info["id_column"],
+                  frame=frame)
 
 
 @router.post("/leads/sample")
 def use_sample(request: Request) -> Response:
-    """Score the sample export (LEADREADY_SAMPLE_DIR); shared by every session, kept once per
-    model version."""
+    """Score the sample export (LEADREADY_SAMPLE_DIR) for this session."""
     session = current_session(request)
+    ws = _workspace(request)
+    try:
+        export = _sample_export(request)
+    except (ContractError, OSError, ValueError) as exc:
+        return render(request, "leads.html",
+                      _leads_context(request, session, _session_export(request, session.sid),
+                                     str(exc)), session, status=422)
+    ws.saved.save(session.sid, Saved(export.name, "sample"))
+    ws.keep(session.sid, export)
+    return redirect(request, f"{PREFIX}/leads", session)
+
+
+def _sample_export(request: Request) -> Export:
+    """The sample scored by the champion; shared by every session, scored once per version
+    and change of the folder."""
     ws = _workspace(request)
     engine = _engine(request)
     folder = ws.sample_dir
-    try:
-        stamps = tuple(p.stat().st_mtime_ns for p in sorted(folder.glob("*.*")))
-        key = (str(folder.resolve()), stamps, engine.loaded.version)
-        if ws.sample is not None and ws.sample[0] == key:
-            export = ws.sample[1]
-        else:
-            crm = load_crm(folder, require_outcome=False)
-            export = _build_export(f"sample ({folder})", crm, engine, None, sample=True)
-            ws.sample = (key, export)
-    except (ContractError, OSError, ValueError) as exc:
-        return render(request, "leads.html",
-                      _leads_context(request, session, ws.export_for(session.sid), str(exc)),
-                      session, status=422)
-    ws.keep(session.sid, export)
-    return redirect(request, f"{PREFIX}/leads", session)
+    stamps = tuple(p.stat().st_mtime_ns for p in sorted(folder.glob("*.*")))
+    key = (str(folder.resolve()), stamps, engine.loaded.version)
+    if ws.sample is not None and ws.sample[0] == key:
+        return ws.sample[1]
+    crm = load_crm(folder, require_outcome=False)
+    export = _build_export(f"sample ({folder})", crm, engine, None, sample=True)
+    ws.sample = (key, export)
+    return export
 
 
 # -------------------------------------------------------------------------------- lead page
@@ -1199,11 +1329,8 @@ def _reason_rows(result: dict[str, Any]) -> list[tuple[str, float, str]]:
 @router.get("/leads/{lead_id:path}", response_class=HTMLResponse)
 def lead_page(request: Request, lead_id: str) -> Response:
     session = current_session(request)
-    ws = _workspace(request)
     engine = _engine(request)
-    export = ws.export_for(session.sid)
-    if export is not None:
-        export = _rescored(ws, session.sid, export, engine)
+    export = _session_export(request, session.sid)
     base = lead_request(export, lead_id) if export is not None else None
     if base is None or export is None:
         return render(request, "lead.html", {

@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny hand-written CRM export, and thread settings for LightGBM."""
+"""Shared fixtures: a tiny hand-written CRM export, a synthetic flat table, the sample CRM and
+a trained champion, and thread settings for LightGBM."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ os.environ.setdefault("LEADREADY_SEARCH_SECONDS", "0")
 
 from pathlib import Path  # noqa: E402
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 LEADS = """lead_id,created_at,source,industry,company_size,country,budget,authority,need,timeframe,outcome,outcome_at
@@ -37,6 +40,53 @@ def write_crm(folder: Path, leads: str = LEADS, activities: str = ACTIVITIES,
     for name, text in (("leads", leads), ("activities", activities), ("touches", touches)):
         (folder / f"{name}.csv").write_text(text)
     return folder
+
+
+ROWS = 600
+"""Rows of the synthetic flat table (make_table)."""
+NEW_SOURCE = "podcast"
+"""A lead source that only the newest rows of make_table (a time hold-out) have."""
+
+
+def make_table(rows: int = ROWS, seed: int = 3) -> pd.DataFrame:
+    """One row per lead: counts, a share with gaps, categories, a date, free text, a constant
+    column and a yes/no outcome that depends on several columns (about 30% yes)."""
+    rng = np.random.default_rng(seed)
+    visits = rng.poisson(3, rows)
+    minutes = np.round(rng.gamma(2.0, 8.0, rows), 1)
+    source = rng.choice(["web", "ads", "referral", "event"], rows, p=[0.4, 0.3, 0.2, 0.1])
+    size = rng.choice(["1-10", "11-50", "51-200", "200+", ""], rows)
+    balance = np.round(rng.normal(0, 500, rows), 2)  # negative values too
+    logit = (0.5 * visits + 0.04 * minutes - 2.8 + 0.001 * balance
+             + np.select([source == "referral", source == "event"], [1.5, 0.8], 0.0)
+             + np.where(size == "200+", 0.7, 0.0))
+    won = rng.random(rows) < 1 / (1 + np.exp(-logit))
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 365, rows)),
+                                                           unit="D")
+    share = np.round(rng.random(rows), 2).astype(object)
+    share[rng.random(rows) < 0.1] = "n/a"
+    frame = pd.DataFrame({
+        "lead": [f"L{i:05d}" for i in range(rows)],
+        "created": created.strftime("%Y-%m-%d"),
+        "visits": visits,
+        "minutes": minutes,
+        "open_share": share,
+        "balance": balance,
+        "source": source,
+        "size": size,
+        "comment": [f"called on {i}, left a message" for i in range(rows)],
+        "region": "EMEA",
+        "converted": np.where(won, "yes", "no"),
+    })
+    frame.loc[frame.index[-8:], "source"] = NEW_SOURCE
+    return frame
+
+
+def write(frame: pd.DataFrame, folder: Path, name: str = "leads.csv") -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    frame.to_csv(path, index=False)
+    return path
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import NEW_SOURCE, ROWS, make_table, write
 from typer.testing import CliRunner
 
 from features.schema import Schema
@@ -16,49 +17,6 @@ from training.cli import app
 from training.flat import FlatConfig, holdout, prepare
 
 runner = CliRunner()
-ROWS = 600
-NEW_SOURCE = "podcast"  # a lead source that only the newest rows (the time hold-out) have
-
-
-def make_table(rows: int = ROWS, seed: int = 3) -> pd.DataFrame:
-    """One row per lead: counts, a share with gaps, categories, a date, free text, a constant
-    column and a yes/no outcome that depends on several columns (about 30% yes)."""
-    rng = np.random.default_rng(seed)
-    visits = rng.poisson(3, rows)
-    minutes = np.round(rng.gamma(2.0, 8.0, rows), 1)
-    source = rng.choice(["web", "ads", "referral", "event"], rows, p=[0.4, 0.3, 0.2, 0.1])
-    size = rng.choice(["1-10", "11-50", "51-200", "200+", ""], rows)
-    balance = np.round(rng.normal(0, 500, rows), 2)  # negative values too
-    logit = (0.5 * visits + 0.04 * minutes - 2.8 + 0.001 * balance
-             + np.select([source == "referral", source == "event"], [1.5, 0.8], 0.0)
-             + np.where(size == "200+", 0.7, 0.0))
-    won = rng.random(rows) < 1 / (1 + np.exp(-logit))
-    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 365, rows)),
-                                                           unit="D")
-    share = np.round(rng.random(rows), 2).astype(object)
-    share[rng.random(rows) < 0.1] = "n/a"
-    frame = pd.DataFrame({
-        "lead": [f"L{i:05d}" for i in range(rows)],
-        "created": created.strftime("%Y-%m-%d"),
-        "visits": visits,
-        "minutes": minutes,
-        "open_share": share,
-        "balance": balance,
-        "source": source,
-        "size": size,
-        "comment": [f"called on {i}, left a message" for i in range(rows)],
-        "region": "EMEA",
-        "converted": np.where(won, "yes", "no"),
-    })
-    frame.loc[frame.index[-8:], "source"] = NEW_SOURCE
-    return frame
-
-
-def write(frame: pd.DataFrame, folder: Path, name: str = "leads.csv") -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / name
-    frame.to_csv(path, index=False)
-    return path
 
 
 def with_leak(frame: pd.DataFrame) -> pd.DataFrame:
@@ -298,17 +256,36 @@ def test_score_table_names_missing_columns(trained, tmp_path):
     assert not out.exists()
 
 
-def test_a_flat_champion_is_refused_by_the_api_path_with_a_clear_message(trained, tiny_crm,
+def test_a_flat_champion_has_its_own_name_and_the_crm_path_says_it_has_none(trained, tiny_crm,
                                                                            tmp_path):
     _, models, _ = trained
-    message = ("champion version 1 is a flat-table model; score files with `leadready score "
-               "--table FILE`")
+    assert load_champion(models, flat=True).name == "sales-readiness-flat"
     with pytest.raises(NoChampionError) as raised:
         load_champion(models)
-    assert str(raised.value) == message
+    message = str(raised.value)
+    assert message.startswith("no 'champion' version of model 'sales-readiness' in sqlite:")
+    assert message.endswith("train one with `leadready train --data DIR` (or `make demo`)")
     out = tmp_path / "s.csv"
     result = runner.invoke(app, ["score", "--data", str(tiny_crm), "--out", str(out),
                                  "--models-dir", str(models)])
     assert result.exit_code == 2
-    assert message in " ".join(result.output.split())
+    assert "no 'champion' version of model 'sales-readiness' in" in " ".join(
+        result.output.split())
     assert not out.exists()
+
+
+def test_models_list_shows_both_models_and_promote_takes_flat(trained):
+    _, models, _ = trained
+    from training.registry import list_versions
+
+    listed = runner.invoke(app, ["models", "list", "--models-dir", str(models)])
+    assert listed.exit_code == 0, listed.output
+    assert "sales-readiness-flat versions" in listed.output
+    assert [(row["name"], row["version"], row["aliases"]) for row in list_versions(models)] == [
+        ("sales-readiness-flat", "1", "challenger, champion")]
+    wrong = runner.invoke(app, ["models", "promote", "1", "--models-dir", str(models)])
+    assert wrong.exit_code == 2
+    assert "no version 1 of 'sales-readiness'" in wrong.output
+    right = runner.invoke(app, ["models", "promote", "1", "--flat", "--models-dir", str(models)])
+    assert right.exit_code == 0, right.output
+    assert "sales-readiness-flat version 1 is now champion" in right.output

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pandas as pd
 import pytest
+from conftest import make_table, write
 from fastapi.testclient import TestClient
 
 from serving.app import ServeSettings, create_app
@@ -58,19 +60,45 @@ def small_export(sample_dir, tmp_path_factory) -> Path:
     return out
 
 
+FLAT_TRAIN = ["train", "--table", "{table}", "--id", "lead", "--label", "converted",
+              "--positive", "yes", "--time", "created", "--models-dir", "{models}"]
+
+
+def train_flat(models: Path, folder: Path) -> Path:
+    """Register a flat-table champion in `models`, trained on make_table's rows; returns a
+    table of new rows (no label) to upload."""
+    from typer.testing import CliRunner
+
+    from training.cli import app
+
+    table = write(make_table(), folder, "history.csv")
+    result = CliRunner().invoke(app, [a.format(table=table, models=models) for a in FLAT_TRAIN])
+    assert result.exit_code == 0, result.output
+    return write(make_table(seed=4).drop(columns=["converted"]), folder, "new-leads.csv")
+
+
 @pytest.fixture(scope="module")
-def server(champion_dir, sample_dir, tmp_path_factory) -> Iterator[str]:
-    models = tmp_path_factory.mktemp("ui-served") / "models"
+def served(champion_dir, tmp_path_factory) -> dict[str, Path]:
+    """A models folder with both champions (a copy of the session's CRM-export one, and a
+    flat-table one), and a flat table of new leads for it."""
+    folder = tmp_path_factory.mktemp("ui-served")
+    models = folder / "models"
     shutil.copytree(champion_dir, models)
+    return {"models": models, "flat_table": train_flat(models, folder)}
+
+
+@contextmanager
+def running_server(models: Path, *extra: str, **env: str) -> Iterator[str]:
+    """`leadready serve` on `models` with the test key, until the block ends (SIGINT)."""
     port = free_port()
     # mlflow.set_tracking_uri in this process exported MLFLOW_TRACKING_URI; the server must use
     # its own --models-dir store.
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    env.update(LEADREADY_API_KEYS=KEY, LEADREADY_SAMPLE_DIR=str(sample_dir),
-               LEADREADY_AUDIT_URL=f"sqlite:///{models / 'ui-audit.db'}")
+    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    environment.update(LEADREADY_API_KEYS=KEY,
+                       LEADREADY_AUDIT_URL=f"sqlite:///{models / 'ui-audit.db'}", **env)
     process = subprocess.Popen(
-        [LEADREADY, "serve", "--port", str(port), "--models-dir", str(models)],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        [LEADREADY, "serve", "--port", str(port), "--models-dir", str(models), *extra],
+        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -85,12 +113,20 @@ def server(champion_dir, sample_dir, tmp_path_factory) -> Iterator[str]:
             process.kill()
             raise AssertionError("server did not become ready in 90 s")
         time.sleep(0.2)
-    yield url
-    process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
+        yield url
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@pytest.fixture(scope="module")
+def server(served, sample_dir) -> Iterator[str]:
+    with running_server(served["models"], LEADREADY_SAMPLE_DIR=str(sample_dir)) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -301,6 +337,47 @@ def test_lead_page_explains_and_what_if_changes_the_score(page):
     assert page.locator("#readiness-after").get_attribute("data-value") != str(before)
 
 
+def test_the_model_page_shows_either_champion(page):
+    page.goto("/ui/model")
+    tabs = page.get_by_role("navigation", name="Champions")
+    assert tabs.locator("a").all_inner_texts() == ["trained on CRM exports",
+                                                   "trained on flat tables"]
+    tabs.get_by_role("link", name="trained on flat tables").click()
+    page.wait_for_url("**/ui/model?model=flat")
+    assert page.locator("h1").inner_text() == "Champion: sales-readiness-flat version 1"
+    head = page.locator(".page-head").inner_text()
+    assert "readiness = probability that converted is yes" in head
+    metrics = page.locator("table.data").first.inner_text().lower()
+    assert "roc auc" in metrics and "potential" not in metrics
+    assert "newest by created" in page.locator("section.card").first.inner_text()
+    assert_charts_drawn(page, minimum=4)
+    rules = page.locator("table.data").nth(1).inner_text()
+    assert "readiness ≥" in rules and "hand-raise" not in rules
+
+
+def test_a_flat_table_upload_is_scored_by_the_flat_champion(page, served):
+    page.goto("/ui/leads")
+    page.locator("details.upload summary").click()
+    page.set_input_files("input[name=table]", str(served["flat_table"]))
+    page.get_by_role("button", name="Upload and score").nth(1).click()
+    page.wait_for_url("**/ui/leads")
+    assert "600 rows of a flat table scored" in page.locator(".page-head").inner_text()
+    assert "version 1 of the flat-table champion" in page.locator(".page-head").inner_text()
+    values = [float(v) for v in page.locator("td.readiness").all_inner_texts()]
+    assert len(values) == 50 and values == sorted(values, reverse=True)
+    assert page.locator("table#leads tbody a").count() == 0  # a table row has no lead page
+    reasons = page.locator("td.reason").all_inner_texts()
+    assert any(": " in r for r in reasons)  # "visits: 7" — the column and its value
+    page.get_by_role("link", name="disqualify").first.click()
+    page.wait_for_url("**route=disqualify**")
+    assert set(page.locator("table#leads tbody .badge").all_inner_texts()) <= {"disqualify"}
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download CSV").click()
+    table = pd.read_csv(download.value.path())
+    assert list(table.columns[:4]) == ["lead", "readiness", "potential", "route"]
+    assert set(table["route"]) <= {"disqualify"}
+
+
 def test_the_sample_button_scores_the_sample_folder(page):
     page.goto("/ui/leads")
     page.locator("details.upload summary").click()
@@ -382,3 +459,96 @@ def test_ten_thousand_leads_page_and_filter_quickly(champion_dir, sample_dir, tm
         assert "page 200 of 200" in client.get("/ui/leads?page=999").text
         csv_text = client.get("/ui/leads.csv").text
         assert len(csv_text.strip().splitlines()) == 10_001
+
+
+def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
+    """A flat-table user (no CRM export) gets the workspace; the API says what it lacks."""
+    models = tmp_path / "models"
+    table = train_flat(models, tmp_path)
+    settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}",
+                             sample_dir=tmp_path / "none")
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready" and ready["model"] is None
+        assert ready["flat_model"]["name"] == "sales-readiness-flat"
+        answer = client.post("/v1/score", json=EXAMPLE_REQUEST)
+        assert answer.status_code == 503
+        assert answer.json()["detail"].startswith(
+            "no 'champion' version of model 'sales-readiness' in")
+        model = client.get("/ui/model").text
+        assert "Champion: sales-readiness-flat version 1" in model and "Champions" not in model
+        leads = client.get("/ui/leads").text
+        assert "Not available on this server: no &#39;champion&#39; version of model " \
+               "&#39;sales-readiness&#39;" in leads
+        with table.open("rb") as handle:
+            uploaded = client.post("/ui/leads/upload", files={"table": ("new.csv", handle)})
+        assert uploaded.status_code == 200 and "600 rows of a flat table" in uploaded.text
+        crm = client.post("/ui/leads/upload", files={
+            name: (f"{name}.csv", b"lead_id\n") for name in ("leads", "activities", "touches")})
+        assert crm.status_code == 422
+        assert "no &#39;champion&#39; version of model &#39;sales-readiness&#39;" in crm.text
+
+
+def test_with_several_workers_every_worker_serves_the_session(served, small_export, tmp_path):
+    """Sessions and uploads are kept on disk: with --workers 2, whichever process answers, the
+    cookie is valid and the uploaded export is there (scored again by that worker)."""
+    models = tmp_path / "models"
+    shutil.copytree(served["models"], models)
+    workspace = models / "workspace"
+    before = {p.name for p in workspace.iterdir()} if workspace.exists() else set()
+    with running_server(models, "--workers", "2") as url:
+        login = httpx.post(f"{url}/ui/login", data={"key": KEY, "next": "/ui/leads"})
+        assert login.status_code == 303
+        cookies = {"leadready_session": login.cookies["leadready_session"]}
+        files = {name: (f"{name}.csv", (small_export / f"{name}.csv").read_bytes())
+                 for name in ("leads", "activities", "touches")}
+        upload = httpx.post(f"{url}/ui/leads/upload", files=files, cookies=cookies)
+        assert upload.status_code == 303, upload.text
+        served_by = []  # each worker counts its own requests: a drop means another worker
+        for _ in range(40):  # a new connection each time: the kernel picks the worker
+            page = httpx.get(f"{url}/ui/leads", cookies=cookies)
+            assert page.status_code == 200 and "240 open leads scored" in page.text
+            lead = page.text.split('href="/ui/leads/', 1)[1].split('"', 1)[0]
+            assert httpx.get(f"{url}/ui/leads/{lead}", cookies=cookies).status_code == 200
+            served_by.append(_pages_served(httpx.get(f"{url}/metrics").text))
+        assert any(b < a for a, b in zip(served_by, served_by[1:], strict=False)), served_by
+    (saved,) = [p for p in workspace.iterdir() if p.name not in before]
+    assert {p.name for p in saved.iterdir()} == {
+        "meta.json", "leads.parquet", "activities.parquet", "touches.parquet"}
+    assert oct((workspace / "secret").stat().st_mode & 0o777) == "0o600"
+
+
+def _pages_served(metrics: str) -> float:
+    """Requests for pages other than the API's that the answering worker has served."""
+    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith('leadready_requests_total{endpoint="other"'))
+
+
+def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
+    from serving.ui import MAX_FAILED_LOGINS
+
+    settings = ServeSettings(models_dir=champion_dir, api_keys=KEY,
+                             audit_url=f"sqlite:///{tmp_path / 'a.db'}")
+    with TestClient(create_app(settings)) as client:
+        for _ in range(MAX_FAILED_LOGINS):
+            assert client.post("/ui/login", data={"key": "guess"}).status_code == 401
+        refused = client.post("/ui/login", data={"key": KEY}, follow_redirects=False)
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 300
+        assert "Too many wrong keys from this address: try again in 5 minutes." in refused.text
+
+
+def test_the_login_throttle_forgets_failures_after_the_window():
+    from serving.ui import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
+
+    throttle = LoginThrottle()
+    for i in range(MAX_FAILED_LOGINS):
+        assert throttle.wait("10.0.0.1", 100.0 + i) == 0.0
+        throttle.failed("10.0.0.1", 100.0 + i)
+    assert throttle.wait("10.0.0.1", 110.0) == pytest.approx(LOGIN_WINDOW - 10.0)
+    assert throttle.wait("10.0.0.2", 110.0) == 0.0  # another address is not affected
+    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0  # the oldest has expired
+    throttle.failed("10.0.0.1", 100.0 + LOGIN_WINDOW)
+    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) > 0  # ten within the window again
+    throttle.succeeded("10.0.0.1")
+    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0

@@ -265,17 +265,19 @@ def serve(
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Start the scoring API (FastAPI under uvicorn) on the champion model.
+    """Start the scoring API (FastAPI under uvicorn) and the workspace (/ui) on the champions.
 
     Endpoints: POST /v1/score, POST /v1/score/batch, GET /v1/model, POST /v1/admin/reload,
-    GET /healthz, /readyz, /metrics; OpenAPI schema at /openapi.json. API keys come from
-    LEADREADY_API_KEYS (comma-separated); SIGHUP reloads the champion."""
+    GET /healthz, /readyz, /metrics; OpenAPI schema at /openapi.json. The API scores with the
+    champion of 'sales-readiness' (trained on CRM exports); the workspace's flat uploads with
+    that of 'sales-readiness-flat'. Either one is enough to start. API keys come from
+    LEADREADY_API_KEYS (comma-separated); SIGHUP reloads both champions."""
     import socket
 
     import uvicorn
 
     from serving.app import ServeSettings
-    from serving.store import NoChampionError, load_champion
+    from serving.store import NoChampionError
 
     os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -284,16 +286,22 @@ def serve(
         raise _fail(f"refusing to bind {host} without API keys; set LEADREADY_API_KEYS "
                     "(comma-separated) or bind 127.0.0.1")
     from serving.audit import default_url, engine_for
-    from serving.engine import Engine
+    from serving.engine import load_champions
 
     try:
-        loaded = Engine(load_champion(models_dir)).loaded
+        champions = load_champions(models_dir)
     except NoChampionError as exc:
         raise _fail(str(exc)) from None
     # Create the audit table once here, not in each worker process at the same time.
     engine_for(settings.audit_url or default_url(models_dir)).dispose()
-    console.print(f"Serving {loaded.name} version {loaded.version} on http://{host}:{port} "
+    served = " and ".join(f"{m.loaded.name} version {m.loaded.version}"
+                          for m in (champions.engine, champions.flat) if m is not None)
+    console.print(f"Serving {served} on http://{host}:{port} "
                   f"({workers} worker{'s' if workers > 1 else ''})")
+    if champions.engine is None:
+        console.print("No CRM-export champion: /v1/score answers 503 until one is trained "
+                      "(`leadready train --data DIR`); the workspace at /ui scores flat tables.",
+                      style="yellow")
     config = uvicorn.Config("serving.app:create_app", factory=True, host=host, port=port,
                             workers=workers, access_log=False, log_level="warning")
     server = uvicorn.Server(config)
@@ -443,32 +451,41 @@ def scores_export(
     console.print(f"Wrote {rows:,} scores to {out}")
 
 
-models_app = typer.Typer(help="Registered versions of 'sales-readiness': list, compare, "
-                         "promote.", no_args_is_help=True)
+models_app = typer.Typer(help="Registered versions of 'sales-readiness' (trained on CRM "
+                         "exports) and 'sales-readiness-flat' (trained on flat tables): list, "
+                         "compare, promote.", no_args_is_help=True)
+Flat = Annotated[bool, typer.Option(
+    "--flat", help="The flat-table model 'sales-readiness-flat' (default: 'sales-readiness', "
+    "trained on CRM exports).")]
 app.add_typer(models_app, name="models")
 
 
 @models_app.command("list")
 def models_list(models_dir: ModelsDir = Path("models")) -> None:
-    """List versions with their aliases, key test metrics and data fingerprint."""
+    """List the versions of both models with their aliases, key test metrics and data
+    fingerprint."""
     from training.registry import list_versions
 
     rows = list_versions(models_dir)
     if not rows:
         raise _fail("no registered versions yet; train one with `leadready train --data DIR`")
-    table = Table(title="sales-readiness versions")
-    for column in rows[0]:
-        table.add_column(column, justify="right" if column.startswith("test") else "left",
-                         overflow="fold")
-    for row in rows:
-        table.add_row(*(str(v) for v in row.values()))
-    console.print(table)
+    for name in dict.fromkeys(str(row["name"]) for row in rows):
+        table = Table(title=f"{name} versions")
+        columns = [column for column in rows[0] if column != "name"]
+        for column in columns:
+            table.add_column(column, justify="right" if column.startswith("test") else "left",
+                             overflow="fold")
+        for row in rows:
+            if row["name"] == name:
+                table.add_row(*(str(row[column]) for column in columns))
+        console.print(table)
 
 
 @models_app.command("compare")
 def models_compare(
     a: Annotated[str, typer.Argument(help="Version A (e.g. the champion).")],
     b: Annotated[str, typer.Argument(help="Version B (e.g. the challenger).")],
+    flat: Flat = False,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Score versions A and B on one hold-out (the newer version's) and test the AUC
@@ -476,7 +493,7 @@ def models_compare(
     from training.registry import PROMOTION_RULE, compare_versions
 
     try:
-        c = compare_versions(models_dir, a, b)
+        c = compare_versions(models_dir, a, b, flat)
     except ValueError as exc:
         raise _fail(str(exc)) from None
     table = Table(title=f"v{a} vs v{b} on the hold-out of v{c['holdout_version']}")
@@ -496,16 +513,17 @@ def models_compare(
 @models_app.command("promote")
 def models_promote(
     version: Annotated[str, typer.Argument(help="The version to make champion.")],
+    flat: Flat = False,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Make VERSION the champion (a running API picks it up on reload or SIGHUP)."""
+    """Make VERSION the champion (a running server picks it up on reload or SIGHUP)."""
     from training.registry import promote
 
     try:
-        promote(models_dir, version)
+        name = promote(models_dir, version, flat)
     except ValueError as exc:
         raise _fail(str(exc)) from None
-    console.print(f"sales-readiness version {version} is now champion; reload a running API "
+    console.print(f"{name} version {version} is now champion; reload a running API "
                   "with POST /v1/admin/reload or SIGHUP.")
 
 

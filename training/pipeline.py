@@ -29,7 +29,7 @@ from features.contract import Crm
 from features.labels import FEATURE_LABELS
 from features.model import Calibrated, FeatureEncoder, LeadScorer
 from serving.routing import Thresholds
-from serving.store import MODEL_NAME
+from serving.store import model_name
 from training.bootstrap import bootstrap_intervals
 from training.evaluate import (
     choose_thresholds,
@@ -164,7 +164,7 @@ def model_info(*, mode: str, cold_start: bool, kinds: dict[str, str], thresholds
                ) -> dict[str, object]:
     """The metadata every model carries, whatever its mode (it travels in MLflow's MLmodel)."""
     return {
-        "model_name": MODEL_NAME,
+        "model_name": model_name(mode == "flat"),
         "mode": mode,
         "cold_start": cold_start,
         "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),

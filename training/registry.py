@@ -21,7 +21,7 @@ from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
-from serving.store import CHAMPION, MODEL_NAME, embedded_uri, tracking_uri, use_store
+from serving.store import CHAMPION, embedded_uri, model_name, tracking_uri, use_store
 from training.bootstrap import paired_auc_test
 from training.evaluate import expected_calibration_error
 from training.pipeline import TrainResult
@@ -65,11 +65,17 @@ PROMOTION_RULE = (
 HOLDOUT = "holdout/holdout.parquet"
 
 
+HOLDOUT_EXTRA = ["__ready", "__lead", "__readiness"]
+"""Hold-out columns besides the features: label, lead id, and the readiness the tested model
+gave (a flat model is refitted on all rows afterwards, so only these scores are unseen ones)."""
+
+
 def _holdout_frame(result: TrainResult) -> pd.DataFrame:
     """The hold-out the run was tested on, kept so any two versions can be compared on it."""
     frame = pd.DataFrame(result.test_columns)
     frame["__ready"] = result.test_ready
     frame["__lead"] = result.test_groups
+    frame["__readiness"] = result.test_scores["readiness"]
     return frame
 
 
@@ -77,7 +83,7 @@ def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """(feature columns, ready labels, lead ids) of a run's hold-out."""
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT)
     frame = pd.read_parquet(path)
-    return (frame.drop(columns=["__ready", "__lead"]), frame["__ready"].to_numpy(),
+    return (frame.drop(columns=HOLDOUT_EXTRA, errors="ignore"), frame["__ready"].to_numpy(),
             frame["__lead"].to_numpy())
 
 
@@ -105,11 +111,11 @@ def promotion_decision(comparison: dict[str, object]) -> bool:
     return comparison["b_ece"] < comparison["a_ece"]  # type: ignore[operator]
 
 
-def _versus_champion(client: MlflowClient, result: TrainResult, force: bool
+def _versus_champion(client: MlflowClient, name: str, result: TrainResult, force: bool
                      ) -> tuple[bool, str, dict[str, object] | None]:
     """Whether the new version should become champion, why, and the comparison made."""
     try:
-        champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+        champion = client.get_model_version_by_alias(name, CHAMPION)
     except MlflowException:
         return True, "no champion yet", None
     if force:
@@ -117,10 +123,10 @@ def _versus_champion(client: MlflowClient, result: TrainResult, force: bool
     if result.scorer.info["cold_start"]:
         return False, "a cold-start scorecard does not replace a champion; champion kept", None
     try:
-        model = mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{champion.version}")
+        model = mlflow.sklearn.load_model(f"models:/{name}/{champion.version}")
         holdout = _holdout_frame(result)
         comparison = compare_on_holdout(
-            model, result.scorer, holdout.drop(columns=["__ready", "__lead"]),
+            model, result.scorer, holdout.drop(columns=HOLDOUT_EXTRA),
             result.test_ready, result.test_groups)
     except (KeyError, ValueError, AttributeError, ImportError, MlflowException):
         return False, (f"champion v{champion.version} cannot score this hold-out (its features "
@@ -140,6 +146,7 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
     tracking_uri = configure(models_dir)
     client = MlflowClient()
     info = result.scorer.info
+    name = str(info["model_name"])
     example = pd.DataFrame({k: v[:5] for k, v in result.test_columns.items()})
     signature = infer_signature(example, result.scorer.predict_proba(example))
     with mlflow.start_run(run_name=f"train-{info['trained_at']}") as run:
@@ -167,41 +174,42 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
         scores.update({name.replace("_", " "): result.test_scores[name]
                        for name in ("bant_scorecard", "frequency_score")
                        if name in result.test_scores})
-        for name, figure in evaluation_figures(
+        for path_name, figure in evaluation_figures(
             result.test_ready, scores, info["drivers"], info["labels"]
         ).items():
-            mlflow.log_figure(figure, name)
+            mlflow.log_figure(figure, path_name)
             plt.close(figure)
         logged = mlflow.sklearn.log_model(
             result.scorer, name="model", signature=signature, input_example=example,
-            registered_model_name=MODEL_NAME, serialization_format="cloudpickle",
+            registered_model_name=name, serialization_format="cloudpickle",
             pyfunc_predict_fn="predict_proba", metadata=_json_safe(info),
             pip_requirements=_requirements(),
         )
     version = str(logged.registered_model_version)
-    promoted, reason, comparison = _versus_champion(client, result, force_promote)
-    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, version)
+    promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
+    client.set_registered_model_alias(name, CHALLENGER, version)
     tags = {key: f"{result.metrics[key]:.4f}" for key in
             ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc")
             if key in result.metrics}
     tags |= {"cold_start": str(info["cold_start"]).lower(), "data.sha256":
              str(result.fingerprint["sha256"]), "model_kind": info["model_kind"]["readiness"]}
     for key, value in tags.items():
-        client.set_model_version_tag(MODEL_NAME, version, key, value)
+        client.set_model_version_tag(name, version, key, value)
     if promoted:
-        client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+        client.set_registered_model_alias(name, CHAMPION, version)
     report = write_report(
         report_data(result, version, comparison, promoted, reason),
-        models_dir / "reports" / f"{MODEL_NAME}-v{version}.html")
+        models_dir / "reports" / f"{name}-v{version}.html")
     client.log_artifact(run.info.run_id, str(report), "report")
     return Published(version, run.info.run_id, promoted, reason, tracking_uri,
-                     f"models:/{MODEL_NAME}/{version}", report)
+                     f"models:/{name}/{version}", report)
 
 
 def report_data(result: TrainResult, version: str, comparison: dict[str, object] | None,
                 promoted: bool, reason: str) -> ReportData:
     """Everything the model report shows, from a training result and its promotion."""
     info = result.scorer.info
+    name = str(info["model_name"])
     data = info["data"]
     summary: dict[str, object] = {
         "leads": data["leads"], "closed leads": data["closed_leads"],
@@ -226,7 +234,7 @@ def report_data(result: TrainResult, version: str, comparison: dict[str, object]
                  "challenger_ece": comparison["b_ece"],
                  "decision": "promoted" if promoted else "kept", "rule": PROMOTION_RULE}
     return ReportData(
-        title=f"{MODEL_NAME} v{version}", model_name=MODEL_NAME, version=version,
+        title=f"{name} v{version}", model_name=name, version=version,
         trained_at=info["trained_at"], data_summary=summary, leaderboard=info["leaderboard"],
         metrics={name: dict(ci) for name, ci in result.intervals.items()},
         y_test=result.test_ready,
@@ -255,42 +263,48 @@ def _json_safe(value: object) -> object:
 
 
 def list_versions(models_dir: Path) -> list[dict[str, object]]:
-    """Every registered version, newest first, with aliases, key metrics and data fingerprint."""
+    """Every registered version of both models (CRM exports, then flat tables), newest first,
+    with aliases, key metrics and data fingerprint."""
     configure(models_dir)
     client = MlflowClient()
-    try:
-        aliases = client.get_registered_model(MODEL_NAME).aliases
-    except MlflowException:
-        return []
-    by_version: dict[str, list[str]] = {}
-    for alias, number in aliases.items():
-        by_version.setdefault(str(number), []).append(alias)
     rows = []
-    for version in client.search_model_versions(f"name='{MODEL_NAME}'"):
-        tags = version.tags or {}
-        rows.append({
-            "version": str(version.version),
-            "aliases": ", ".join(sorted(by_version.get(str(version.version), []))),
-            "created": pd.Timestamp(version.creation_timestamp, unit="ms").strftime(
-                "%m-%d %H:%M"),
-            "model": tags.get("model_kind", ""),
-            "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
-            "test ECE": tags.get("test_readiness_ece", ""),
-            "data sha256": tags.get("data.sha256", ""),
-        })
-    return sorted(rows, key=lambda r: -int(str(r["version"])))
+    for name in (model_name(flat=False), model_name(flat=True)):
+        try:
+            aliases = client.get_registered_model(name).aliases
+        except MlflowException:
+            continue
+        by_version: dict[str, list[str]] = {}
+        for alias, number in aliases.items():
+            by_version.setdefault(str(number), []).append(alias)
+        versions = sorted(client.search_model_versions(f"name='{name}'"),
+                          key=lambda v: -int(v.version))
+        for version in versions:
+            tags = version.tags or {}
+            rows.append({
+                "name": name,
+                "version": str(version.version),
+                "aliases": ", ".join(sorted(by_version.get(str(version.version), []))),
+                "created": pd.Timestamp(version.creation_timestamp, unit="ms").strftime(
+                    "%m-%d %H:%M"),
+                "model": tags.get("model_kind", ""),
+                "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
+                "test ECE": tags.get("test_readiness_ece", ""),
+                "data sha256": tags.get("data.sha256", ""),
+            })
+    return rows
 
 
-def compare_versions(models_dir: Path, a: str, b: str) -> dict[str, object]:
+def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> dict[str, object]:
     """Versions a and b on the hold-out of the newer one, with the paired AUC test and the
     promotion rule's verdict for b replacing a."""
     configure(models_dir)
     client = MlflowClient()
+    name = model_name(flat)
     try:
-        newer = client.get_model_version(MODEL_NAME, str(max(int(a), int(b))))
-        models = [mlflow.sklearn.load_model(f"models:/{MODEL_NAME}/{v}") for v in (a, b)]
+        newer = client.get_model_version(name, str(max(int(a), int(b))))
+        models = [mlflow.sklearn.load_model(f"models:/{name}/{v}") for v in (a, b)]
     except (MlflowException, ValueError):
-        raise ValueError(f"no versions {a} and {b} of '{MODEL_NAME}'; see "
+        raise ValueError(f"no versions {a} and {b} of '{name}'; see "
                          "`leadready models list`") from None
     holdout, ready, leads = load_holdout(newer.run_id)
     try:
@@ -302,13 +316,15 @@ def compare_versions(models_dir: Path, a: str, b: str) -> dict[str, object]:
             "b_should_replace_a": promotion_decision(comparison)}
 
 
-def promote(models_dir: Path, version: str) -> None:
-    """Point the champion alias at `version`."""
+def promote(models_dir: Path, version: str, flat: bool = False) -> str:
+    """Point the champion alias of the model of that mode at `version`; returns the name."""
     configure(models_dir)
     client = MlflowClient()
+    name = model_name(flat)
     try:
-        client.get_model_version(MODEL_NAME, version)
+        client.get_model_version(name, version)
     except MlflowException:
-        raise ValueError(f"no version {version} of '{MODEL_NAME}'; see "
+        raise ValueError(f"no version {version} of '{name}'; see "
                          "`leadready models list`") from None
-    client.set_registered_model_alias(MODEL_NAME, CHAMPION, version)
+    client.set_registered_model_alias(name, CHAMPION, version)
+    return name

@@ -1,0 +1,96 @@
+"""What the workspace keeps on disk, so every worker process (`serve --workers N`) and a
+restarted server can serve a session: the secret that signs session cookies, and each
+session's uploaded export as it was validated (scored again by whichever process serves it).
+
+Everything lives under `<models folder>/workspace/`: `secret` (mode 0600) and one folder per
+session holding `meta.json` and parquet tables. Folders are written beside their final name and
+renamed into place, so a reader never sees half an export; only the newest MAX_SAVED are kept.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from features.contract import Crm
+
+MAX_SAVED = 64
+CRM_TABLES = ("leads", "activities", "touches")
+
+
+def session_secret(folder: Path) -> bytes:
+    """The cookie-signing secret shared by the server's processes: created once (0600)."""
+    path = folder / "secret"
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_bytes()
+    with os.fdopen(descriptor, "wb") as out:  # the first process to get here writes it
+        out.write(secrets.token_bytes(32))
+    return path.read_bytes()
+
+
+@dataclass(frozen=True)
+class Saved:
+    """A session's export inputs: a CRM export, a flat table, or the sample (no tables)."""
+
+    name: str
+    kind: str  # "crm", "flat" or "sample"
+    as_of: str | None = None
+    crm: Crm | None = None
+    frame: pd.DataFrame | None = None
+
+
+class SavedExports:
+    """One folder per session id under `folder`."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+
+    def save(self, sid: str, saved: Saved) -> None:
+        self.folder.mkdir(parents=True, exist_ok=True)
+        staging = self.folder / f".{sid}.{secrets.token_hex(4)}"
+        staging.mkdir()
+        if saved.crm is not None:
+            for name in CRM_TABLES:
+                getattr(saved.crm, name).to_parquet(staging / f"{name}.parquet", index=False)
+        if saved.frame is not None:
+            saved.frame.to_parquet(staging / "table.parquet", index=False)
+        meta = {"name": saved.name, "kind": saved.kind, "as_of": saved.as_of,
+                "custom": saved.crm.custom if saved.crm is not None else {}}
+        (staging / "meta.json").write_text(json.dumps(meta))
+        target = self.folder / sid
+        retired = self.folder / f".{sid}.{secrets.token_hex(4)}.old"
+        if target.exists():
+            target.rename(retired)
+        staging.rename(target)
+        shutil.rmtree(retired, ignore_errors=True)
+        self._prune()
+
+    def load(self, sid: str) -> Saved | None:
+        folder = self.folder / sid
+        try:
+            meta = json.loads((folder / "meta.json").read_text())
+            crm = frame = None
+            if meta["kind"] == "crm":
+                crm = Crm(*(pd.read_parquet(folder / f"{name}.parquet") for name in CRM_TABLES),
+                          custom=dict(meta["custom"]))
+            elif meta["kind"] == "flat":
+                frame = pd.read_parquet(folder / "table.parquet")
+        except (OSError, ValueError, KeyError):
+            return None  # never saved, pruned, or being replaced right now
+        return Saved(meta["name"], meta["kind"], meta["as_of"], crm, frame)
+
+    def _prune(self) -> None:
+        folders = sorted((p for p in self.folder.iterdir()
+                          if p.is_dir() and not p.name.startswith(".")),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for old in folders[MAX_SAVED:]:
+            shutil.rmtree(old, ignore_errors=True)
