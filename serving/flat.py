@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pandas as pd
 
 from features.contract import ContractError, read_table
 from features.schema import TableMapping
-from serving.explain import top_labels
+from serving.explain import reasons, top_labels
 from serving.routing import Thresholds, assign_routes, route_reason
 from serving.store import LoadedModel, NoChampionError
 
@@ -119,6 +120,48 @@ def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> Non
             "--schema, when the export names them differently)")
 
 
+@dataclass(frozen=True)
+class FlatPrediction:
+    columns: dict[str, np.ndarray]
+    readiness: np.ndarray
+    potential: np.ndarray
+    routes: np.ndarray
+    contributions: np.ndarray
+
+
+def predict(frame: pd.DataFrame, loaded: LoadedModel, threads: int = 1) -> FlatPrediction:
+    """Readiness, route and exact contributions of every row of a table (checked columns)."""
+    scorer = loaded.scorer
+    info = scorer.info
+    columns = flat_columns(frame, info["feature_types"])
+    x = scorer.encode(columns)
+    contributions = scorer.readiness.contributions(x, threads)
+    readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
+    potential = scorer.potential.proba(x)
+    routes = assign_routes(readiness, potential, np.zeros(len(x)),
+                           Thresholds(**info["thresholds"]))
+    return FlatPrediction(columns, readiness, potential, routes, contributions)
+
+
+def reason_for(info: Mapping[str, Any], route: str, readiness: float) -> str:
+    return route_reason(route, readiness, readiness, Thresholds(**info["thresholds"]),
+                        potential_name="readiness")
+
+
+def explain_rows(frame: pd.DataFrame, loaded: LoadedModel) -> list[dict[str, Any]]:
+    """Per row, what the API gives a lead: readiness, potential, route, route reason and the
+    reasons object (contributions in plain words, log-odds)."""
+    info = loaded.scorer.info
+    check_table(frame, info, "the row")
+    p = predict(frame, loaded)
+    return [{"readiness": float(p.readiness[i]), "potential": float(p.potential[i]),
+             "route": str(p.routes[i]),
+             "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i])),
+             "reasons": reasons(p.contributions[i], p.columns, i, list(info["features"]),
+                                info["labels"])}
+            for i in range(len(frame))]
+
+
 def score_table(frame: pd.DataFrame, loaded: LoadedModel,
                 progress: Callable[[int, int], None] = lambda done, total: None,
                 threads: int = os.cpu_count() or 1, where: str = "the table") -> pd.DataFrame:
@@ -126,32 +169,24 @@ def score_table(frame: pd.DataFrame, loaded: LoadedModel,
 
     `frame` is the table after the schema's renames and value maps. Potential equals readiness
     (a flat table has one label), kept so the file has the columns of `score --data`."""
-    scorer = loaded.scorer
-    info = scorer.info
+    info = loaded.scorer.info
     check_table(frame, info, where)
     id_column = info["id_column"]
-    columns = flat_columns(frame, info["feature_types"])
     ids = text(frame[id_column]).to_numpy(dtype=object)
     features: list[str] = list(info["features"])
     labels: dict[str, str] = info["labels"]
-    thresholds = Thresholds(**info["thresholds"])
     parts = []
     n = len(frame)
     for start in range(0, n, CHUNK):
         rows = slice(start, min(start + CHUNK, n))
-        chunk = {name: values[rows] for name, values in columns.items()}
-        x = scorer.encode(chunk)
-        contributions = scorer.readiness.contributions(x, threads)
-        readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
-        potential = scorer.potential.proba(x)
-        routes = assign_routes(readiness, potential, np.zeros(len(x)), thresholds)
+        p = predict(frame.iloc[rows], loaded, threads)
         part: dict[str, object] = {
-            id_column: ids[rows], "readiness": readiness.round(4),
-            "potential": potential.round(4), "route": routes,
-            "route_reason": [route_reason(route, r, r, thresholds, potential_name="readiness")
-                             for r, route in zip(readiness, routes, strict=True)],
+            id_column: ids[rows], "readiness": p.readiness.round(4),
+            "potential": p.potential.round(4), "route": p.routes,
+            "route_reason": [reason_for(info, route, r)
+                             for r, route in zip(p.readiness, p.routes, strict=True)],
         }
-        up, down = top_labels(contributions, chunk, features, labels, TOP_IN_FILE)
+        up, down = top_labels(p.contributions, p.columns, features, labels, TOP_IN_FILE)
         for k in range(TOP_IN_FILE):
             for side, words in (("up", up), ("down", down)):
                 part[f"reason_{side}_{k + 1}"] = [row[k] if len(row) > k else ""

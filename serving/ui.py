@@ -61,6 +61,7 @@ from features.contract import (
     load_crm,
 )
 from features.schema import Schema
+from serving import flat as flat_table
 from serving import outcomes as outcome_store
 from serving.batch import latest_time, score_export
 from serving.explain import BANT_WORDS
@@ -1140,21 +1141,20 @@ def _upload(request: Request, session: Session, uploads: dict[str, UploadFile | 
 def _flat_export(model: Any, upload: UploadFile, folder: Path, schema: Schema | None
                  ) -> Export:
     """A flat table (one row per lead), scored by the flat-table champion (`serving.flat`)."""
-    from serving.flat import read_flat, stored_mapping
-
     path = _save_upload(upload, folder, "table")
-    mapping = schema.table("table") if schema is not None else stored_mapping(model.info)
-    return _flat_table_export(str(upload.filename), read_flat(path, mapping), model)
+    mapping = (schema.table("table") if schema is not None
+               else flat_table.stored_mapping(model.info))
+    return _flat_table_export(str(upload.filename), flat_table.read_flat(path, mapping), model)
 
 
 def _flat_table_export(name: str, frame: pd.DataFrame, model: Any) -> Export:
-    from serving.flat import score_table
-
-    scored = score_table(frame, model.loaded, where=name)
+    scored = flat_table.score_table(frame, model.loaded, where=name)
     table = scored.sort_values("readiness", ascending=False, kind="stable").reset_index(drop=True)
+    id_column = model.info["id_column"]
+    ids = scored[id_column].tolist()
     return Export(name=name, table=table, crm=None, as_of=int(time.time()),
-                  model_version=model.loaded.version, id_column=model.info["id_column"],
-                  frame=frame)
+                  model_version=model.loaded.version, id_column=id_column, frame=frame,
+                  positions={lead: i for i, lead in reversed(list(enumerate(ids)))})
 
 
 @router.post("/leads/sample")
@@ -1329,8 +1329,10 @@ def _reason_rows(result: dict[str, Any]) -> list[tuple[str, float, str]]:
 @router.get("/leads/{lead_id:path}", response_class=HTMLResponse)
 def lead_page(request: Request, lead_id: str) -> Response:
     session = current_session(request)
-    engine = _engine(request)
     export = _session_export(request, session.sid)
+    if export is not None and export.crm is None and lead_id in export.positions:
+        return _flat_lead_page(request, session, export, lead_id)
+    engine = _engine(request)
     base = lead_request(export, lead_id) if export is not None else None
     if base is None or export is None:
         return render(request, "lead.html", {
@@ -1374,6 +1376,115 @@ def lead_page(request: Request, lead_id: str) -> Response:
         "events": events[:TIMELINE_ROWS], "events_total": len(events), "later": later,
         "as_of": datetime.fromtimestamp(export.as_of, UTC),
         "delta": after["readiness"] - before["readiness"],
+    }, session)
+
+
+FLAT_EDITABLE = 12
+"""Inputs of a flat row the what-if panel offers, the strongest global drivers first."""
+FLAT_PREFIX = "x."
+"""What-if values of a flat row travel in the query as `x.<column>=<value>`."""
+FLAT_QUANTILES = (0.5, 0.75, 0.9)
+"""Numeric what-ifs suggested: the column's median, upper quartile and 90th percentile in the
+uploaded table (only those above the row's own value)."""
+
+
+def _flat_changes(request: Request, row: pd.DataFrame, choices: dict[str, list[str]],
+                  types: dict[str, str]) -> dict[str, str]:
+    """The what-if values in the query that differ from the row and that the model can take."""
+    changes = {}
+    for name, kind in types.items():
+        value = request.query_params.get(FLAT_PREFIX + name)
+        if value is None or value.strip() == str(row.at[0, name]).strip():
+            continue
+        value = value.strip()
+        if kind == "numeric":
+            try:
+                number = float(value)
+            except ValueError:
+                continue
+            if math.isfinite(number):
+                changes[name] = f"{number:g}"
+        elif value in choices.get(name, []):
+            changes[name] = value
+    return changes
+
+
+def _flat_candidates(export: Export, row: pd.DataFrame, features: list[str],
+                     choices: dict[str, list[str]], types: dict[str, str]
+                     ) -> list[tuple[str, str, str]]:
+    """(column, value, words) of every single change the suggestions try."""
+    assert export.frame is not None
+    out = []
+    for name in features:
+        current = str(row.at[0, name]).strip()
+        if types[name] == "numeric":
+            column = flat_table.numbers(flat_table.text(export.frame[name])).dropna()
+            mine = flat_table.numbers(row[name].astype(str)).iloc[0]
+            for q in FLAT_QUANTILES if len(column) else ():
+                value = float(column.quantile(q))
+                if math.isnan(mine) or value > mine:
+                    out.append((name, f"{value:g}", f"{name} {value:g} (the file's "
+                                f"{round(q * 100)}th percentile)"))
+        else:
+            out.extend((name, value, f"{name}: {value}") for value in choices.get(name, [])
+                       if value != current)
+    return out
+
+
+def _flat_lead_page(request: Request, session: Session, export: Export, lead_id: str
+                    ) -> Response:
+    """A flat table's row: its score and reasons, its values, and a what-if over its inputs."""
+    model = _flat_model(request)
+    info = model.info
+    types: dict[str, str] = info["feature_types"]
+    assert export.frame is not None
+    row = export.frame.iloc[[export.positions[lead_id]]].reset_index(drop=True)
+    vocabulary = model.scorer.encoder.vocabulary_
+    choices = {name: sorted(vocabulary.get(name, {}), key=str.lower) for name in types
+               if types[name] == "categorical"}
+    drivers = info.get("drivers", {})
+    editable = sorted(types, key=lambda name: -drivers.get(name, 0.0))[:FLAT_EDITABLE]
+    changes = _flat_changes(request, row, choices, types)
+    changed_row = row.copy()
+    for name, value in changes.items():
+        changed_row.at[0, name] = value
+    candidates = _flat_candidates(export, row, editable, choices, types)
+    variants = []
+    for name, value, _ in candidates:
+        variant = row.copy()
+        variant.at[0, name] = value
+        variants.append(variant)
+    results = flat_table.explain_rows(
+        pd.concat([row, changed_row, *variants], ignore_index=True), model.loaded)
+    before, after = results[0], results[1]
+    best: dict[str, dict[str, Any]] = {}
+    for (name, value, text), result in zip(candidates, results[2:], strict=True):
+        gain = result["readiness"] - before["readiness"]
+        if gain > 0.0005 and (name not in best or gain > best[name]["gain"]):
+            best[name] = {"text": text, "gain": gain, "after": result["readiness"],
+                          "route": result["route"],
+                          "url": lead_url(lead_id, **{FLAT_PREFIX + name: value})}
+    changed = bool(changes)
+    shown = after if changed else before
+    values = [{"name": name,
+               "value": str(row.at[0, name]).strip() or flat_table.MISSING_CATEGORY,
+               "kind": types[name], "drive": drivers.get(name, 0.0)}
+              for name in sorted(types, key=lambda name: -drivers.get(name, 0.0))]
+    return render(request, "flat_lead.html", {
+        "page": "leads", "lead_id": lead_id, "export": export, "info": info,
+        "before": before, "after": after, "changed": changed, "shown": shown,
+        "changes": [f"{name} {value}" if types[name] == "numeric" else f"{name}: {value}"
+                    for name, value in changes.items()],
+        "editable": [{"name": name, "kind": types[name],
+                      "now": str(row.at[0, name]).strip(),
+                      "value": changes.get(name, str(row.at[0, name]).strip()),
+                      "choices": choices.get(name, []), "field": FLAT_PREFIX + name}
+                     for name in editable],
+        "suggestions": sorted(best.values(), key=lambda s: -s["gain"])[:3],
+        "values": values, "delta": after["readiness"] - before["readiness"],
+        "contributions": hbars(_reason_rows(shown),
+                               f"What pushes the readiness of {lead_id} up or down",
+                               "push on readiness (log-odds): right raises it, left lowers it"),
     }, session)
 
 

@@ -365,7 +365,6 @@ def test_a_flat_table_upload_is_scored_by_the_flat_champion(page, served):
     assert "version 1 of the flat-table champion" in page.locator(".page-head").inner_text()
     values = [float(v) for v in page.locator("td.readiness").all_inner_texts()]
     assert len(values) == 50 and values == sorted(values, reverse=True)
-    assert page.locator("table#leads tbody a").count() == 0  # a table row has no lead page
     reasons = page.locator("td.reason").all_inner_texts()
     assert any(": " in r for r in reasons)  # "visits: 7" — the column and its value
     page.get_by_role("link", name="disqualify").first.click()
@@ -376,6 +375,37 @@ def test_a_flat_table_upload_is_scored_by_the_flat_champion(page, served):
     table = pd.read_csv(download.value.path())
     assert list(table.columns[:4]) == ["lead", "readiness", "potential", "route"]
     assert set(table["route"]) <= {"disqualify"}
+
+
+def test_a_flat_row_page_explains_and_what_if_changes_the_score(page):
+    page.goto("/ui/leads?route=disqualify")  # the flat table uploaded by the test above
+    page.locator("table#leads tbody a").first.click()
+    page.wait_for_url("**/ui/leads/L*")
+    assert "a flat table" in page.locator(".page-head").inner_text()
+    before = float(page.locator("#readiness-now").get_attribute("data-value"))
+    assert page.locator(".stat.route .badge").inner_text() == "disqualify"
+    assert_charts_drawn(page, minimum=1)
+    assert page.locator("svg.chart[aria-label^='What pushes'] rect.bar").count() >= 2
+    values = page.locator("table#values tbody tr").all_inner_texts()
+    assert len(values) == 6 and any(v.startswith("visits\t") for v in values)
+    suggestions = page.locator("ol.suggestions li").all_inner_texts()
+    assert 1 <= len(suggestions) <= 3
+    assert all(f"{before:.2f} → " in s for s in suggestions)
+
+    source = page.locator("select[data-whatif=source]")
+    now = source.input_value()
+    other = "referral" if now != "referral" else "web"
+    source.select_option(other)  # submits on change
+    page.wait_for_url(f"**source={other}**")
+    assert "source: " + other in page.locator(".whatif-result").inner_text()
+    after = float(page.locator("#readiness-after").get_attribute("data-value"))
+    assert after != pytest.approx(before, abs=1e-9)
+
+    page.fill("input[data-whatif=visits]", "25")
+    page.get_by_role("button", name="Score with these changes").click()
+    page.wait_for_url("**visits=25**")
+    assert "visits 25" in page.locator(".whatif-result").inner_text()
+    assert float(page.locator("#readiness-after").get_attribute("data-value")) > before
 
 
 def test_the_sample_button_scores_the_sample_folder(page):
