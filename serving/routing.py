@@ -62,3 +62,29 @@ def route_reason(route: str, readiness: float, potential: float, t: Thresholds,
     return (f"readiness {readiness:.3f} is below the sales threshold {t.sales:.3f}; "
             f"{potential_name} {potential:.3f} is at or above the disqualify threshold "
             f"{t.disqualify:.3f}")
+
+
+def route_rules(t: Thresholds, flat: bool) -> dict[str, str]:
+    """Each route's rule in words, as assign_routes applies it (sales is decided first)."""
+    if flat:  # one score: potential is readiness, and a table has no hand-raise signal
+        return {"sales": f"readiness ≥ {t.sales:.3f}", "nurture": "everything else",
+                "disqualify": f"readiness < {min(t.disqualify, t.sales):.3f}"}
+    return {"sales": f"demo or contact request in the last 7 days, or readiness ≥ {t.sales:.3f}",
+            "nurture": "everything else",
+            "disqualify": f"potential < {t.disqualify:.3f}, unless sent to sales"}
+
+
+MIN_NURTURE_SHARE = 0.02
+
+
+def nurture_warning(routes: dict[str, dict[str, float]], t: Thresholds) -> str | None:
+    """A warning, with what to try, when the thresholds leave (almost) nothing to nurture."""
+    share = routes.get("nurture", {}).get("share")
+    if share is None or share >= MIN_NURTURE_SHARE:
+        return None
+    return (f"only {share:.1%} of hold-out leads fall between the thresholds to be nurtured "
+            f"(sales from readiness {t.sales:.3f}, disqualify below {t.disqualify:.3f}). A "
+            "higher --sales-precision raises the sales threshold and a lower "
+            "--max-disqualified-wins lowers the disqualify one; when nearly every score is "
+            "close to 0 or 1 (as with columns filled in after the outcome), little is left to "
+            "nurture whatever the thresholds.")

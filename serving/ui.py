@@ -65,7 +65,7 @@ from serving import flat as flat_table
 from serving import outcomes as outcome_store
 from serving.batch import latest_time, score_export
 from serving.explain import BANT_WORDS
-from serving.routing import ROUTES
+from serving.routing import ROUTES, Thresholds, nurture_warning, route_rules
 from serving.schemas import ActivityIn, LeadIn, ScoreRequest, TouchIn
 from serving.sessions import Saved, SavedExports, session_secret
 from serving.store import CHAMPION, NoChampionError
@@ -804,16 +804,6 @@ def _page_model(request: Request) -> tuple[str, Any]:
     return kind, _engine(request) if kind == "crm" else _flat_model(request)
 
 
-def _route_rules(thresholds: dict[str, float], flat: bool) -> dict[str, str]:
-    if flat:  # one label: potential is readiness, and a table has no hand-raise signal
-        return {"sales": f"readiness ≥ {thresholds['sales']:.2f}", "nurture": "everything else",
-                "disqualify": f"readiness < {thresholds['disqualify']:.2f}"}
-    return {"sales": f"demo or contact request in the last 7 days, or readiness ≥ "
-                     f"{thresholds['sales']:.2f}",
-            "nurture": "everything else",
-            "disqualify": f"potential < {thresholds['disqualify']:.2f} (and no hand-raise)"}
-
-
 @router.get("/model", response_class=HTMLResponse)
 def model_page(request: Request) -> Response:
     session = current_session(request)
@@ -859,7 +849,7 @@ def model_page(request: Request) -> Response:
             cells.append({"value": metrics.get(f"test_{name}_{metric}"),
                           "low": ci[1] if ci else None, "high": ci[2] if ci else None})
         rows.append({"title": title, "hint": hint, "cells": cells})
-    rules = _route_rules(info["thresholds"], flat)
+    rules = route_rules(Thresholds(**info["thresholds"]), flat)
     routes = [{"route": r.value, **info.get("routes", {}).get(r.value, {}),
                "rule": rules[r.value]} for r in ROUTES]
     versions = registry_versions(ws, engine.loaded.name)
@@ -883,6 +873,8 @@ def model_page(request: Request) -> Response:
         "info": info, "engine": engine, "metric_rows": rows,
         "scorers": present, "drivers_chart": drivers_chart, "calibration": calibration,
         "gains": gains, "curves": curves, "routes": routes,
+        "routing_warning": nurture_warning(info.get("routes", {}),
+                                           Thresholds(**info["thresholds"])),
         "route_chart": route_strip(info.get("routes", {}), "Share of hold-out leads by route"),
         "sides": sides, "same": same,
         "stale": versions.get(CHAMPION, {}).get("version") not in (None, engine.loaded.version),

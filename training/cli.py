@@ -236,14 +236,16 @@ def _print_summary(result: TrainResult, p: Published, seconds: float) -> None:
     routes = Table(title="Routing (thresholds from the validation slice, rates on the test set)")
     for column in ("route", "rule", "share", "win rate in horizon", "eventual win rate"):
         routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    t = info["thresholds"]
-    rules = {"sales": f"hand-raise, or readiness >= {t['sales']:.3f}",
-             "nurture": "otherwise",
-             "disqualify": f"potential < {t['disqualify']:.3f}"}
+    from serving.routing import Thresholds, nurture_warning, route_rules
+
+    rules = route_rules(Thresholds(**info["thresholds"]), flat=False)
     for route, stats in info["routes"].items():
         routes.add_row(route, rules[route], f"{stats['share']:.1%}", f"{stats['win_rate']:.1%}",
                        f"{stats['eventual_win_rate']:.1%}")
     console.print(routes)
+    warning = nurture_warning(info["routes"], Thresholds(**info["thresholds"]))
+    if warning:
+        console.print(f"[bold yellow]Routing warning:[/] {warning}")
     console.print(
         f"Registered [bold]{info['model_name']}[/] version {p.version} (run {p.run_id}) as "
         "challenger; " + ("[green]now champion[/]" if p.promoted else "[yellow]not champion[/]")
@@ -281,6 +283,8 @@ def serve(
 
     os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # The workspace downloads hold-outs and model info; no progress bars in a server's log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = ServeSettings()
     if host not in LOOPBACK and not settings.keys():
         raise _fail(f"refusing to bind {host} without API keys; set LEADREADY_API_KEYS "

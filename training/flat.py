@@ -43,6 +43,7 @@ from serving.flat import (
     numbers,
     read_flat,
 )
+from serving.routing import Thresholds, nurture_warning, route_rules
 from training.bootstrap import bootstrap_intervals
 from training.evaluate import choose_thresholds, classification_metrics, route_statistics
 from training.fit import platt
@@ -741,14 +742,15 @@ def summary(result: TrainResult, published: Any, seconds: float) -> list[Any]:
                    "hold-out)")
     for column in ("route", "rule", "share", "conversion rate"):
         routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    t = info["thresholds"]
-    rules = {"sales": f"readiness >= {t['sales']:.3f}", "nurture": "otherwise",
-             "disqualify": f"readiness < {t['disqualify']:.3f}"}
+    rules = route_rules(Thresholds(**info["thresholds"]), flat=True)
     for route, stats in info["routes"].items():
         rate = stats["win_rate"]
         routes.add_row(route, rules[route], f"{stats['share']:.1%}",
                        "-" if rate != rate else f"{rate:.1%}")
     out.append(routes)
+    warning = nurture_warning(info["routes"], Thresholds(**info["thresholds"]))
+    if warning:
+        out.append(f"[bold yellow]Routing warning:[/] {warning}")
     refit = info["refit"]
     out.append(f"Registered model refitted on all {refit['rows']:,} rows ({refit['positives']:,} "
                "converted) after the hold-out was scored; calibrated by cross-fitting.")
