@@ -4,7 +4,8 @@ session's uploaded export as it was validated (scored again by whichever process
 
 Everything lives under `<models folder>/workspace/`: `secret` (mode 0600) and one folder per
 session holding `meta.json` and parquet tables. Folders are written beside their final name and
-renamed into place, so a reader never sees half an export; only the newest MAX_SAVED are kept.
+renamed into place, so a reader never sees half an export; only the newest MAX_SAVED, and none
+older than a session's lifetime, are kept.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import json
 import os
 import secrets
 import shutil
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -49,10 +51,11 @@ class Saved:
 
 
 class SavedExports:
-    """One folder per session id under `folder`."""
+    """One folder per session id under `folder`, dropped after `max_age` seconds."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, max_age: float = float("inf")) -> None:
         self.folder = folder
+        self.max_age = max_age
 
     def save(self, sid: str, saved: Saved) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -89,8 +92,15 @@ class SavedExports:
         return Saved(meta["name"], meta["kind"], meta["as_of"], crm, frame)
 
     def _prune(self) -> None:
-        folders = sorted((p for p in self.folder.iterdir()
-                          if p.is_dir() and not p.name.startswith(".")),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
-        for old in folders[MAX_SAVED:]:
-            shutil.rmtree(old, ignore_errors=True)
+        dated = []
+        for path in self.folder.iterdir():
+            try:  # another worker may be pruning too
+                if path.is_dir() and not path.name.startswith("."):
+                    dated.append((path.stat().st_mtime, path))
+            except OSError:
+                continue
+        dated.sort(reverse=True)
+        oldest = time.time() - self.max_age
+        for rank, (mtime, path) in enumerate(dated):
+            if rank >= MAX_SAVED or mtime < oldest:
+                shutil.rmtree(path, ignore_errors=True)

@@ -529,7 +529,7 @@ def mount(app: FastAPI, models_dir: Path, sample_dir: Path, secret_setting: str 
     folder = models_dir / "workspace"
     secret = secret_setting.encode() if secret_setting else session_secret(folder)
     app.state.ui = Workspace(models_dir=models_dir, sample_dir=sample_dir, secret=secret,
-                             saved=SavedExports(folder))
+                             saved=SavedExports(folder, max_age=SESSION_SECONDS))
     app.include_router(router)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
 
