@@ -23,6 +23,7 @@ import pandas as pd
 from features.contract import Crm
 
 MAX_SAVED = 64
+STALE_STAGING_SECONDS = 3600
 CRM_TABLES = ("leads", "activities", "touches")
 
 
@@ -95,8 +96,13 @@ class SavedExports:
         dated = []
         for path in self.folder.iterdir():
             try:  # another worker may be pruning too
-                if path.is_dir() and not path.name.startswith("."):
-                    dated.append((path.stat().st_mtime, path))
+                if not path.is_dir():
+                    continue
+                if path.name.startswith("."):  # left by a save that was cut off
+                    if path.stat().st_mtime < time.time() - STALE_STAGING_SECONDS:
+                        shutil.rmtree(path, ignore_errors=True)
+                    continue
+                dated.append((path.stat().st_mtime, path))
             except OSError:
                 continue
         dated.sort(reverse=True)

@@ -65,6 +65,9 @@ def test_only_the_newest_sessions_are_kept_and_none_older_than_a_session(tmp_pat
     assert len(kept) == MAX_SAVED and kept[0] == "s003"
     old = time.time() - 7200
     os.utime(tmp_path / "workspace" / "s010", (old, old))
+    cut_off = tmp_path / "workspace" / ".s999.abcd"  # a save that never finished
+    cut_off.mkdir()
+    os.utime(cut_off, (old, old))
     store.save("new", Saved("t.csv", "flat", frame=frame))
     remaining = {p.name for p in (tmp_path / "workspace").iterdir()}
-    assert "s010" not in remaining and "new" in remaining
+    assert "s010" not in remaining and "new" in remaining and ".s999.abcd" not in remaining
