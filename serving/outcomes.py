@@ -213,6 +213,8 @@ class Analysis:
     by_route: list[dict[str, object]] = field(default_factory=list)
     by_decile: list[dict[str, object]] = field(default_factory=list)
     by_month: list[dict[str, object]] = field(default_factory=list)
+    """Per month scored: conversion overall and by route, and `deciles` (rate and leads per
+    readiness decile, the deciles of by_decile)."""
     missed: pd.DataFrame = field(default_factory=pd.DataFrame)
     missed_total: int = 0
 
@@ -287,6 +289,9 @@ def analyse(engine: sa.Engine) -> Analysis:
                 in_route = part[part["route"] == route.value]["won"]
                 row[route.value] = _rate(in_route)
                 row[f"{route.value}_leads"] = len(in_route)
+            in_month = decile[month == name]
+            row["deciles"] = [{"rate": _rate(part["won"][in_month == k]),
+                               "leads": int((in_month == k).sum())} for k in range(bins)]
             analysis.by_month.append(row)
     missed = last[(last["route"] == "disqualify") & last["won"]]
     analysis.missed_total = len(missed)

@@ -152,6 +152,10 @@ def test_analysis_takes_the_last_score_before_each_outcome(tmp_path):
     assert set(months) == {"2026-01", "2026-02", "2026-03"}
     assert months["2026-03"]["sales"] == 1.0 and months["2026-02"]["sales"] == 0.0
     assert months["2026-01"]["disqualify"] == 1.0 and months["2026-01"]["sales"] is None
+    # Deciles over time: B (decile 1) was scored in January, C and D in February, A in March.
+    assert [d["rate"] for d in months["2026-01"]["deciles"]] == [1.0, None, None, None]
+    assert [d["rate"] for d in months["2026-02"]["deciles"]] == [None, 0.0, 0.0, None]
+    assert [d["leads"] for d in months["2026-03"]["deciles"]] == [0, 0, 0, 1]
 
 
 def test_analysis_of_an_empty_log(tmp_path):

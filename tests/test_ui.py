@@ -444,6 +444,10 @@ def test_outcomes_page_compares_scores_with_outcomes(page, server):
     assert_charts_drawn(page, minimum=3)
     assert page.locator("svg.chart[aria-label^='Conversion rate by route'] rect.bar").count() \
         >= 1
+    heat = page.locator("#decile-months")
+    assert heat.locator("thead th").all_inner_texts()[1:] == [f"D{k}" for k in range(1, 11)]
+    assert heat.locator("tbody tr").count() >= 1
+    assert heat.locator("tbody td[title$='leads']").count() >= 1
 
 
 def test_static_files_come_from_the_package(server):
