@@ -71,14 +71,20 @@ class Crm:
 
 
 @dataclass
-class _Table:
-    """One raw table being checked; collects every problem before anything is raised."""
+class CheckedTable:
+    """One raw table being checked; collects every problem before anything is raised. The
+    flat mode (training.flat) checks its tables with it too, so errors read the same."""
 
     file: str
     frame: pd.DataFrame
     is_csv: bool
     problems: list[str]
     date_formats: dict[str, str]
+
+    @classmethod
+    def of(cls, path: str, frame: pd.DataFrame,
+           date_formats: dict[str, str] | None = None) -> CheckedTable:
+        return cls(path, frame, not path.endswith(".parquet"), [], dict(date_formats or {}))
 
     def where(self, mask: np.ndarray) -> str:
         rows = np.flatnonzero(mask)
@@ -114,7 +120,7 @@ def read_table(path: Path) -> pd.DataFrame:
     return frame
 
 
-def _read(folder: Path, name: str, mapping: TableMapping | None) -> _Table:
+def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable:
     if mapping is not None and mapping.file:
         candidates = [folder / mapping.file]
     else:
@@ -132,10 +138,10 @@ def _read(folder: Path, name: str, mapping: TableMapping | None) -> _Table:
     if mapping is not None:
         frame = mapping.apply(frame)
     dates = mapping.dates if mapping is not None else {}
-    return _Table(str(path), frame, path.suffix != ".parquet", [], dates)
+    return CheckedTable.of(str(path), frame, dates)
 
 
-def _text(table: _Table, column: str) -> pd.Series:
+def _text(table: CheckedTable, column: str) -> pd.Series:
     """The column as stripped strings, '' where missing (parquet nulls included)."""
     series = table.frame[column]
     if series.dtype != object and not pd.api.types.is_string_dtype(series):
@@ -143,7 +149,8 @@ def _text(table: _Table, column: str) -> pd.Series:
     return series.fillna("").astype(str).str.strip()
 
 
-def _require_columns(table: _Table, columns: tuple[str, ...], required: tuple[str, ...]) -> bool:
+def _require_columns(table: CheckedTable, columns: tuple[str, ...],
+                     required: tuple[str, ...]) -> bool:
     missing = [c for c in required if c not in table.frame.columns]
     if missing:
         table.problems.append(
@@ -155,7 +162,8 @@ def _require_columns(table: _Table, columns: tuple[str, ...], required: tuple[st
     return not missing
 
 
-def _enum(table: _Table, column: str, allowed: tuple[str, ...], empty: str | None) -> pd.Series:
+def _enum(table: CheckedTable, column: str, allowed: tuple[str, ...], empty: str | None
+          ) -> pd.Series:
     values = _text(table, column).str.lower()
     if empty is not None:
         values = values.mask(values == "", empty)
@@ -166,7 +174,9 @@ def _enum(table: _Table, column: str, allowed: tuple[str, ...], empty: str | Non
     return values
 
 
-def _dates(table: _Table, column: str, required: bool) -> pd.Series:
+def check_dates(table: CheckedTable, column: str, required: bool) -> pd.Series:
+    """A date column parsed (ISO 8601, or the schema's format), naive UTC; unparsable and (when
+    required) empty cells are reported on the table."""
     raw = table.frame[column]
     if pd.api.types.is_datetime64_any_dtype(raw):
         parsed = pd.to_datetime(raw, utc=True)
@@ -187,7 +197,7 @@ def _dates(table: _Table, column: str, required: bool) -> pd.Series:
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
 
 
-def _number(table: _Table, column: str) -> pd.Series:
+def _number(table: CheckedTable, column: str) -> pd.Series:
     text = _text(table, column)
     numbers = pd.to_numeric(text.mask(text == "", None), errors="coerce")
     bad = (numbers.isna() & (text != "")).to_numpy() | (numbers < 0).to_numpy()
@@ -196,7 +206,7 @@ def _number(table: _Table, column: str) -> pd.Series:
     return numbers.astype(float)
 
 
-def _flag(table: _Table, column: str) -> pd.Series:
+def _flag(table: CheckedTable, column: str) -> pd.Series:
     text = _text(table, column).str.lower()
     values = pd.Series(np.nan, index=text.index)
     values[text.isin(_TRUE)] = 1.0
@@ -207,7 +217,7 @@ def _flag(table: _Table, column: str) -> pd.Series:
     return values
 
 
-def _custom(table: _Table, out: pd.DataFrame, custom: dict[str, str]) -> None:
+def _custom(table: CheckedTable, out: pd.DataFrame, custom: dict[str, str]) -> None:
     """Extra lead columns the schema declared as features, typed like the contract's own."""
     from features.build import FEATURES
 
@@ -231,7 +241,8 @@ def _custom(table: _Table, out: pd.DataFrame, custom: dict[str, str]) -> None:
             out[column] = text.mask(text == "", "unknown")
 
 
-def _check_leads(table: _Table, require_outcome: bool, custom: dict[str, str]) -> pd.DataFrame:
+def _check_leads(table: CheckedTable, require_outcome: bool, custom: dict[str, str]
+                 ) -> pd.DataFrame:
     required = ("lead_id", "created_at", "source", *BANT_FIELDS) + (
         ("outcome",) if require_outcome else ()
     )
@@ -246,7 +257,7 @@ def _check_leads(table: _Table, require_outcome: bool, custom: dict[str, str]) -
     duplicated = out["lead_id"].duplicated(keep=False).to_numpy() & ~empty_id
     if duplicated.any():
         table.report(duplicated, "lead_id", "duplicate id", "each lead_id once")
-    out["created_at"] = _dates(table, "created_at", required=True)
+    out["created_at"] = check_dates(table, "created_at", required=True)
     out["source"] = _enum(table, "source", SOURCES, empty=None)
     industry = _text(table, "industry") if "industry" in frame else pd.Series("", frame.index)
     out["industry"] = industry.str.lower().mask(industry == "", "unknown")
@@ -260,7 +271,7 @@ def _check_leads(table: _Table, require_outcome: bool, custom: dict[str, str]) -
         out["outcome"] = _enum(table, "outcome", OUTCOMES, empty=None)
         has_at = "outcome_at" in frame
         out["outcome_at"] = (
-            _dates(table, "outcome_at", required=False)
+            check_dates(table, "outcome_at", required=False)
             if has_at else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
         )
         closed = out["outcome"].isin(("won", "lost")).to_numpy()
@@ -283,7 +294,8 @@ def _check_leads(table: _Table, require_outcome: bool, custom: dict[str, str]) -
 
 
 def _check_events(
-    table: _Table, columns: tuple[str, ...], known: pd.Series, enums: dict[str, tuple[str, ...]]
+    table: CheckedTable, columns: tuple[str, ...], known: pd.Series,
+    enums: dict[str, tuple[str, ...]],
 ) -> pd.DataFrame:
     required = tuple(c for c in columns if c != "responded")
     if not _require_columns(table, columns, required):
@@ -293,7 +305,7 @@ def _check_events(
     unknown = ~out["lead_id"].isin(known).to_numpy()
     if unknown.any() and len(known):
         table.report(unknown, "lead_id", "lead not in the leads table", "a lead_id from leads")
-    out["occurred_at"] = _dates(table, "occurred_at", required=True)
+    out["occurred_at"] = check_dates(table, "occurred_at", required=True)
     for column, allowed in enums.items():
         out[column] = _enum(table, column, allowed, empty=None)
     if "responded" in columns:

@@ -33,7 +33,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from features.baselines import FrequencyMargin
-from features.contract import ContractError, _dates, _Table
+from features.contract import CheckedTable, ContractError, check_dates
 from features.model import Calibrated, FeatureEncoder, LeadScorer, LinearMargin, TreeMargin
 from features.schema import TableMapping
 from serving.flat import (
@@ -139,7 +139,7 @@ class FlatData:
 
 
 def _where(frame: pd.DataFrame, path: str, mask: np.ndarray) -> str:
-    table = _Table(path, frame, not path.endswith(".parquet"), [], {})
+    table = CheckedTable.of(path, frame)
     return table.where(mask)
 
 
@@ -194,8 +194,8 @@ def _check_id(frame: pd.DataFrame, column: str, path: str) -> list[str]:
 
 
 def _times(frame: pd.DataFrame, column: str, mapping: TableMapping, path: str) -> np.ndarray:
-    table = _Table(path, frame, not path.endswith(".parquet"), [], dict(mapping.dates))
-    parsed = _dates(table, column, required=True)
+    table = CheckedTable.of(path, frame, dict(mapping.dates))
+    parsed = check_dates(table, column, required=True)
     if table.problems:
         hint = ("" if column in mapping.dates else
                 f"; for another format, give it in the schema: table: {{dates: {{{column}: "
