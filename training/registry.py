@@ -79,20 +79,28 @@ def _holdout_frame(result: TrainResult) -> pd.DataFrame:
     return frame
 
 
-def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
-    """(feature columns, ready labels, lead ids) of a run's hold-out."""
+def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(feature columns, ready labels, lead ids, the tested model's readiness or None for
+    runs logged before it was kept) of a run's hold-out."""
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT)
     frame = pd.read_parquet(path)
+    tested = frame["__readiness"].to_numpy() if "__readiness" in frame else None
     return (frame.drop(columns=HOLDOUT_EXTRA, errors="ignore"), frame["__ready"].to_numpy(),
-            frame["__lead"].to_numpy())
+            frame["__lead"].to_numpy(), tested)
 
 
-def compare_on_holdout(model_a: object, model_b: object, holdout: pd.DataFrame,
-                       ready: np.ndarray, leads: np.ndarray) -> dict[str, object]:
-    """Both models on one hold-out: AUCs, paired bootstrap of the difference, and ECEs."""
+def readiness_of(model: object, holdout: pd.DataFrame) -> np.ndarray:
+    """A registered model's readiness on hold-out feature columns."""
     columns = {c: holdout[c].to_numpy() for c in holdout.columns}
-    p_a = model_a.predict_proba(columns)[:, 1]  # type: ignore[attr-defined]
-    p_b = model_b.predict_proba(columns)[:, 1]  # type: ignore[attr-defined]
+    return model.predict_proba(columns)[:, 1]  # type: ignore[attr-defined]
+
+
+def compare_scores(ready: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, leads: np.ndarray
+                   ) -> dict[str, object]:
+    """Two sets of scores of one hold-out: AUCs, paired bootstrap of the difference, ECEs.
+
+    The version whose hold-out it is enters with the scores its test gave (for a flat model,
+    refitted on every row afterwards, rescoring would reuse rows it has seen)."""
     test = paired_auc_test(ready, p_a, p_b, leads)
     return {
         "a_auc": test.auc_a, "b_auc": test.auc_b, "difference": test.difference,
@@ -124,10 +132,9 @@ def _versus_champion(client: MlflowClient, name: str, result: TrainResult, force
         return False, "a cold-start scorecard does not replace a champion; champion kept", None
     try:
         model = mlflow.sklearn.load_model(f"models:/{name}/{champion.version}")
-        holdout = _holdout_frame(result)
-        comparison = compare_on_holdout(
-            model, result.scorer, holdout.drop(columns=HOLDOUT_EXTRA),
-            result.test_ready, result.test_groups)
+        holdout = _holdout_frame(result).drop(columns=HOLDOUT_EXTRA)
+        comparison = compare_scores(result.test_ready, readiness_of(model, holdout),
+                                    result.test_scores["readiness"], result.test_groups)
     except (KeyError, ValueError, AttributeError, ImportError, MlflowException):
         return False, (f"champion v{champion.version} cannot score this hold-out (its features "
                        "differ); champion kept, use --promote to replace it"), None
@@ -306,9 +313,12 @@ def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> di
     except (MlflowException, ValueError):
         raise ValueError(f"no versions {a} and {b} of '{name}'; see "
                          "`leadready models list`") from None
-    holdout, ready, leads = load_holdout(newer.run_id)
+    holdout, ready, leads, tested = load_holdout(newer.run_id)
     try:
-        comparison = compare_on_holdout(models[0], models[1], holdout, ready, leads)
+        p_a, p_b = (tested if tested is not None and int(version) == int(newer.version)
+                    else readiness_of(model, holdout)
+                    for version, model in zip((a, b), models, strict=True))
+        comparison = compare_scores(ready, p_a, p_b, leads)
     except (KeyError, ValueError) as exc:
         raise ValueError(f"versions {a} and {b} do not take the same features ({exc}); they "
                          "cannot be compared on one hold-out") from None
