@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
+import os
 import signal
 import threading
 import time
@@ -30,6 +31,7 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
+from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -345,7 +347,12 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     @app.get("/metrics", tags=["ops"], response_class=PlainTextResponse)
     def prometheus() -> PlainTextResponse:
-        return PlainTextResponse(generate_latest(metrics.registry),
-                                 media_type=CONTENT_TYPE_LATEST)
+        """Counters and histograms of this server: with several workers (`serve --workers N`
+        sets PROMETHEUS_MULTIPROC_DIR) the sum over all of them, whichever one answers."""
+        registry = metrics.registry
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        return PlainTextResponse(generate_latest(registry), media_type=CONTENT_TYPE_LATEST)
 
     return app

@@ -525,12 +525,16 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
 
 def test_with_several_workers_every_worker_serves_the_session(served, small_export, tmp_path):
     """Sessions and uploads are kept on disk: with --workers 2, whichever process answers, the
-    cookie is valid and the uploaded export is there (scored again by that worker)."""
+    cookie is valid and the uploaded export is there (scored again by that worker); /metrics
+    adds up the requests of both."""
     models = tmp_path / "models"
     shutil.copytree(served["models"], models)
     workspace = models / "workspace"
     before = {p.name for p in workspace.iterdir()} if workspace.exists() else set()
-    with running_server(models, "--workers", "2") as url:
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    with running_server(models, "--workers", "2",
+                        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as url:
         login = httpx.post(f"{url}/ui/login", data={"key": KEY, "next": "/ui/leads"})
         assert login.status_code == 303
         cookies = {"leadready_session": login.cookies["leadready_session"]}
@@ -538,24 +542,28 @@ def test_with_several_workers_every_worker_serves_the_session(served, small_expo
                  for name in ("leads", "activities", "touches")}
         upload = httpx.post(f"{url}/ui/leads/upload", files=files, cookies=cookies)
         assert upload.status_code == 303, upload.text
-        served_by = []  # each worker counts its own requests: a drop means another worker
         for _ in range(40):  # a new connection each time: the kernel picks the worker
             page = httpx.get(f"{url}/ui/leads", cookies=cookies)
             assert page.status_code == 200 and "240 open leads scored" in page.text
             lead = page.text.split('href="/ui/leads/', 1)[1].split('"', 1)[0]
             assert httpx.get(f"{url}/ui/leads/{lead}", cookies=cookies).status_code == 200
-            served_by.append(_pages_served(httpx.get(f"{url}/metrics").text))
-        assert any(b < a for a, b in zip(served_by, served_by[1:], strict=False)), served_by
-    (saved,) = [p for p in workspace.iterdir() if p.name not in before]
+        # Each worker keeps its metrics in files named by its pid: both answered requests.
+        assert len({p.name for p in metrics_dir.glob("counter_*.db")}) == 2
+        # /readyz polls, the login, the upload and 80 pages: counted once, whichever worker.
+        pages = _requests(httpx.get(f"{url}/metrics").text, "other", "200") + _requests(
+            httpx.get(f"{url}/metrics").text, "other", "303")
+        assert pages == 80 + 2
+    (saved,) = [p for p in workspace.iterdir() if p.is_dir() and p.name not in before]
     assert {p.name for p in saved.iterdir()} == {
         "meta.json", "leads.parquet", "activities.parquet", "touches.parquet"}
     assert oct((workspace / "secret").stat().st_mode & 0o777) == "0o600"
 
 
-def _pages_served(metrics: str) -> float:
-    """Requests for pages other than the API's that the answering worker has served."""
+def _requests(metrics: str, endpoint: str, status: str) -> float:
+    """The request counter of one endpoint and status in Prometheus text."""
+    prefix = f'leadready_requests_total{{endpoint="{endpoint}",status="{status}"}}'
     return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-               if line.startswith('leadready_requests_total{endpoint="other"'))
+               if line.startswith(prefix))
 
 
 def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):

@@ -274,7 +274,9 @@ def serve(
     champion of 'sales-readiness' (trained on CRM exports); the workspace's flat uploads with
     that of 'sales-readiness-flat'. Either one is enough to start. API keys come from
     LEADREADY_API_KEYS (comma-separated); SIGHUP reloads both champions."""
+    import shutil
     import socket
+    import tempfile
 
     import uvicorn
 
@@ -318,7 +320,16 @@ def serve(
     # Worker processes inherit this socket; without TCP_NODELAY every response waited on
     # Nagle's algorithm (about 40 ms, see FIELD-NOTES).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    Multiprocess(config, sockets=[sock]).run()
+    # Each worker writes its Prometheus metrics to files here and /metrics adds them all up,
+    # whichever worker answers (prometheus_client's multiprocess mode).
+    own = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leadready-metrics-")
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if own:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
 
 
 @app.command()
