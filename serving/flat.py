@@ -116,8 +116,8 @@ def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> Non
         raise ValueError(
             f"{where}: missing column{'s' if len(missing) > 1 else ''} "
             + ", ".join(f"'{c}'" for c in missing)
-            + " that the model was trained with (use the schema it was trained with, "
-            "--schema, when the export names them differently)")
+            + " that the model was trained with (when the export names them differently, give "
+            "a schema whose table section renames them: docs/flat-mode.md)")
 
 
 @dataclass(frozen=True)

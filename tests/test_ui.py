@@ -521,6 +521,23 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
             name: (f"{name}.csv", b"lead_id\n") for name in ("leads", "activities", "touches")})
         assert crm.status_code == 422
         assert "no &#39;champion&#39; version of model &#39;sales-readiness&#39;" in crm.text
+        # An export naming the columns its own way, mapped by a schema's table section.
+        renamed = pd.read_csv(table).rename(columns={"visits": "Site Visits", "source": "Origin"})
+        renamed["Origin"] = renamed["Origin"].str.upper()
+        mapped = client.post("/ui/leads/upload", files={
+            "table": ("crm.csv", renamed.to_csv(index=False).encode()),
+            "schema": ("map.yaml", b"table:\n  columns: {Site Visits: visits, Origin: source}\n"
+                                   b"  values:\n    source: {WEB: web, ADS: ads, REFERRAL: "
+                                   b"referral, EVENT: event, PODCAST: podcast}\n")})
+        assert mapped.status_code == 200 and "600 rows of a flat table" in mapped.text
+        unmapped = client.post("/ui/leads/upload", files={
+            "table": ("crm.csv", renamed.to_csv(index=False).encode())})
+        assert unmapped.status_code == 422
+        alert = unmapped.text.split("<pre>", 1)[1].split("</pre>", 1)[0]
+        assert alert == ("crm.csv: missing columns &#39;visits&#39;, &#39;source&#39; that the "
+                         "model was trained with (when the export names them differently, give "
+                         "a schema whose table section renames them: docs/flat-mode.md)")
+        assert "600 rows of a flat table" in unmapped.text  # the last good upload stays
 
 
 def test_with_several_workers_every_worker_serves_the_session(served, small_export, tmp_path):
