@@ -195,6 +195,3 @@ class LeadScorer(BaseEstimator, ClassifierMixin):
 
     def predict(self, columns: Columns) -> np.ndarray:
         return (self.predict_proba(columns)[:, 1] >= 0.5).astype(np.int64)
-
-    def predict_potential(self, columns: Columns) -> np.ndarray:
-        return self.potential.proba(self.encode(columns))

@@ -33,10 +33,6 @@ MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "?"})
 """Cells a numeric column treats as empty (compared stripped and lower-cased)."""
 
 
-def is_flat(info: Mapping[str, Any]) -> bool:
-    return info.get("mode") == MODE
-
-
 class FlatModel:
     """A loaded flat-table champion, checked once at load like the API's engine."""
 
