@@ -353,6 +353,8 @@ def test_the_model_page_shows_either_champion(page):
     assert_charts_drawn(page, minimum=4)
     rules = page.locator("table.data").nth(1).inner_text()
     assert "readiness ≥" in rules and "hand-raise" not in rules
+    sides = page.locator("table.side-by-side").inner_text()
+    assert "labelled rows in the training table" in sides and "BANT" not in sides
 
 
 def test_a_flat_table_upload_is_scored_by_the_flat_champion(page, served):
