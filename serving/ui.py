@@ -818,8 +818,9 @@ def model_page(request: Request) -> Response:
                           "mean absolute push on readiness (log-odds)")
     curves = holdout_curves(ws, engine)
     if curves is None:
-        calibration = empty_chart("Calibration", "The hold-out of this version is not available")
-        gains = empty_chart("Cumulative gains", "The hold-out of this version is not available")
+        missing = "No hold-out scores were logged with this version: retrain to draw this"
+        calibration = empty_chart("Calibration", missing)
+        gains = empty_chart("Cumulative gains", missing)
     else:
         calibration = line_chart(
             [{"name": "model", "points": curves["bins"], "color": ACCENT}],
