@@ -18,7 +18,8 @@ from features.build import DAY, Events, Leads, build_features
 from features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
 from serving.explain import reasons
 from serving.flat import FlatModel
-from serving.routing import Thresholds, assign_routes, route_reason
+from serving.predict import Prediction, predict
+from serving.routing import Thresholds, route_reason
 from serving.schemas import LeadIn, ScoreRequest, unix_seconds
 from serving.store import LoadedModel, NoChampionError, load_champion
 
@@ -27,17 +28,6 @@ CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}
 TEAM_CODES = {name: code for code, name in enumerate(TEAMS)}
 CONTEXT_DAYS = 90
 LAST_INTERACTIONS = 5
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """Model outputs for a set of leads, as parallel arrays."""
-
-    columns: dict[str, np.ndarray]
-    readiness: np.ndarray
-    potential: np.ndarray
-    routes: np.ndarray
-    contributions: np.ndarray
 
 
 class Engine:
@@ -69,12 +59,7 @@ class Engine:
     def predict(self, leads: Leads, activities: Events, touches: Events, lead: np.ndarray,
                 as_of: np.ndarray, threads: int = 1) -> Prediction:
         columns = build_features(leads, activities, touches, lead, as_of)
-        x = self.scorer.encode(columns)
-        contributions = self.scorer.readiness.contributions(x, threads)
-        readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
-        potential = self.scorer.potential.proba(x)
-        routes = assign_routes(readiness, potential, columns["hand_raise_7d"], self.thresholds)
-        return Prediction(columns, readiness, potential, routes, contributions)
+        return predict(self.scorer, columns, columns["hand_raise_7d"], self.thresholds, threads)
 
     def route_reason(self, prediction: Prediction, row: int) -> str:
         return route_reason(str(prediction.routes[row]), prediction.readiness[row],

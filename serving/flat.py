@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,8 @@ import pandas as pd
 from features.contract import ContractError, read_table
 from features.schema import TableMapping
 from serving.explain import reasons, top_labels
-from serving.routing import Thresholds, assign_routes, route_reason
+from serving.predict import Prediction, predict
+from serving.routing import Thresholds, route_reason
 from serving.store import LoadedModel, NoChampionError
 
 MODE = "flat"
@@ -116,27 +116,13 @@ def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> Non
             "a schema whose table section renames them: docs/flat-mode.md)")
 
 
-@dataclass(frozen=True)
-class FlatPrediction:
-    columns: dict[str, np.ndarray]
-    readiness: np.ndarray
-    potential: np.ndarray
-    routes: np.ndarray
-    contributions: np.ndarray
-
-
-def predict(frame: pd.DataFrame, loaded: LoadedModel, threads: int = 1) -> FlatPrediction:
-    """Readiness, route and exact contributions of every row of a table (checked columns)."""
-    scorer = loaded.scorer
-    info = scorer.info
+def predict_table(frame: pd.DataFrame, loaded: LoadedModel, threads: int = 1) -> Prediction:
+    """Readiness, route and exact contributions of every row of a table (checked columns); a
+    table has no hand-raise signal."""
+    info = loaded.scorer.info
     columns = flat_columns(frame, info["feature_types"])
-    x = scorer.encode(columns)
-    contributions = scorer.readiness.contributions(x, threads)
-    readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
-    potential = scorer.potential.proba(x)
-    routes = assign_routes(readiness, potential, np.zeros(len(x)),
-                           Thresholds(**info["thresholds"]))
-    return FlatPrediction(columns, readiness, potential, routes, contributions)
+    return predict(loaded.scorer, columns, np.zeros(len(frame)),
+                   Thresholds(**info["thresholds"]), threads)
 
 
 def reason_for(info: Mapping[str, Any], route: str, readiness: float) -> str:
@@ -149,7 +135,7 @@ def explain_rows(frame: pd.DataFrame, loaded: LoadedModel) -> list[dict[str, Any
     reasons object (contributions in plain words, log-odds)."""
     info = loaded.scorer.info
     check_table(frame, info, "the row")
-    p = predict(frame, loaded)
+    p = predict_table(frame, loaded)
     return [{"readiness": float(p.readiness[i]), "potential": float(p.potential[i]),
              "route": str(p.routes[i]),
              "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i])),
@@ -175,7 +161,7 @@ def score_table(frame: pd.DataFrame, loaded: LoadedModel,
     n = len(frame)
     for start in range(0, n, CHUNK):
         rows = slice(start, min(start + CHUNK, n))
-        p = predict(frame.iloc[rows], loaded, threads)
+        p = predict_table(frame.iloc[rows], loaded, threads)
         part: dict[str, object] = {
             id_column: ids[rows], "readiness": p.readiness.round(4),
             "potential": p.potential.round(4), "route": p.routes,
