@@ -16,9 +16,8 @@ import statistics
 import time
 
 import numpy as np
-
-from features.build import DAY, Events, Leads, build_features
-from features.contract import (
+from leadready.features.build import DAY, Events, Leads, build_features
+from leadready.features.contract import (
     ACTIVITY_TYPES,
     AUTHORITY,
     BUDGET,
@@ -45,14 +44,21 @@ def random_leads(n: int, rng: np.random.Generator) -> Leads:
     )
 
 
-def random_events(n_leads: int, n: int, n_kinds: int, touches: bool,
-                  rng: np.random.Generator) -> tuple:
-    args = (rng.integers(0, n_leads, n), START + rng.integers(0, 730 * DAY, n),
-            rng.integers(0, n_kinds, n), n_kinds)
+def random_events(
+    n_leads: int, n: int, n_kinds: int, touches: bool, rng: np.random.Generator
+) -> tuple:
+    args = (
+        rng.integers(0, n_leads, n),
+        START + rng.integers(0, 730 * DAY, n),
+        rng.integers(0, n_kinds, n),
+        n_kinds,
+    )
     if not touches:
         return args, {}
-    return args, {"team": rng.integers(0, len(TEAMS), n),
-                  "responded": rng.choice([0.0, 1.0, np.nan], n)}
+    return args, {
+        "team": rng.integers(0, len(TEAMS), n),
+        "responded": rng.choice([0.0, 1.0, np.nan], n),
+    }
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -88,14 +94,24 @@ def main() -> None:
 
     index_s = median_seconds(index, args.repeats)
     features_s = median_seconds(
-        lambda: build_features(leads, built["a"], built["t"], lead, as_of), args.repeats)
+        lambda: build_features(leads, built["a"], built["t"], lead, as_of), args.repeats
+    )
 
     one = random_leads(1, rng)
-    one_act = Events.build(np.zeros(60), START + rng.integers(0, 90 * DAY, 60),
-                           rng.integers(0, len(ACTIVITY_TYPES), 60), len(ACTIVITY_TYPES))
-    one_tch = Events.build(np.zeros(15), START + rng.integers(0, 90 * DAY, 15),
-                           rng.integers(0, len(CHANNELS), 15), len(CHANNELS),
-                           team=rng.integers(0, 2, 15), responded=np.ones(15))
+    one_act = Events.build(
+        np.zeros(60),
+        START + rng.integers(0, 90 * DAY, 60),
+        rng.integers(0, len(ACTIVITY_TYPES), 60),
+        len(ACTIVITY_TYPES),
+    )
+    one_tch = Events.build(
+        np.zeros(15),
+        START + rng.integers(0, 90 * DAY, 15),
+        rng.integers(0, len(CHANNELS), 15),
+        len(CHANNELS),
+        team=rng.integers(0, 2, 15),
+        responded=np.ones(15),
+    )
     one_lead, one_as_of = np.zeros(1, dtype=np.int64), np.array([START + 91 * DAY])
 
     def single() -> None:
@@ -106,11 +122,20 @@ def main() -> None:
 
     def single_with_index() -> None:
         for _ in range(1000):
-            a = Events.build(np.zeros(60), START + np.arange(60) * 3600,
-                             np.zeros(60, dtype=np.int64), len(ACTIVITY_TYPES))
-            t = Events.build(np.zeros(15), START + np.arange(15) * 3600,
-                             np.zeros(15, dtype=np.int64), len(CHANNELS),
-                             team=np.zeros(15), responded=np.ones(15))
+            a = Events.build(
+                np.zeros(60),
+                START + np.arange(60) * 3600,
+                np.zeros(60, dtype=np.int64),
+                len(ACTIVITY_TYPES),
+            )
+            t = Events.build(
+                np.zeros(15),
+                START + np.arange(15) * 3600,
+                np.zeros(15, dtype=np.int64),
+                len(CHANNELS),
+                team=np.zeros(15),
+                responded=np.ones(15),
+            )
             build_features(one, a, t, one_lead, one_as_of)
 
     single_full_ms = median_seconds(single_with_index, 5)

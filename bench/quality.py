@@ -36,11 +36,11 @@ from sklearn.model_selection import StratifiedShuffleSplit  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from features.contract import read_table  # noqa: E402
-from serving.flat import score_table, text  # noqa: E402
-from serving.store import LoadedModel  # noqa: E402
-from training.evaluate import expected_calibration_error  # noqa: E402
-from training.flat import FlatConfig, fit, prepare  # noqa: E402
+from leadready.features.contract import read_table  # noqa: E402
+from leadready.serving.flat import score_table, text  # noqa: E402
+from leadready.serving.store import LoadedModel  # noqa: E402
+from leadready.training.evaluate import expected_calibration_error  # noqa: E402
+from leadready.training.flat import FlatConfig, fit, prepare  # noqa: E402
 
 DEFAULT_LEADS = ROOT.parent / "shared" / "data" / "leads-x-education" / "Leads.csv"
 LEADS_ID, LEADS_LABEL, LEADS_POSITIVE = "Prospect ID", "Converted", "1"
@@ -71,15 +71,15 @@ def lightgbm_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=frame.index)
 
 
-def lightgbm_defaults(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame
-                      ) -> np.ndarray:
+def lightgbm_defaults(train: pd.DataFrame, y_train: np.ndarray, test: pd.DataFrame) -> np.ndarray:
     both = lightgbm_frame(pd.concat([train, test]))  # one category list for both parts
-    model = lgb.LGBMClassifier(verbose=-1).fit(both.iloc[:len(train)], y_train)
-    return model.predict_proba(both.iloc[len(train):])[:, 1]
+    model = lgb.LGBMClassifier(verbose=-1).fit(both.iloc[: len(train)], y_train)
+    return model.predict_proba(both.iloc[len(train) :])[:, 1]
 
 
-def flat_mode(train: pd.DataFrame, test: pd.DataFrame, config: FlatConfig, folder: Path
-              ) -> tuple[np.ndarray, str]:
+def flat_mode(
+    train: pd.DataFrame, test: pd.DataFrame, config: FlatConfig, folder: Path
+) -> tuple[np.ndarray, str]:
     """Train from a CSV of the training rows as `leadready train --table` does; score the test
     rows as `leadready score --table` does (label column dropped)."""
     path = folder / "train.csv"
@@ -88,12 +88,10 @@ def flat_mode(train: pd.DataFrame, test: pd.DataFrame, config: FlatConfig, folde
     loaded = LoadedModel(result.scorer, "bench", "0", "")
     scored = score_table(test.drop(columns=[config.label]), loaded)
     assert (scored[config.id_column].to_numpy() == text(test[config.id_column]).to_numpy()).all()
-    return scored["readiness"].to_numpy(dtype=float), result.scorer.info["model_kind"][
-        "readiness"]
+    return scored["readiness"].to_numpy(dtype=float), result.scorer.info["model_kind"]["readiness"]
 
 
-def compare(frame: pd.DataFrame, config: FlatConfig, splits: int, seed: int
-            ) -> list[SplitResult]:
+def compare(frame: pd.DataFrame, config: FlatConfig, splits: int, seed: int) -> list[SplitResult]:
     y = (text(frame[config.label]) == config.positive).to_numpy().astype(int)
     features = frame.drop(columns=[config.id_column, config.label])
     out = []
@@ -104,13 +102,22 @@ def compare(frame: pd.DataFrame, config: FlatConfig, splits: int, seed: int
             flat, chosen = flat_mode(frame.iloc[train], frame.iloc[test], config, Path(folder))
             default = lightgbm_defaults(features.iloc[train], y[train], features.iloc[test])
             yt = y[test]
-            out.append(SplitResult(
-                float(roc_auc_score(yt, flat)), expected_calibration_error(yt, flat),
-                float(roc_auc_score(yt, default)), expected_calibration_error(yt, default),
-                chosen, time.perf_counter() - started))
+            out.append(
+                SplitResult(
+                    float(roc_auc_score(yt, flat)),
+                    expected_calibration_error(yt, flat),
+                    float(roc_auc_score(yt, default)),
+                    expected_calibration_error(yt, default),
+                    chosen,
+                    time.perf_counter() - started,
+                )
+            )
             r = out[-1]
-            print(f"{k + 1:>5}  {r.flat_auc:8.4f}  {r.lgbm_auc:8.4f}  {r.flat_ece:8.4f}  "
-                  f"{r.lgbm_ece:8.4f}  {r.seconds:5.0f}s  {r.chosen}", flush=True)
+            print(
+                f"{k + 1:>5}  {r.flat_auc:8.4f}  {r.lgbm_auc:8.4f}  {r.flat_ece:8.4f}  "
+                f"{r.lgbm_ece:8.4f}  {r.seconds:5.0f}s  {r.chosen}",
+                flush=True,
+            )
     return out
 
 
@@ -121,10 +128,14 @@ def verdict(results: list[SplitResult]) -> bool:
     lgbm_ece = np.mean([r.lgbm_ece for r in results])
     print(f"{'mean':>5}  {flat_auc:8.4f}  {lgbm_auc:8.4f}  {flat_ece:8.4f}  {lgbm_ece:8.4f}")
     auc_ok, ece_ok = flat_auc >= lgbm_auc, flat_ece < lgbm_ece
-    print(f"{'PASS' if auc_ok else 'FAIL'}: flat AUC mean {flat_auc:.4f} >= LightGBM defaults "
-          f"{lgbm_auc:.4f} (difference {flat_auc - lgbm_auc:+.4f})")
-    print(f"{'PASS' if ece_ok else 'FAIL'}: flat ECE mean {flat_ece:.4f} < LightGBM defaults "
-          f"{lgbm_ece:.4f} (difference {flat_ece - lgbm_ece:+.4f})")
+    print(
+        f"{'PASS' if auc_ok else 'FAIL'}: flat AUC mean {flat_auc:.4f} >= LightGBM defaults "
+        f"{lgbm_auc:.4f} (difference {flat_auc - lgbm_auc:+.4f})"
+    )
+    print(
+        f"{'PASS' if ece_ok else 'FAIL'}: flat ECE mean {flat_ece:.4f} < LightGBM defaults "
+        f"{lgbm_ece:.4f} (difference {flat_ece - lgbm_ece:+.4f})"
+    )
     return auc_ok and ece_ok
 
 
@@ -133,8 +144,10 @@ def leads_quality(path: Path, splits: int, seed: int) -> bool:
     print(f"== Leads export: {path} ({splits} stratified 80/20 splits) ==")
     frame = read_table(path)
     config = FlatConfig(LEADS_ID, LEADS_LABEL, LEADS_POSITIVE, seed=0)
-    print(f"{'split':>5}  {'flat AUC':>8}  {'LGBM AUC':>8}  {'flat ECE':>8}  {'LGBM ECE':>8}  "
-          f"{'time':>6}  flat model")
+    print(
+        f"{'split':>5}  {'flat AUC':>8}  {'LGBM AUC':>8}  {'flat ECE':>8}  {'LGBM ECE':>8}  "
+        f"{'time':>6}  flat model"
+    )
     return verdict(compare(frame, config, splits, seed))
 
 
@@ -142,9 +155,9 @@ def sample_crm_quality(leads: int, seed: int, search_seconds: float) -> bool:
     """Section 2: the sample CRM, trained exactly as `leadready train --data` trains it (without
     MLflow). Bars: beats the BANT scorecard by >= 0.08 ROC AUC and the frequency score by
     >= 0.03; calibration error <= 0.02; training with search under 3 minutes."""
-    from features.contract import load_crm
-    from training.pipeline import TrainConfig, train
-    from training.sample import write_sample
+    from leadready.features.contract import load_crm
+    from leadready.training.pipeline import TrainConfig, train
+    from leadready.training.sample import write_sample
 
     print(f"\n== Sample CRM: {leads:,} leads, seed {seed}, search {search_seconds:.0f} s ==")
     with tempfile.TemporaryDirectory() as folder:
@@ -155,19 +168,28 @@ def sample_crm_quality(leads: int, seed: int, search_seconds: float) -> bool:
     print(f"{'model':<16}{'ROC AUC [95%]':>26}{'ECE [95%]':>26}")
     for name in ("readiness", "frequency_score", "bant_scorecard"):
         auc, ece = result.intervals[name]["roc_auc"], result.intervals[name]["ece"]
-        print(f"{name:<16}{auc[0]:>10.4f} [{auc[1]:.4f}, {auc[2]:.4f}]"
-              f"{ece[0]:>10.4f} [{ece[1]:.4f}, {ece[2]:.4f}]")
+        print(
+            f"{name:<16}{auc[0]:>10.4f} [{auc[1]:.4f}, {auc[2]:.4f}]"
+            f"{ece[0]:>10.4f} [{ece[1]:.4f}, {ece[2]:.4f}]"
+        )
     m = result.metrics
     bars = [
-        (m["test_readiness_roc_auc"] - m["test_bant_scorecard_roc_auc"] >= 0.08,
-         f"AUC over the BANT scorecard "
-         f"{m['test_readiness_roc_auc'] - m['test_bant_scorecard_roc_auc']:+.4f} >= +0.08"),
-        (m["test_readiness_roc_auc"] - m["test_frequency_score_roc_auc"] >= 0.03,
-         f"AUC over the frequency score "
-         f"{m['test_readiness_roc_auc'] - m['test_frequency_score_roc_auc']:+.4f} >= +0.03"),
+        (
+            m["test_readiness_roc_auc"] - m["test_bant_scorecard_roc_auc"] >= 0.08,
+            f"AUC over the BANT scorecard "
+            f"{m['test_readiness_roc_auc'] - m['test_bant_scorecard_roc_auc']:+.4f} >= +0.08",
+        ),
+        (
+            m["test_readiness_roc_auc"] - m["test_frequency_score_roc_auc"] >= 0.03,
+            f"AUC over the frequency score "
+            f"{m['test_readiness_roc_auc'] - m['test_frequency_score_roc_auc']:+.4f} >= +0.03",
+        ),
         (m["test_readiness_ece"] <= 0.02, f"ECE {m['test_readiness_ece']:.4f} <= 0.02"),
-        (seconds < 180, f"training with search {seconds:.0f} s < 180 s (without MLflow "
-                        "logging, which adds about 10 s)"),
+        (
+            seconds < 180,
+            f"training with search {seconds:.0f} s < 180 s (without MLflow "
+            "logging, which adds about 10 s)",
+        ),
     ]
     for ok, text_ in bars:
         print(f"{'PASS' if ok else 'FAIL'}: {text_}")
@@ -176,14 +198,26 @@ def sample_crm_quality(leads: int, seed: int, search_seconds: float) -> bool:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leads-csv", type=Path, default=DEFAULT_LEADS,
-                        help="the shared Leads.csv (default: %(default)s)")
+    parser.add_argument(
+        "--leads-csv",
+        type=Path,
+        default=DEFAULT_LEADS,
+        help="the shared Leads.csv (default: %(default)s)",
+    )
     parser.add_argument("--splits", type=int, default=5, help="stratified 80/20 splits")
     parser.add_argument("--seed", type=int, default=0, help="seed of the splits")
-    parser.add_argument("--sample-leads", type=int, default=20_000,
-                        help="leads in the sample CRM (seed 7); 0 skips that section")
-    parser.add_argument("--search-seconds", type=float, default=45.0,
-                        help="hyperparameter search budget for the sample CRM")
+    parser.add_argument(
+        "--sample-leads",
+        type=int,
+        default=20_000,
+        help="leads in the sample CRM (seed 7); 0 skips that section",
+    )
+    parser.add_argument(
+        "--search-seconds",
+        type=float,
+        default=45.0,
+        help="hyperparameter search budget for the sample CRM",
+    )
     args = parser.parse_args()
     passed = [leads_quality(args.leads_csv, args.splits, args.seed)]
     if args.sample_leads:

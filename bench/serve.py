@@ -55,9 +55,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
-from serving.audit import engine_for
-from serving.schemas import EXAMPLE_REQUEST
+from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
+from leadready.serving.audit import engine_for
+from leadready.serving.schemas import EXAMPLE_REQUEST
 
 HOST = "127.0.0.1"
 MODEL_URI = "models:/sales-readiness@champion"
@@ -72,32 +72,55 @@ TARGET_THROUGHPUT_RATIO = 5.0
 
 # --- payloads ---------------------------------------------------------------------------------
 
-def heavy_request(n_activities: int = 60, n_touches: int = 15, days: int = 90,
-                  seed: int = 7) -> dict[str, Any]:
+
+def heavy_request(
+    n_activities: int = 60, n_touches: int = 15, days: int = 90, seed: int = 7
+) -> dict[str, Any]:
     """A realistic busy lead: `n_activities` activities and `n_touches` touches spread over the
     `days` before `as_of`, mostly email and web engagement, with one demo request."""
     rng = random.Random(seed)
     as_of = datetime(2026, 6, 12, tzinfo=UTC)
-    weights = {"email_open": 30, "email_click": 12, "web_visit": 25, "pricing_page_view": 6,
-               "content_download": 6, "webinar_attended": 3, "event_attended": 1, "chat": 2,
-               "form_submit": 2, "contact_request": 0, "demo_request": 0, "unsubscribe": 0}
+    weights = {
+        "email_open": 30,
+        "email_click": 12,
+        "web_visit": 25,
+        "pricing_page_view": 6,
+        "content_download": 6,
+        "webinar_attended": 3,
+        "event_attended": 1,
+        "chat": 2,
+        "form_submit": 2,
+        "contact_request": 0,
+        "demo_request": 0,
+        "unsubscribe": 0,
+    }
     kinds = [k for k in ACTIVITY_TYPES if weights.get(k)]
 
     def moment() -> str:
         return (as_of - timedelta(seconds=rng.randrange(days * 86_400))).isoformat()
 
-    activities = [{"occurred_at": moment(),
-                   "type": rng.choices(kinds, [weights[k] for k in kinds])[0]}
-                  for _ in range(n_activities - 1)]
-    activities.append({"occurred_at": (as_of - timedelta(days=3)).isoformat(),
-                       "type": "demo_request"})
-    touches = [{"occurred_at": moment(), "channel": rng.choice(CHANNELS[:3]),
-                "team": rng.choice(TEAMS), "responded": rng.choice([True, False, None])}
-               for _ in range(n_touches)]
-    lead = {**EXAMPLE_REQUEST["lead"], "lead_id": "L-BENCH-HEAVY",
-            "created_at": (as_of - timedelta(days=days + 30)).isoformat()}
-    return {"lead": lead, "activities": activities, "touches": touches,
-            "as_of": as_of.isoformat()}
+    activities = [
+        {"occurred_at": moment(), "type": rng.choices(kinds, [weights[k] for k in kinds])[0]}
+        for _ in range(n_activities - 1)
+    ]
+    activities.append(
+        {"occurred_at": (as_of - timedelta(days=3)).isoformat(), "type": "demo_request"}
+    )
+    touches = [
+        {
+            "occurred_at": moment(),
+            "channel": rng.choice(CHANNELS[:3]),
+            "team": rng.choice(TEAMS),
+            "responded": rng.choice([True, False, None]),
+        }
+        for _ in range(n_touches)
+    ]
+    lead = {
+        **EXAMPLE_REQUEST["lead"],
+        "lead_id": "L-BENCH-HEAVY",
+        "created_at": (as_of - timedelta(days=days + 30)).isoformat(),
+    }
+    return {"lead": lead, "activities": activities, "touches": touches, "as_of": as_of.isoformat()}
 
 
 def mlflow_request(models_dir: Path) -> dict[str, Any]:
@@ -109,8 +132,7 @@ def mlflow_request(models_dir: Path) -> dict[str, Any]:
     example = json.loads(path.read_text())
     rows = example["data"]
     # The row with the most non-zero values: a lead with some history, not a blank one.
-    row = max(rows, key=lambda r: sum(1 for v in r if v not in (0, 0.0)
-                                      and not _is_nan(v)))
+    row = max(rows, key=lambda r: sum(1 for v in r if v not in (0, 0.0) and not _is_nan(v)))
     row = [None if _is_nan(v) else v for v in row]
     return {"dataframe_split": {"columns": example["columns"], "data": [row]}}
 
@@ -120,6 +142,7 @@ def _is_nan(value: object) -> bool:
 
 
 # --- servers ----------------------------------------------------------------------------------
+
 
 def tracking_uri(models_dir: Path) -> str:
     return f"sqlite:///{(models_dir / 'mlflow.db').resolve()}"
@@ -153,9 +176,14 @@ class Server:
         self.log_file = self.log_path.open("wb")
         # A session of its own: `mlflow models serve` runs uvicorn as a child, and stopping
         # the process group stops it too.
-        self.proc = subprocess.Popen(self.argv, env=self.env, stdout=self.log_file,
-                                     stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            env=self.env,
+            stdout=self.log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
 
     def wait_ready(self, timeout: float) -> None:
         assert self.proc is not None
@@ -237,18 +265,21 @@ def _signal_group(proc: subprocess.Popen, sig: int) -> None:
 
 def server_env(bin_dir: Path, models_dir: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("LEADREADY_")}
-    env.update({
-        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
-        "OMP_NUM_THREADS": "1",
-        # Both servers read the same registry, whatever the caller's environment says.
-        "MLFLOW_TRACKING_URI": tracking_uri(models_dir),
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+            "OMP_NUM_THREADS": "1",
+            # Both servers read the same registry, whatever the caller's environment says.
+            "MLFLOW_TRACKING_URI": tracking_uri(models_dir),
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.update(extra)
     return env
 
 
 # --- load -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Target:
@@ -419,6 +450,7 @@ def throughput(target: Target, concurrency: int, seconds: float, max_requests: i
 
 # --- report -----------------------------------------------------------------------------------
 
+
 def leadready_check(body: dict) -> str | None:
     missing = [k for k in ("readiness", "route", "reasons", "context") if k not in body]
     if missing:
@@ -444,21 +476,36 @@ def verdict(ok: bool | None) -> str:
 
 
 def print_report(rows: list[dict], args: argparse.Namespace) -> None:
-    headers = ("server", "request", "p50 ms", "p99 ms",
-               f"req/s @{args.concurrency}", f"p50 ms @{args.concurrency}", "errors")
+    headers = (
+        "server",
+        "request",
+        "p50 ms",
+        "p99 ms",
+        f"req/s @{args.concurrency}",
+        f"p50 ms @{args.concurrency}",
+        "errors",
+    )
     table = [headers] + [
-        (r["server"], r["request"], fmt(r["lat"].p(50)) if r["lat"] else "-",
-         fmt(r["lat"].p(99)) if r["lat"] else "-",
-         fmt(r["tput"].rate, 0) if r["tput"] else "-",
-         fmt(r["tput"].p(50)) if r["tput"] else "-",
-         str((r["lat"].errors if r["lat"] else 0) + (r["tput"].errors if r["tput"] else 0)))
+        (
+            r["server"],
+            r["request"],
+            fmt(r["lat"].p(50)) if r["lat"] else "-",
+            fmt(r["lat"].p(99)) if r["lat"] else "-",
+            fmt(r["tput"].rate, 0) if r["tput"] else "-",
+            fmt(r["tput"].p(50)) if r["tput"] else "-",
+            str((r["lat"].errors if r["lat"] else 0) + (r["tput"].errors if r["tput"] else 0)),
+        )
         for r in rows
     ]
     widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
     print()
     for n, row in enumerate(table):
-        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w)
-                        for i, (c, w) in enumerate(zip(row, widths, strict=True))))
+        print(
+            "  ".join(
+                c.ljust(w) if i < 2 else c.rjust(w)
+                for i, (c, w) in enumerate(zip(row, widths, strict=True))
+            )
+        )
         if n == 0:
             print("  ".join("-" * w for w in widths))
     print()
@@ -466,70 +513,123 @@ def print_report(rows: list[dict], args: argparse.Namespace) -> None:
         for phase in ("lat", "tput"):
             res = r[phase]
             if res and res.errors:
-                print(f"  {r['server']}, {r['request']} ({phase}): {res.errors} errors, "
-                      f"first: {res.first_error}")
+                print(
+                    f"  {r['server']}, {r['request']} ({phase}): {res.errors} errors, "
+                    f"first: {res.first_error}"
+                )
     heavy = next(r for r in rows if r["key"] == "heavy")
     ml = next((r for r in rows if r["key"] == "mlflow"), None)
     print("Notes: leadready gets raw leads and does validation, features, scoring, reasons and")
-    print("context per request" + ("." if ml is None else "; MLflow gets one row of precomputed "
-                                   "features and returns only a\nprobability, so it does less "
-                                   "work per request."))
-    print(f"Latency: up to {args.requests} requests or {args.seconds:g} s at concurrency 1, after "
-          f"{WARMUP} warm-up requests.")
-    print(f"Throughput: {args.concurrency} keep-alive connections for {args.seconds:g} s (at most "
-          f"{args.throughput_requests} requests); leadready on the heavy lead.")
-    print(f"Load average before the servers started: {fmt(args.load_before)}"
-          + (" (other processes were busy: numbers are skewed)" if args.busy else "") + ".")
-    print(f"leadready workers: {args.workers}; "
-          + ("" if ml is None else f"MLflow workers: {args.mlflow_workers}; ")
-          + f"CPU cores: {os.cpu_count()} (shared with this client).")
+    print(
+        "context per request"
+        + (
+            "."
+            if ml is None
+            else "; MLflow gets one row of precomputed "
+            "features and returns only a\nprobability, so it does less "
+            "work per request."
+        )
+    )
+    print(
+        f"Latency: up to {args.requests} requests or {args.seconds:g} s at concurrency 1, after "
+        f"{WARMUP} warm-up requests."
+    )
+    print(
+        f"Throughput: {args.concurrency} keep-alive connections for {args.seconds:g} s (at most "
+        f"{args.throughput_requests} requests); leadready on the heavy lead."
+    )
+    print(
+        f"Load average before the servers started: {fmt(args.load_before)}"
+        + (" (other processes were busy: numbers are skewed)" if args.busy else "")
+        + "."
+    )
+    print(
+        f"leadready workers: {args.workers}; "
+        + ("" if ml is None else f"MLflow workers: {args.mlflow_workers}; ")
+        + f"CPU cores: {os.cpu_count()} (shared with this client)."
+    )
     print()
     p50, p99 = heavy["lat"].p(50), heavy["lat"].p(99)
     ratio_tput = ratio_p50 = math.nan
     if ml is not None:
         ratio_tput = heavy["tput"].rate / ml["tput"].rate if ml["tput"].rate else math.nan
         ratio_p50 = ml["lat"].p(50) / p50 if p50 else math.nan
-        print(f"Ratios: throughput leadready/mlflow = {fmt(ratio_tput)}x; "
-              f"p50 mlflow/leadready = {fmt(ratio_p50)}x")
+        print(
+            f"Ratios: throughput leadready/mlflow = {fmt(ratio_tput)}x; "
+            f"p50 mlflow/leadready = {fmt(ratio_p50)}x"
+        )
     else:
         print("Ratios: n/a (--skip-mlflow)")
     tput_ok = None if math.isnan(ratio_tput) else ratio_tput >= TARGET_THROUGHPUT_RATIO
-    print(f"{verdict(p50 <= TARGET_P50_MS)}  p50 @1 (heavy lead) {fmt(p50)} ms <= "
-          f"{TARGET_P50_MS:g} ms")
-    print(f"{verdict(p99 <= TARGET_P99_MS)}  p99 @1 (heavy lead) {fmt(p99)} ms <= "
-          f"{TARGET_P99_MS:g} ms")
-    print(f"{verdict(tput_ok)}  throughput @{args.concurrency} leadready/mlflow "
-          f"{fmt(ratio_tput)}x >= {TARGET_THROUGHPUT_RATIO:g}x"
-          + (" (not measured: --skip-mlflow)" if ml is None else ""))
-    errors = sum((r["lat"].errors if r["lat"] else 0) + (r["tput"].errors if r["tput"] else 0)
-                 for r in rows)
+    print(
+        f"{verdict(p50 <= TARGET_P50_MS)}  p50 @1 (heavy lead) {fmt(p50)} ms <= "
+        f"{TARGET_P50_MS:g} ms"
+    )
+    print(
+        f"{verdict(p99 <= TARGET_P99_MS)}  p99 @1 (heavy lead) {fmt(p99)} ms <= "
+        f"{TARGET_P99_MS:g} ms"
+    )
+    print(
+        f"{verdict(tput_ok)}  throughput @{args.concurrency} leadready/mlflow "
+        f"{fmt(ratio_tput)}x >= {TARGET_THROUGHPUT_RATIO:g}x"
+        + (" (not measured: --skip-mlflow)" if ml is None else "")
+    )
+    errors = sum(
+        (r["lat"].errors if r["lat"] else 0) + (r["tput"].errors if r["tput"] else 0) for r in rows
+    )
     print(f"{verdict(errors == 0)}  no errors ({errors} non-200 or failed requests)")
 
 
 # --- main -------------------------------------------------------------------------------------
 
+
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0],
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--models-dir", type=Path, default=Path("models"),
-                        help="Folder with mlflow.db and artifacts/ holding the champion.")
-    parser.add_argument("--requests", type=int, default=2000,
-                        help="Latency requests per server at concurrency 1 (after warm-up).")
-    parser.add_argument("--seconds", type=float, default=20.0,
-                        help="Time bound of each phase (latency, throughput) per server.")
-    parser.add_argument("--concurrency", type=int, default=8,
-                        help="Client connections in the throughput phase.")
-    parser.add_argument("--throughput-requests", type=int, default=50_000,
-                        help="Most requests per server in the throughput phase.")
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
+    parser.add_argument(
+        "--models-dir",
+        type=Path,
+        default=Path("models"),
+        help="Folder with mlflow.db and artifacts/ holding the champion.",
+    )
+    parser.add_argument(
+        "--requests",
+        type=int,
+        default=2000,
+        help="Latency requests per server at concurrency 1 (after warm-up).",
+    )
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=20.0,
+        help="Time bound of each phase (latency, throughput) per server.",
+    )
+    parser.add_argument(
+        "--concurrency", type=int, default=8, help="Client connections in the throughput phase."
+    )
+    parser.add_argument(
+        "--throughput-requests",
+        type=int,
+        default=50_000,
+        help="Most requests per server in the throughput phase.",
+    )
     parser.add_argument("--workers", type=int, default=2, help="leadready worker processes.")
-    parser.add_argument("--mlflow-workers", type=int, default=1,
-                        help="Worker processes of `mlflow models serve`.")
-    parser.add_argument("--skip-mlflow", action="store_true",
-                        help="Measure leadready alone (no ratio).")
+    parser.add_argument(
+        "--mlflow-workers", type=int, default=1, help="Worker processes of `mlflow models serve`."
+    )
+    parser.add_argument(
+        "--skip-mlflow", action="store_true", help="Measure leadready alone (no ratio)."
+    )
     args = parser.parse_args()
-    for name in ("requests", "seconds", "concurrency", "throughput_requests", "workers",
-                 "mlflow_workers"):
+    for name in (
+        "requests",
+        "seconds",
+        "concurrency",
+        "throughput_requests",
+        "workers",
+        "mlflow_workers",
+    ):
         if getattr(args, name) <= 0:
             parser.error(f"--{name.replace('_', '-')} must be positive")
     return args
@@ -539,15 +639,21 @@ def main() -> int:
     args = parse_args()
     models_dir = args.models_dir.resolve()
     if not (models_dir / "mlflow.db").exists():
-        print(f"error: no {models_dir / 'mlflow.db'}; train a champion first "
-              "(`leadready train --data DIR --models-dir DIR`)", file=sys.stderr)
+        print(
+            f"error: no {models_dir / 'mlflow.db'}; train a champion first "
+            "(`leadready train --data DIR --models-dir DIR`)",
+            file=sys.stderr,
+        )
         return 2
     bin_dir = venv_bin()
     args.load_before = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
     args.busy = args.load_before > 0.5 * (os.cpu_count() or 1)
     if args.busy:
-        print(f"warning: load average {args.load_before:.2f} on {os.cpu_count()} cores before "
-              "the run; other processes will skew the numbers", file=sys.stderr)
+        print(
+            f"warning: load average {args.load_before:.2f} on {os.cpu_count()} cores before "
+            "the run; other processes will skew the numbers",
+            file=sys.stderr,
+        )
     # SIGTERM to this script stops the servers too (through the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
@@ -559,29 +665,67 @@ def main() -> int:
         # which stops the whole server.
         engine_for(audit_url).dispose()
         lr_port = free_port()
-        servers = [Server(
-            "leadready",
-            [str(bin_dir / "leadready"), "serve", "--host", HOST, "--port", str(lr_port),
-             "--workers", str(args.workers), "--models-dir", str(models_dir)],
-            server_env(bin_dir, models_dir, {
-                "LEADREADY_API_KEYS": key,
-                "LEADREADY_AUDIT_URL": audit_url,
-            }),
-            lr_port, ("/readyz",), Path(tmp) / "leadready.log")]
+        servers = [
+            Server(
+                "leadready",
+                [
+                    str(bin_dir / "leadready"),
+                    "serve",
+                    "--host",
+                    HOST,
+                    "--port",
+                    str(lr_port),
+                    "--workers",
+                    str(args.workers),
+                    "--models-dir",
+                    str(models_dir),
+                ],
+                server_env(
+                    bin_dir,
+                    models_dir,
+                    {
+                        "LEADREADY_API_KEYS": key,
+                        "LEADREADY_AUDIT_URL": audit_url,
+                    },
+                ),
+                lr_port,
+                ("/readyz",),
+                Path(tmp) / "leadready.log",
+            )
+        ]
         if not args.skip_mlflow:
             ml_port = free_port()
             while ml_port == lr_port:
                 ml_port = free_port()
-            servers.append(Server(
-                "mlflow",
-                [str(bin_dir / "mlflow"), "models", "serve", "-m", MODEL_URI,
-                 "--env-manager", "local", "-p", str(ml_port), "-h", HOST,
-                 "--workers", str(args.mlflow_workers)],
-                server_env(bin_dir, models_dir, {}),
-                ml_port, ("/ping", "/health"), Path(tmp) / "mlflow.log"))
+            servers.append(
+                Server(
+                    "mlflow",
+                    [
+                        str(bin_dir / "mlflow"),
+                        "models",
+                        "serve",
+                        "-m",
+                        MODEL_URI,
+                        "--env-manager",
+                        "local",
+                        "-p",
+                        str(ml_port),
+                        "-h",
+                        HOST,
+                        "--workers",
+                        str(args.mlflow_workers),
+                    ],
+                    server_env(bin_dir, models_dir, {}),
+                    ml_port,
+                    ("/ping", "/health"),
+                    Path(tmp) / "mlflow.log",
+                )
+            )
         try:
-            print("Starting " + ", ".join(f"{s.name} on {HOST}:{s.port}" for s in servers)
-                  + " ...", flush=True)
+            print(
+                "Starting " + ", ".join(f"{s.name} on {HOST}:{s.port}" for s in servers) + " ...",
+                flush=True,
+            )
             # One after the other: both open the same SQLite registry at start-up, and each
             # gets the cores to itself while it loads.
             for server in servers:
@@ -590,12 +734,10 @@ def main() -> int:
                 try:
                     server.wait_ready(START_TIMEOUT)
                 except RuntimeError as exc:
-                    print(f"error: {exc}; its log ends with:\n{server.log_tail()}",
-                          file=sys.stderr)
+                    print(f"error: {exc}; its log ends with:\n{server.log_tail()}", file=sys.stderr)
                     return 1
                 server.wait_idle(START_TIMEOUT)
-                print(f"  {server.name} ready after {time.monotonic() - started:.1f} s",
-                      flush=True)
+                print(f"  {server.name} ready after {time.monotonic() - started:.1f} s", flush=True)
             return run(args, servers, models_dir, key)
         finally:
             for server in servers:
@@ -608,21 +750,38 @@ def run(args: argparse.Namespace, servers: list[Server], models_dir: Path, key: 
     lr_port = servers[0].port
     heavy = heavy_request()
     targets = {
-        "heavy": ("leadready", f"lead, {len(heavy['activities'])} act + "
-                  f"{len(heavy['touches'])} touches",
-                  Target(lr_port, "/v1/score", json.dumps(heavy).encode(), lr_headers,
-                         leadready_check)),
-        "example": ("leadready", f"lead, {len(EXAMPLE_REQUEST['activities'])} act + "
-                    f"{len(EXAMPLE_REQUEST['touches'])} touches",
-                    Target(lr_port, "/v1/score", json.dumps(EXAMPLE_REQUEST).encode(),
-                           lr_headers, leadready_check)),
+        "heavy": (
+            "leadready",
+            f"lead, {len(heavy['activities'])} act + {len(heavy['touches'])} touches",
+            Target(lr_port, "/v1/score", json.dumps(heavy).encode(), lr_headers, leadready_check),
+        ),
+        "example": (
+            "leadready",
+            f"lead, {len(EXAMPLE_REQUEST['activities'])} act + "
+            f"{len(EXAMPLE_REQUEST['touches'])} touches",
+            Target(
+                lr_port,
+                "/v1/score",
+                json.dumps(EXAMPLE_REQUEST).encode(),
+                lr_headers,
+                leadready_check,
+            ),
+        ),
     }
     if not args.skip_mlflow:
         body = mlflow_request(models_dir)
         n = len(body["dataframe_split"]["columns"])
-        targets["mlflow"] = ("mlflow", f"1 row of {n} precomputed features",
-                             Target(servers[1].port, "/invocations", json.dumps(body).encode(),
-                                    json_headers, mlflow_check))
+        targets["mlflow"] = (
+            "mlflow",
+            f"1 row of {n} precomputed features",
+            Target(
+                servers[1].port,
+                "/invocations",
+                json.dumps(body).encode(),
+                json_headers,
+                mlflow_check,
+            ),
+        )
     for name, (server, _, target) in targets.items():
         problem = check_first(target)
         if problem:
@@ -634,24 +793,30 @@ def run(args: argparse.Namespace, servers: list[Server], models_dir: Path, key: 
         target.alive = by_name[server].alive
         print(f"Latency @1: {server}, {request} ...", flush=True)
         lat = latency(target, args.requests, args.seconds)
-        rows.append({"key": name, "server": server, "request": request, "lat": lat,
-                     "tput": None})
+        rows.append({"key": name, "server": server, "request": request, "lat": lat, "tput": None})
     for row in rows:
         if row["key"] == "example":
             continue  # throughput on the heavy lead (the target's) and on MLflow only
-        print(f"Throughput @{args.concurrency}: {row['server']}, {row['request']} ...",
-              flush=True)
-        row["tput"] = throughput(targets[row["key"]][2], args.concurrency, args.seconds,
-                                 args.throughput_requests)
+        print(f"Throughput @{args.concurrency}: {row['server']}, {row['request']} ...", flush=True)
+        row["tput"] = throughput(
+            targets[row["key"]][2], args.concurrency, args.seconds, args.throughput_requests
+        )
     for server in servers:
-        errors = sum(r[p].errors for r in rows if r["server"] == server.name
-                     for p in ("lat", "tput") if r[p])
+        errors = sum(
+            r[p].errors for r in rows if r["server"] == server.name for p in ("lat", "tput") if r[p]
+        )
         if not server.alive():
-            print(f"warning: {server.name} exited during the run; its log ends with:\n"
-                  f"{server.log_tail()}", file=sys.stderr)
+            print(
+                f"warning: {server.name} exited during the run; its log ends with:\n"
+                f"{server.log_tail()}",
+                file=sys.stderr,
+            )
         elif errors:
-            print(f"warning: {errors} failed requests to {server.name}; its log ends with:\n"
-                  f"{server.log_tail(15)}", file=sys.stderr)
+            print(
+                f"warning: {errors} failed requests to {server.name}; its log ends with:\n"
+                f"{server.log_tail(15)}",
+                file=sys.stderr,
+            )
     print_report(rows, args)
     return 0
 

@@ -26,9 +26,15 @@ from pathlib import Path
 import httpx
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -38,17 +44,23 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(models: Path, sample: Path, key: str, audit: Path) -> tuple[subprocess.Popen,
-                                                                               str]:
+def start_server(models: Path, sample: Path, key: str, audit: Path) -> tuple[subprocess.Popen, str]:
     leadready = Path(sys.executable).parent / "leadready"
-    command = [str(leadready)] if leadready.exists() else [shutil.which("leadready") or
-                                                            "leadready"]
+    command = [str(leadready)] if leadready.exists() else [shutil.which("leadready") or "leadready"]
     port = free_port()
-    env = {**os.environ, "LEADREADY_API_KEYS": key, "LEADREADY_SAMPLE_DIR": str(sample),
-           "LEADREADY_AUDIT_URL": f"sqlite:///{audit}"}
-    process = subprocess.Popen([*command, "serve", "--port", str(port), "--models-dir",
-                                str(models)], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.STDOUT, text=True)
+    env = {
+        **os.environ,
+        "LEADREADY_API_KEYS": key,
+        "LEADREADY_SAMPLE_DIR": str(sample),
+        "LEADREADY_AUDIT_URL": f"sqlite:///{audit}",
+    }
+    process = subprocess.Popen(
+        [*command, "serve", "--port", str(port), "--models-dir", str(models)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -69,8 +81,9 @@ def shoot(url: str, key: str, out: Path, lead: str | None) -> str:
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(base_url=url, viewport={"width": 1280, "height": 1480},
-                                device_scale_factor=1)
+        page = browser.new_page(
+            base_url=url, viewport={"width": 1280, "height": 1480}, device_scale_factor=1
+        )
         page.goto("/ui/login")
         page.fill("input[name=key]", key)
         page.click("button[type=submit]")
@@ -96,14 +109,20 @@ def shoot(url: str, key: str, out: Path, lead: str | None) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("models", type=Path, help="models folder with a champion")
-    parser.add_argument("--sample", type=Path, default=ROOT / "data" / "sample",
-                        help="CRM export to score (default: data/sample)")
+    parser.add_argument(
+        "--sample",
+        type=Path,
+        default=ROOT / "data" / "sample",
+        help="CRM export to score (default: data/sample)",
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "lead-page.png")
     parser.add_argument("--lead", help="lead id to show (default: the top nurture lead)")
     args = parser.parse_args()
     if not (args.sample / "leads.csv").exists() and not (args.sample / "leads.parquet").exists():
-        sys.exit(f"{args.sample}: no sample export; create one with "
-                 "`leadready sample-data --out data/sample` (or `make demo`)")
+        sys.exit(
+            f"{args.sample}: no sample export; create one with "
+            "`leadready sample-data --out data/sample` (or `make demo`)"
+        )
     key = secrets.token_urlsafe(24)
     with tempfile.TemporaryDirectory() as scratch:
         process, url = start_server(args.models, args.sample, key, Path(scratch) / "audit.db")

@@ -21,8 +21,7 @@ lost leads with it, summed with the prior log-odds. Numeric fields are cut into 
 from __future__ import annotations
 
 import numpy as np
-
-from features.model import FeatureEncoder
+from leadready.features.model import FeatureEncoder
 
 POINTS = {
     "budget": {"confirmed": 20, "indicated": 10, "none": -10},
@@ -42,9 +41,15 @@ class ScorecardMargin:
         # Points per category code; the extra last slot is for missing (NaN) codes.
         self.tables = {
             position[field]: np.array(
-                [points.get(value, 0) for value, _ in
-                 sorted(encoder.vocabulary_[field].items(), key=lambda item: item[1])] + [0],
-                dtype=np.float64)
+                [
+                    points.get(value, 0)
+                    for value, _ in sorted(
+                        encoder.vocabulary_[field].items(), key=lambda item: item[1]
+                    )
+                ]
+                + [0],
+                dtype=np.float64,
+            )
             for field, points in POINTS.items()
         }
         self.activities = position["activities_30d"]
@@ -86,8 +91,9 @@ class FrequencyMargin:
             if j < self.n_categorical:
                 index = np.where(np.isnan(column), -1, column)
             else:
-                index = np.where(np.isnan(column), -1,
-                                 np.searchsorted(self.edges_[j], column, side="right"))
+                index = np.where(
+                    np.isnan(column), -1, np.searchsorted(self.edges_[j], column, side="right")
+                )
             size = self.sizes_[j]
             buckets[:, j] = np.where((index < 0) | (index >= size - 1), size - 1, index)
         return buckets
@@ -111,8 +117,9 @@ class FrequencyMargin:
         for j, size in enumerate(self.sizes_):
             w = np.bincount(buckets[won, j], minlength=size)
             n = np.bincount(buckets[lost, j], minlength=size)
-            self.tables_.append(np.log((w + a) / (won.sum() + a * size))
-                                - np.log((n + a) / (lost.sum() + a * size)))
+            self.tables_.append(
+                np.log((w + a) / (won.sum() + a * size)) - np.log((n + a) / (lost.sum() + a * size))
+            )
         self.prior_ = float(np.log(won.sum() / max(lost.sum(), 1)))
         return self
 

@@ -16,8 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-
-from features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
 
 DAY = 86_400
 ACTIVITY_WINDOWS = (7, 30, 90)
@@ -25,8 +24,14 @@ TOUCH_WINDOW = 30
 SIGNAL_WINDOW = 14
 HAND_RAISE_WINDOW = 7
 BUYING_SIGNALS = ("demo_request", "contact_request")
-SIZE_BANDS = ((10, "1-10"), (50, "11-50"), (200, "51-200"), (1000, "201-1000"),
-              (5000, "1001-5000"), (np.inf, "5000+"))
+SIZE_BANDS = (
+    (10, "1-10"),
+    (50, "11-50"),
+    (200, "51-200"),
+    (1000, "201-1000"),
+    (5000, "1001-5000"),
+    (np.inf, "5000+"),
+)
 
 # Composite sort keys pack (lead, kind, time) into one int64: time is offset so that any date
 # from 1900 to 2170 fits in 33 bits.
@@ -90,10 +95,11 @@ class Leads:
         return cls(
             created_at=to_seconds(frame["created_at"]),
             company_size=frame["company_size"].to_numpy(dtype=np.float64),
-            **{c: frame[c].to_numpy(dtype=object)
-               for c in ("source", "industry", *BANT_FIELDS)},
-            extra={name: frame[name].to_numpy(dtype=np.float64 if kind == "numeric" else object)
-                   for name, kind in (custom or {}).items()},
+            **{c: frame[c].to_numpy(dtype=object) for c in ("source", "industry", *BANT_FIELDS)},
+            extra={
+                name: frame[name].to_numpy(dtype=np.float64 if kind == "numeric" else object)
+                for name, kind in (custom or {}).items()
+            },
         )
 
 
@@ -133,16 +139,22 @@ class Events:
         time = np.asarray(time, dtype=np.int64) + _TIME_OFFSET
         kind = np.asarray(kind, dtype=np.int64)
         team = np.zeros_like(kind) if team is None else np.asarray(team, dtype=np.int64)
-        responded = (np.full(len(kind), np.nan) if responded is None
-                     else np.asarray(responded, dtype=np.float64))
+        responded = (
+            np.full(len(kind), np.nan)
+            if responded is None
+            else np.asarray(responded, dtype=np.float64)
+        )
         by_time = lead * _SPAN + time
         order = np.argsort(by_time, kind="stable")
-        lead, time, kind, team, responded = (
-            a[order] for a in (lead, time, kind, team, responded)
-        )
+        lead, time, kind, team, responded = (a[order] for a in (lead, time, kind, team, responded))
         known = ~np.isnan(responded)
         return cls(
-            lead=lead, time=time, kind=kind, team=team, responded=responded, n_kinds=n_kinds,
+            lead=lead,
+            time=time,
+            kind=kind,
+            team=team,
+            responded=responded,
+            n_kinds=n_kinds,
             by_time=by_time[order],
             by_kind=np.sort((lead * n_kinds + kind) * _SPAN + time),
             by_team=np.sort((lead * len(TEAMS) + team) * _SPAN + time),
@@ -153,21 +165,29 @@ class Events:
     @classmethod
     def activities_from_frame(cls, frame: pd.DataFrame, lead_ids: pd.Index) -> Events:
         return cls.build(
-            lead_ids.get_indexer(frame["lead_id"]), to_seconds(frame["occurred_at"]),
-            encode(frame["type"].to_numpy(), ACTIVITY_TYPES), len(ACTIVITY_TYPES),
+            lead_ids.get_indexer(frame["lead_id"]),
+            to_seconds(frame["occurred_at"]),
+            encode(frame["type"].to_numpy(), ACTIVITY_TYPES),
+            len(ACTIVITY_TYPES),
         )
 
     @classmethod
     def touches_from_frame(cls, frame: pd.DataFrame, lead_ids: pd.Index) -> Events:
         return cls.build(
-            lead_ids.get_indexer(frame["lead_id"]), to_seconds(frame["occurred_at"]),
-            encode(frame["channel"].to_numpy(), CHANNELS), len(CHANNELS),
+            lead_ids.get_indexer(frame["lead_id"]),
+            to_seconds(frame["occurred_at"]),
+            encode(frame["channel"].to_numpy(), CHANNELS),
+            len(CHANNELS),
             team=encode(frame["team"].to_numpy(), TEAMS),
             responded=frame["responded"].to_numpy(dtype=np.float64),
         )
 
     def window_counts(
-        self, keys: np.ndarray, n_kinds: int, lead: np.ndarray, as_of: np.ndarray,
+        self,
+        keys: np.ndarray,
+        n_kinds: int,
+        lead: np.ndarray,
+        as_of: np.ndarray,
         windows_days: Sequence[int | None],
     ) -> tuple[list[np.ndarray], np.ndarray]:
         """Per window, an (n_queries, n_kinds) array of event counts (None = all time); and
@@ -177,8 +197,9 @@ class Events:
         counts = []
         for days in windows_days:
             start = base if days is None else base + as_of[:, None] - days * DAY
-            counts.append(upper - np.searchsorted(keys, start, side="left" if days is None
-                                                  else "right"))
+            counts.append(
+                upper - np.searchsorted(keys, start, side="left" if days is None else "right")
+            )
         last = keys[np.maximum(upper - 1, 0)] - base if len(keys) else np.zeros_like(base)
         seen = (last >= 0) & (last < _SPAN) & (upper > 0)
         since = np.where(seen, (as_of[:, None] - last) / DAY, np.nan)
@@ -251,8 +272,10 @@ def build_features(
         touches.by_team, len(TEAMS), lead, at, (None, TOUCH_WINDOW)
     )
     out[f"touches_{TOUCH_WINDOW}d"] = recent_by_team.sum(axis=1).astype(np.float64)
-    for groups, total, recent in ((TEAMS, total_by_team, recent_by_team),
-                                  (CHANNELS, total_by_channel, recent_by_channel)):
+    for groups, total, recent in (
+        (TEAMS, total_by_team, recent_by_team),
+        (CHANNELS, total_by_channel, recent_by_channel),
+    ):
         for g, name in enumerate(groups):
             out[f"touches_{name}_total"] = total[:, g].astype(np.float64)
             out[f"touches_{name}_{TOUCH_WINDOW}d"] = recent[:, g].astype(np.float64)

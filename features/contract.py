@@ -20,11 +20,18 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
-    from features.schema import Schema, TableMapping
+    from leadready.features.schema import Schema, TableMapping
 
 SOURCES = (
-    "web_form", "trade_show", "webinar", "content_download", "referral", "partner",
-    "outbound", "chat", "other",
+    "web_form",
+    "trade_show",
+    "webinar",
+    "content_download",
+    "referral",
+    "partner",
+    "outbound",
+    "chat",
+    "other",
 )
 BUDGET = ("confirmed", "indicated", "none", "unknown")
 AUTHORITY = ("decision_maker", "influencer", "user", "unknown")
@@ -32,9 +39,18 @@ NEED = ("confirmed", "indicated", "none", "unknown")
 TIMEFRAME = ("lt_1m", "1_3m", "3_6m", "6_12m", "gt_12m", "unknown")
 OUTCOMES = ("won", "lost", "open")
 ACTIVITY_TYPES = (
-    "email_open", "email_click", "web_visit", "pricing_page_view", "content_download",
-    "webinar_attended", "event_attended", "demo_request", "contact_request", "chat",
-    "form_submit", "unsubscribe",
+    "email_open",
+    "email_click",
+    "web_visit",
+    "pricing_page_view",
+    "content_download",
+    "webinar_attended",
+    "event_attended",
+    "demo_request",
+    "contact_request",
+    "chat",
+    "form_submit",
+    "unsubscribe",
 )
 CHANNELS = ("email", "call", "meeting", "direct_mail", "social", "event")
 TEAMS = ("marketing", "sales")
@@ -42,8 +58,15 @@ BANT_FIELDS = {"budget": BUDGET, "authority": AUTHORITY, "need": NEED, "timefram
 
 TABLES = ("leads", "activities", "touches")
 LEAD_COLUMNS = (
-    "lead_id", "created_at", "source", "industry", "company_size", "country",
-    *BANT_FIELDS, "outcome", "outcome_at",
+    "lead_id",
+    "created_at",
+    "source",
+    "industry",
+    "company_size",
+    "country",
+    *BANT_FIELDS,
+    "outcome",
+    "outcome_at",
 )
 ACTIVITY_COLUMNS = ("lead_id", "occurred_at", "type")
 TOUCH_COLUMNS = ("lead_id", "occurred_at", "channel", "team", "responded")
@@ -82,8 +105,9 @@ class CheckedTable:
     date_formats: dict[str, str]
 
     @classmethod
-    def of(cls, path: str, frame: pd.DataFrame,
-           date_formats: dict[str, str] | None = None) -> CheckedTable:
+    def of(
+        cls, path: str, frame: pd.DataFrame, date_formats: dict[str, str] | None = None
+    ) -> CheckedTable:
         return cls(path, frame, not path.endswith(".parquet"), [], dict(date_formats or {}))
 
     def where(self, mask: np.ndarray) -> str:
@@ -129,7 +153,8 @@ def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable
     if not present:
         raise ContractError(
             f"{folder}: no '{name}' table; expected "
-            + " or ".join(p.name for p in candidates) + " in that folder"
+            + " or ".join(p.name for p in candidates)
+            + " in that folder"
         )
     if len(present) > 1:
         raise ContractError(f"{folder}: both {name}.csv and {name}.parquet exist; keep one")
@@ -149,8 +174,9 @@ def _text(table: CheckedTable, column: str) -> pd.Series:
     return series.fillna("").astype(str).str.strip()
 
 
-def _require_columns(table: CheckedTable, columns: tuple[str, ...],
-                     required: tuple[str, ...]) -> bool:
+def _require_columns(
+    table: CheckedTable, columns: tuple[str, ...], required: tuple[str, ...]
+) -> bool:
     missing = [c for c in required if c not in table.frame.columns]
     if missing:
         table.problems.append(
@@ -162,8 +188,9 @@ def _require_columns(table: CheckedTable, columns: tuple[str, ...],
     return not missing
 
 
-def _enum(table: CheckedTable, column: str, allowed: tuple[str, ...], empty: str | None
-          ) -> pd.Series:
+def _enum(
+    table: CheckedTable, column: str, allowed: tuple[str, ...], empty: str | None
+) -> pd.Series:
     values = _text(table, column).str.lower()
     if empty is not None:
         values = values.mask(values == "", empty)
@@ -188,8 +215,11 @@ def check_dates(table: CheckedTable, column: str, required: bool) -> pd.Series:
         parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
         missing = (text == "").to_numpy()
         bad = parsed.isna().to_numpy() & ~missing
-    expected = ("an ISO 8601 date or time" if column not in table.date_formats
-                else f"a date in the schema's format '{table.date_formats[column]}'")
+    expected = (
+        "an ISO 8601 date or time"
+        if column not in table.date_formats
+        else f"a date in the schema's format '{table.date_formats[column]}'"
+    )
     if bad.any():
         table.report(bad, column, "date that does not parse", expected)
     if required and missing.any():
@@ -219,30 +249,39 @@ def _flag(table: CheckedTable, column: str) -> pd.Series:
 
 def _custom(table: CheckedTable, out: pd.DataFrame, custom: dict[str, str]) -> None:
     """Extra lead columns the schema declared as features, typed like the contract's own."""
-    from features.build import FEATURES
+    from leadready.features.build import FEATURES
 
     for column, kind in custom.items():
         if column in FEATURES or column in LEAD_COLUMNS:
-            table.problems.append(f"{table.file}: custom feature '{column}' has the name of a "
-                                  "built-in column or feature; rename it in the schema")
+            table.problems.append(
+                f"{table.file}: custom feature '{column}' has the name of a "
+                "built-in column or feature; rename it in the schema"
+            )
         elif column not in table.frame:
-            table.problems.append(f"{table.file}: missing column '{column}', declared as a "
-                                  "custom feature in the schema")
+            table.problems.append(
+                f"{table.file}: missing column '{column}', declared as a "
+                "custom feature in the schema"
+            )
         elif kind == "numeric":
             text = _text(table, column)
             numbers = pd.to_numeric(text.mask(text == "", None), errors="coerce")
             bad = (numbers.isna() & (text != "")).to_numpy()
             if bad.any():
-                table.report(bad, column, "not a number",
-                             "a number or empty (declared numeric in the schema)")
+                table.report(
+                    bad,
+                    column,
+                    "not a number",
+                    "a number or empty (declared numeric in the schema)",
+                )
             out[column] = numbers.astype(float)
         else:
             text = _text(table, column)
             out[column] = text.mask(text == "", "unknown")
 
 
-def _check_leads(table: CheckedTable, require_outcome: bool, custom: dict[str, str]
-                 ) -> pd.DataFrame:
+def _check_leads(
+    table: CheckedTable, require_outcome: bool, custom: dict[str, str]
+) -> pd.DataFrame:
     required = ("lead_id", "created_at", "source", *BANT_FIELDS) + (
         ("outcome",) if require_outcome else ()
     )
@@ -261,9 +300,7 @@ def _check_leads(table: CheckedTable, require_outcome: bool, custom: dict[str, s
     out["source"] = _enum(table, "source", SOURCES, empty=None)
     industry = _text(table, "industry") if "industry" in frame else pd.Series("", frame.index)
     out["industry"] = industry.str.lower().mask(industry == "", "unknown")
-    out["company_size"] = (
-        _number(table, "company_size") if "company_size" in frame else np.nan
-    )
+    out["company_size"] = _number(table, "company_size") if "company_size" in frame else np.nan
     out["country"] = _text(table, "country") if "country" in frame else ""
     for name, allowed in BANT_FIELDS.items():
         out[name] = _enum(table, name, allowed, empty="unknown")
@@ -272,29 +309,44 @@ def _check_leads(table: CheckedTable, require_outcome: bool, custom: dict[str, s
         has_at = "outcome_at" in frame
         out["outcome_at"] = (
             check_dates(table, "outcome_at", required=False)
-            if has_at else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
+            if has_at
+            else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
         )
         closed = out["outcome"].isin(("won", "lost")).to_numpy()
         no_date = closed & out["outcome_at"].isna().to_numpy()
         if has_at:
             no_date &= (_text(table, "outcome_at") == "").to_numpy()
         if no_date.any():
-            table.report(no_date, "outcome_at", "won or lost lead without an outcome date",
-                         "the date the lead was won or lost")
+            table.report(
+                no_date,
+                "outcome_at",
+                "won or lost lead without an outcome date",
+                "the date the lead was won or lost",
+            )
         before = (out["outcome_at"] < out["created_at"]).to_numpy()
         if before.any():
-            table.report(before, "outcome_at", "outcome before the lead was created",
-                         "a date on or after created_at")
+            table.report(
+                before,
+                "outcome_at",
+                "outcome before the lead was created",
+                "a date on or after created_at",
+            )
         open_dated = (out["outcome"] == "open").to_numpy() & out["outcome_at"].notna().to_numpy()
         if open_dated.any():
-            table.report(open_dated, "outcome_at", "open lead with an outcome date",
-                         "empty outcome_at while the outcome is open")
+            table.report(
+                open_dated,
+                "outcome_at",
+                "open lead with an outcome date",
+                "empty outcome_at while the outcome is open",
+            )
     _custom(table, out, custom)
     return out
 
 
 def _check_events(
-    table: CheckedTable, columns: tuple[str, ...], known: pd.Series,
+    table: CheckedTable,
+    columns: tuple[str, ...],
+    known: pd.Series,
     enums: dict[str, tuple[str, ...]],
 ) -> pd.DataFrame:
     required = tuple(c for c in columns if c != "responded")
@@ -309,14 +361,13 @@ def _check_events(
     for column, allowed in enums.items():
         out[column] = _enum(table, column, allowed, empty=None)
     if "responded" in columns:
-        out["responded"] = (
-            _flag(table, "responded") if "responded" in table.frame else np.nan
-        )
+        out["responded"] = _flag(table, "responded") if "responded" in table.frame else np.nan
     return out
 
 
-def load_crm(folder: str | Path, *, require_outcome: bool = True,
-             schema: Schema | None = None) -> Crm:
+def load_crm(
+    folder: str | Path, *, require_outcome: bool = True, schema: Schema | None = None
+) -> Crm:
     """Read and validate a CRM export folder; raise `ContractError` listing every problem.
 
     With a schema, its renames, value maps and date formats apply first, and its custom lead
@@ -330,9 +381,7 @@ def load_crm(folder: str | Path, *, require_outcome: bool = True,
     leads = _check_leads(leads_t, require_outcome, custom)
     known = leads["lead_id"] if "lead_id" in leads else pd.Series(dtype=str)
     activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, {"type": ACTIVITY_TYPES})
-    touches = _check_events(
-        touches_t, TOUCH_COLUMNS, known, {"channel": CHANNELS, "team": TEAMS}
-    )
+    touches = _check_events(touches_t, TOUCH_COLUMNS, known, {"channel": CHANNELS, "team": TEAMS})
     problems = leads_t.problems + activities_t.problems + touches_t.problems
     if problems:
         count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
@@ -342,9 +391,11 @@ def load_crm(folder: str | Path, *, require_outcome: bool = True,
         )
     return Crm(
         leads=leads.reset_index(drop=True),
-        activities=activities.sort_values(["lead_id", "occurred_at"], kind="stable")
-        .reset_index(drop=True),
-        touches=touches.sort_values(["lead_id", "occurred_at"], kind="stable")
-        .reset_index(drop=True),
+        activities=activities.sort_values(["lead_id", "occurred_at"], kind="stable").reset_index(
+            drop=True
+        ),
+        touches=touches.sort_values(["lead_id", "occurred_at"], kind="stable").reset_index(
+            drop=True
+        ),
         custom=custom,
     )

@@ -16,10 +16,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+from leadready.features.build import CATEGORICAL, NUMERIC
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
-
-from features.build import CATEGORICAL, NUMERIC
 
 Columns = Mapping[str, Any]
 
@@ -32,8 +31,12 @@ class FeatureEncoder(BaseEstimator):
     industry in production is treated like an unknown one, never as an error.
     """
 
-    def __init__(self, categorical: tuple[str, ...] = CATEGORICAL,
-                 numeric: tuple[str, ...] = NUMERIC, min_count: int = 20) -> None:
+    def __init__(
+        self,
+        categorical: tuple[str, ...] = CATEGORICAL,
+        numeric: tuple[str, ...] = NUMERIC,
+        min_count: int = 20,
+    ) -> None:
         self.categorical = categorical
         self.numeric = numeric
         self.min_count = min_count
@@ -111,7 +114,7 @@ class LinearMargin:
         # Counts are heavy-tailed: on a signed log scale, sign(x) * log(1 + |x|), one very
         # active lead does not dominate the fit, and negative values (flat tables hold
         # balances and differences) keep their order.
-        values = x[:, len(self.vocab_sizes):]
+        values = x[:, len(self.vocab_sizes) :]
         return np.sign(values) * np.log1p(np.abs(values))
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> LinearMargin:
@@ -131,7 +134,7 @@ class LinearMargin:
         terms = np.empty((x.shape[0], len(blocks) + 1))
         start = 0
         for j, block in enumerate(blocks):
-            terms[:, j] = block @ self.coef_[start:start + block.shape[1]]
+            terms[:, j] = block @ self.coef_[start : start + block.shape[1]]
             start += block.shape[1]
         terms[:, -1] = self.intercept_
         return terms
@@ -170,7 +173,10 @@ class LeadScorer(BaseEstimator, ClassifierMixin):
     """
 
     def __init__(
-        self, encoder: FeatureEncoder, readiness: Calibrated, potential: Calibrated,
+        self,
+        encoder: FeatureEncoder,
+        readiness: Calibrated,
+        potential: Calibrated,
         info: dict[str, Any],
     ) -> None:
         self.encoder = encoder

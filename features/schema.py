@@ -20,8 +20,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
-
-from features.contract import ContractError
+from leadready.features.contract import ContractError
 
 SECTIONS = ("leads", "activities", "touches", "table")
 FEATURE_KINDS = ("numeric", "categorical", "ignore")
@@ -74,18 +73,17 @@ class Schema:
     def parse(cls, raw: Any, source: str = "schema") -> Schema:
         problems: list[str] = []
         if not isinstance(raw, dict):
-            raise ContractError(f"{source}: expected a mapping with sections "
-                                f"{', '.join(SECTIONS)}")
+            raise ContractError(f"{source}: expected a mapping with sections {', '.join(SECTIONS)}")
         tables = {}
         for name, section in raw.items():
             if name not in SECTIONS:
-                problems.append(f"section '{name}': unknown; expected one of "
-                                f"{', '.join(SECTIONS)}")
+                problems.append(f"section '{name}': unknown; expected one of {', '.join(SECTIONS)}")
                 continue
             tables[name] = _section(section or {}, f"{name}", problems)
         if problems:
-            raise ContractError(f"{source} is not a valid schema:\n"
-                                + "\n".join(f"- {p}" for p in problems))
+            raise ContractError(
+                f"{source} is not a valid schema:\n" + "\n".join(f"- {p}" for p in problems)
+            )
         return cls(tables, source)
 
 
@@ -96,8 +94,9 @@ def _mapping(value: Any, where: str, problems: list[str], nested: bool = False) 
     out = {}
     for key, item in value.items():
         if nested:
-            out[str(key)] = {str(k): str(v) for k, v in _mapping(item, f"{where}.{key}",
-                                                                  problems).items()}
+            out[str(key)] = {
+                str(k): str(v) for k, v in _mapping(item, f"{where}.{key}", problems).items()
+            }
         elif isinstance(item, dict | list) or item is None:
             problems.append(f"{where}.{key}: expected a single name or value")
         else:
@@ -116,11 +115,11 @@ def _section(section: Any, name: str, problems: list[str]) -> TableMapping:
     for column, kind in features.items():
         allowed = FEATURE_KINDS if name == "table" else FEATURE_KINDS[:2]
         if kind not in allowed:
-            problems.append(f"{name}.features.{column}: '{kind}'; expected "
-                            f"{' | '.join(allowed)}")
+            problems.append(f"{name}.features.{column}: '{kind}'; expected {' | '.join(allowed)}")
     if features and name in ("activities", "touches"):
-        problems.append(f"{name}.features: custom features are lead-level; declare them under "
-                        "leads")
+        problems.append(
+            f"{name}.features: custom features are lead-level; declare them under leads"
+        )
     file = section.get("file")
     if file is not None and not isinstance(file, str):
         problems.append(f"{name}.file: expected a file name")

@@ -24,6 +24,20 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from leadready.serving import outcomes, ui
+from leadready.serving.audit import AuditLog, default_url
+from leadready.serving.engine import Champions, Engine, load_champions
+from leadready.serving.flat import FlatModel
+from leadready.serving.schemas import (
+    MAX_BODY_BYTES,
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    Message,
+    ScoreRequest,
+    ScoreResponse,
+)
+from leadready.serving.store import NoChampionError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -34,21 +48,6 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
-
-from serving import outcomes, ui
-from serving.audit import AuditLog, default_url
-from serving.engine import Champions, Engine, load_champions
-from serving.flat import FlatModel
-from serving.schemas import (
-    MAX_BODY_BYTES,
-    BatchRequest,
-    BatchResponse,
-    ErrorResponse,
-    Message,
-    ScoreRequest,
-    ScoreResponse,
-)
-from serving.store import NoChampionError
 
 log = logging.getLogger("leadready.serve")
 
@@ -79,14 +78,22 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.requests = Counter("leadready_requests_total", "HTTP requests",
-                                ("endpoint", "status"), registry=self.registry)
+        self.requests = Counter(
+            "leadready_requests_total",
+            "HTTP requests",
+            ("endpoint", "status"),
+            registry=self.registry,
+        )
         self.latency = Histogram(
-            "leadready_request_seconds", "Request latency", ("endpoint", "status"),
+            "leadready_request_seconds",
+            "Request latency",
+            ("endpoint", "status"),
             buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=self.registry)
-        self.scores = Counter("leadready_scores_total", "Leads scored, by route", ("route",),
-                              registry=self.registry)
+            registry=self.registry,
+        )
+        self.scores = Counter(
+            "leadready_scores_total", "Leads scored, by route", ("route",), registry=self.registry
+        )
 
 
 class LimitsAndMetrics:
@@ -140,16 +147,33 @@ class _BodyTooLarge(Exception):
 
 
 async def _too_large(send: Any) -> None:
-    body = (b'{"detail":[{"field":"body","message":"request body is larger than 1 MiB; '
-            b'send fewer leads per batch"}]}')
-    await send({"type": "http.response.start", "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})
+    body = (
+        b'{"detail":[{"field":"body","message":"request body is larger than 1 MiB; '
+        b'send fewer leads per batch"}]}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
-_KNOWN_PATHS = {"/v1/score", "/v1/score/batch", "/v1/model", "/v1/admin/reload",
-                "/v1/outcomes", "/healthz", "/readyz", "/metrics"}
+_KNOWN_PATHS = {
+    "/v1/score",
+    "/v1/score/batch",
+    "/v1/model",
+    "/v1/admin/reload",
+    "/v1/outcomes",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+}
 
 
 def _field_errors(errors: list[dict]) -> list[dict[str, str]]:
@@ -173,16 +197,21 @@ def require_key(request: Request) -> None:
     for key in keys:
         matched |= hmac.compare_digest(supplied, key)
     if scheme.lower() != "bearer" or not matched:
-        raise HTTPException(401, "missing or invalid API key; send 'Authorization: Bearer KEY'",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "missing or invalid API key; send 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
 
 
 Authorized = Annotated[None, Depends(require_key)]
 V1_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing or invalid API key"},
     413: {"model": ErrorResponse, "description": "Body over 1 MiB"},
-    422: {"model": ErrorResponse,
-          "description": "Invalid input: each wrong field's path and what was expected"},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid input: each wrong field's path and what was expected",
+    },
     503: {"model": Message, "description": "No champion trained on a CRM export is loaded"},
 }
 
@@ -200,8 +229,10 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 def _models(engine: Engine | None, flat: FlatModel | None) -> dict[str, Any]:
     """The loaded champions as the ops endpoints name them: `model` scores CRM leads (the API),
     `flat_model` flat tables (the workspace); null when there is none."""
-    return {"model": engine.model_ref if engine is not None else None,
-            "flat_model": flat.model_ref if flat is not None else None}
+    return {
+        "model": engine.model_ref if engine is not None else None,
+        "flat_model": flat.model_ref if flat is not None else None,
+    }
 
 
 def create_app(settings: ServeSettings | None = None) -> FastAPI:
@@ -232,7 +263,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         loop = asyncio.get_running_loop()
         if threading.current_thread() is threading.main_thread():
             loop.add_signal_handler(
-                signal.SIGHUP, lambda: loop.run_in_executor(None, reload_model, app))
+                signal.SIGHUP, lambda: loop.run_in_executor(None, reload_model, app)
+            )
         try:
             yield
         finally:
@@ -255,24 +287,30 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
 
     def audit_and_count(results: list[dict], app: FastAPI) -> None:
         scored = [r for r in results if "route" in r]
-        app.state.audit.record([
-            {**r, "model_name": r["model"]["name"], "model_version": r["model"]["version"]}
-            for r in scored])
+        app.state.audit.record(
+            [
+                {**r, "model_name": r["model"]["name"], "model_version": r["model"]["version"]}
+                for r in scored
+            ]
+        )
         for r in scored:
             metrics.scores.labels(r["route"]).inc()
 
     @app.post("/v1/score", response_model=ScoreResponse, tags=["scoring"], responses=V1_ERRORS)
-    def score(body: ScoreRequest, engine: EngineDep, _: Authorized, request: Request
-              ) -> JSONResponse:
+    def score(
+        body: ScoreRequest, engine: EngineDep, _: Authorized, request: Request
+    ) -> JSONResponse:
         """Score one lead: readiness, potential, route and reasons, with context for the rep."""
         results = engine.score_requests([body], datetime.now(UTC))
         audit_and_count(results, request.app)
         return JSONResponse(results[0])
 
-    @app.post("/v1/score/batch", response_model=BatchResponse, tags=["scoring"],
-              responses=V1_ERRORS)
-    def score_batch(body: BatchRequest, engine: EngineDep, _: Authorized, request: Request
-                    ) -> JSONResponse:
+    @app.post(
+        "/v1/score/batch", response_model=BatchResponse, tags=["scoring"], responses=V1_ERRORS
+    )
+    def score_batch(
+        body: BatchRequest, engine: EngineDep, _: Authorized, request: Request
+    ) -> JSONResponse:
         """Score up to 1,000 leads; a lead that fails validation gets its errors, in place."""
         valid: list[ScoreRequest] = []
         slots: list[dict | int] = []
@@ -283,9 +321,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             except ValidationError as exc:
                 lead = item.get("lead") if isinstance(item, dict) else None
                 lead_id = lead.get("lead_id") if isinstance(lead, dict) else None
-                slots.append({"index": i,
-                              "lead_id": lead_id if isinstance(lead_id, str) else None,
-                              "errors": _field_errors(list(exc.errors()))})
+                slots.append(
+                    {
+                        "index": i,
+                        "lead_id": lead_id if isinstance(lead_id, str) else None,
+                        "errors": _field_errors(list(exc.errors())),
+                    }
+                )
         scored = engine.score_requests(valid, datetime.now(UTC)) if valid else []
         audit_and_count(scored, request.app)
         results = [scored[s] if isinstance(s, int) else s for s in slots]
@@ -303,28 +345,39 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             "thresholds": info["thresholds"],
             "policy": info["policy"],
             "routes": info["routes"],
-            "drivers": [{"feature": f, "label": engine.labels.get(f, f), "mean_abs": v}
-                        for f, v in info["drivers"].items()],
+            "drivers": [
+                {"feature": f, "label": engine.labels.get(f, f), "mean_abs": v}
+                for f, v in info["drivers"].items()
+            ],
             "data": info["data"],
         }
 
-    @app.post("/v1/outcomes", response_model=outcomes.OutcomesImported, tags=["outcomes"],
-              responses=V1_ERRORS)
+    @app.post(
+        "/v1/outcomes",
+        response_model=outcomes.OutcomesImported,
+        tags=["outcomes"],
+        responses=V1_ERRORS,
+    )
     def post_outcomes(
         body: Annotated[list[outcomes.OutcomeIn], Body(max_length=outcomes.MAX_OUTCOMES)],
-        _: Authorized, request: Request,
+        _: Authorized,
+        request: Request,
     ) -> JSONResponse:
         """Record won or lost outcomes of leads (up to 10,000; a lead sent again is replaced).
         The workspace's Outcomes page compares them with the scores in the audit log."""
         try:
             stored = outcomes.store(request.app.state.audit.engine, body)
         except outcomes.OutcomeError as exc:
-            return JSONResponse({"detail": [{"field": "lead_id", "message": str(exc)}]},
-                                status_code=422)
+            return JSONResponse(
+                {"detail": [{"field": "lead_id", "message": str(exc)}]}, status_code=422
+            )
         return JSONResponse(stored.model_dump())
 
-    @app.post("/v1/admin/reload", tags=["model"],
-              responses={**V1_ERRORS, 409: {"model": Message, "description": "No champion"}})
+    @app.post(
+        "/v1/admin/reload",
+        tags=["model"],
+        responses={**V1_ERRORS, 409: {"model": Message, "description": "No champion"}},
+    )
     def reload(_: Authorized, request: Request) -> dict[str, Any]:
         """Load the versions the champion aliases point to now (of the CRM-export model and of
         the flat-table model); requests in flight finish on the old ones."""

@@ -16,12 +16,21 @@ import sqlalchemy as sa
 
 FLUSH_SECONDS = 0.5
 FLUSH_ROWS = 500
-COLUMNS = ("request_id", "lead_id", "model_name", "model_version", "readiness", "potential",
-           "route", "scored_at")
+COLUMNS = (
+    "request_id",
+    "lead_id",
+    "model_name",
+    "model_version",
+    "readiness",
+    "potential",
+    "route",
+    "scored_at",
+)
 
 metadata = sa.MetaData()
 scores = sa.Table(
-    "scores", metadata,
+    "scores",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("request_id", sa.String(64), nullable=False, index=True),
     sa.Column("lead_id", sa.String(200), nullable=False, index=True),
@@ -101,8 +110,9 @@ def export(url: str, out: Path) -> int:
     import pandas as pd
 
     with engine_for(url).connect() as connection:
-        frame = pd.read_sql(sa.select(*(scores.c[c] for c in COLUMNS)).order_by(scores.c.id),
-                            connection)
+        frame = pd.read_sql(
+            sa.select(*(scores.c[c] for c in COLUMNS)).order_by(scores.c.id), connection
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.suffix == ".parquet":
         frame.to_parquet(out, index=False)

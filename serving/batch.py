@@ -7,12 +7,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
-
-from features.build import Events, Leads, to_seconds
-from features.contract import Crm
-from serving.engine import Engine
-from serving.explain import top_labels
-from serving.store import LoadedModel
+from leadready.features.build import Events, Leads, to_seconds
+from leadready.features.contract import Crm
+from leadready.serving.engine import Engine
+from leadready.serving.explain import top_labels
+from leadready.serving.store import LoadedModel
 
 CHUNK = 5000
 TOP_IN_FILE = 3
@@ -20,24 +19,32 @@ TOP_IN_FILE = 3
 
 def latest_time(crm: Crm) -> int:
     """The latest moment the export records: the default time to score it at."""
-    times = [crm.leads["created_at"].max(), crm.activities["occurred_at"].max(),
-             crm.touches["occurred_at"].max()]
+    times = [
+        crm.leads["created_at"].max(),
+        crm.activities["occurred_at"].max(),
+        crm.touches["occurred_at"].max(),
+    ]
     if "outcome_at" in crm.leads:
         times.append(crm.leads["outcome_at"].max())
     return int(to_seconds(pd.Series([t for t in times if pd.notna(t)])).max())
 
 
-def score_export(crm: Crm, loaded: LoadedModel, as_of: str | None,
-                 progress: Callable[[int, int], None] = lambda done, total: None,
-                 threads: int = os.cpu_count() or 1) -> pd.DataFrame:
+def score_export(
+    crm: Crm,
+    loaded: LoadedModel,
+    as_of: str | None,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    threads: int = os.cpu_count() or 1,
+) -> pd.DataFrame:
     """One row per open lead: id, readiness, potential, route, route reason, top reasons."""
     engine = Engine(loaded)
     if as_of is None:
         moment = latest_time(crm)
     else:
         try:
-            moment = int(to_seconds(pd.to_datetime([as_of], format="ISO8601", utc=True)
-                                    .tz_localize(None))[0])
+            moment = int(
+                to_seconds(pd.to_datetime([as_of], format="ISO8601", utc=True).tz_localize(None))[0]
+            )
         except ValueError:
             raise ValueError(f"--as-of {as_of!r} is not an ISO 8601 time") from None
     leads_frame = crm.leads
@@ -48,24 +55,39 @@ def score_export(crm: Crm, loaded: LoadedModel, as_of: str | None,
     custom = engine.info.get("custom", {})
     missing = [name for name in custom if name not in crm.leads]
     if missing:
-        raise ValueError(f"the model uses custom features {', '.join(missing)}; load the export "
-                         "with the schema it was trained with (--schema)")
+        raise ValueError(
+            f"the model uses custom features {', '.join(missing)}; load the export "
+            "with the schema it was trained with (--schema)"
+        )
     leads = Leads.from_frame(crm.leads, custom)
     activities = Events.activities_from_frame(crm.activities, ids)
     touches = Events.touches_from_frame(crm.touches, ids)
     rows = ids.get_indexer(leads_frame["lead_id"].to_numpy()[positions])
     parts = []
     for start in range(0, len(rows), CHUNK):
-        chunk = rows[start:start + CHUNK]
-        prediction = engine.predict(leads, activities, touches, chunk,
-                                    np.full(len(chunk), moment, dtype=np.int64), threads=threads)
+        chunk = rows[start : start + CHUNK]
+        prediction = engine.predict(
+            leads,
+            activities,
+            touches,
+            chunk,
+            np.full(len(chunk), moment, dtype=np.int64),
+            threads=threads,
+        )
         part = {
-            "lead_id": ids[chunk], "readiness": prediction.readiness.round(4),
-            "potential": prediction.potential.round(4), "route": prediction.routes,
+            "lead_id": ids[chunk],
+            "readiness": prediction.readiness.round(4),
+            "potential": prediction.potential.round(4),
+            "route": prediction.routes,
             "route_reason": [engine.route_reason(prediction, i) for i in range(len(chunk))],
         }
-        up, down = top_labels(prediction.contributions, prediction.columns, engine.features,
-                              engine.labels, TOP_IN_FILE)
+        up, down = top_labels(
+            prediction.contributions,
+            prediction.columns,
+            engine.features,
+            engine.labels,
+            TOP_IN_FILE,
+        )
         for k in range(TOP_IN_FILE):
             for side, labels in (("up", up), ("down", down)):
                 part[f"reason_{side}_{k + 1}"] = [row[k] if len(row) > k else "" for row in labels]

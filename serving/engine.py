@@ -13,15 +13,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
-
-from features.build import DAY, Events, Leads, build_features
-from features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
-from serving.explain import reasons
-from serving.flat import FlatModel
-from serving.predict import Prediction, predict
-from serving.routing import Thresholds, route_reason
-from serving.schemas import LeadIn, ScoreRequest, unix_seconds
-from serving.store import LoadedModel, NoChampionError, load_champion
+from leadready.features.build import DAY, Events, Leads, build_features
+from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from leadready.serving.explain import reasons
+from leadready.serving.flat import FlatModel
+from leadready.serving.predict import Prediction, predict
+from leadready.serving.routing import Thresholds, route_reason
+from leadready.serving.schemas import LeadIn, ScoreRequest, unix_seconds
+from leadready.serving.store import LoadedModel, NoChampionError, load_champion
 
 ACTIVITY_CODES = {name: code for code, name in enumerate(ACTIVITY_TYPES)}
 CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}
@@ -46,36 +45,56 @@ class Engine:
 
     def _self_test(self) -> None:
         """Score one empty lead, so a model this code cannot use fails at load, not per request."""
-        probe = ScoreRequest(lead=LeadIn(lead_id="self-test", created_at=datetime(2025, 1, 1),
-                                         source="other"))
+        probe = ScoreRequest(
+            lead=LeadIn(lead_id="self-test", created_at=datetime(2025, 1, 1), source="other")
+        )
         try:
             self.score_requests([probe], datetime(2025, 2, 1, tzinfo=UTC))
         except Exception as exc:  # any failure means the same for every request
             raise NoChampionError(
                 f"version {self.loaded.version} of '{self.loaded.name}' cannot score with this "
                 f"version of leadready ({type(exc).__name__}: {exc}); retrain with "
-                "`leadready train --data DIR`") from None
+                "`leadready train --data DIR`"
+            ) from None
 
-    def predict(self, leads: Leads, activities: Events, touches: Events, lead: np.ndarray,
-                as_of: np.ndarray, threads: int = 1) -> Prediction:
+    def predict(
+        self,
+        leads: Leads,
+        activities: Events,
+        touches: Events,
+        lead: np.ndarray,
+        as_of: np.ndarray,
+        threads: int = 1,
+    ) -> Prediction:
         columns = build_features(leads, activities, touches, lead, as_of)
         return predict(self.scorer, columns, columns["hand_raise_7d"], self.thresholds, threads)
 
     def route_reason(self, prediction: Prediction, row: int) -> str:
-        return route_reason(str(prediction.routes[row]), prediction.readiness[row],
-                            prediction.potential[row], self.thresholds,
-                            prediction.columns["days_since_hand_raise"][row])
+        return route_reason(
+            str(prediction.routes[row]),
+            prediction.readiness[row],
+            prediction.potential[row],
+            self.thresholds,
+            prediction.columns["days_since_hand_raise"][row],
+        )
 
     def reasons(self, prediction: Prediction, row: int) -> dict[str, object]:
-        return reasons(prediction.contributions[row], prediction.columns, row, self.features,
-                       self.labels)
+        return reasons(
+            prediction.contributions[row], prediction.columns, row, self.features, self.labels
+        )
 
     def score_requests(self, requests: list[ScoreRequest], now: datetime) -> list[dict]:
         """Score validated API requests (one lead each); answers in request order."""
-        times = [([unix_seconds(a.occurred_at) for a in r.activities],
-                  [unix_seconds(t.occurred_at) for t in r.touches]) for r in requests]
-        leads, activities, touches, as_of = _arrays(requests, times, now,
-                                                    self.info.get("custom", {}))
+        times = [
+            (
+                [unix_seconds(a.occurred_at) for a in r.activities],
+                [unix_seconds(t.occurred_at) for t in r.touches],
+            )
+            for r in requests
+        ]
+        leads, activities, touches, as_of = _arrays(
+            requests, times, now, self.info.get("custom", {})
+        )
         prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
         scored_at = now.isoformat()
         return [
@@ -111,8 +130,9 @@ EventTimes = tuple[list[int], list[int]]
 """Unix seconds of one request's activities and touches, in request order."""
 
 
-def _arrays(requests: list[ScoreRequest], times: list[EventTimes], now: datetime,
-            custom: dict[str, str]) -> tuple[Leads, Events, Events, np.ndarray]:
+def _arrays(
+    requests: list[ScoreRequest], times: list[EventTimes], now: datetime, custom: dict[str, str]
+) -> tuple[Leads, Events, Events, np.ndarray]:
     """The requests as the arrays `build_features` takes; types were validated already."""
     lead_fields = [r.lead for r in requests]
 
@@ -122,42 +142,65 @@ def _arrays(requests: list[ScoreRequest], times: list[EventTimes], now: datetime
     leads = Leads(
         created_at=np.array([unix_seconds(x.created_at) for x in lead_fields], dtype=np.int64),
         source=column("source"),
-        industry=np.array([(x.industry or "unknown").lower() for x in lead_fields],
-                          dtype=object),
-        company_size=np.array([np.nan if x.company_size is None else x.company_size
-                               for x in lead_fields], dtype=np.float64),
+        industry=np.array([(x.industry or "unknown").lower() for x in lead_fields], dtype=object),
+        company_size=np.array(
+            [np.nan if x.company_size is None else x.company_size for x in lead_fields],
+            dtype=np.float64,
+        ),
         **{field: column(field) for field in BANT_FIELDS},
-        extra={name: np.array([_custom_value(x.custom.get(name), kind) for x in lead_fields],
-                              dtype=np.float64 if kind == "numeric" else object)
-               for name, kind in custom.items()},
+        extra={
+            name: np.array(
+                [_custom_value(x.custom.get(name), kind) for x in lead_fields],
+                dtype=np.float64 if kind == "numeric" else object,
+            )
+            for name, kind in custom.items()
+        },
     )
-    act = [(i, second, ACTIVITY_CODES[a.type])
-           for i, r in enumerate(requests)
-           for a, second in zip(r.activities, times[i][0], strict=True)]
-    tch = [(i, second, CHANNEL_CODES[t.channel], TEAM_CODES[t.team],
-            np.nan if t.responded is None else float(t.responded))
-           for i, r in enumerate(requests)
-           for t, second in zip(r.touches, times[i][1], strict=True)]
+    act = [
+        (i, second, ACTIVITY_CODES[a.type])
+        for i, r in enumerate(requests)
+        for a, second in zip(r.activities, times[i][0], strict=True)
+    ]
+    tch = [
+        (
+            i,
+            second,
+            CHANNEL_CODES[t.channel],
+            TEAM_CODES[t.team],
+            np.nan if t.responded is None else float(t.responded),
+        )
+        for i, r in enumerate(requests)
+        for t, second in zip(r.touches, times[i][1], strict=True)
+    ]
     a = np.array(act, dtype=np.int64).reshape(-1, 3)
     t = np.array(tch, dtype=np.float64).reshape(-1, 5)
     activities = Events.build(a[:, 0], a[:, 1], a[:, 2], len(ACTIVITY_TYPES))
-    touches = Events.build(t[:, 0], t[:, 1], t[:, 2], len(CHANNELS), team=t[:, 3],
-                           responded=t[:, 4])
+    touches = Events.build(
+        t[:, 0], t[:, 1], t[:, 2], len(CHANNELS), team=t[:, 3], responded=t[:, 4]
+    )
     default = unix_seconds(now)
-    as_of = np.array([default if r.as_of is None else unix_seconds(r.as_of) for r in requests],
-                     dtype=np.int64)
+    as_of = np.array(
+        [default if r.as_of is None else unix_seconds(r.as_of) for r in requests], dtype=np.int64
+    )
     return leads, activities, touches, as_of
 
 
 def _context(request: ScoreRequest, times: EventTimes, as_of: int) -> dict[str, object]:
     """What a sales rep needs before calling: recent volume and the last interactions."""
     since = as_of - CONTEXT_DAYS * DAY
-    events = [(second, a.occurred_at, "activity", a.type)
-              for a, second in zip(request.activities, times[0], strict=True)] + \
-             [(second, t.occurred_at, "touch",
-               f"{t.team} {t.channel}" + ("" if t.responded is None else
-                                          " (responded)" if t.responded else " (no response)"))
-              for t, second in zip(request.touches, times[1], strict=True)]
+    events = [
+        (second, a.occurred_at, "activity", a.type)
+        for a, second in zip(request.activities, times[0], strict=True)
+    ] + [
+        (
+            second,
+            t.occurred_at,
+            "touch",
+            f"{t.team} {t.channel}"
+            + ("" if t.responded is None else " (responded)" if t.responded else " (no response)"),
+        )
+        for t, second in zip(request.touches, times[1], strict=True)
+    ]
     seen = [e for e in events if e[0] <= as_of]
     recent = [e for e in seen if e[0] > since]
     by_type: dict[str, int] = {}

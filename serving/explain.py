@@ -5,13 +5,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-
-from features.labels import FEATURE_LABELS
+from leadready.features.labels import FEATURE_LABELS
 
 TOP_REASONS = 5
 BANT_WORDS = {
-    "lt_1m": "under 1 month", "1_3m": "1-3 months", "3_6m": "3-6 months",
-    "6_12m": "6-12 months", "gt_12m": "over 12 months",
+    "lt_1m": "under 1 month",
+    "1_3m": "1-3 months",
+    "3_6m": "3-6 months",
+    "6_12m": "6-12 months",
+    "gt_12m": "over 12 months",
 }
 _BANT = ("budget", "authority", "need", "timeframe")
 _NEVER = {
@@ -62,26 +64,38 @@ def strongest(terms: np.ndarray, top: int) -> tuple[list[list[int]], list[list[i
     up, down = order[:, :top], order[:, ::-1][:, :top]
     rows = np.arange(len(terms))[:, None]
     up_ok, down_ok = terms[rows, up] > 0, terms[rows, down] < 0
-    return ([list(u[ok]) for u, ok in zip(up, up_ok, strict=True)],
-            [list(d[ok]) for d, ok in zip(down, down_ok, strict=True)])
+    return (
+        [list(u[ok]) for u, ok in zip(up, up_ok, strict=True)],
+        [list(d[ok]) for d, ok in zip(down, down_ok, strict=True)],
+    )
 
 
-def top_labels(contributions: np.ndarray, columns: dict[str, np.ndarray],
-               features: list[str], labels: dict[str, str], top: int
-               ) -> tuple[list[list[str]], list[list[str]]]:
+def top_labels(
+    contributions: np.ndarray,
+    columns: dict[str, np.ndarray],
+    features: list[str],
+    labels: dict[str, str],
+    top: int,
+) -> tuple[list[list[str]], list[list[str]]]:
     """For many leads at once: the plain-words labels of their strongest reasons."""
     up, down = strongest(contributions[:, :-1], top)
 
     def words(indices: list[list[int]]) -> list[list[str]]:
-        return [[describe(features[j], columns[features[j]][row], labels) for j in row_indices]
-                for row, row_indices in enumerate(indices)]
+        return [
+            [describe(features[j], columns[features[j]][row], labels) for j in row_indices]
+            for row, row_indices in enumerate(indices)
+        ]
 
     return words(up), words(down)
 
 
 def reasons(
-    contributions: np.ndarray, columns: dict[str, np.ndarray], row: int,
-    features: list[str], labels: dict[str, str], top: int = TOP_REASONS,
+    contributions: np.ndarray,
+    columns: dict[str, np.ndarray],
+    row: int,
+    features: list[str],
+    labels: dict[str, str],
+    top: int = TOP_REASONS,
 ) -> dict[str, object]:
     """The `reasons` object of one lead from its row of contributions (last = base value)."""
     terms = contributions[:-1]
@@ -91,8 +105,12 @@ def reasons(
     def item(j: int) -> dict[str, object]:
         name = features[j]
         value = columns[name][row]
-        return {"feature": name, "label": describe(name, value, labels),
-                "value": _value(value), "contribution": float(terms[j])}
+        return {
+            "feature": name,
+            "label": describe(name, value, labels),
+            "value": _value(value),
+            "contribution": float(terms[j]),
+        }
 
     return {
         "scale": "log-odds",

@@ -17,13 +17,12 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from features.contract import ContractError, read_table
-from features.schema import TableMapping
-from serving.explain import reasons, top_labels
-from serving.predict import Prediction, predict
-from serving.routing import Thresholds, route_reason
-from serving.store import LoadedModel, NoChampionError
+from leadready.features.contract import ContractError, read_table
+from leadready.features.schema import TableMapping
+from leadready.serving.explain import reasons, top_labels
+from leadready.serving.predict import Prediction, predict
+from leadready.serving.routing import Thresholds, route_reason
+from leadready.serving.store import LoadedModel, NoChampionError
 
 MODE = "flat"
 CHUNK = 5000
@@ -42,15 +41,17 @@ class FlatModel:
         self.info: dict[str, Any] = loaded.scorer.info
         self.labels: dict[str, str] = self.info["labels"]
         self.model_ref = loaded.ref
-        probe = pd.DataFrame({name: [""] for name in (self.info["id_column"],
-                                                      *self.info["feature_types"])})
+        probe = pd.DataFrame(
+            {name: [""] for name in (self.info["id_column"], *self.info["feature_types"])}
+        )
         try:
             score_table(probe, loaded)
         except Exception as exc:  # any failure means the same for every file
             raise NoChampionError(
                 f"version {loaded.version} of '{loaded.name}' cannot score with this version "
                 f"of leadready ({type(exc).__name__}: {exc}); retrain with `leadready train "
-                "--table FILE`") from None
+                "--table FILE`"
+            ) from None
 
 
 def text(series: pd.Series) -> pd.Series:
@@ -86,9 +87,11 @@ def stored_mapping(info: Mapping[str, Any]) -> TableMapping:
     """The schema `table` section (renames, value maps, date formats) a model was trained with,
     so a file from the same export scores without passing --schema again."""
     stored = info.get("table_mapping") or {}
-    return TableMapping(columns=dict(stored.get("columns", {})),
-                        values={k: dict(v) for k, v in stored.get("values", {}).items()},
-                        dates=dict(stored.get("dates", {})))
+    return TableMapping(
+        columns=dict(stored.get("columns", {})),
+        values={k: dict(v) for k, v in stored.get("values", {}).items()},
+        dates=dict(stored.get("dates", {})),
+    )
 
 
 def flat_columns(frame: pd.DataFrame, feature_types: Mapping[str, str]) -> dict[str, np.ndarray]:
@@ -113,7 +116,8 @@ def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> Non
             f"{where}: missing column{'s' if len(missing) > 1 else ''} "
             + ", ".join(f"'{c}'" for c in missing)
             + " that the model was trained with (when the export names them differently, give "
-            "a schema whose table section renames them: docs/flat-mode.md)")
+            "a schema whose table section renames them: docs/flat-mode.md)"
+        )
 
 
 def predict_table(frame: pd.DataFrame, loaded: LoadedModel, threads: int = 1) -> Prediction:
@@ -121,13 +125,15 @@ def predict_table(frame: pd.DataFrame, loaded: LoadedModel, threads: int = 1) ->
     table has no hand-raise signal."""
     info = loaded.scorer.info
     columns = flat_columns(frame, info["feature_types"])
-    return predict(loaded.scorer, columns, np.zeros(len(frame)),
-                   Thresholds(**info["thresholds"]), threads)
+    return predict(
+        loaded.scorer, columns, np.zeros(len(frame)), Thresholds(**info["thresholds"]), threads
+    )
 
 
 def reason_for(info: Mapping[str, Any], route: str, readiness: float) -> str:
-    return route_reason(route, readiness, readiness, Thresholds(**info["thresholds"]),
-                        potential_name="readiness")
+    return route_reason(
+        route, readiness, readiness, Thresholds(**info["thresholds"]), potential_name="readiness"
+    )
 
 
 def explain_rows(frame: pd.DataFrame, loaded: LoadedModel) -> list[dict[str, Any]]:
@@ -136,17 +142,27 @@ def explain_rows(frame: pd.DataFrame, loaded: LoadedModel) -> list[dict[str, Any
     info = loaded.scorer.info
     check_table(frame, info, "the row")
     p = predict_table(frame, loaded)
-    return [{"readiness": float(p.readiness[i]), "potential": float(p.potential[i]),
-             "route": str(p.routes[i]),
-             "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i])),
-             "reasons": reasons(p.contributions[i], p.columns, i, list(info["features"]),
-                                info["labels"])}
-            for i in range(len(frame))]
+    return [
+        {
+            "readiness": float(p.readiness[i]),
+            "potential": float(p.potential[i]),
+            "route": str(p.routes[i]),
+            "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i])),
+            "reasons": reasons(
+                p.contributions[i], p.columns, i, list(info["features"]), info["labels"]
+            ),
+        }
+        for i in range(len(frame))
+    ]
 
 
-def score_table(frame: pd.DataFrame, loaded: LoadedModel,
-                progress: Callable[[int, int], None] = lambda done, total: None,
-                threads: int = os.cpu_count() or 1, where: str = "the table") -> pd.DataFrame:
+def score_table(
+    frame: pd.DataFrame,
+    loaded: LoadedModel,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    threads: int = os.cpu_count() or 1,
+    where: str = "the table",
+) -> pd.DataFrame:
     """One row per table row: id, readiness, potential, route, route reason, top reasons.
 
     `frame` is the table after the schema's renames and value maps. Potential equals readiness
@@ -163,19 +179,20 @@ def score_table(frame: pd.DataFrame, loaded: LoadedModel,
         rows = slice(start, min(start + CHUNK, n))
         p = predict_table(frame.iloc[rows], loaded, threads)
         part: dict[str, object] = {
-            id_column: ids[rows], "readiness": p.readiness.round(4),
-            "potential": p.potential.round(4), "route": p.routes,
-            "route_reason": [reason_for(info, route, r)
-                             for r, route in zip(p.readiness, p.routes, strict=True)],
+            id_column: ids[rows],
+            "readiness": p.readiness.round(4),
+            "potential": p.potential.round(4),
+            "route": p.routes,
+            "route_reason": [
+                reason_for(info, route, r) for r, route in zip(p.readiness, p.routes, strict=True)
+            ],
         }
         up, down = top_labels(p.contributions, p.columns, features, labels, TOP_IN_FILE)
         for k in range(TOP_IN_FILE):
             for side, words in (("up", up), ("down", down)):
-                part[f"reason_{side}_{k + 1}"] = [row[k] if len(row) > k else ""
-                                                  for row in words]
+                part[f"reason_{side}_{k + 1}"] = [row[k] if len(row) > k else "" for row in words]
         parts.append(pd.DataFrame(part))
         progress(rows.stop, n)
     if not parts:
-        return pd.DataFrame(columns=[id_column, "readiness", "potential", "route",
-                                     "route_reason"])
+        return pd.DataFrame(columns=[id_column, "readiness", "potential", "route", "route_reason"])
     return pd.concat(parts, ignore_index=True)

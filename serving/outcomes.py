@@ -21,12 +21,11 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from leadready.features.contract import MAX_LISTED_ROWS, ContractError, read_table
+from leadready.serving.audit import engine_for, scores
+from leadready.serving.routing import ROUTES
+from leadready.serving.schemas import EARLIEST, LATEST, Moment, unix_seconds
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
-
-from features.contract import MAX_LISTED_ROWS, ContractError, read_table
-from serving.audit import engine_for, scores
-from serving.routing import ROUTES
-from serving.schemas import EARLIEST, LATEST, Moment, unix_seconds
 
 OUTCOMES = ("won", "lost")
 COLUMNS = ("lead_id", "outcome", "outcome_at")
@@ -36,7 +35,8 @@ MISSED_LISTED = 200
 
 metadata = sa.MetaData()
 outcomes = sa.Table(
-    "outcomes", metadata,
+    "outcomes",
+    metadata,
     sa.Column("lead_id", sa.String(200), primary_key=True),
     sa.Column("outcome", sa.String(8), nullable=False),
     sa.Column("outcome_at", sa.String(40), nullable=False),
@@ -61,9 +61,15 @@ def _lead_id(value: str) -> str:
 class OutcomeIn(BaseModel):
     """One lead's outcome. Times without an offset are taken as UTC."""
 
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, json_schema_extra={
-        "examples": [{"lead_id": "L-10442", "outcome": "won",
-                      "outcome_at": "2026-07-01T12:00:00Z"}]})
+    model_config = ConfigDict(
+        extra="forbid",
+        str_strip_whitespace=True,
+        json_schema_extra={
+            "examples": [
+                {"lead_id": "L-10442", "outcome": "won", "outcome_at": "2026-07-01T12:00:00Z"}
+            ]
+        },
+    )
     lead_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_lead_id)]
     outcome: Literal[OUTCOMES]
     outcome_at: Moment
@@ -94,19 +100,30 @@ def store(engine: sa.Engine, rows: list[OutcomeIn]) -> OutcomesImported:
     if len(by_lead) < len(rows):
         seen: set[str] = set()
         twice = [r.lead_id for r in rows if r.lead_id in seen or seen.add(r.lead_id)]
-        raise OutcomeError(f"lead_id {', '.join(map(repr, dict.fromkeys(twice)))} appears more "
-                           "than once; expected one outcome per lead")
+        raise OutcomeError(
+            f"lead_id {', '.join(map(repr, dict.fromkeys(twice)))} appears more "
+            "than once; expected one outcome per lead"
+        )
     create_table(engine)
     now = datetime.now(UTC).isoformat(timespec="seconds")
-    records = [{"lead_id": r.lead_id, "outcome": r.outcome, "outcome_at": _iso(r.outcome_at),
-                "imported_at": now} for r in by_lead.values()]
+    records = [
+        {
+            "lead_id": r.lead_id,
+            "outcome": r.outcome,
+            "outcome_at": _iso(r.outcome_at),
+            "imported_at": now,
+        }
+        for r in by_lead.values()
+    ]
     ids = list(by_lead)
     replaced = 0
     with engine.begin() as connection:
         for start in range(0, len(ids), 500):  # stay under SQLite's bound-parameter limit
-            chunk = ids[start:start + 500]
-            replaced += connection.execute(
-                outcomes.delete().where(outcomes.c.lead_id.in_(chunk))).rowcount or 0
+            chunk = ids[start : start + 500]
+            replaced += (
+                connection.execute(outcomes.delete().where(outcomes.c.lead_id.in_(chunk))).rowcount
+                or 0
+            )
         if records:
             connection.execute(outcomes.insert(), records)
     return OutcomesImported(imported=len(records), replaced=replaced)
@@ -117,8 +134,9 @@ def _lines(rows: np.ndarray, offset: int) -> str:
     shown = ", ".join(str(n) for n in numbers[:MAX_LISTED_ROWS])
     more = len(rows) - MAX_LISTED_ROWS
     unit = "line" if offset == 2 else "row"
-    return (f"{unit}{'s' if len(rows) > 1 else ''} {shown}"
-            + (f" and {more} more ({len(rows)} in all)" if more > 0 else ""))
+    return f"{unit}{'s' if len(rows) > 1 else ''} {shown}" + (
+        f" and {more} more ({len(rows)} in all)" if more > 0 else ""
+    )
 
 
 def read_file(path: Path) -> list[OutcomeIn]:
@@ -127,8 +145,10 @@ def read_file(path: Path) -> list[OutcomeIn]:
     Every problem is collected, then raised at once as an OutcomeError naming the file, the
     lines (header = line 1), the column, the bad values and what was expected."""
     if not path.is_file():
-        raise OutcomeError(f"{path}: no such file; expected a .csv or .parquet file with columns "
-                           f"{', '.join(COLUMNS)}")
+        raise OutcomeError(
+            f"{path}: no such file; expected a .csv or .parquet file with columns "
+            f"{', '.join(COLUMNS)}"
+        )
     try:
         frame = read_table(path)
     except ContractError as exc:
@@ -137,17 +157,21 @@ def read_file(path: Path) -> list[OutcomeIn]:
     if missing:
         raise OutcomeError(
             f"{path}: missing column{'s' if len(missing) > 1 else ''} "
-            + ", ".join(f"'{c}'" for c in missing) + f"; expected columns {', '.join(COLUMNS)} "
-            f"(found {', '.join(map(str, frame.columns)) or 'none'})")
+            + ", ".join(f"'{c}'" for c in missing)
+            + f"; expected columns {', '.join(COLUMNS)} "
+            f"(found {', '.join(map(str, frame.columns)) or 'none'})"
+        )
     offset = 1 if path.suffix == ".parquet" else 2
     problems: list[str] = []
 
-    def report(mask: np.ndarray, column: str, what: str, expected: str,
-               values: pd.Series) -> None:
+    def report(mask: np.ndarray, column: str, what: str, expected: str, values: pd.Series) -> None:
         rows = np.flatnonzero(mask)
         shown = ", ".join(repr(v) for v in list(dict.fromkeys(values[mask].astype(str)))[:5])
-        problems.append(f"{path}, column '{column}', {_lines(rows, offset)}: {what}"
-                        + (f" ({shown})" if shown else "") + f"; expected {expected}")
+        problems.append(
+            f"{path}, column '{column}', {_lines(rows, offset)}: {what}"
+            + (f" ({shown})" if shown else "")
+            + f"; expected {expected}"
+        )
 
     def text(column: str) -> pd.Series:
         series = frame[column]
@@ -173,19 +197,33 @@ def read_file(path: Path) -> list[OutcomeIn]:
     parsed = pd.to_datetime(outcome_at, format="ISO8601", utc=True, errors="coerce")
     undated = parsed.isna().to_numpy()
     if undated.any():
-        report(undated, "outcome_at", "date that does not parse or is empty",
-               "an ISO 8601 date or time, the day the lead was won or lost", outcome_at)
+        report(
+            undated,
+            "outcome_at",
+            "date that does not parse or is empty",
+            "an ISO 8601 date or time, the day the lead was won or lost",
+            outcome_at,
+        )
     stamps = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[s]").astype(np.int64)
     out_of_range = ~undated & ((stamps < EARLIEST) | (stamps >= LATEST))
     if out_of_range.any():
-        report(out_of_range, "outcome_at", "date out of range",
-               "a date between 1970-01-01 and 2100-01-01", outcome_at)
+        report(
+            out_of_range,
+            "outcome_at",
+            "date out of range",
+            "a date between 1970-01-01 and 2100-01-01",
+            outcome_at,
+        )
     if problems:
         count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
-        raise OutcomeError(f"The outcomes in {path} cannot be imported ({count}):\n"
-                           + "\n".join(f"- {p}" for p in problems))
-    return [OutcomeIn.model_construct(lead_id=i, outcome=o, outcome_at=t.to_pydatetime())
-            for i, o, t in zip(lead_id, outcome, parsed, strict=True)]
+        raise OutcomeError(
+            f"The outcomes in {path} cannot be imported ({count}):\n"
+            + "\n".join(f"- {p}" for p in problems)
+        )
+    return [
+        OutcomeIn.model_construct(lead_id=i, outcome=o, outcome_at=t.to_pydatetime())
+        for i, o, t in zip(lead_id, outcome, parsed, strict=True)
+    ]
 
 
 def import_file(path: Path, url: str) -> OutcomesImported:
@@ -242,56 +280,84 @@ def analyse(engine: sa.Engine) -> Analysis:
     """Join audit scores with outcomes: conversion by route, by readiness decile and by month
     of the score, and the won leads that had been routed to disqualify (missed sales)."""
     create_table(engine)
-    query = (sa.select(scores.c.lead_id, scores.c.readiness, scores.c.potential,
-                       scores.c.route, scores.c.model_version, scores.c.scored_at,
-                       outcomes.c.outcome, outcomes.c.outcome_at)
-             .join(outcomes, scores.c.lead_id == outcomes.c.lead_id))
+    query = sa.select(
+        scores.c.lead_id,
+        scores.c.readiness,
+        scores.c.potential,
+        scores.c.route,
+        scores.c.model_version,
+        scores.c.scored_at,
+        outcomes.c.outcome,
+        outcomes.c.outcome_at,
+    ).join(outcomes, scores.c.lead_id == outcomes.c.lead_id)
     with engine.connect() as connection:
         joined = pd.read_sql(query, connection)
         total = connection.execute(sa.select(sa.func.count()).select_from(outcomes)).scalar()
         scored_leads = connection.execute(
-            sa.select(sa.func.count(sa.distinct(scores.c.lead_id)))).scalar()
-        with_outcome = connection.execute(
             sa.select(sa.func.count(sa.distinct(scores.c.lead_id)))
-            .where(scores.c.lead_id.in_(sa.select(outcomes.c.lead_id)))).scalar()
+        ).scalar()
+        with_outcome = connection.execute(
+            sa.select(sa.func.count(sa.distinct(scores.c.lead_id))).where(
+                scores.c.lead_id.in_(sa.select(outcomes.c.lead_id))
+            )
+        ).scalar()
     joined["scored_at"] = pd.to_datetime(joined["scored_at"], format="ISO8601", utc=True)
     joined["outcome_at"] = pd.to_datetime(joined["outcome_at"], format="ISO8601", utc=True)
     before = joined[joined["scored_at"] <= joined["outcome_at"]]
-    last = (before.sort_values(["lead_id", "scored_at"], kind="stable")
-            .drop_duplicates("lead_id", keep="last").reset_index(drop=True))
+    last = (
+        before.sort_values(["lead_id", "scored_at"], kind="stable")
+        .drop_duplicates("lead_id", keep="last")
+        .reset_index(drop=True)
+    )
     last["won"] = last["outcome"] == "won"
-    analysis = Analysis(leads=last, outcomes_total=int(total or 0),
-                        unscored=int(total or 0) - len(last),
-                        open_scored=int(scored_leads or 0) - int(with_outcome or 0))
+    analysis = Analysis(
+        leads=last,
+        outcomes_total=int(total or 0),
+        unscored=int(total or 0) - len(last),
+        open_scored=int(scored_leads or 0) - int(with_outcome or 0),
+    )
     for route in ROUTES:
         part = last[last["route"] == route.value]
-        analysis.by_route.append({
-            "route": route.value, "leads": len(part), "won": int(part["won"].sum()),
-            "rate": _rate(part["won"]),
-            "mean_readiness": float(part["readiness"].mean()) if len(part) else None})
+        analysis.by_route.append(
+            {
+                "route": route.value,
+                "leads": len(part),
+                "won": int(part["won"].sum()),
+                "rate": _rate(part["won"]),
+                "mean_readiness": float(part["readiness"].mean()) if len(part) else None,
+            }
+        )
     if len(last):
         bins = min(10, len(last))
         ranks = last["readiness"].rank(method="first")
         decile = pd.qcut(ranks, bins, labels=False)
         for k in range(bins):
             part = last[decile == k]
-            analysis.by_decile.append({
-                "decile": k + 1, "bins": bins, "leads": len(part),
-                "won": int(part["won"].sum()), "rate": _rate(part["won"]),
-                "low": float(part["readiness"].min()), "high": float(part["readiness"].max()),
-                "mean_readiness": float(part["readiness"].mean())})
+            analysis.by_decile.append(
+                {
+                    "decile": k + 1,
+                    "bins": bins,
+                    "leads": len(part),
+                    "won": int(part["won"].sum()),
+                    "rate": _rate(part["won"]),
+                    "low": float(part["readiness"].min()),
+                    "high": float(part["readiness"].max()),
+                    "mean_readiness": float(part["readiness"].mean()),
+                }
+            )
         month = last["scored_at"].dt.strftime("%Y-%m")
         for name in sorted(month.unique()):
             part = last[month == name]
-            row: dict[str, object] = {"month": name, "leads": len(part),
-                                      "rate": _rate(part["won"])}
+            row: dict[str, object] = {"month": name, "leads": len(part), "rate": _rate(part["won"])}
             for route in ROUTES:
                 in_route = part[part["route"] == route.value]["won"]
                 row[route.value] = _rate(in_route)
                 row[f"{route.value}_leads"] = len(in_route)
             in_month = decile[month == name]
-            row["deciles"] = [{"rate": _rate(part["won"][in_month == k]),
-                               "leads": int((in_month == k).sum())} for k in range(bins)]
+            row["deciles"] = [
+                {"rate": _rate(part["won"][in_month == k]), "leads": int((in_month == k).sum())}
+                for k in range(bins)
+            ]
             analysis.by_month.append(row)
     missed = last[(last["route"] == "disqualify") & last["won"]]
     analysis.missed_total = len(missed)

@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from features.model import LeadScorer
-from serving.routing import Thresholds, assign_routes
+from leadready.features.model import LeadScorer
+from leadready.serving.routing import Thresholds, assign_routes
 
 
 @dataclass(frozen=True)
@@ -23,8 +22,13 @@ class Prediction:
     contributions: np.ndarray
 
 
-def predict(scorer: LeadScorer, columns: dict[str, np.ndarray], hand_raise: np.ndarray,
-            thresholds: Thresholds, threads: int = 1) -> Prediction:
+def predict(
+    scorer: LeadScorer,
+    columns: dict[str, np.ndarray],
+    hand_raise: np.ndarray,
+    thresholds: Thresholds,
+    threads: int = 1,
+) -> Prediction:
     """Score feature columns; readiness is the logistic of the summed contributions."""
     x = scorer.encode(columns)
     contributions = scorer.readiness.contributions(x, threads)

@@ -45,9 +45,14 @@ def assign_routes(
     return routes
 
 
-def route_reason(route: str, readiness: float, potential: float, t: Thresholds,
-                 hand_raise_days: float = float("nan"), potential_name: str = "potential"
-                 ) -> str:
+def route_reason(
+    route: str,
+    readiness: float,
+    potential: float,
+    t: Thresholds,
+    hand_raise_days: float = float("nan"),
+    potential_name: str = "potential",
+) -> str:
     """Why a lead got its route, with the numbers. `potential_name` names the score compared
     with the disqualify threshold (the flat mode has one score for both)."""
     if route == Route.SALES and readiness < t.sales:
@@ -57,21 +62,29 @@ def route_reason(route: str, readiness: float, potential: float, t: Thresholds,
     if route == Route.SALES:
         return f"readiness {readiness:.3f} is at or above the sales threshold {t.sales:.3f}"
     if route == Route.DISQUALIFY:
-        return (f"{potential_name} {potential:.3f} is below the disqualify threshold "
-                f"{t.disqualify:.3f}")
-    return (f"readiness {readiness:.3f} is below the sales threshold {t.sales:.3f}; "
-            f"{potential_name} {potential:.3f} is at or above the disqualify threshold "
-            f"{t.disqualify:.3f}")
+        return (
+            f"{potential_name} {potential:.3f} is below the disqualify threshold {t.disqualify:.3f}"
+        )
+    return (
+        f"readiness {readiness:.3f} is below the sales threshold {t.sales:.3f}; "
+        f"{potential_name} {potential:.3f} is at or above the disqualify threshold "
+        f"{t.disqualify:.3f}"
+    )
 
 
 def route_rules(t: Thresholds, flat: bool) -> dict[str, str]:
     """Each route's rule in words, as assign_routes applies it (sales is decided first)."""
     if flat:  # one score: potential is readiness, and a table has no hand-raise signal
-        return {"sales": f"readiness ≥ {t.sales:.3f}", "nurture": "everything else",
-                "disqualify": f"readiness < {min(t.disqualify, t.sales):.3f}"}
-    return {"sales": f"demo or contact request in the last 7 days, or readiness ≥ {t.sales:.3f}",
+        return {
+            "sales": f"readiness ≥ {t.sales:.3f}",
             "nurture": "everything else",
-            "disqualify": f"potential < {t.disqualify:.3f}, unless sent to sales"}
+            "disqualify": f"readiness < {min(t.disqualify, t.sales):.3f}",
+        }
+    return {
+        "sales": f"demo or contact request in the last 7 days, or readiness ≥ {t.sales:.3f}",
+        "nurture": "everything else",
+        "disqualify": f"potential < {t.disqualify:.3f}, unless sent to sales",
+    }
 
 
 MIN_NURTURE_SHARE = 0.02
@@ -82,9 +95,11 @@ def nurture_warning(routes: dict[str, dict[str, float]], t: Thresholds) -> str |
     share = routes.get("nurture", {}).get("share")
     if share is None or share >= MIN_NURTURE_SHARE:
         return None
-    return (f"only {share:.1%} of hold-out leads fall between the thresholds to be nurtured "
-            f"(sales from readiness {t.sales:.3f}, disqualify below {t.disqualify:.3f}). A "
-            "higher --sales-precision raises the sales threshold and a lower "
-            "--max-disqualified-wins lowers the disqualify one; when nearly every score is "
-            "close to 0 or 1 (as with columns filled in after the outcome), little is left to "
-            "nurture whatever the thresholds.")
+    return (
+        f"only {share:.1%} of hold-out leads fall between the thresholds to be nurtured "
+        f"(sales from readiness {t.sales:.3f}, disqualify below {t.disqualify:.3f}). A "
+        "higher --sales-precision raises the sales threshold and a lower "
+        "--max-disqualified-wins lowers the disqualify one; when nearly every score is "
+        "close to 0 or 1 (as with columns filled in after the outcome), little is left to "
+        "nurture whatever the thresholds."
+    )

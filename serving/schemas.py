@@ -9,9 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
-
-from features.contract import (
+from leadready.features.contract import (
     ACTIVITY_TYPES,
     AUTHORITY,
     BUDGET,
@@ -21,6 +19,7 @@ from features.contract import (
     TEAMS,
     TIMEFRAME,
 )
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_EVENTS = 5000
 """Most activities, and most touches, accepted for one lead in one request."""
@@ -63,9 +62,11 @@ class LeadIn(BaseModel):
     need: Literal[NEED] = "unknown"
     timeframe: Literal[TIMEFRAME] = "unknown"
     custom: dict[str, str | float | None] = Field(
-        default_factory=dict, max_length=200,
+        default_factory=dict,
+        max_length=200,
         description="Values of the custom features the model was trained with (declared in "
-        "the training schema); missing ones count as unknown.")
+        "the training schema); missing ones count as unknown.",
+    )
 
 
 class ActivityIn(BaseModel):
@@ -84,9 +85,16 @@ class TouchIn(BaseModel):
 
 EXAMPLE_REQUEST: dict[str, Any] = {
     "lead": {
-        "lead_id": "L-10442", "created_at": "2026-05-02T09:30:00Z", "source": "webinar",
-        "industry": "software", "company_size": 240, "country": "DE", "budget": "confirmed",
-        "authority": "influencer", "need": "confirmed", "timeframe": "1_3m",
+        "lead_id": "L-10442",
+        "created_at": "2026-05-02T09:30:00Z",
+        "source": "webinar",
+        "industry": "software",
+        "company_size": 240,
+        "country": "DE",
+        "budget": "confirmed",
+        "authority": "influencer",
+        "need": "confirmed",
+        "timeframe": "1_3m",
     },
     "activities": [
         {"occurred_at": "2026-05-20T14:02:00Z", "type": "pricing_page_view"},
@@ -94,10 +102,18 @@ EXAMPLE_REQUEST: dict[str, Any] = {
         {"occurred_at": "2026-06-10T08:40:00Z", "type": "demo_request"},
     ],
     "touches": [
-        {"occurred_at": "2026-05-05T09:00:00Z", "channel": "email", "team": "marketing",
-         "responded": True},
-        {"occurred_at": "2026-06-03T16:00:00Z", "channel": "call", "team": "sales",
-         "responded": None},
+        {
+            "occurred_at": "2026-05-05T09:00:00Z",
+            "channel": "email",
+            "team": "marketing",
+            "responded": True,
+        },
+        {
+            "occurred_at": "2026-06-03T16:00:00Z",
+            "channel": "call",
+            "team": "sales",
+            "responded": None,
+        },
     ],
     "as_of": "2026-06-12T00:00:00Z",
 }
@@ -114,9 +130,7 @@ class ScoreRequest(BaseModel):
 
     @model_validator(mode="after")
     def _as_of_after_creation(self) -> ScoreRequest:
-        if self.as_of is not None and unix_seconds(self.as_of) < unix_seconds(
-            self.lead.created_at
-        ):
+        if self.as_of is not None and unix_seconds(self.as_of) < unix_seconds(self.lead.created_at):
             raise ValueError("as_of is before lead.created_at; expected a time on or after it")
         return self
 
@@ -124,8 +138,9 @@ class ScoreRequest(BaseModel):
 class BatchRequest(BaseModel):
     """Up to 1,000 leads; each item is validated on its own, so one bad lead fails alone."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={
-        "examples": [{"leads": [EXAMPLE_REQUEST]}]})
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [{"leads": [EXAMPLE_REQUEST]}]}
+    )
     leads: list[dict[str, Any]] = Field(
         max_length=MAX_BATCH,
         description="Each item has the shape of the /v1/score request body (ScoreRequest).",

@@ -19,8 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-
-from features.contract import Crm
+from leadready.features.contract import Crm
 
 MAX_SAVED = 64
 STALE_STAGING_SECONDS = 3600
@@ -67,8 +66,12 @@ class SavedExports:
                 getattr(saved.crm, name).to_parquet(staging / f"{name}.parquet", index=False)
         if saved.frame is not None:
             saved.frame.to_parquet(staging / "table.parquet", index=False)
-        meta = {"name": saved.name, "kind": saved.kind, "as_of": saved.as_of,
-                "custom": saved.crm.custom if saved.crm is not None else {}}
+        meta = {
+            "name": saved.name,
+            "kind": saved.kind,
+            "as_of": saved.as_of,
+            "custom": saved.crm.custom if saved.crm is not None else {},
+        }
         (staging / "meta.json").write_text(json.dumps(meta))
         target = self.folder / sid
         retired = self.folder / f".{sid}.{secrets.token_hex(4)}.old"
@@ -84,8 +87,10 @@ class SavedExports:
             meta = json.loads((folder / "meta.json").read_text())
             crm = frame = None
             if meta["kind"] == "crm":
-                crm = Crm(*(pd.read_parquet(folder / f"{name}.parquet") for name in CRM_TABLES),
-                          custom=dict(meta["custom"]))
+                crm = Crm(
+                    *(pd.read_parquet(folder / f"{name}.parquet") for name in CRM_TABLES),
+                    custom=dict(meta["custom"]),
+                )
             elif meta["kind"] == "flat":
                 frame = pd.read_parquet(folder / "table.parquet")
         except (OSError, ValueError, KeyError):

@@ -10,8 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from features.build import FEATURES
-from features.model import LeadScorer
+from leadready.features.build import FEATURES
+from leadready.features.model import LeadScorer
 
 MODEL_NAME = "sales-readiness"
 FLAT_MODEL_NAME = "sales-readiness-flat"
@@ -39,8 +39,12 @@ class LoadedModel:
     @property
     def ref(self) -> dict[str, str]:
         """How scores and pages name the model: registered name, version, run, kind."""
-        return {"name": self.name, "version": self.version, "run_id": self.run_id,
-                "kind": self.scorer.info["model_kind"]["readiness"]}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "run_id": self.run_id,
+            "kind": self.scorer.info["model_kind"]["readiness"],
+        }
 
 
 # mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to the environment; the URIs we
@@ -69,8 +73,7 @@ def use_store(models_dir: Path) -> str:
     return uri
 
 
-def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
-                  ) -> LoadedModel:
+def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False) -> LoadedModel:
     """Resolve the alias to a version once, then load exactly that version.
 
     `flat=True` loads the flat-table champion (`sales-readiness-flat`, for `score --table` and
@@ -81,9 +84,10 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
     from mlflow.tracking import MlflowClient
 
     name = model_name(flat)
-    if tracking_uri(models_dir) == embedded_uri(models_dir) and not (
-        models_dir / "mlflow.db"
-    ).exists():
+    if (
+        tracking_uri(models_dir) == embedded_uri(models_dir)
+        and not (models_dir / "mlflow.db").exists()
+    ):
         raise NoChampionError(_no_champion(embedded_uri(models_dir), flat))
     uri = use_store(models_dir)
     client = MlflowClient()
@@ -95,15 +99,20 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
     info = scorer.info
     custom = info.get("custom", {})
     if (info.get("mode") == "flat") != flat or (
-            not flat and {f for f in info["features"] if f not in custom} != set(FEATURES)):
+        not flat and {f for f in info["features"] if f not in custom} != set(FEATURES)
+    ):
         raise NoChampionError(
             f"'{alias}' version {version.version} of '{name}' was trained on another "
             "feature set than this leadready builds; retrain it with `leadready train "
-            + ("--table FILE`" if flat else "--data DIR`"))
+            + ("--table FILE`" if flat else "--data DIR`")
+        )
     return LoadedModel(scorer, name, str(version.version), str(version.run_id))
 
 
 def _no_champion(uri: str, flat: bool) -> str:
-    how = ("`leadready train --table FILE --id COLUMN --label COLUMN --positive VALUE`" if flat
-           else "`leadready train --data DIR` (or `make demo`)")
+    how = (
+        "`leadready train --table FILE --id COLUMN --label COLUMN --positive VALUE`"
+        if flat
+        else "`leadready train --data DIR` (or `make demo`)"
+    )
     return f"no '{CHAMPION}' version of model '{model_name(flat)}' in {uri}; train one with {how}"

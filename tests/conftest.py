@@ -34,8 +34,9 @@ L2,2025-01-07T10:00:00,email,marketing,false
 """
 
 
-def write_crm(folder: Path, leads: str = LEADS, activities: str = ACTIVITIES,
-              touches: str = TOUCHES) -> Path:
+def write_crm(
+    folder: Path, leads: str = LEADS, activities: str = ACTIVITIES, touches: str = TOUCHES
+) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for name, text in (("leads", leads), ("activities", activities), ("touches", touches)):
         (folder / f"{name}.csv").write_text(text)
@@ -57,27 +58,35 @@ def make_table(rows: int = ROWS, seed: int = 3) -> pd.DataFrame:
     source = rng.choice(["web", "ads", "referral", "event"], rows, p=[0.4, 0.3, 0.2, 0.1])
     size = rng.choice(["1-10", "11-50", "51-200", "200+", ""], rows)
     balance = np.round(rng.normal(0, 500, rows), 2)  # negative values too
-    logit = (0.5 * visits + 0.04 * minutes - 2.8 + 0.001 * balance
-             + np.select([source == "referral", source == "event"], [1.5, 0.8], 0.0)
-             + np.where(size == "200+", 0.7, 0.0))
+    logit = (
+        0.5 * visits
+        + 0.04 * minutes
+        - 2.8
+        + 0.001 * balance
+        + np.select([source == "referral", source == "event"], [1.5, 0.8], 0.0)
+        + np.where(size == "200+", 0.7, 0.0)
+    )
     won = rng.random(rows) < 1 / (1 + np.exp(-logit))
-    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(np.sort(rng.integers(0, 365, rows)),
-                                                           unit="D")
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(
+        np.sort(rng.integers(0, 365, rows)), unit="D"
+    )
     share = np.round(rng.random(rows), 2).astype(object)
     share[rng.random(rows) < 0.1] = "n/a"
-    frame = pd.DataFrame({
-        "lead": [f"L{i:05d}" for i in range(rows)],
-        "created": created.strftime("%Y-%m-%d"),
-        "visits": visits,
-        "minutes": minutes,
-        "open_share": share,
-        "balance": balance,
-        "source": source,
-        "size": size,
-        "comment": [f"called on {i}, left a message" for i in range(rows)],
-        "region": "EMEA",
-        "converted": np.where(won, "yes", "no"),
-    })
+    frame = pd.DataFrame(
+        {
+            "lead": [f"L{i:05d}" for i in range(rows)],
+            "created": created.strftime("%Y-%m-%d"),
+            "visits": visits,
+            "minutes": minutes,
+            "open_share": share,
+            "balance": balance,
+            "source": source,
+            "size": size,
+            "comment": [f"called on {i}, left a message" for i in range(rows)],
+            "region": "EMEA",
+            "converted": np.where(won, "yes", "no"),
+        }
+    )
     frame.loc[frame.index[-8:], "source"] = NEW_SOURCE
     return frame
 
@@ -97,7 +106,7 @@ def tiny_crm(tmp_path: Path) -> Path:
 @pytest.fixture(scope="session")
 def sample_dir(tmp_path_factory) -> Path:
     """A 3,000-lead sample CRM, generated once per test session."""
-    from training.sample import write_sample
+    from leadready.training.sample import write_sample
 
     out = tmp_path_factory.mktemp("sample")
     write_sample(out, 3000, seed=11)
@@ -107,9 +116,9 @@ def sample_dir(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def champion_dir(sample_dir, tmp_path_factory) -> Path:
     """A models folder whose embedded MLflow store has a trained champion."""
-    from features.contract import load_crm
-    from training.pipeline import TrainConfig, train
-    from training.registry import publish
+    from leadready.features.contract import load_crm
+    from leadready.training.pipeline import TrainConfig, train
+    from leadready.training.registry import publish
 
     models = tmp_path_factory.mktemp("models")
     publish(train(load_crm(sample_dir), TrainConfig(search_seconds=0)), models)

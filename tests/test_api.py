@@ -11,12 +11,11 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-
-from features.contract import load_crm
-from serving.app import ServeSettings, create_app
-from serving.batch import score_export
-from serving.schemas import EXAMPLE_REQUEST, MAX_EVENTS
-from serving.store import load_champion
+from leadready.features.contract import load_crm
+from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.batch import score_export
+from leadready.serving.schemas import EXAMPLE_REQUEST, MAX_EVENTS
+from leadready.serving.store import load_champion
 
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -24,8 +23,11 @@ AUTH = {"Authorization": f"Bearer {KEY}"}
 
 @pytest.fixture
 def client(champion_dir, tmp_path):
-    settings = ServeSettings(models_dir=champion_dir, api_keys=f"other-key,{KEY}",
-                             audit_url=f"sqlite:///{tmp_path / 'audit.db'}")
+    settings = ServeSettings(
+        models_dir=champion_dir,
+        api_keys=f"other-key,{KEY}",
+        audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
+    )
     with TestClient(create_app(settings)) as c:
         c.audit_path = tmp_path / "audit.db"
         yield c
@@ -47,16 +49,29 @@ def request_for(crm, lead_id: str, as_of: pd.Timestamp) -> dict:
     acts = crm.activities[crm.activities.lead_id == lead_id]
     tch = crm.touches[crm.touches.lead_id == lead_id]
     return {
-        "lead": {"lead_id": lead_id, "created_at": lead.created_at.isoformat(),
-                 "source": lead.source, "industry": lead.industry,
-                 "company_size": None if pd.isna(lead.company_size) else lead.company_size,
-                 **{f: lead[f] for f in ("budget", "authority", "need", "timeframe")}},
-        "activities": [{"occurred_at": t.isoformat(), "type": k}
-                       for t, k in zip(acts.occurred_at, acts.type, strict=True)],
-        "touches": [{"occurred_at": t.isoformat(), "channel": c, "team": team,
-                     "responded": None if pd.isna(r) else bool(r)}
-                    for t, c, team, r in zip(tch.occurred_at, tch.channel, tch.team,
-                                             tch.responded, strict=True)],
+        "lead": {
+            "lead_id": lead_id,
+            "created_at": lead.created_at.isoformat(),
+            "source": lead.source,
+            "industry": lead.industry,
+            "company_size": None if pd.isna(lead.company_size) else lead.company_size,
+            **{f: lead[f] for f in ("budget", "authority", "need", "timeframe")},
+        },
+        "activities": [
+            {"occurred_at": t.isoformat(), "type": k}
+            for t, k in zip(acts.occurred_at, acts.type, strict=True)
+        ],
+        "touches": [
+            {
+                "occurred_at": t.isoformat(),
+                "channel": c,
+                "team": team,
+                "responded": None if pd.isna(r) else bool(r),
+            }
+            for t, c, team, r in zip(
+                tch.occurred_at, tch.channel, tch.team, tch.responded, strict=True
+            )
+        ],
         "as_of": as_of.isoformat(),
     }
 
@@ -80,18 +95,29 @@ def test_score_answers_readiness_route_reasons_context_and_model(client):
 def test_reasons_and_base_value_add_up_to_the_readiness_log_odds(client):
     body = score(client, EXAMPLE_REQUEST)
     reasons = body["reasons"]
-    total = (reasons["base_value"] + reasons["others"]
-             + sum(r["contribution"] for r in reasons["up"] + reasons["down"]))
+    total = (
+        reasons["base_value"]
+        + reasons["others"]
+        + sum(r["contribution"] for r in reasons["up"] + reasons["down"])
+    )
     assert total == pytest.approx(logit(body["readiness"]), abs=1e-9)
 
 
 def test_events_after_as_of_do_not_change_the_answer(client):
     before = score(client, EXAMPLE_REQUEST)
     later = copy.deepcopy(EXAMPLE_REQUEST)
-    later["activities"] += [{"occurred_at": "2026-06-13T10:00:00Z", "type": "demo_request"},
-                            {"occurred_at": "2026-07-01T10:00:00Z", "type": "unsubscribe"}]
-    later["touches"] += [{"occurred_at": "2026-06-20T10:00:00Z", "channel": "meeting",
-                          "team": "sales", "responded": True}]
+    later["activities"] += [
+        {"occurred_at": "2026-06-13T10:00:00Z", "type": "demo_request"},
+        {"occurred_at": "2026-07-01T10:00:00Z", "type": "unsubscribe"},
+    ]
+    later["touches"] += [
+        {
+            "occurred_at": "2026-06-20T10:00:00Z",
+            "channel": "meeting",
+            "team": "sales",
+            "responded": True,
+        }
+    ]
     after = score(client, later)
     for key in ("readiness", "potential", "route", "route_reason", "reasons", "context"):
         assert after[key] == before[key], key
@@ -111,13 +137,29 @@ def test_a_hand_raise_goes_to_sales_whatever_the_score(client):
 
 def test_a_no_fit_lead_is_disqualified(client, champion_dir):
     body = {
-        "lead": {"lead_id": "cold", "created_at": "2025-06-01T10:00:00Z",
-                 "source": "trade_show", "company_size": 2, "budget": "none",
-                 "authority": "user", "need": "none", "timeframe": "gt_12m"},
-        "activities": [{"occurred_at": "2025-06-01T10:00:00Z", "type": "event_attended"},
-                       {"occurred_at": "2025-06-20T10:00:00Z", "type": "unsubscribe"}],
-        "touches": [{"occurred_at": f"2025-06-{d:02d}T10:00:00Z", "channel": "email",
-                     "team": "marketing", "responded": False} for d in (3, 10, 17)],
+        "lead": {
+            "lead_id": "cold",
+            "created_at": "2025-06-01T10:00:00Z",
+            "source": "trade_show",
+            "company_size": 2,
+            "budget": "none",
+            "authority": "user",
+            "need": "none",
+            "timeframe": "gt_12m",
+        },
+        "activities": [
+            {"occurred_at": "2025-06-01T10:00:00Z", "type": "event_attended"},
+            {"occurred_at": "2025-06-20T10:00:00Z", "type": "unsubscribe"},
+        ],
+        "touches": [
+            {
+                "occurred_at": f"2025-06-{d:02d}T10:00:00Z",
+                "channel": "email",
+                "team": "marketing",
+                "responded": False,
+            }
+            for d in (3, 10, 17)
+        ],
         "as_of": "2026-01-15T00:00:00Z",
     }
     answer = score(client, body)
@@ -135,8 +177,7 @@ def test_api_and_batch_scoring_agree_with_each_other(client, sample_dir, champio
         assert online["route"] == row.route
 
 
-def test_changing_the_lead_id_changes_nothing_and_a_demo_request_does_not_lower_readiness(
-        client):
+def test_changing_the_lead_id_changes_nothing_and_a_demo_request_does_not_lower_readiness(client):
     base = score(client, EXAMPLE_REQUEST)
     renamed = copy.deepcopy(EXAMPLE_REQUEST)
     renamed["lead"]["lead_id"] = "someone-else"
@@ -150,8 +191,9 @@ def test_batch_scores_valid_leads_and_reports_invalid_ones_in_place(client):
     bad = copy.deepcopy(EXAMPLE_REQUEST)
     bad["lead"]["budget"] = "lots"
     bad["lead"]["lead_id"] = "bad-one"
-    response = client.post("/v1/score/batch", headers=AUTH,
-                           json={"leads": [EXAMPLE_REQUEST, bad, {"nonsense": 1}]})
+    response = client.post(
+        "/v1/score/batch", headers=AUTH, json={"leads": [EXAMPLE_REQUEST, bad, {"nonsense": 1}]}
+    )
     assert response.status_code == 200
     results = response.json()["results"]
     assert results[0]["lead_id"] == "L-10442" and "readiness" in results[0]
@@ -162,17 +204,20 @@ def test_batch_scores_valid_leads_and_reports_invalid_ones_in_place(client):
     assert score(client, EXAMPLE_REQUEST)["readiness"] == results[0]["readiness"]
 
 
-@pytest.mark.parametrize("change,field", [
-    (lambda b: b["lead"].update(budget="lots"), "lead.budget"),
-    (lambda b: b["lead"].update(company_size="many"), "lead.company_size"),
-    (lambda b: b["lead"].pop("source"), "lead.source"),
-    (lambda b: b["lead"].update(created_at="last tuesday"), "lead.created_at"),
-    (lambda b: b["activities"][0].update(type="tweet"), "activities.0.type"),
-    (lambda b: b["touches"][0].update(responded="perhaps"), "touches.0.responded"),
-    (lambda b: b.update(as_of="2020-01-01T00:00:00Z"), "body"),
-    (lambda b: b.update(surprise=True), "surprise"),
-    (lambda b: b.update(activities=[b["activities"][0]] * (MAX_EVENTS + 1)), "activities"),
-])
+@pytest.mark.parametrize(
+    "change,field",
+    [
+        (lambda b: b["lead"].update(budget="lots"), "lead.budget"),
+        (lambda b: b["lead"].update(company_size="many"), "lead.company_size"),
+        (lambda b: b["lead"].pop("source"), "lead.source"),
+        (lambda b: b["lead"].update(created_at="last tuesday"), "lead.created_at"),
+        (lambda b: b["activities"][0].update(type="tweet"), "activities.0.type"),
+        (lambda b: b["touches"][0].update(responded="perhaps"), "touches.0.responded"),
+        (lambda b: b.update(as_of="2020-01-01T00:00:00Z"), "body"),
+        (lambda b: b.update(surprise=True), "surprise"),
+        (lambda b: b.update(activities=[b["activities"][0]] * (MAX_EVENTS + 1)), "activities"),
+    ],
+)
 def test_bad_input_gets_422_with_the_field_path(client, change, field):
     body = copy.deepcopy(EXAMPLE_REQUEST)
     change(body)
@@ -192,16 +237,18 @@ def test_too_many_leads_in_a_batch_and_too_large_bodies_are_refused(client):
     many = client.post("/v1/score/batch", headers=AUTH, json={"leads": [{}] * 1001})
     assert many.status_code == 422
     assert many.json()["detail"][0]["field"] == "leads"
-    huge = client.post("/v1/score", headers={**AUTH, "content-type": "application/json"},
-                       content=b"{" + b" " * (1 << 20) + b"}")
+    huge = client.post(
+        "/v1/score",
+        headers={**AUTH, "content-type": "application/json"},
+        content=b"{" + b" " * (1 << 20) + b"}",
+    )
     assert huge.status_code == 413
     assert "1 MiB" in huge.json()["detail"][0]["message"]
 
 
 def test_api_keys_are_required_on_v1_but_not_on_health(client):
     assert client.post("/v1/score", json=EXAMPLE_REQUEST).status_code == 401
-    wrong = client.post("/v1/score", json=EXAMPLE_REQUEST,
-                        headers={"Authorization": "Bearer nope"})
+    wrong = client.post("/v1/score", json=EXAMPLE_REQUEST, headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
     assert client.get("/v1/model").status_code == 401
     assert client.get("/healthz").json() == {"status": "ok"}
@@ -233,12 +280,12 @@ def test_every_score_reaches_the_audit_log_by_shutdown(champion_dir, tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     settings = ServeSettings(models_dir=champion_dir, audit_url=url)
     with TestClient(create_app(settings)) as c:
-        ids = [c.post("/v1/score", json=EXAMPLE_REQUEST).json()["request_id"]
-               for _ in range(7)]
+        ids = [c.post("/v1/score", json=EXAMPLE_REQUEST).json()["request_id"] for _ in range(7)]
         c.post("/v1/score/batch", json={"leads": [EXAMPLE_REQUEST] * 3})
     with sa.create_engine(url).connect() as connection:
-        rows = connection.execute(sa.text("select request_id, model_version, route from scores")
-                                  ).fetchall()
+        rows = connection.execute(
+            sa.text("select request_id, model_version, route from scores")
+        ).fetchall()
     assert len(rows) == 10
     assert set(ids) <= {r[0] for r in rows} and {r[1] for r in rows} == {"1"}
 
@@ -246,9 +293,9 @@ def test_every_score_reaches_the_audit_log_by_shutdown(champion_dir, tmp_path):
 def test_reload_switches_to_the_new_champion(champion_dir, sample_dir, tmp_path):
     import shutil
 
-    from features.contract import load_crm
-    from training.pipeline import TrainConfig, train
-    from training.registry import publish
+    from leadready.features.contract import load_crm
+    from leadready.training.pipeline import TrainConfig, train
+    from leadready.training.registry import publish
 
     models = tmp_path / "models"
     shutil.copytree(champion_dir, models)
@@ -256,8 +303,11 @@ def test_reload_switches_to_the_new_champion(champion_dir, sample_dir, tmp_path)
     settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}")
     with TestClient(create_app(settings)) as c:
         assert c.get("/v1/model").json()["model"]["version"] == "1"
-        publish(train(load_crm(sample_dir), TrainConfig(seed=3, search_seconds=0)), models,
-                force_promote=True)
+        publish(
+            train(load_crm(sample_dir), TrainConfig(seed=3, search_seconds=0)),
+            models,
+            force_promote=True,
+        )
         assert c.get("/v1/model").json()["model"]["version"] == "1"
         assert c.post("/v1/admin/reload").json()["model"]["version"] == "2"
         assert c.post("/v1/score", json=EXAMPLE_REQUEST).json()["model"]["version"] == "2"

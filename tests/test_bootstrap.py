@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
-from training.bootstrap import bootstrap_intervals, paired_auc_test
-from training.evaluate import classification_metrics
-from training.registry import promotion_decision
+from leadready.training.bootstrap import bootstrap_intervals, paired_auc_test
+from leadready.training.evaluate import classification_metrics
+from leadready.training.registry import promotion_decision
 
 
 def seeded(n: int = 4000, leads: int = 800, seed: int = 0):
@@ -48,8 +47,9 @@ def test_resampling_is_by_lead_so_duplicated_rows_do_not_narrow_the_interval():
     y, p, groups = seeded(n=2000, leads=2000)
     _, low, high = bootstrap_intervals(y, p, groups, seed=2)["roc_auc"]
     # The same rows, each copied five times under the same lead: no new information.
-    _, low5, high5 = bootstrap_intervals(np.repeat(y, 5), np.repeat(p, 5), np.repeat(groups, 5),
-                                         seed=2)["roc_auc"]
+    _, low5, high5 = bootstrap_intervals(
+        np.repeat(y, 5), np.repeat(p, 5), np.repeat(groups, 5), seed=2
+    )["roc_auc"]
     assert high5 - low5 == pytest.approx(high - low, rel=0.25)
 
 
@@ -63,12 +63,15 @@ def test_paired_test_finds_a_real_difference_and_not_a_fake_one():
     assert same.p_value > 0.05 and same.ci_low <= 0 <= same.ci_high
 
 
-@pytest.mark.parametrize("comparison,promote", [
-    ({"difference": 0.02, "p_value": 0.01, "a_ece": 0.01, "b_ece": 0.05}, True),
-    ({"difference": -0.02, "p_value": 0.01, "a_ece": 0.05, "b_ece": 0.01}, False),
-    ({"difference": 0.001, "p_value": 0.40, "a_ece": 0.03, "b_ece": 0.02}, True),
-    ({"difference": 0.001, "p_value": 0.40, "a_ece": 0.02, "b_ece": 0.03}, False),
-    ({"difference": -0.001, "p_value": 0.60, "a_ece": 0.03, "b_ece": 0.02}, True),
-])
+@pytest.mark.parametrize(
+    "comparison,promote",
+    [
+        ({"difference": 0.02, "p_value": 0.01, "a_ece": 0.01, "b_ece": 0.05}, True),
+        ({"difference": -0.02, "p_value": 0.01, "a_ece": 0.05, "b_ece": 0.01}, False),
+        ({"difference": 0.001, "p_value": 0.40, "a_ece": 0.03, "b_ece": 0.02}, True),
+        ({"difference": 0.001, "p_value": 0.40, "a_ece": 0.02, "b_ece": 0.03}, False),
+        ({"difference": -0.001, "p_value": 0.60, "a_ece": 0.03, "b_ece": 0.02}, True),
+    ],
+)
 def test_the_promotion_rule_both_ways(comparison, promote):
     assert promotion_decision(comparison) is promote

@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 from conftest import ACTIVITIES, LEADS, TOUCHES, write_crm
+from leadready.cli import app
+from leadready.features.contract import load_crm
 from typer.testing import CliRunner
-
-from features.contract import load_crm
-from training.cli import app
 
 runner = CliRunner()
 HEADER = LEADS.splitlines()[0]
@@ -44,58 +43,99 @@ def test_the_tiny_export_is_valid(tiny_crm):
 
 def test_unknown_enum_value(tmp_path):
     bad = GOOD_LEAD.replace("confirmed,decision_maker", "maybe,decision_maker")
-    train_fails(tmp_path, ["leads.csv", "column 'budget'", "line 2", "'maybe'",
-                           "confirmed | indicated | none | unknown"],
-                leads=leads_with(bad.replace("L1", "L9"), GOOD_LEAD))
+    train_fails(
+        tmp_path,
+        [
+            "leads.csv",
+            "column 'budget'",
+            "line 2",
+            "'maybe'",
+            "confirmed | indicated | none | unknown",
+        ],
+        leads=leads_with(bad.replace("L1", "L9"), GOOD_LEAD),
+    )
 
 
 def test_missing_column(tmp_path):
     text = "\n".join(line.rsplit(",", 1)[0] for line in TOUCHES.splitlines()) + "\n"
-    train_fails(tmp_path, ["touches.csv", "missing column", "expected columns"],
-                touches=text.replace(",responded", "").replace("team", "group"))
+    train_fails(
+        tmp_path,
+        ["touches.csv", "missing column", "expected columns"],
+        touches=text.replace(",responded", "").replace("team", "group"),
+    )
 
 
 def test_unparsable_date(tmp_path):
     acts = ACTIVITIES.replace("2025-01-20T10:00:00", "20/01/2025 10am")
-    train_fails(tmp_path, ["activities.csv", "column 'occurred_at'", "line 3",
-                           "'20/01/2025 10am'", "ISO 8601"], activities=acts)
+    train_fails(
+        tmp_path,
+        ["activities.csv", "column 'occurred_at'", "line 3", "'20/01/2025 10am'", "ISO 8601"],
+        activities=acts,
+    )
 
 
 def test_duplicate_lead_id(tmp_path):
-    train_fails(tmp_path, ["leads.csv", "column 'lead_id'", "lines 2, 3", "duplicate", "'L1'"],
-                leads=leads_with(GOOD_LEAD, GOOD_LEAD))
+    train_fails(
+        tmp_path,
+        ["leads.csv", "column 'lead_id'", "lines 2, 3", "duplicate", "'L1'"],
+        leads=leads_with(GOOD_LEAD, GOOD_LEAD),
+    )
 
 
 def test_outcome_before_creation(tmp_path):
     bad = GOOD_LEAD.replace("won,2025-02-15", "won,2024-12-01")
-    train_fails(tmp_path, ["leads.csv", "column 'outcome_at'", "line 2",
-                           "before the lead was created", "on or after created_at"],
-                leads=leads_with(bad))
+    train_fails(
+        tmp_path,
+        [
+            "leads.csv",
+            "column 'outcome_at'",
+            "line 2",
+            "before the lead was created",
+            "on or after created_at",
+        ],
+        leads=leads_with(bad),
+    )
 
 
 def test_won_without_outcome_date(tmp_path):
     bad = GOOD_LEAD.replace("won,2025-02-15", "won,")
-    train_fails(tmp_path, ["leads.csv", "column 'outcome_at'", "line 2", "without an outcome",
-                           "the date the lead was won or lost"], leads=leads_with(bad))
+    train_fails(
+        tmp_path,
+        [
+            "leads.csv",
+            "column 'outcome_at'",
+            "line 2",
+            "without an outcome",
+            "the date the lead was won or lost",
+        ],
+        leads=leads_with(bad),
+    )
 
 
 def test_activity_for_unknown_lead(tmp_path):
     acts = ACTIVITIES + "L404,2025-01-02T10:00:00,web_visit\n"
-    train_fails(tmp_path, ["activities.csv", "column 'lead_id'", "line 7", "'L404'",
-                           "not in the leads table"], activities=acts)
+    train_fails(
+        tmp_path,
+        ["activities.csv", "column 'lead_id'", "line 7", "'L404'", "not in the leads table"],
+        activities=acts,
+    )
 
 
 def test_many_bad_rows_list_the_first_ten_and_count_the_rest(tmp_path):
     rows = [GOOD_LEAD.replace("L1", f"X{i}").replace("referral", "fax") for i in range(14)]
-    message = train_fails(tmp_path, ["column 'source'", "'fax'", "and 4 more (14 in all)"],
-                          leads=leads_with(*rows))
+    message = train_fails(
+        tmp_path, ["column 'source'", "'fax'", "and 4 more (14 in all)"], leads=leads_with(*rows)
+    )
     assert "lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 4 more" in message
 
 
 def test_every_problem_is_reported_at_once(tmp_path):
     bad = GOOD_LEAD.replace("referral", "fax").replace("won,2025-02-15", "won,")
-    message = train_fails(tmp_path, ["2 problems", "column 'source'", "column 'outcome_at'"],
-                          leads=leads_with(bad, *OTHER_LEADS))
+    message = train_fails(
+        tmp_path,
+        ["2 problems", "column 'source'", "column 'outcome_at'"],
+        leads=leads_with(bad, *OTHER_LEADS),
+    )
     assert message.count("leads.csv") >= 2
 
 
@@ -103,8 +143,7 @@ def test_every_problem_is_reported_at_once(tmp_path):
 def test_missing_table(tmp_path, table):
     crm = write_crm(tmp_path / "crm")
     (crm / f"{table}.csv").unlink()
-    result = runner.invoke(app, ["train", "--data", str(crm), "--models-dir",
-                                 str(tmp_path / "m")])
+    result = runner.invoke(app, ["train", "--data", str(crm), "--models-dir", str(tmp_path / "m")])
     assert result.exit_code == 2
     assert f"no '{table}' table" in result.stderr
     assert not (tmp_path / "m").exists()
@@ -117,7 +156,8 @@ def test_parquet_tables_load_like_csv(tmp_path, tiny_crm):
     folder.mkdir()
     for name in ("leads", "activities", "touches"):
         pd.read_csv(tiny_crm / f"{name}.csv", dtype=str, keep_default_na=False).to_parquet(
-            folder / f"{name}.parquet")
+            folder / f"{name}.parquet"
+        )
     from_csv, from_parquet = load_crm(tiny_crm), load_crm(folder)
     pd.testing.assert_frame_equal(from_csv.leads, from_parquet.leads)
     pd.testing.assert_frame_equal(from_csv.touches, from_parquet.touches)

@@ -5,8 +5,13 @@ from __future__ import annotations
 import time
 
 import numpy as np
-
-from training.fit import LGBM_PARAMS, SEARCHED, fit_candidates, search_lightgbm, time_folds
+from leadready.training.fit import (
+    LGBM_PARAMS,
+    SEARCHED,
+    fit_candidates,
+    search_lightgbm,
+    time_folds,
+)
 
 
 def synthetic(n: int = 3000, seed: int = 0):
@@ -44,10 +49,14 @@ def test_search_keeps_its_budget_and_starts_from_the_defaults():
 def test_the_chosen_candidate_is_explainable_and_the_best_by_cv():
     x, y, created = synthetic(seed=2)
     fit = created < 8000
-    candidates = fit_candidates(x[fit], y[fit], created[fit], x[~fit], y[~fit], [4], seed=0,
-                                threads=1, search_seconds=0)
-    assert {c.name for c in candidates} == {"logistic_regression", "lightgbm",
-                                            "hist_gradient_boosting"}
+    candidates = fit_candidates(
+        x[fit], y[fit], created[fit], x[~fit], y[~fit], [4], seed=0, threads=1, search_seconds=0
+    )
+    assert {c.name for c in candidates} == {
+        "logistic_regression",
+        "lightgbm",
+        "hist_gradient_boosting",
+    }
     explainable = [c for c in candidates if c.explainable]
     assert candidates[0] is max(explainable, key=lambda c: c.cv_auc)
     hgb = next(c for c in candidates if c.name == "hist_gradient_boosting")

@@ -9,12 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import NEW_SOURCE, ROWS, make_table, write
+from leadready.cli import app
+from leadready.features.schema import Schema
+from leadready.serving.store import NoChampionError, load_champion
+from leadready.training.flat import FlatConfig, holdout, prepare
 from typer.testing import CliRunner
-
-from features.schema import Schema
-from serving.store import NoChampionError, load_champion
-from training.cli import app
-from training.flat import FlatConfig, holdout, prepare
 
 runner = CliRunner()
 
@@ -28,8 +27,7 @@ def with_leak(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-TRAIN = ["train", "--table", "{path}", "--id", "lead", "--label", "converted",
-         "--positive", "yes"]
+TRAIN = ["train", "--table", "{path}", "--id", "lead", "--label", "converted", "--positive", "yes"]
 
 
 def train_args(path: Path, models: Path, *extra: str) -> list[str]:
@@ -44,9 +42,15 @@ def test_column_types_are_inferred_with_reasons(tmp_path):
     data = prepare(path, FlatConfig("lead", "converted", "yes"))
     kinds = {t.name: t.kind for t in data.types}
     assert kinds == {
-        "created": "excluded", "visits": "numeric", "minutes": "numeric",
-        "open_share": "numeric", "balance": "numeric", "source": "categorical",
-        "size": "categorical", "comment": "excluded", "region": "excluded",
+        "created": "excluded",
+        "visits": "numeric",
+        "minutes": "numeric",
+        "open_share": "numeric",
+        "balance": "numeric",
+        "source": "categorical",
+        "size": "categorical",
+        "comment": "excluded",
+        "region": "excluded",
     }
     notes = {t.name: t.note for t in data.types}
     assert "dates" in notes["created"]
@@ -60,11 +64,15 @@ def test_schema_overrides_win_and_renames_and_value_maps_apply(tmp_path):
     frame = make_table().rename(columns={"converted": "Outcome"})
     frame["Outcome"] = frame["Outcome"].map({"yes": "Closed Won", "no": "Closed Lost"})
     path = write(frame, tmp_path)
-    schema = Schema.parse({"table": {
-        "columns": {"Outcome": "converted"},
-        "values": {"converted": {"closed won": "yes", "Closed Lost": "no"}},
-        "features": {"visits": "categorical", "source": "ignore", "region": "categorical"},
-    }})
+    schema = Schema.parse(
+        {
+            "table": {
+                "columns": {"Outcome": "converted"},
+                "values": {"converted": {"closed won": "yes", "Closed Lost": "no"}},
+                "features": {"visits": "categorical", "source": "ignore", "region": "categorical"},
+            }
+        }
+    )
     data = prepare(path, FlatConfig("lead", "converted", "yes"), schema.table("table"))
     by_name = {t.name: t for t in data.types}
     assert (by_name["visits"].kind, by_name["visits"].source) == ("categorical", "schema")
@@ -87,7 +95,8 @@ def test_holdout_is_stratified_without_time_and_newest_with_it():
     assert not (test == holdout(y, None, 0.2, seed=1)).all()
 
     times = pd.Timestamp("2024-01-01").to_datetime64() + rng.permutation(1000).astype(
-        "timedelta64[D]")
+        "timedelta64[D]"
+    )
     test = holdout(y, times, 0.2, seed=0)
     assert test.sum() == 200
     assert times[test].min() > times[~test].max()
@@ -124,8 +133,17 @@ def _broken(kind: str) -> tuple[pd.DataFrame, list[str], str]:
     return frame, extra, message
 
 
-@pytest.mark.parametrize("kind", ["label missing", "one class", "id not unique",
-                                  "label is an id", "copy of the label", "dates do not parse"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "label missing",
+        "one class",
+        "id not unique",
+        "label is an id",
+        "copy of the label",
+        "dates do not parse",
+    ],
+)
 def test_unusable_tables_stop_with_a_clear_message_and_nothing_written(tmp_path, kind):
     frame, extra, message = _broken(kind)
     path = write(frame, tmp_path)
@@ -144,14 +162,19 @@ def test_the_copy_of_the_label_can_be_ignored_in_the_schema(tmp_path):
     assert "stage" not in data.feature_types
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "--id", "lead"], "give --data DIR"),
-    (["train", "--table", "x.csv", "--label", "converted", "--positive", "yes"],
-     "--table needs --id"),
-    (["train", "--data", "crm", "--table", "x.csv"], "exclude each other"),
-    (["train", "--data", "crm", "--label", "converted"], "only apply to a flat table"),
-    (["score", "--out", "s.csv"], "give --data DIR"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--id", "lead"], "give --data DIR"),
+        (
+            ["train", "--table", "x.csv", "--label", "converted", "--positive", "yes"],
+            "--table needs --id",
+        ),
+        (["train", "--data", "crm", "--table", "x.csv"], "exclude each other"),
+        (["train", "--data", "crm", "--label", "converted"], "only apply to a flat table"),
+        (["score", "--out", "s.csv"], "give --data DIR"),
+    ],
+)
 def test_option_mistakes_stop_with_exit_status_2(tmp_path, args, message):
     result = runner.invoke(app, [*args, "--models-dir", str(tmp_path / "models")])
     assert result.exit_code == 2, result.output
@@ -176,8 +199,10 @@ def trained(tmp_path_factory):
 
 def test_leakage_is_reported_loudly_before_training_which_goes_on(trained):
     _, models, output = trained
-    assert "warning: possible leakage: column 'sales_rating' alone predicts 'converted' with " \
-           "ROC AUC" in output
+    assert (
+        "warning: possible leakage: column 'sales_rating' alone predicts 'converted' with "
+        "ROC AUC" in output
+    )
     assert output.index("possible leakage") < output.index("Registered")
     assert (models / "mlflow.db").exists()
 
@@ -204,8 +229,7 @@ def test_the_hold_out_is_the_newest_fifth_by_time(trained):
     created = pd.read_csv(path)["created"].sort_values()
     assert info["split"]["holdout"] == "newest by --time"
     assert info["split"]["test_rows"] == ROWS // 5
-    assert pd.Timestamp(info["split"]["test_from"]) == pd.Timestamp(
-        created.iloc[ROWS - ROWS // 5])
+    assert pd.Timestamp(info["split"]["test_from"]) == pd.Timestamp(created.iloc[ROWS - ROWS // 5])
 
 
 def test_the_registered_model_is_refit_on_all_rows(trained):
@@ -222,12 +246,12 @@ def test_score_table_writes_id_readiness_route_and_reasons(trained, tmp_path):
     table = pd.read_csv(path).drop(columns=["converted"]).iloc[::-1]
     new = write(table, tmp_path, "new.csv")
     out = tmp_path / "scores.csv"
-    result = runner.invoke(app, ["score", "--table", str(new), "--out", str(out),
-                                 "--models-dir", str(models)])
+    result = runner.invoke(
+        app, ["score", "--table", str(new), "--out", str(out), "--models-dir", str(models)]
+    )
     assert result.exit_code == 0, result.output
     scores = pd.read_csv(out, keep_default_na=False)
-    assert list(scores.columns[:5]) == ["lead", "readiness", "potential", "route",
-                                        "route_reason"]
+    assert list(scores.columns[:5]) == ["lead", "readiness", "potential", "route", "route_reason"]
     assert {"reason_up_1", "reason_down_1", "reason_up_3"} <= set(scores.columns)
     assert scores["lead"].tolist() == table["lead"].tolist()
     assert scores["readiness"].between(0, 1).all()
@@ -239,7 +263,7 @@ def test_score_table_writes_id_readiness_route_and_reasons(trained, tmp_path):
     # The same rows score the same in any order: columns are coerced, not re-inferred.
     by_id = scores.set_index("lead")["readiness"]
     model = load_champion(models, flat=True).scorer
-    from serving.flat import flat_columns, read_flat
+    from leadready.serving.flat import flat_columns, read_flat
 
     direct = model.predict_proba(flat_columns(read_flat(new), model.info["feature_types"]))
     np.testing.assert_allclose(by_id.loc[table["lead"]].to_numpy(), direct[:, 1], atol=1e-4)
@@ -249,15 +273,17 @@ def test_score_table_names_missing_columns(trained, tmp_path):
     path, models, _ = trained
     new = write(pd.read_csv(path).drop(columns=["visits"]), tmp_path, "new.csv")
     out = tmp_path / "scores.csv"
-    result = runner.invoke(app, ["score", "--table", str(new), "--out", str(out),
-                                 "--models-dir", str(models)])
+    result = runner.invoke(
+        app, ["score", "--table", str(new), "--out", str(out), "--models-dir", str(models)]
+    )
     assert result.exit_code == 2
     assert "missing column 'visits'" in result.output
     assert not out.exists()
 
 
-def test_a_flat_champion_has_its_own_name_and_the_crm_path_says_it_has_none(trained, tiny_crm,
-                                                                           tmp_path):
+def test_a_flat_champion_has_its_own_name_and_the_crm_path_says_it_has_none(
+    trained, tiny_crm, tmp_path
+):
     _, models, _ = trained
     assert load_champion(models, flat=True).name == "sales-readiness-flat"
     with pytest.raises(NoChampionError) as raised:
@@ -266,23 +292,24 @@ def test_a_flat_champion_has_its_own_name_and_the_crm_path_says_it_has_none(trai
     assert message.startswith("no 'champion' version of model 'sales-readiness' in sqlite:")
     assert message.endswith("train one with `leadready train --data DIR` (or `make demo`)")
     out = tmp_path / "s.csv"
-    result = runner.invoke(app, ["score", "--data", str(tiny_crm), "--out", str(out),
-                                 "--models-dir", str(models)])
+    result = runner.invoke(
+        app, ["score", "--data", str(tiny_crm), "--out", str(out), "--models-dir", str(models)]
+    )
     assert result.exit_code == 2
-    assert "no 'champion' version of model 'sales-readiness' in" in " ".join(
-        result.output.split())
+    assert "no 'champion' version of model 'sales-readiness' in" in " ".join(result.output.split())
     assert not out.exists()
 
 
 def test_models_list_shows_both_models_and_promote_takes_flat(trained):
     _, models, _ = trained
-    from training.registry import list_versions
+    from leadready.training.registry import list_versions
 
     listed = runner.invoke(app, ["models", "list", "--models-dir", str(models)])
     assert listed.exit_code == 0, listed.output
     assert "sales-readiness-flat versions" in listed.output
     assert [(row["name"], row["version"], row["aliases"]) for row in list_versions(models)] == [
-        ("sales-readiness-flat", "1", "challenger, champion")]
+        ("sales-readiness-flat", "1", "challenger, champion")
+    ]
     wrong = runner.invoke(app, ["models", "promote", "1", "--models-dir", str(models)])
     assert wrong.exit_code == 2
     assert "no version 1 of 'sales-readiness'" in wrong.output
@@ -292,7 +319,7 @@ def test_models_list_shows_both_models_and_promote_takes_flat(trained):
 
 
 def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_flagged():
-    from serving.routing import Thresholds, assign_routes, nurture_warning, route_rules
+    from leadready.serving.routing import Thresholds, assign_routes, nurture_warning, route_rules
 
     # The shared Leads export's thresholds: the sales cut-off below the disqualify one.
     t = Thresholds(sales=0.006, disqualify=0.095)
@@ -300,11 +327,12 @@ def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_fl
     routes = assign_routes(readiness, readiness, np.zeros(3), t)
     assert routes.tolist() == ["disqualify", "sales", "sales"]  # 0.05 is no disqualify
     assert route_rules(t, flat=True)["disqualify"] == "readiness < 0.006"
-    stats = {"sales": {"share": 0.731}, "nurture": {"share": 0.0},
-             "disqualify": {"share": 0.269}}
+    stats = {"sales": {"share": 0.731}, "nurture": {"share": 0.0}, "disqualify": {"share": 0.269}}
     warning = nurture_warning(stats, t)
-    assert warning.startswith("only 0.0% of hold-out leads fall between the thresholds to be "
-                              "nurtured (sales from readiness 0.006, disqualify below 0.095)")
+    assert warning.startswith(
+        "only 0.0% of hold-out leads fall between the thresholds to be "
+        "nurtured (sales from readiness 0.006, disqualify below 0.095)"
+    )
     assert "--sales-precision" in warning and "--max-disqualified-wins" in warning
     assert nurture_warning({**stats, "nurture": {"share": 0.3}}, t) is None
 
@@ -313,8 +341,7 @@ def test_a_flat_challenger_is_compared_with_the_scores_its_hold_out_test_gave(tm
     """The registered flat model is refitted on every row, hold-out included: comparisons use
     the tested model's hold-out scores for the version whose hold-out it is, not a rescoring."""
     import mlflow
-
-    from training.registry import compare_versions
+    from leadready.training.registry import compare_versions
 
     path = write(make_table(), tmp_path)
     models = tmp_path / "models"

@@ -33,48 +33,71 @@ def kernels(tmp_path_factory) -> KernelSpecManager:
     """A kernelspec named python3 (the name the notebooks store) that runs this interpreter."""
     folder = tmp_path_factory.mktemp("kernels")
     (folder / "python3").mkdir()
-    (folder / "python3" / "kernel.json").write_text(json.dumps({
-        "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
-        "display_name": "Python 3 (leadready venv)", "language": "python",
-    }))
+    (folder / "python3" / "kernel.json").write_text(
+        json.dumps(
+            {
+                "argv": [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+                "display_name": "Python 3 (leadready venv)",
+                "language": "python",
+            }
+        )
+    )
     return KernelSpecManager(kernel_dirs=[str(folder)])
 
 
 @pytest.fixture(scope="module")
 def small_crm(tmp_path_factory) -> Path:
     """A small sample CRM export, written once for the notebooks that take one."""
-    from training.sample import write_sample
+    from leadready.training.sample import write_sample
 
     folder = tmp_path_factory.mktemp("nb-crm")
     write_sample(folder, SAMPLE_LEADS, seed=7)
     return folder
 
 
-def run_notebook(name: str, kernels: KernelSpecManager, work: Path, data: Path,
-                 models: Path) -> tuple[nbformat.NotebookNode, str]:
+def run_notebook(
+    name: str, kernels: KernelSpecManager, work: Path, data: Path, models: Path
+) -> tuple[nbformat.NotebookNode, str]:
     """Execute a notebook end to end (any cell error fails); return it and its text output."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(KERNEL_PROBE))
-    env = {key: value for key, value in os.environ.items()
-           if not key.startswith(("LEADREADY_", "MLFLOW_"))}
-    env.update({
-        "LEADREADY_NB_DATA": str(data), "LEADREADY_NB_MODELS": str(models),
-        "LEADREADY_NB_LEADS": str(SAMPLE_LEADS),
-        "OMP_WAIT_POLICY": "PASSIVE",  # LightGBM's threads would busy-wait otherwise
-        "IPYTHONDIR": str(work / "ipython"),
-    })
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("LEADREADY_", "MLFLOW_"))
+    }
+    env.update(
+        {
+            "LEADREADY_NB_DATA": str(data),
+            "LEADREADY_NB_MODELS": str(models),
+            "LEADREADY_NB_LEADS": str(SAMPLE_LEADS),
+            "OMP_WAIT_POLICY": "PASSIVE",  # LightGBM's threads would busy-wait otherwise
+            "IPYTHONDIR": str(work / "ipython"),
+        }
+    )
     km = KernelManager(kernel_name="python3", kernel_spec_manager=kernels)
-    client = NotebookClient(nb, km=km, timeout=CELL_TIMEOUT, startup_timeout=120,
-                            resources={"metadata": {"path": str(work)}})
+    client = NotebookClient(
+        nb,
+        km=km,
+        timeout=CELL_TIMEOUT,
+        startup_timeout=120,
+        resources={"metadata": {"path": str(work)}},
+    )
     client.execute(env=env)
-    errors = [output for cell in nb.cells if cell.cell_type == "code"
-              for output in cell.outputs if output.output_type == "error"]
+    errors = [
+        output
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+        if output.output_type == "error"
+    ]
     assert not errors, errors
     text = "\n".join(_texts(nb))
     probe = re.search(r"KERNEL-PYTHON\|(.+)\|(.+)", text)
     assert probe, "the kernel did not report its interpreter"
     assert (probe.group(1), probe.group(2)) == (sys.executable, sys.prefix), (
-        "the notebook ran in another Python than the test suite's")
+        "the notebook ran in another Python than the test suite's"
+    )
     return nb, text
 
 
@@ -90,8 +113,11 @@ def _texts(nb: nbformat.NotebookNode) -> list[str]:
 
 
 def _images(nb: nbformat.NotebookNode) -> int:
-    return sum("image/png" in output.get("data", {}) for cell in nb.cells
-               for output in cell.get("outputs", []))
+    return sum(
+        "image/png" in output.get("data", {})
+        for cell in nb.cells
+        for output in cell.get("outputs", [])
+    )
 
 
 def test_notebooks_are_stored_without_outputs() -> None:
@@ -104,7 +130,8 @@ def test_notebooks_are_stored_without_outputs() -> None:
         for cell in nb.cells:
             if cell.cell_type == "code":
                 assert cell.outputs == [] and cell.execution_count is None, (
-                    f"{path.name}: cell {cell.get('id')} is stored with outputs; clear them")
+                    f"{path.name}: cell {cell.get('id')} is stored with outputs; clear them"
+                )
 
 
 @pytest.mark.parametrize("name", EXPECTED)
@@ -113,9 +140,11 @@ def test_notebook_opens_with_what_it_shows_and_parameters(name: str) -> None:
     intro, parameters = nb.cells[0], nb.cells[1]
     assert intro.cell_type == "markdown" and "What this notebook shows" in intro.source
     assert parameters.cell_type == "code" and "parameters" in parameters.metadata.get("tags", [])
-    for name_, variable in (("DATA_DIR", "LEADREADY_NB_DATA"),
-                            ("MODELS_DIR", "LEADREADY_NB_MODELS"),
-                            ("N_LEADS", "LEADREADY_NB_LEADS")):
+    for name_, variable in (
+        ("DATA_DIR", "LEADREADY_NB_DATA"),
+        ("MODELS_DIR", "LEADREADY_NB_MODELS"),
+        ("N_LEADS", "LEADREADY_NB_LEADS"),
+    ):
         assert re.search(rf"^{name_} = .*{variable}", parameters.source, re.M), name_
 
 
@@ -147,8 +176,9 @@ def test_train_and_compare(kernels, small_crm, tmp_path) -> None:
 
 def test_explain_a_lead(kernels, small_crm, tmp_path) -> None:
     # An empty models folder: the notebook trains a quick champion first.
-    nb, text = run_notebook("03_explain_a_lead.ipynb", kernels, tmp_path, small_crm,
-                            tmp_path / "models")
+    nb, text = run_notebook(
+        "03_explain_a_lead.ipynb", kernels, tmp_path, small_crm, tmp_path / "models"
+    )
     assert "training a quick model" in text
     assert re.search(r"^route\s+(sales|nurture|disqualify)$", text, re.M)
     assert re.search(r"^route_reason\s+\S", text, re.M)

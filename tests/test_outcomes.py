@@ -10,11 +10,10 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
-from typer.testing import CliRunner
-
-from serving.app import ServeSettings, create_app
-from serving.audit import engine_for, scores
-from serving.outcomes import (
+from leadready.cli import app as cli
+from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.audit import engine_for, scores
+from leadready.serving.outcomes import (
     OutcomeError,
     analyse,
     create_table,
@@ -22,8 +21,8 @@ from serving.outcomes import (
     outcomes,
     read_file,
 )
-from serving.schemas import EXAMPLE_REQUEST
-from training.cli import app as cli
+from leadready.serving.schemas import EXAMPLE_REQUEST
+from typer.testing import CliRunner
 
 KEY = "outcomes-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -34,21 +33,26 @@ def stored(url: str) -> dict[str, tuple[str, str]]:
     engine = engine_for(url)
     create_table(engine)
     with engine.connect() as connection:
-        rows = connection.execute(sa.select(outcomes.c.lead_id, outcomes.c.outcome,
-                                            outcomes.c.outcome_at)).fetchall()
+        rows = connection.execute(
+            sa.select(outcomes.c.lead_id, outcomes.c.outcome, outcomes.c.outcome_at)
+        ).fetchall()
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
 def test_import_stores_outcomes_in_utc_and_a_second_import_replaces(tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     first = tmp_path / "first.csv"
-    first.write_text("lead_id,outcome,outcome_at,owner\n"
-                     "L1,won,2026-03-01,ann\n"
-                     " L2 ,LOST,2026-03-02T10:00:00+02:00,bob\n")
+    first.write_text(
+        "lead_id,outcome,outcome_at,owner\n"
+        "L1,won,2026-03-01,ann\n"
+        " L2 ,LOST,2026-03-02T10:00:00+02:00,bob\n"
+    )
     result = import_file(first, url)
     assert (result.imported, result.replaced) == (2, 0)
-    assert stored(url) == {"L1": ("won", "2026-03-01T00:00:00+00:00"),
-                           "L2": ("lost", "2026-03-02T08:00:00+00:00")}
+    assert stored(url) == {
+        "L1": ("won", "2026-03-01T00:00:00+00:00"),
+        "L2": ("lost", "2026-03-02T08:00:00+00:00"),
+    }
     second = tmp_path / "second.csv"
     second.write_text("lead_id,outcome,outcome_at\nL2,won,2026-04-01\nL3,lost,2026-04-02\n")
     result = import_file(second, url)
@@ -59,14 +63,16 @@ def test_import_stores_outcomes_in_utc_and_a_second_import_replaces(tmp_path):
 
 def test_every_bad_row_is_named_and_nothing_is_stored(tmp_path):
     path = tmp_path / "outcomes.csv"
-    path.write_text("lead_id,outcome,outcome_at\n"
-                    "L1,won,2026-03-01\n"
-                    ",lost,2026-03-01\n"
-                    "L3,maybe,2026-03-01\n"
-                    "L4,won,next week\n"
-                    "L5,lost,\n"
-                    "L1,lost,2026-03-05\n"
-                    "L7,won,2150-01-01\n")
+    path.write_text(
+        "lead_id,outcome,outcome_at\n"
+        "L1,won,2026-03-01\n"
+        ",lost,2026-03-01\n"
+        "L3,maybe,2026-03-01\n"
+        "L4,won,next week\n"
+        "L5,lost,\n"
+        "L1,lost,2026-03-05\n"
+        "L7,won,2150-01-01\n"
+    )
     with pytest.raises(OutcomeError) as caught:
         read_file(path)
     message = str(caught.value)
@@ -95,8 +101,9 @@ def test_cli_import_names_missing_columns_and_files(tmp_path):
     assert result.exit_code == 2
     assert "missing columns 'lead_id', 'outcome', 'outcome_at'" in message
     assert "(found lead, result)" in message
-    result = runner.invoke(cli, ["outcomes", "import", str(tmp_path / "none.csv"),
-                                 "--audit-url", url])
+    result = runner.invoke(
+        cli, ["outcomes", "import", str(tmp_path / "none.csv"), "--audit-url", url]
+    )
     assert result.exit_code == 2 and "no such file" in result.stderr
 
 
@@ -112,38 +119,60 @@ def test_cli_import_succeeds_and_says_how_many(tmp_path):
 
 def audit_rows(url: str, rows: list[tuple[str, float, float, str, str]]) -> None:
     with engine_for(url).begin() as connection:
-        connection.execute(scores.insert(), [
-            {"request_id": f"r{i}", "lead_id": lead, "model_name": "sales-readiness",
-             "model_version": "1", "readiness": r, "potential": p, "route": route,
-             "scored_at": at} for i, (lead, r, p, route, at) in enumerate(rows)])
+        connection.execute(
+            scores.insert(),
+            [
+                {
+                    "request_id": f"r{i}",
+                    "lead_id": lead,
+                    "model_name": "sales-readiness",
+                    "model_version": "1",
+                    "readiness": r,
+                    "potential": p,
+                    "route": route,
+                    "scored_at": at,
+                }
+                for i, (lead, r, p, route, at) in enumerate(rows)
+            ],
+        )
 
 
 def test_analysis_takes_the_last_score_before_each_outcome(tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
-    audit_rows(url, [
-        # A: disqualified in January, sent to sales in March, won in April -> a sales win.
-        ("A", 0.01, 0.02, "disqualify", "2026-01-10T10:00:00+00:00"),
-        ("A", 0.60, 0.80, "sales", "2026-03-10T10:00:00.123456+00:00"),
-        # B: disqualified, won: a missed sale. A score after the outcome does not count.
-        ("B", 0.02, 0.03, "disqualify", "2026-01-15T10:00:00+00:00"),
-        ("B", 0.90, 0.95, "sales", "2026-06-01T10:00:00+00:00"),
-        # C: nurture, lost. D: sales, lost. E: scored, no outcome yet.
-        ("C", 0.10, 0.40, "nurture", "2026-02-01T10:00:00+00:00"),
-        ("D", 0.50, 0.70, "sales", "2026-02-02T10:00:00+00:00"),
-        ("E", 0.30, 0.50, "nurture", "2026-02-03T10:00:00+00:00"),
-        # F: only scored after its outcome.
-        ("F", 0.30, 0.50, "nurture", "2026-05-03T10:00:00+00:00"),
-    ])
+    audit_rows(
+        url,
+        [
+            # A: disqualified in January, sent to sales in March, won in April -> a sales win.
+            ("A", 0.01, 0.02, "disqualify", "2026-01-10T10:00:00+00:00"),
+            ("A", 0.60, 0.80, "sales", "2026-03-10T10:00:00.123456+00:00"),
+            # B: disqualified, won: a missed sale. A score after the outcome does not count.
+            ("B", 0.02, 0.03, "disqualify", "2026-01-15T10:00:00+00:00"),
+            ("B", 0.90, 0.95, "sales", "2026-06-01T10:00:00+00:00"),
+            # C: nurture, lost. D: sales, lost. E: scored, no outcome yet.
+            ("C", 0.10, 0.40, "nurture", "2026-02-01T10:00:00+00:00"),
+            ("D", 0.50, 0.70, "sales", "2026-02-02T10:00:00+00:00"),
+            ("E", 0.30, 0.50, "nurture", "2026-02-03T10:00:00+00:00"),
+            # F: only scored after its outcome.
+            ("F", 0.30, 0.50, "nurture", "2026-05-03T10:00:00+00:00"),
+        ],
+    )
     path = tmp_path / "outcomes.csv"
-    path.write_text("lead_id,outcome,outcome_at\nA,won,2026-04-01\nB,won,2026-03-01\n"
-                    "C,lost,2026-04-01\nD,lost,2026-04-01\nF,won,2026-04-01\n"
-                    "G,won,2026-04-01\n")
+    path.write_text(
+        "lead_id,outcome,outcome_at\nA,won,2026-04-01\nB,won,2026-03-01\n"
+        "C,lost,2026-04-01\nD,lost,2026-04-01\nF,won,2026-04-01\n"
+        "G,won,2026-04-01\n"
+    )
     import_file(path, url)
     a = analyse(engine_for(url))
     assert a.matched == 4 and a.outcomes_total == 6 and a.unscored == 2 and a.open_scored == 1
     assert a.won == 2 and a.rate == 0.5
-    assert a.route("sales") == {"route": "sales", "leads": 2, "won": 1, "rate": 0.5,
-                                "mean_readiness": pytest.approx(0.55)}
+    assert a.route("sales") == {
+        "route": "sales",
+        "leads": 2,
+        "won": 1,
+        "rate": 0.5,
+        "mean_readiness": pytest.approx(0.55),
+    }
     assert a.route("nurture")["rate"] == 0.0 and a.route("disqualify")["rate"] == 1.0
     assert a.missed_total == 1 and list(a.missed["lead_id"]) == ["B"]
     assert [d["leads"] for d in a.by_decile] == [1, 1, 1, 1]
@@ -166,9 +195,12 @@ def test_analysis_of_an_empty_log(tmp_path):
 
 @pytest.fixture
 def client(champion_dir, tmp_path):
-    settings = ServeSettings(models_dir=champion_dir, api_keys=KEY,
-                             audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
-                             sample_dir=tmp_path / "no-sample")
+    settings = ServeSettings(
+        models_dir=champion_dir,
+        api_keys=KEY,
+        audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
+        sample_dir=tmp_path / "no-sample",
+    )
     with TestClient(create_app(settings)) as c:
         c.audit_url = settings.audit_url
         yield c
@@ -178,13 +210,17 @@ def test_post_outcomes_stores_them_and_the_outcomes_page_counts_them(client):
     scored = client.post("/v1/score", json=EXAMPLE_REQUEST, headers=AUTH)
     assert scored.status_code == 200
     later = (datetime.now(UTC) + timedelta(minutes=5)).isoformat()
-    body = [{"lead_id": "L-10442", "outcome": "won", "outcome_at": later},
-            {"lead_id": "L-unscored", "outcome": "lost", "outcome_at": "2026-01-05"}]
+    body = [
+        {"lead_id": "L-10442", "outcome": "won", "outcome_at": later},
+        {"lead_id": "L-unscored", "outcome": "lost", "outcome_at": "2026-01-05"},
+    ]
     answer = client.post("/v1/outcomes", json=body, headers=AUTH)
     assert answer.status_code == 200, answer.text
     assert answer.json() == {"imported": 2, "replaced": 0}
     assert client.post("/v1/outcomes", json=body[:1], headers=AUTH).json() == {
-        "imported": 1, "replaced": 1}
+        "imported": 1,
+        "replaced": 1,
+    }
     assert set(stored(client.audit_url)) == {"L-10442", "L-unscored"}
     deadline = time.monotonic() + 10  # the audit log writes in batches every 0.5 s
     engine = client.app.state.audit.engine
@@ -226,7 +262,12 @@ def test_outcomes_import_file_accepts_parquet(tmp_path: Path):
     import pandas as pd
 
     path = tmp_path / "outcomes.parquet"
-    pd.DataFrame({"lead_id": ["L1"], "outcome": ["won"],
-                  "outcome_at": pd.to_datetime(["2026-02-01T12:00:00"])}).to_parquet(path)
+    pd.DataFrame(
+        {
+            "lead_id": ["L1"],
+            "outcome": ["won"],
+            "outcome_at": pd.to_datetime(["2026-02-01T12:00:00"]),
+        }
+    ).to_parquet(path)
     rows = read_file(path)
     assert rows[0].lead_id == "L1" and rows[0].outcome_at.isoformat().startswith("2026-02-01T12")

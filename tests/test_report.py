@@ -13,13 +13,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-from training.report import SECTIONS, ReportData, render_report, write_report
+from leadready.training.report import SECTIONS, ReportData, render_report, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SECTION_IDS = [sid for sid, _ in SECTIONS]
 CHARTS = ["calibration", "gains", "drivers"]
 # SVG namespace declarations: names, never fetched by a browser.
@@ -41,8 +46,11 @@ def _report_data(comparison: dict[str, object] | None = None, **changes) -> Repo
         version="18",
         trained_at="2025-06-01 09:30 UTC",
         data_summary={
-            "rows": 48_210, "leads": 20_000, "date_range": ("2023-01-02", "2025-05-30"),
-            "base_rate": 0.143, "test_rows": n,
+            "rows": 48_210,
+            "leads": 20_000,
+            "date_range": ("2023-01-02", "2025-05-30"),
+            "base_rate": 0.143,
+            "test_rows": n,
             "missing_shares": {f: 0.02 * i for i, f in enumerate(features)},
         },
         leaderboard=[
@@ -61,8 +69,7 @@ def _report_data(comparison: dict[str, object] | None = None, **changes) -> Repo
         routes={
             "sales": {"share": 0.12, "win_rate": 0.46, "eventual_win_rate": 0.61, "rows": 240},
             "nurture": {"share": 0.7, "win_rate": 0.1, "eventual_win_rate": 0.2, "rows": 1400},
-            "disqualify": {"share": 0.18, "win_rate": 0.01, "eventual_win_rate": 0.02,
-                           "rows": 360},
+            "disqualify": {"share": 0.18, "win_rate": 0.01, "eventual_win_rate": 0.02, "rows": 360},
         },
         comparison=comparison,
     )
@@ -70,9 +77,17 @@ def _report_data(comparison: dict[str, object] | None = None, **changes) -> Repo
 
 
 COMPARISON = {
-    "champion_version": "17", "challenger_version": "18", "champion_auc": 0.8204,
-    "challenger_auc": 0.8312, "difference": 0.0108, "ci_low": 0.0031, "ci_high": 0.0185,
-    "p_value": 0.004, "champion_ece": 0.014, "challenger_ece": 0.012, "decision": "promoted",
+    "champion_version": "17",
+    "challenger_version": "18",
+    "champion_auc": 0.8204,
+    "challenger_auc": 0.8312,
+    "difference": 0.0108,
+    "ci_low": 0.0031,
+    "ci_high": 0.0185,
+    "p_value": 0.004,
+    "champion_ece": 0.014,
+    "challenger_ece": 0.012,
+    "decision": "promoted",
     "rule": "Promote when the AUC gain's interval is above 0 and ECE does not worsen by > 0.01.",
 }
 
@@ -110,8 +125,10 @@ def test_report_rejects_scores_not_aligned_with_labels():
 
 def test_report_opens_offline_in_headless_chromium(tmp_path):
     if not CHROMIUM.exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium "
-                    "(apt-get install -y chromium; .ci/run does this) to run the browser test")
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium "
+            "(apt-get install -y chromium; .ci/run does this) to run the browser test"
+        )
     try:
         from playwright.sync_api import expect, sync_playwright
     except ImportError as err:
@@ -129,13 +146,16 @@ def test_report_opens_offline_in_headless_chromium(tmp_path):
             route.abort()
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS,
-                                     headless=True)
+        browser = pw.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
         try:
             page = browser.new_page(viewport={"width": 1200, "height": 900})
             page.route("**/*", only_files)
-            page.on("request", lambda r: None if r.url.startswith(("file:", "data:"))
-                    else requested.append(r.url))
+            page.on(
+                "request",
+                lambda r: None if r.url.startswith(("file:", "data:")) else requested.append(r.url),
+            )
             try:
                 page.goto(path.as_uri(), wait_until="load")
                 for sid in SECTION_IDS:
@@ -150,9 +170,11 @@ def test_report_opens_offline_in_headless_chromium(tmp_path):
                     box = svg.first.bounding_box()
                     assert box and box["width"] > 200 and box["height"] > 150, (sid, box)
                 expect(page.locator("section#metrics table")).to_contain_text(
-                    "0.831 [0.822, 0.840]")
+                    "0.831 [0.822, 0.840]"
+                )
                 expect(page.locator("section#drivers svg")).to_contain_text(
-                    "Plain words for feature_0 <0>")
+                    "Plain words for feature_0 <0>"
+                )
                 comparison = page.locator("section#comparison")
                 expect(comparison).to_contain_text("champion version 17")
                 expect(comparison).to_contain_text("Challenger version 18")

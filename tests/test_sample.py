@@ -6,19 +6,23 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-
-from features.contract import (
+from leadready.features.contract import (
     ACTIVITY_COLUMNS,
     LEAD_COLUMNS,
     TOUCH_COLUMNS,
     Crm,
     load_crm,
 )
-from training.sample import EXPORT_AT, SIMULATED_DAYS, generate_sample, write_sample
+from leadready.training.sample import EXPORT_AT, SIMULATED_DAYS, generate_sample, write_sample
 
 FILES = ("leads.csv", "activities.csv", "touches.csv")
-BUYING_SIGNALS = ("pricing_page_view", "webinar_attended", "demo_request", "contact_request",
-                  "chat")
+BUYING_SIGNALS = (
+    "pricing_page_view",
+    "webinar_attended",
+    "demo_request",
+    "contact_request",
+    "chat",
+)
 LARGE_N = 3000  # enough leads for stable shares, still about a second to simulate
 
 
@@ -60,7 +64,9 @@ def test_written_export_passes_the_contract(
 ) -> None:
     counts, crm = export
     assert counts == {
-        "leads": len(crm.leads), "activities": len(crm.activities), "touches": len(crm.touches),
+        "leads": len(crm.leads),
+        "activities": len(crm.activities),
+        "touches": len(crm.touches),
     }
     assert counts["leads"] == LARGE_N
     # Volume: a realistic stream of events per lead, not a handful and not millions.

@@ -11,13 +11,12 @@ import pandas as pd
 import pytest
 from conftest import ACTIVITIES, TOUCHES
 from fastapi.testclient import TestClient
+from leadready.cli import app
+from leadready.features.contract import ContractError, load_crm
+from leadready.features.schema import Schema
+from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.schemas import EXAMPLE_REQUEST
 from typer.testing import CliRunner
-
-from features.contract import ContractError, load_crm
-from features.schema import Schema
-from serving.app import ServeSettings, create_app
-from serving.schemas import EXAMPLE_REQUEST
-from training.cli import app
 
 runner = CliRunner()
 
@@ -96,20 +95,35 @@ def test_unmapped_values_and_non_numeric_custom_values_are_reported(customer_exp
     assert "column 'MQL score', line 2: not a number ('lots')" in message
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("leeds: {}", "section 'leeds': unknown"),
-    ("leads: {features: {Tier: text}}", "leads.features.Tier: 'text'; expected numeric | "
-                                        "categorical"),
-    ("leads: {colums: {}}", "leads.colums: unknown key"),
-    ("leads: {columns: [a, b]}", "leads.columns: expected a mapping"),
-    ("touches: {features: {x: numeric}}", "custom features are lead-level"),
-    ("leads: [", "not valid YAML"),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("leeds: {}", "section 'leeds': unknown"),
+        (
+            "leads: {features: {Tier: text}}",
+            "leads.features.Tier: 'text'; expected numeric | categorical",
+        ),
+        ("leads: {colums: {}}", "leads.colums: unknown key"),
+        ("leads: {columns: [a, b]}", "leads.columns: expected a mapping"),
+        ("touches: {features: {x: numeric}}", "custom features are lead-level"),
+        ("leads: [", "not valid YAML"),
+    ],
+)
 def test_a_bad_schema_file_stops_train_with_exit_2(tmp_path, tiny_crm, text, expected):
     schema = tmp_path / "schema.yaml"
     schema.write_text(text)
-    result = runner.invoke(app, ["train", "--data", str(tiny_crm), "--schema", str(schema),
-                                 "--models-dir", str(tmp_path / "m")])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            str(tiny_crm),
+            "--schema",
+            str(schema),
+            "--models-dir",
+            str(tmp_path / "m"),
+        ],
+    )
     assert result.exit_code == 2
     assert expected in " ".join(result.stderr.split())
     assert not (tmp_path / "m").exists()
@@ -122,35 +136,59 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
     leads = pd.read_csv(export / "leads.csv", dtype=str, keep_default_na=False)
     rng = np.random.default_rng(0)
     won = leads["outcome"] == "won"
-    leads["Partner tier"] = np.where(won & (rng.random(len(leads)) < 0.6), "gold",
-                                     rng.choice(["silver", "bronze", ""], len(leads)))
+    leads["Partner tier"] = np.where(
+        won & (rng.random(len(leads)) < 0.6),
+        "gold",
+        rng.choice(["silver", "bronze", ""], len(leads)),
+    )
     leads["MQL score"] = rng.integers(0, 100, len(leads)).astype(str)
     leads = leads.rename(columns={"lead_id": "Lead ID"})
     leads.to_csv(export / "leads.csv", index=False)
     schema = tmp_path / "schema.yaml"
-    schema.write_text("leads:\n  columns: {Lead ID: lead_id}\n"
-                      "  features: {Partner tier: categorical, MQL score: numeric}\n")
+    schema.write_text(
+        "leads:\n  columns: {Lead ID: lead_id}\n"
+        "  features: {Partner tier: categorical, MQL score: numeric}\n"
+    )
     models = tmp_path / "models"
-    result = runner.invoke(app, ["train", "--data", str(export), "--schema", str(schema),
-                                 "--models-dir", str(models)])
+    result = runner.invoke(
+        app, ["train", "--data", str(export), "--schema", str(schema), "--models-dir", str(models)]
+    )
     assert result.exit_code == 0, result.output
 
     settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}")
     with TestClient(create_app(settings)) as client:
         info = client.get("/v1/model").json()
         assert "Partner tier" in [d["feature"] for d in info["drivers"]]
-        body = {**EXAMPLE_REQUEST, "lead": {**EXAMPLE_REQUEST["lead"],
-                                            "custom": {"Partner tier": "gold", "MQL score": 40}}}
+        body = {
+            **EXAMPLE_REQUEST,
+            "lead": {
+                **EXAMPLE_REQUEST["lead"],
+                "custom": {"Partner tier": "gold", "MQL score": 40},
+            },
+        }
         gold = client.post("/v1/score", json=body).json()
         body["lead"]["custom"] = {"Partner tier": "bronze"}
         bronze = client.post("/v1/score", json=body).json()
         assert gold["readiness"] > bronze["readiness"]
 
     out = tmp_path / "scores.csv"
-    scored = runner.invoke(app, ["score", "--data", str(export), "--schema", str(schema),
-                                 "--out", str(out), "--models-dir", str(models)])
+    scored = runner.invoke(
+        app,
+        [
+            "score",
+            "--data",
+            str(export),
+            "--schema",
+            str(schema),
+            "--out",
+            str(out),
+            "--models-dir",
+            str(models),
+        ],
+    )
     assert scored.exit_code == 0, scored.output
     assert len(pd.read_csv(out)) == (leads["outcome"] == "open").sum()
-    no_schema = runner.invoke(app, ["score", "--data", str(export), "--out", str(out),
-                                    "--models-dir", str(models)])
+    no_schema = runner.invoke(
+        app, ["score", "--data", str(export), "--out", str(out), "--models-dir", str(models)]
+    )
     assert no_schema.exit_code == 2

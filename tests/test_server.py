@@ -18,10 +18,9 @@ import pytest
 import schemathesis
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
+from leadready.serving.schemas import EXAMPLE_REQUEST
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
-
-from serving.schemas import EXAMPLE_REQUEST
 
 KEY = "server-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -56,7 +55,11 @@ def start(models: Path, audit: Path, *extra: str) -> Server:
     env.update(LEADREADY_API_KEYS=KEY, LEADREADY_AUDIT_URL=f"sqlite:///{audit}")
     process = subprocess.Popen(
         [LEADREADY, "serve", "--port", str(port), "--models-dir", str(models), *extra],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -103,23 +106,28 @@ def test_no_input_gives_a_5xx_or_an_answer_outside_the_schema(server):
     operations = [result.ok() for result in schema.get_all_operations()]
     assert {op.path for op in operations} >= {"/v1/score", "/v1/score/batch", "/v1/model"}
     for operation in operations:
+
         @given(case=operation.as_strategy())
         @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
         def check(case):
-            case.call_and_validate(headers=AUTH, checks=[not_a_server_error,
-                                                         response_schema_conformance])
+            case.call_and_validate(
+                headers=AUTH, checks=[not_a_server_error, response_schema_conformance]
+            )
 
         check()
 
 
 def test_sighup_reloads_the_champion_and_sigint_flushes_the_audit_log(server, sample_dir):
-    from features.contract import load_crm
-    from training.pipeline import TrainConfig, train
-    from training.registry import publish
+    from leadready.features.contract import load_crm
+    from leadready.training.pipeline import TrainConfig, train
+    from leadready.training.registry import publish
 
     before = httpx.get(f"{server.url}/v1/model", headers=AUTH).json()["model"]["version"]
-    published = publish(train(load_crm(sample_dir), TrainConfig(seed=5, search_seconds=0)),
-                        server.models, force_promote=True)
+    published = publish(
+        train(load_crm(sample_dir), TrainConfig(seed=5, search_seconds=0)),
+        server.models,
+        force_promote=True,
+    )
     assert published.version != before
     server.process.send_signal(signal.SIGHUP)
     deadline = time.monotonic() + 60
@@ -128,20 +136,30 @@ def test_sighup_reloads_the_champion_and_sigint_flushes_the_audit_log(server, sa
         time.sleep(0.3)
         version = httpx.get(f"{server.url}/readyz").json()["model"]["version"]
     assert version == published.version
-    ids = {httpx.post(f"{server.url}/v1/score", json=EXAMPLE_REQUEST, headers=AUTH)
-           .json()["request_id"] for _ in range(5)}
+    ids = {
+        httpx.post(f"{server.url}/v1/score", json=EXAMPLE_REQUEST, headers=AUTH).json()[
+            "request_id"
+        ]
+        for _ in range(5)
+    }
     # uvicorn shuts down gracefully, then re-raises SIGINT: 130 is a clean exit here.
     assert stop(server) in (0, 130)
     with sa.create_engine(f"sqlite:///{server.audit}").connect() as connection:
-        rows = connection.execute(sa.text("select request_id, model_version from scores")
-                                  ).fetchall()
+        rows = connection.execute(
+            sa.text("select request_id, model_version from scores")
+        ).fetchall()
     assert ids <= {r[0] for r in rows}
     assert {r[1] for r in rows if r[0] in ids} == {published.version}
 
 
 def test_serve_refuses_without_a_champion(tmp_path):
-    result = subprocess.run([LEADREADY, "serve", "--models-dir", str(tmp_path / "none")],
-                            capture_output=True, text=True, timeout=60, env=clean_env())
+    result = subprocess.run(
+        [LEADREADY, "serve", "--models-dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(),
+    )
     assert result.returncode == 2
     assert "no 'champion' version" in result.stderr and "leadready train" in result.stderr
     assert len(result.stderr.strip().splitlines()) <= 2
@@ -149,8 +167,12 @@ def test_serve_refuses_without_a_champion(tmp_path):
 
 def test_serve_refuses_a_public_bind_without_keys(champion_dir):
     env = clean_env("LEADREADY_API_KEYS")
-    result = subprocess.run([LEADREADY, "serve", "--host", "0.0.0.0", "--models-dir",
-                             str(champion_dir)], capture_output=True, text=True, timeout=60,
-                            env=env)
+    result = subprocess.run(
+        [LEADREADY, "serve", "--host", "0.0.0.0", "--models-dir", str(champion_dir)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 2
     assert "without API keys" in result.stderr

@@ -7,9 +7,8 @@ import time
 
 import pandas as pd
 from conftest import make_table
-
-from features.contract import load_crm
-from serving.sessions import MAX_SAVED, Saved, SavedExports, session_secret
+from leadready.features.contract import load_crm
+from leadready.serving.sessions import MAX_SAVED, Saved, SavedExports, session_secret
 
 
 def test_the_secret_is_created_once_private_and_shared(tmp_path):
@@ -23,8 +22,10 @@ def test_the_secret_is_created_once_private_and_shared(tmp_path):
 def test_a_crm_export_comes_back_as_it_was_saved(tmp_path, tiny_crm):
     crm = load_crm(tiny_crm, require_outcome=False)
     store = SavedExports(tmp_path / "workspace")
-    store.save("sid-1", Saved("leads.csv, activities.csv, touches.csv", "crm",
-                              "2025-03-01T00:00:00", crm=crm))
+    store.save(
+        "sid-1",
+        Saved("leads.csv, activities.csv, touches.csv", "crm", "2025-03-01T00:00:00", crm=crm),
+    )
     back = store.load("sid-1")
     assert back is not None and back.kind == "crm" and back.as_of == "2025-03-01T00:00:00"
     assert back.name == "leads.csv, activities.csv, touches.csv"
@@ -41,8 +42,12 @@ def test_a_flat_table_and_the_sample_come_back_and_a_new_save_replaces_the_old(t
     pd.testing.assert_frame_equal(back.frame, frame)
     store.save("sid-2", Saved("sample (data/sample)", "sample"))
     back = store.load("sid-2")
-    assert (back.kind, back.name, back.crm, back.frame) == ("sample", "sample (data/sample)",
-                                                            None, None)
+    assert (back.kind, back.name, back.crm, back.frame) == (
+        "sample",
+        "sample (data/sample)",
+        None,
+        None,
+    )
     assert sorted(p.name for p in (tmp_path / "workspace").iterdir()) == ["sid-2"]
 
 

@@ -9,15 +9,14 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from leadready.cli import app
+from leadready.features.build import FEATURES
+from leadready.serving.store import use_store
+from leadready.training.examples import make_snapshots, split_by_time
+from leadready.training.registry import list_versions
+from leadready.training.sample import write_sample
 from mlflow.tracking import MlflowClient
 from typer.testing import CliRunner
-
-from features.build import FEATURES
-from serving.store import use_store
-from training.cli import app
-from training.examples import make_snapshots, split_by_time
-from training.registry import list_versions
-from training.sample import write_sample
 
 runner = CliRunner()
 
@@ -42,24 +41,38 @@ def test_train_registers_a_champion_with_metrics_and_metadata(trained):
     champion = client.get_model_version_by_alias("sales-readiness", "champion")
     assert str(champion.version) == "1"
     run = client.get_run(champion.run_id)
-    for name in ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc",
-                 "test_bant_scorecard_roc_auc"):
+    for name in (
+        "test_readiness_roc_auc",
+        "test_readiness_ece",
+        "test_potential_roc_auc",
+        "test_bant_scorecard_roc_auc",
+    ):
         assert 0.0 <= run.data.metrics[name] <= 1.0
     assert run.data.metrics["test_readiness_roc_auc"] > 0.7
     assert int(run.data.tags["data.leads"]) == 3000
     assert len(run.data.tags["data.sha256"]) == 16
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id, "plots")}
-    assert {"plots/roc.png", "plots/calibration.png", "plots/cumulative_gains.png",
-            "plots/feature_importance.png"} <= artifacts
+    assert {
+        "plots/roc.png",
+        "plots/calibration.png",
+        "plots/cumulative_gains.png",
+        "plots/feature_importance.png",
+    } <= artifacts
     assert "version 1" in output and "now champion" in output
     assert (models / "mlflow.db").exists() and (models / "artifacts").is_dir()
     assert (models / "reports" / "sales-readiness-v1.html").exists()
-    leaderboard = json.loads(Path(mlflow.artifacts.download_artifacts(
-        run_id=champion.run_id, artifact_path="leaderboard.json")).read_text())
+    leaderboard = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=champion.run_id, artifact_path="leaderboard.json"
+            )
+        ).read_text()
+    )
     candidates = {row[leaderboard["columns"].index("candidate")] for row in leaderboard["data"]}
     assert candidates == {"lightgbm", "logistic_regression", "hist_gradient_boosting"}
-    children = client.search_runs([run.info.experiment_id],
-                                  f"tags.mlflow.parentRunId = '{champion.run_id}'")
+    children = client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{champion.run_id}'"
+    )
     assert len(children) == 6  # three candidates for each of two targets
     assert run.data.metrics["test_frequency_score_roc_auc"] > 0.5
 
@@ -71,8 +84,9 @@ def test_the_registered_model_serves_with_mlflow_own_tools(trained, sample):
     info = model.metadata.metadata
     assert 0 < info["thresholds"]["sales"] <= 1 and 0 <= info["thresholds"]["disqualify"] < 1
     assert set(info["routes"]) == {"sales", "nurture", "disqualify"}
-    assert info["labels"]["activity_pricing_page_view_30d"] == \
-        "pricing-page views in the last 30 days"
+    assert (
+        info["labels"]["activity_pricing_page_view_30d"] == "pricing-page views in the last 30 days"
+    )
     folder = Path(mlflow.artifacts.download_artifacts("models:/sales-readiness@champion"))
     example = json.loads((folder / "input_example.json").read_text())
     frame = pd.DataFrame(example["data"], columns=example["columns"])
@@ -104,8 +118,9 @@ def test_a_second_run_is_challenger_and_champion_moves_only_when_it_wins(trained
     assert str(client.get_model_version_by_alias("sales-readiness", "champion").version) == "2"
     missing = runner.invoke(app, ["models", "promote", "99", "--models-dir", str(models)])
     assert missing.exit_code == 2 and "no version 99" in missing.stderr
-    forced = runner.invoke(app, ["train", "--data", str(sample), "--models-dir", str(models),
-                                 "--promote"])
+    forced = runner.invoke(
+        app, ["train", "--data", str(sample), "--models-dir", str(models), "--promote"]
+    )
     assert forced.exit_code == 0, forced.output
     assert str(client.get_model_version_by_alias("sales-readiness", "champion").version) == "3"
 
@@ -120,8 +135,7 @@ def test_an_export_without_wins_stops_before_anything_is_written(tmp_path):
     leads = pd.read_csv(data / "leads.csv", dtype=str, keep_default_na=False)
     leads.loc[leads["outcome"] == "won", "outcome"] = "lost"
     leads.to_csv(data / "leads.csv", index=False)
-    result = runner.invoke(app, ["train", "--data", str(data), "--models-dir",
-                                 str(tmp_path / "m")])
+    result = runner.invoke(app, ["train", "--data", str(data), "--models-dir", str(tmp_path / "m")])
     assert result.exit_code == 2
     assert "no won leads" in result.stderr
     assert not (tmp_path / "m").exists()
@@ -129,9 +143,8 @@ def test_an_export_without_wins_stops_before_anything_is_written(tmp_path):
 
 def test_cold_start_registers_the_scorecard_and_says_so(tmp_path, sample_dir):
     from fastapi.testclient import TestClient
-
-    from serving.app import ServeSettings, create_app
-    from serving.schemas import EXAMPLE_REQUEST
+    from leadready.serving.app import ServeSettings, create_app
+    from leadready.serving.schemas import EXAMPLE_REQUEST
 
     data = tmp_path / "small"
     write_sample(data, 150, seed=1)
@@ -152,21 +165,24 @@ def test_cold_start_registers_the_scorecard_and_says_so(tmp_path, sample_dir):
     assert budget and budget[0]["label"] == "Budget confirmed"
 
     # With enough history, a learned model replaces it by the promotion rule.
-    learned = runner.invoke(app, ["train", "--data", str(sample_dir), "--models-dir",
-                                  str(models)])
+    learned = runner.invoke(app, ["train", "--data", str(sample_dir), "--models-dir", str(models)])
     assert learned.exit_code == 0, learned.output
     text = " ".join(learned.output.split())
     assert "now champion" in text and "p = 0.000" in text
-    assert client.get_model_version_by_alias("sales-readiness", "champion").tags[
-        "cold_start"] == "false"
+    assert (
+        client.get_model_version_by_alias("sales-readiness", "champion").tags["cold_start"]
+        == "false"
+    )
 
 
 def test_snapshots_follow_the_step_and_the_horizon():
-    leads = pd.DataFrame({
-        "created_at": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-03-01"]),
-        "outcome_at": pd.to_datetime(["2025-06-01", "2025-02-01", pd.NaT]),
-        "outcome": ["won", "lost", "open"],
-    })
+    leads = pd.DataFrame(
+        {
+            "created_at": pd.to_datetime(["2025-01-01", "2025-01-01", "2025-03-01"]),
+            "outcome_at": pd.to_datetime(["2025-06-01", "2025-02-01", pd.NaT]),
+            "outcome": ["won", "lost", "open"],
+        }
+    )
     snaps = make_snapshots(leads, step_days=14, horizon_days=90)
     first = snaps.lead == 0
     # 2025-01-01 .. 2025-06-01 is 151 days: snapshots at day 0, 14, ..., 140 (11 of them).
@@ -177,7 +193,7 @@ def test_snapshots_follow_the_step_and_the_horizon():
 
 
 def test_split_keeps_each_lead_on_one_side_and_tests_the_newest(sample):
-    from features.contract import load_crm
+    from leadready.features.contract import load_crm
 
     crm = load_crm(sample)
     snaps = make_snapshots(crm.leads, 14, 90)

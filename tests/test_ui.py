@@ -23,21 +23,27 @@ import pandas as pd
 import pytest
 from conftest import make_table, write
 from fastapi.testclient import TestClient
-
-from serving.app import ServeSettings, create_app
-from serving.schemas import EXAMPLE_REQUEST
+from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.schemas import EXAMPLE_REQUEST
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 KEY = "ui-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 LEADREADY = str(Path(sys.executable).parent / "leadready")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
-pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
-                                reason="Debian's chromium is missing (.ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists(), reason="Debian's chromium is missing (.ci/run installs it)"
+)
 
 
 def free_port() -> int:
@@ -51,8 +57,9 @@ def small_export(sample_dir, tmp_path_factory) -> Path:
     """300 leads of the sample (240 open, 60 closed) with their events, as CSV."""
     out = tmp_path_factory.mktemp("small-export")
     leads = pd.read_csv(sample_dir / "leads.csv", dtype=str, keep_default_na=False)
-    chosen = pd.concat([leads[leads.outcome == "open"].head(240),
-                        leads[leads.outcome != "open"].head(60)])
+    chosen = pd.concat(
+        [leads[leads.outcome == "open"].head(240), leads[leads.outcome != "open"].head(60)]
+    )
     chosen.to_csv(out / "leads.csv", index=False)
     for name in ("activities", "touches"):
         events = pd.read_csv(sample_dir / f"{name}.csv", dtype=str, keep_default_na=False)
@@ -60,16 +67,28 @@ def small_export(sample_dir, tmp_path_factory) -> Path:
     return out
 
 
-FLAT_TRAIN = ["train", "--table", "{table}", "--id", "lead", "--label", "converted",
-              "--positive", "yes", "--time", "created", "--models-dir", "{models}"]
+FLAT_TRAIN = [
+    "train",
+    "--table",
+    "{table}",
+    "--id",
+    "lead",
+    "--label",
+    "converted",
+    "--positive",
+    "yes",
+    "--time",
+    "created",
+    "--models-dir",
+    "{models}",
+]
 
 
 def train_flat(models: Path, folder: Path) -> Path:
     """Register a flat-table champion in `models`, trained on make_table's rows; returns a
     table of new rows (no label) to upload."""
+    from leadready.cli import app
     from typer.testing import CliRunner
-
-    from training.cli import app
 
     table = write(make_table(), folder, "history.csv")
     result = CliRunner().invoke(app, [a.format(table=table, models=models) for a in FLAT_TRAIN])
@@ -94,11 +113,16 @@ def running_server(models: Path, *extra: str, **env: str) -> Iterator[str]:
     # mlflow.set_tracking_uri in this process exported MLFLOW_TRACKING_URI; the server must use
     # its own --models-dir store.
     environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    environment.update(LEADREADY_API_KEYS=KEY,
-                       LEADREADY_AUDIT_URL=f"sqlite:///{models / 'ui-audit.db'}", **env)
+    environment.update(
+        LEADREADY_API_KEYS=KEY, LEADREADY_AUDIT_URL=f"sqlite:///{models / 'ui-audit.db'}", **env
+    )
     process = subprocess.Popen(
         [LEADREADY, "serve", "--port", str(port), "--models-dir", str(models), *extra],
-        env=environment, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        env=environment,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 90
     while True:
@@ -142,8 +166,9 @@ def browser():
 @pytest.fixture(scope="module")
 def context(browser, server):
     """One logged-in browser session shared by the tests of this module, in file order."""
-    context = browser.new_context(base_url=server, viewport={"width": 1280, "height": 900},
-                                  accept_downloads=True)
+    context = browser.new_context(
+        base_url=server, viewport={"width": 1280, "height": 900}, accept_downloads=True
+    )
     context.requests = []
     context.on("request", lambda r: context.requests.append(r.url))
     page = context.new_page()
@@ -172,8 +197,12 @@ def page(context, request, tmp_path):
 
 
 def assert_local(urls: list[str]) -> None:
-    foreign = [u for u in urls if urlsplit(u).scheme not in ("data", "about", "blob")
-               and urlsplit(u).hostname not in LOCAL_HOSTS]
+    foreign = [
+        u
+        for u in urls
+        if urlsplit(u).scheme not in ("data", "about", "blob")
+        and urlsplit(u).hostname not in LOCAL_HOSTS
+    ]
     assert not foreign, f"requests left localhost: {foreign}"
 
 
@@ -195,8 +224,9 @@ def test_pages_need_a_login_and_wrong_keys_are_refused(server, browser):
     assert answer.headers["location"] == "/ui/login?next=%2Fui%2Fmodel"
     for path in ("/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/leads.csv"):
         assert httpx.get(f"{server}{path}", follow_redirects=False).status_code == 303
-    forged = httpx.get(f"{server}/ui/model", cookies={"leadready_session": "e30.AAAA"},
-                       follow_redirects=False)
+    forged = httpx.get(
+        f"{server}/ui/model", cookies={"leadready_session": "e30.AAAA"}, follow_redirects=False
+    )
     assert forged.status_code == 303
 
     context = browser.new_context(base_url=server)
@@ -207,7 +237,8 @@ def test_pages_need_a_login_and_wrong_keys_are_refused(server, browser):
         page.fill("input[name=key]", "not-the-key")
         page.click("button[type=submit]")
         assert page.get_by_role("alert").inner_text() == (
-            "That key is not one of this server's API keys.")
+            "That key is not one of this server's API keys."
+        )
         page.fill("input[name=key]", KEY)
         page.click("button[type=submit]")
         page.wait_for_url("**/ui/outcomes")
@@ -227,8 +258,13 @@ def test_model_page_shows_the_champion_and_draws_its_charts(page):
     assert page.locator("h1").inner_text() == "Champion: sales-readiness version 1"
     metrics = page.locator("table.data").first.inner_text().lower()  # headers are upper-cased
     assert "roc auc" in metrics and "bant scorecard" in metrics
-    for title in ("Calibration", "Cumulative gains", "Global drivers", "Routing",
-                  "Champion and challenger"):
+    for title in (
+        "Calibration",
+        "Cumulative gains",
+        "Global drivers",
+        "Routing",
+        "Champion and challenger",
+    ):
         assert page.get_by_role("heading", name=title).is_visible()
     assert_charts_drawn(page, minimum=4)
     drivers = page.locator("svg.chart[aria-label^='Global drivers'] rect.bar")
@@ -237,10 +273,13 @@ def test_model_page_shows_the_champion_and_draws_its_charts(page):
     routes = page.locator("table.data").nth(1).inner_text()
     assert "sales" in routes and "nurture" in routes and "disqualify" in routes
     # Styles and the one script come from the package.
-    assert page.evaluate("getComputedStyle(document.querySelector('.badge')).color") \
+    assert (
+        page.evaluate("getComputedStyle(document.querySelector('.badge')).color")
         == "rgb(255, 255, 255)"
+    )
     assert page.evaluate("[...document.scripts].map(s => s.src)") == [
-        page.url.split("/ui/")[0] + "/ui/static/workspace.js"]
+        page.url.split("/ui/")[0] + "/ui/static/workspace.js"
+    ]
 
 
 def test_upload_a_small_export_then_filter_search_and_download(page, small_export):
@@ -340,8 +379,10 @@ def test_lead_page_explains_and_what_if_changes_the_score(page):
 def test_the_model_page_shows_either_champion(page):
     page.goto("/ui/model")
     tabs = page.get_by_role("navigation", name="Champions")
-    assert tabs.locator("a").all_inner_texts() == ["trained on CRM exports",
-                                                   "trained on flat tables"]
+    assert tabs.locator("a").all_inner_texts() == [
+        "trained on CRM exports",
+        "trained on flat tables",
+    ]
     tabs.get_by_role("link", name="trained on flat tables").click()
     page.wait_for_url("**/ui/model?model=flat")
     assert page.locator("h1").inner_text() == "Champion: sales-readiness-flat version 1"
@@ -422,8 +463,14 @@ def test_the_sample_button_scores_the_sample_folder(page):
 def test_outcomes_page_compares_scores_with_outcomes(page, server):
     leads = []
     for i in range(12):
-        body = {**EXAMPLE_REQUEST, "lead": {**EXAMPLE_REQUEST["lead"], "lead_id": f"O-{i}",
-                                            "budget": ("confirmed", "none")[i % 2]}}
+        body = {
+            **EXAMPLE_REQUEST,
+            "lead": {
+                **EXAMPLE_REQUEST["lead"],
+                "lead_id": f"O-{i}",
+                "budget": ("confirmed", "none")[i % 2],
+            },
+        }
         if i % 3 == 0:
             body["activities"] = []
         leads.append(body)
@@ -431,10 +478,14 @@ def test_outcomes_page_compares_scores_with_outcomes(page, server):
     assert answer.status_code == 200
     routes = {r["lead_id"]: r["route"] for r in answer.json()["results"]}
     later = (datetime.now(UTC) + timedelta(minutes=1)).isoformat()
-    outcomes = [{"lead_id": f"O-{i}", "outcome": "won" if i % 4 else "lost",
-                 "outcome_at": later} for i in range(12)]
+    outcomes = [
+        {"lead_id": f"O-{i}", "outcome": "won" if i % 4 else "lost", "outcome_at": later}
+        for i in range(12)
+    ]
     assert httpx.post(f"{server}/v1/outcomes", json=outcomes, headers=AUTH).json() == {
-        "imported": 12, "replaced": 0}
+        "imported": 12,
+        "replaced": 0,
+    }
     time.sleep(1.0)  # the audit log writes every 0.5 s
     page.goto("/ui/outcomes")
     stats = page.locator(".grid.stats").inner_text()
@@ -444,8 +495,7 @@ def test_outcomes_page_compares_scores_with_outcomes(page, server):
         won = sum(1 for lead in sales if int(lead.split("-")[1]) % 4)
         assert page.locator("#sales-win-rate").inner_text() == f"{won / len(sales):.1%}"
     assert_charts_drawn(page, minimum=3)
-    assert page.locator("svg.chart[aria-label^='Conversion rate by route'] rect.bar").count() \
-        >= 1
+    assert page.locator("svg.chart[aria-label^='Conversion rate by route'] rect.bar").count() >= 1
     heat = page.locator("#decile-months")
     assert heat.locator("thead th").all_inner_texts()[1:] == [f"D{k}" for k in range(1, 11)]
     assert heat.locator("tbody tr").count() >= 1
@@ -463,28 +513,41 @@ def test_static_files_come_from_the_package(server):
 
 def test_ten_thousand_leads_page_and_filter_quickly(champion_dir, sample_dir, tmp_path):
     """10,000 leads in a session: the server sends 50 rows per page, filters in milliseconds."""
-    from features.contract import load_crm
-    from serving.ui import _build_export
+    from leadready.features.contract import load_crm
+    from leadready.serving.ui import _build_export
 
-    settings = ServeSettings(models_dir=champion_dir, audit_url=f"sqlite:///{tmp_path / 'a.db'}",
-                             sample_dir=tmp_path / "none")  # no keys: the workspace is open
+    settings = ServeSettings(
+        models_dir=champion_dir,
+        audit_url=f"sqlite:///{tmp_path / 'a.db'}",
+        sample_dir=tmp_path / "none",
+    )  # no keys: the workspace is open
     with TestClient(create_app(settings)) as client:
         first = client.get("/ui/leads")
         assert first.status_code == 200 and "Upload and score" in first.text
         ws = client.app.state.ui
         sid = ws.verify(client.cookies.get("leadready_session"))["sid"]
-        export = _build_export("big", load_crm(sample_dir, require_outcome=False),
-                               client.app.state.engine, None)
+        export = _build_export(
+            "big", load_crm(sample_dir, require_outcome=False), client.app.state.engine, None
+        )
         copies = []
         for k in range(-(-10_000 // len(export.table))):
             part = export.table.copy()
             part["lead_id"] = part["lead_id"] + f"-{k}"
             copies.append(part)
-        export.table = (pd.concat(copies).head(10_000).sort_values("readiness", ascending=False)
-                        .reset_index(drop=True))
+        export.table = (
+            pd.concat(copies)
+            .head(10_000)
+            .sort_values("readiness", ascending=False)
+            .reset_index(drop=True)
+        )
         ws.keep(sid, export)
-        for query in ("", "?route=nurture&budget=unknown", "?page=200", "?q=L00-3",
-                      "?source=web_form&need=confirmed&page=2"):
+        for query in (
+            "",
+            "?route=nurture&budget=unknown",
+            "?page=200",
+            "?q=L00-3",
+            "?source=web_form&need=confirmed&page=2",
+        ):
             started = time.perf_counter()
             answer = client.get(f"/ui/leads{query}")
             elapsed = time.perf_counter() - started
@@ -501,8 +564,9 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
     """A flat-table user (no CRM export) gets the workspace; the API says what it lacks."""
     models = tmp_path / "models"
     table = train_flat(models, tmp_path)
-    settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}",
-                             sample_dir=tmp_path / "none")
+    settings = ServeSettings(
+        models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}", sample_dir=tmp_path / "none"
+    )
     with TestClient(create_app(settings)) as client:
         ready = client.get("/readyz").json()
         assert ready["status"] == "ready" and ready["model"] is None
@@ -510,35 +574,52 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
         answer = client.post("/v1/score", json=EXAMPLE_REQUEST)
         assert answer.status_code == 503
         assert answer.json()["detail"].startswith(
-            "no 'champion' version of model 'sales-readiness' in")
+            "no 'champion' version of model 'sales-readiness' in"
+        )
         model = client.get("/ui/model").text
         assert "Champion: sales-readiness-flat version 1" in model and "Champions" not in model
         leads = client.get("/ui/leads").text
-        assert "Not available on this server: no &#39;champion&#39; version of model " \
-               "&#39;sales-readiness&#39;" in leads
+        assert (
+            "Not available on this server: no &#39;champion&#39; version of model "
+            "&#39;sales-readiness&#39;" in leads
+        )
         with table.open("rb") as handle:
             uploaded = client.post("/ui/leads/upload", files={"table": ("new.csv", handle)})
         assert uploaded.status_code == 200 and "600 rows of a flat table" in uploaded.text
-        crm = client.post("/ui/leads/upload", files={
-            name: (f"{name}.csv", b"lead_id\n") for name in ("leads", "activities", "touches")})
+        crm = client.post(
+            "/ui/leads/upload",
+            files={
+                name: (f"{name}.csv", b"lead_id\n") for name in ("leads", "activities", "touches")
+            },
+        )
         assert crm.status_code == 422
         assert "no &#39;champion&#39; version of model &#39;sales-readiness&#39;" in crm.text
         # An export naming the columns its own way, mapped by a schema's table section.
         renamed = pd.read_csv(table).rename(columns={"visits": "Site Visits", "source": "Origin"})
         renamed["Origin"] = renamed["Origin"].str.upper()
-        mapped = client.post("/ui/leads/upload", files={
-            "table": ("crm.csv", renamed.to_csv(index=False).encode()),
-            "schema": ("map.yaml", b"table:\n  columns: {Site Visits: visits, Origin: source}\n"
-                                   b"  values:\n    source: {WEB: web, ADS: ads, REFERRAL: "
-                                   b"referral, EVENT: event, PODCAST: podcast}\n")})
+        mapped = client.post(
+            "/ui/leads/upload",
+            files={
+                "table": ("crm.csv", renamed.to_csv(index=False).encode()),
+                "schema": (
+                    "map.yaml",
+                    b"table:\n  columns: {Site Visits: visits, Origin: source}\n"
+                    b"  values:\n    source: {WEB: web, ADS: ads, REFERRAL: "
+                    b"referral, EVENT: event, PODCAST: podcast}\n",
+                ),
+            },
+        )
         assert mapped.status_code == 200 and "600 rows of a flat table" in mapped.text
-        unmapped = client.post("/ui/leads/upload", files={
-            "table": ("crm.csv", renamed.to_csv(index=False).encode())})
+        unmapped = client.post(
+            "/ui/leads/upload", files={"table": ("crm.csv", renamed.to_csv(index=False).encode())}
+        )
         assert unmapped.status_code == 422
         alert = unmapped.text.split("<pre>", 1)[1].split("</pre>", 1)[0]
-        assert alert == ("crm.csv: missing columns &#39;visits&#39;, &#39;source&#39; that the "
-                         "model was trained with (when the export names them differently, give "
-                         "a schema whose table section renames them: docs/flat-mode.md)")
+        assert alert == (
+            "crm.csv: missing columns &#39;visits&#39;, &#39;source&#39; that the "
+            "model was trained with (when the export names them differently, give "
+            "a schema whose table section renames them: docs/flat-mode.md)"
+        )
         assert "600 rows of a flat table" in unmapped.text  # the last good upload stays
 
 
@@ -552,13 +633,14 @@ def test_with_several_workers_every_worker_serves_the_session(served, small_expo
     before = {p.name for p in workspace.iterdir()} if workspace.exists() else set()
     metrics_dir = tmp_path / "metrics"
     metrics_dir.mkdir()
-    with running_server(models, "--workers", "2",
-                        PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as url:
+    with running_server(models, "--workers", "2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as url:
         login = httpx.post(f"{url}/ui/login", data={"key": KEY, "next": "/ui/leads"})
         assert login.status_code == 303
         cookies = {"leadready_session": login.cookies["leadready_session"]}
-        files = {name: (f"{name}.csv", (small_export / f"{name}.csv").read_bytes())
-                 for name in ("leads", "activities", "touches")}
+        files = {
+            name: (f"{name}.csv", (small_export / f"{name}.csv").read_bytes())
+            for name in ("leads", "activities", "touches")
+        }
         upload = httpx.post(f"{url}/ui/leads/upload", files=files, cookies=cookies)
         assert upload.status_code == 303, upload.text
         for _ in range(40):  # a new connection each time: the kernel picks the worker
@@ -570,26 +652,33 @@ def test_with_several_workers_every_worker_serves_the_session(served, small_expo
         assert len({p.name for p in metrics_dir.glob("counter_*.db")}) == 2
         # /readyz polls, the login, the upload and 80 pages: counted once, whichever worker.
         pages = _requests(httpx.get(f"{url}/metrics").text, "other", "200") + _requests(
-            httpx.get(f"{url}/metrics").text, "other", "303")
+            httpx.get(f"{url}/metrics").text, "other", "303"
+        )
         assert pages == 80 + 2
     (saved,) = [p for p in workspace.iterdir() if p.is_dir() and p.name not in before]
     assert {p.name for p in saved.iterdir()} == {
-        "meta.json", "leads.parquet", "activities.parquet", "touches.parquet"}
+        "meta.json",
+        "leads.parquet",
+        "activities.parquet",
+        "touches.parquet",
+    }
     assert oct((workspace / "secret").stat().st_mode & 0o777) == "0o600"
 
 
 def _requests(metrics: str, endpoint: str, status: str) -> float:
     """The request counter of one endpoint and status in Prometheus text."""
     prefix = f'leadready_requests_total{{endpoint="{endpoint}",status="{status}"}}'
-    return sum(float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
-               if line.startswith(prefix))
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix)
+    )
 
 
 def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
-    from serving.ui import MAX_FAILED_LOGINS
+    from leadready.serving.ui import MAX_FAILED_LOGINS
 
-    settings = ServeSettings(models_dir=champion_dir, api_keys=KEY,
-                             audit_url=f"sqlite:///{tmp_path / 'a.db'}")
+    settings = ServeSettings(
+        models_dir=champion_dir, api_keys=KEY, audit_url=f"sqlite:///{tmp_path / 'a.db'}"
+    )
     with TestClient(create_app(settings)) as client:
         for _ in range(MAX_FAILED_LOGINS):
             assert client.post("/ui/login", data={"key": "guess"}).status_code == 401
@@ -600,7 +689,7 @@ def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
 
 
 def test_the_login_throttle_forgets_failures_after_the_window():
-    from serving.ui import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
+    from leadready.serving.ui import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
 
     throttle = LoginThrottle()
     for i in range(MAX_FAILED_LOGINS):

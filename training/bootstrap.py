@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
-from training.evaluate import ECE_BINS
+from leadready.training.evaluate import ECE_BINS
 
 N_BOOT = 500
 METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift")
@@ -39,13 +38,21 @@ def _weighted(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, float]:
     # Equal-frequency bins of the (weighted) sample, from the lowest score up.
     bins = np.minimum((ECE_BINS * (1 - mass + w / total)).astype(np.int64), ECE_BINS - 1)
     bin_w = np.bincount(bins, weights=w, minlength=ECE_BINS)
-    gap = np.abs(np.bincount(bins, weights=w * p, minlength=ECE_BINS)
-                 - np.bincount(bins, weights=wp, minlength=ECE_BINS))
+    gap = np.abs(
+        np.bincount(bins, weights=w * p, minlength=ECE_BINS)
+        - np.bincount(bins, weights=wp, minlength=ECE_BINS)
+    )
     ece = float(gap.sum() / total) if bin_w.any() else float("nan")
     top = mass <= 0.1 + 1e-12
     top_rate = wp[top].sum() / max(w[top].sum(), 1e-12)
-    return {"roc_auc": auc, "pr_auc": pr_auc, "brier": brier, "log_loss": log_loss,
-            "ece": ece, "top_decile_lift": float(top_rate / (pos / total))}
+    return {
+        "roc_auc": auc,
+        "pr_auc": pr_auc,
+        "brier": brier,
+        "log_loss": log_loss,
+        "ece": ece,
+        "top_decile_lift": float(top_rate / (pos / total)),
+    }
 
 
 def _lead_weights(groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -59,14 +66,21 @@ def _lead_weights(groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
 
 
 def bootstrap_intervals(
-    y: np.ndarray, p: np.ndarray, groups: np.ndarray, n_boot: int = N_BOOT, seed: int = 0,
+    y: np.ndarray,
+    p: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
 ) -> dict[str, tuple[float, float, float]]:
     """metric -> (value on the hold-out, 2.5th percentile, 97.5th percentile)."""
     order = np.argsort(-p, kind="stable")
     y, p, groups = y[order].astype(np.float64), p[order], groups[order]
     point = _weighted(y, p, np.ones(len(y)))
-    replicates = [_weighted(y, p, w) for w in _lead_weights(groups, n_boot, seed)
-                  if 0 < (w * y).sum() < w.sum()]
+    replicates = [
+        _weighted(y, p, w)
+        for w in _lead_weights(groups, n_boot, seed)
+        if 0 < (w * y).sum() < w.sum()
+    ]
     out = {}
     for name in METRICS:
         values = np.array([r[name] for r in replicates])
@@ -85,22 +99,33 @@ class PairedComparison:
     p_value: float  # two-sided, H0: no difference
 
 
-def paired_auc_test(y: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, groups: np.ndarray,
-                    n_boot: int = N_BOOT, seed: int = 0) -> PairedComparison:
+def paired_auc_test(
+    y: np.ndarray,
+    p_a: np.ndarray,
+    p_b: np.ndarray,
+    groups: np.ndarray,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> PairedComparison:
     """Bootstrap the AUC difference of two models scored on the same rows, resampling leads
     once per replicate for both, so the comparison is paired."""
     y = y.astype(np.float64)
     order_a, order_b = np.argsort(-p_a, kind="stable"), np.argsort(-p_b, kind="stable")
 
     def auc(order: np.ndarray, w: np.ndarray) -> float:
-        return _weighted(y[order], p_a[order] if order is order_a else p_b[order],
-                         w[order])["roc_auc"]
+        return _weighted(y[order], p_a[order] if order is order_a else p_b[order], w[order])[
+            "roc_auc"
+        ]
 
     ones = np.ones(len(y))
     auc_a, auc_b = auc(order_a, ones), auc(order_b, ones)
-    diffs = np.array([auc(order_b, w) - auc(order_a, w)
-                      for w in _lead_weights(groups, n_boot, seed)
-                      if 0 < (w * y).sum() < w.sum()])
+    diffs = np.array(
+        [
+            auc(order_b, w) - auc(order_a, w)
+            for w in _lead_weights(groups, n_boot, seed)
+            if 0 < (w * y).sum() < w.sum()
+        ]
+    )
     low, high = np.percentile(diffs, [2.5, 97.5])
     p_value = float(min(1.0, 2 * min((diffs <= 0).mean(), (diffs >= 0).mean())))
     return PairedComparison(auc_a, auc_b, auc_b - auc_a, float(low), float(high), p_value)

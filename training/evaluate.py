@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from leadready.serving.routing import ROUTES, Thresholds, assign_routes
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
-
-from serving.routing import ROUTES, Thresholds, assign_routes
 
 ECE_BINS = 10
 MIN_SALES_ROWS = 30
@@ -14,10 +13,14 @@ MIN_SALES_ROWS = 30
 def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = ECE_BINS) -> float:
     """Mean |predicted - observed| over equal-frequency bins of the prediction, row-weighted."""
     order = np.argsort(p, kind="stable")
-    return float(sum(
-        len(chunk) * abs(p[chunk].mean() - y[chunk].mean())
-        for chunk in np.array_split(order, bins) if len(chunk)
-    ) / len(p))
+    return float(
+        sum(
+            len(chunk) * abs(p[chunk].mean() - y[chunk].mean())
+            for chunk in np.array_split(order, bins)
+            if len(chunk)
+        )
+        / len(p)
+    )
 
 
 def top_decile_lift(y: np.ndarray, p: np.ndarray) -> float:
@@ -39,8 +42,12 @@ def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 
 def choose_thresholds(
-    readiness: np.ndarray, potential: np.ndarray, ready: np.ndarray, won: np.ndarray,
-    sales_precision: float, max_disqualified_wins: float,
+    readiness: np.ndarray,
+    potential: np.ndarray,
+    ready: np.ndarray,
+    won: np.ndarray,
+    sales_precision: float,
+    max_disqualified_wins: float,
 ) -> Thresholds:
     """The documented policy, applied to validation rows.
 
@@ -55,14 +62,21 @@ def choose_thresholds(
     ok = (hits / sizes >= sales_precision) & (sizes >= MIN_SALES_ROWS)
     sales = float(readiness[order][np.flatnonzero(ok)[-1]]) if ok.any() else 1.0
     won_scores = potential[won == 1]
-    disqualify = (float(np.quantile(won_scores, max_disqualified_wins, method="lower"))
-                  if len(won_scores) else 0.0)
+    disqualify = (
+        float(np.quantile(won_scores, max_disqualified_wins, method="lower"))
+        if len(won_scores)
+        else 0.0
+    )
     return Thresholds(sales=sales, disqualify=disqualify)
 
 
 def route_statistics(
-    readiness: np.ndarray, potential: np.ndarray, hand_raise: np.ndarray,
-    ready: np.ndarray, won: np.ndarray, thresholds: Thresholds,
+    readiness: np.ndarray,
+    potential: np.ndarray,
+    hand_raise: np.ndarray,
+    ready: np.ndarray,
+    won: np.ndarray,
+    thresholds: Thresholds,
 ) -> dict[str, dict[str, float]]:
     """Per route: share of rows, win rate within the horizon, eventual win rate."""
     routes = assign_routes(readiness, potential, hand_raise, thresholds)

@@ -18,8 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-
-from features.build import DAY, to_seconds
+from leadready.features.build import DAY, to_seconds
 
 
 @dataclass(frozen=True)
@@ -36,8 +35,9 @@ class Snapshots:
         return len(self.lead)
 
     def subset(self, mask: np.ndarray) -> Snapshots:
-        return Snapshots(*(getattr(self, f)[mask] for f in
-                           ("lead", "as_of", "created_at", "ready", "potential")))
+        return Snapshots(
+            *(getattr(self, f)[mask] for f in ("lead", "as_of", "created_at", "ready", "potential"))
+        )
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,7 @@ def make_snapshots(leads: pd.DataFrame, step_days: int, horizon_days: int) -> Sn
     positions = np.flatnonzero(closed)
     created = to_seconds(leads["created_at"])[positions]
     ended = to_seconds(leads["outcome_at"].iloc[positions])
-    won = (leads["outcome"].to_numpy()[positions] == "won")
+    won = leads["outcome"].to_numpy()[positions] == "won"
     step = step_days * DAY
     counts = np.maximum(np.ceil((ended - created) / step).astype(np.int64), 0)
     lead = np.repeat(positions, counts)
@@ -76,8 +76,9 @@ def _cutoff(created_at: np.ndarray, share: float) -> int:
     return int(np.quantile(created_at, 1.0 - share, method="higher"))
 
 
-def split_by_time(snaps: Snapshots, test_share: float = 0.2,
-                  validation_share: float = 0.2) -> Split:
+def split_by_time(
+    snaps: Snapshots, test_share: float = 0.2, validation_share: float = 0.2
+) -> Split:
     test_from = _cutoff(snaps.created_at, test_share)
     test = snaps.created_at >= test_from
     train = (snaps.created_at < test_from) & (snaps.as_of < test_from)

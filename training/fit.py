@@ -9,6 +9,7 @@ refitted on the whole fit slice, with early stopping on the validation slice, an
 Platt-scaled on the validation slice. HistGradientBoosting has no exact explanations, so it is
 on the leaderboard for comparison only.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -17,11 +18,10 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import optuna
+from leadready.features.model import Calibrated, LinearMargin, TreeMargin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
-
-from features.model import Calibrated, LinearMargin, TreeMargin
 
 LGBM_PARAMS = {
     "objective": "binary",
@@ -73,13 +73,24 @@ def time_folds(created_at: np.ndarray, n_folds: int = CV_FOLDS) -> list[tuple[np
     return [(chunk <= k, chunk == k + 1) for k in range(n_folds)]
 
 
-def _lgbm(params: dict, x: np.ndarray, y: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
-          n_categorical: int) -> lgb.Booster:
+def _lgbm(
+    params: dict,
+    x: np.ndarray,
+    y: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    n_categorical: int,
+) -> lgb.Booster:
     categorical = list(range(n_categorical))
     train = lgb.Dataset(x, y, categorical_feature=categorical, free_raw_data=False)
     valid = lgb.Dataset(x_val, y_val, categorical_feature=categorical, reference=train)
-    booster = lgb.train(params, train, num_boost_round=MAX_ROUNDS, valid_sets=[valid],
-                        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)])
+    booster = lgb.train(
+        params,
+        train,
+        num_boost_round=MAX_ROUNDS,
+        valid_sets=[valid],
+        callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
+    )
     booster.free_dataset()
     return booster
 
@@ -88,42 +99,66 @@ def _auc(y: np.ndarray, score: np.ndarray) -> float:
     return float(roc_auc_score(y, score)) if 0 < y.sum() < len(y) else float("nan")
 
 
-def _cv(fit_fold: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
-        x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, ...]]) -> float:
+def _cv(
+    fit_fold: Callable[[np.ndarray, np.ndarray, np.ndarray, np.ndarray], np.ndarray],
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, ...]],
+) -> float:
     """Mean validation AUC over the time folds of a function (x, y, x_val, y_val) -> scores."""
     return float(np.nanmean([_auc(y[v], fit_fold(x[t], y[t], x[v], y[v])) for t, v in folds]))
 
 
-def search_lightgbm(x: np.ndarray, y: np.ndarray, folds: list[tuple[np.ndarray, ...]],
-                    n_categorical: int, seed: int, threads: int, seconds: float
-                    ) -> tuple[dict, float]:
+def search_lightgbm(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, ...]],
+    n_categorical: int,
+    seed: int,
+    threads: int,
+    seconds: float,
+) -> tuple[dict, float]:
     """The best LightGBM parameters by time-fold CV AUC found within `seconds` (at most
     MAX_TRIALS trials; the defaults are always the first trial)."""
     base = {**LGBM_PARAMS, "seed": seed, "num_threads": threads}
 
     def cv(params: dict) -> float:
-        return _cv(lambda a, b, c, d: _lgbm(params, a, b, c, d, n_categorical).predict(
-            c, raw_score=True), x, y, folds)
+        return _cv(
+            lambda a, b, c, d: _lgbm(params, a, b, c, d, n_categorical).predict(c, raw_score=True),
+            x,
+            y,
+            folds,
+        )
 
     def objective(trial: optuna.Trial) -> float:
-        return cv({**base,
-                   "num_leaves": trial.suggest_int("num_leaves", 3, 15),
-                   "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 500, log=True),
-                   "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
-                   "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
-                   "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.2, log=True)})
+        return cv(
+            {
+                **base,
+                "num_leaves": trial.suggest_int("num_leaves", 3, 15),
+                "min_data_in_leaf": trial.suggest_int("min_data_in_leaf", 20, 500, log=True),
+                "lambda_l2": trial.suggest_float("lambda_l2", 1e-3, 30.0, log=True),
+                "feature_fraction": trial.suggest_float("feature_fraction", 0.5, 1.0),
+                "learning_rate": trial.suggest_float("learning_rate", 0.03, 0.2, log=True),
+            }
+        )
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed))
+    study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
     study.enqueue_trial({k: LGBM_PARAMS[k] for k in SEARCHED})
     study.optimize(objective, n_trials=MAX_TRIALS, timeout=max(seconds, 1e-3))
     return {**base, **study.best_params}, float(study.best_value)
 
 
 def fit_candidates(
-    x_fit: np.ndarray, y_fit: np.ndarray, created_fit: np.ndarray, x_val: np.ndarray,
-    y_val: np.ndarray, vocab_sizes: list[int], seed: int, threads: int, search_seconds: float,
+    x_fit: np.ndarray,
+    y_fit: np.ndarray,
+    created_fit: np.ndarray,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    vocab_sizes: list[int],
+    seed: int,
+    threads: int,
+    search_seconds: float,
 ) -> list[Candidate]:
     """Every candidate for one target, best explainable one first (by time-fold CV AUC)."""
     folds = time_folds(created_fit)
@@ -134,35 +169,60 @@ def fit_candidates(
         return LinearMargin(vocab_sizes).fit(a, b).margin(c)
 
     base = LinearMargin(vocab_sizes).fit(x_fit, y_fit)
-    candidates.append(_finish("logistic_regression", base, _cv(linear, x_fit, y_fit, folds),
-                              x_val, y_val, {"C": base.c}))
+    candidates.append(
+        _finish(
+            "logistic_regression",
+            base,
+            _cv(linear, x_fit, y_fit, folds),
+            x_val,
+            y_val,
+            {"C": base.c},
+        )
+    )
 
     params, cv_auc = search_lightgbm(x_fit, y_fit, folds, n_cat, seed, threads, search_seconds)
     booster = _lgbm(params, x_fit, y_fit, x_val, y_val, n_cat)
-    candidates.append(_finish("lightgbm", TreeMargin(booster), cv_auc, x_val, y_val,
-                              {k: params[k] for k in SEARCHED}
-                              | {"trees": booster.num_trees()}))
+    candidates.append(
+        _finish(
+            "lightgbm",
+            TreeMargin(booster),
+            cv_auc,
+            x_val,
+            y_val,
+            {k: params[k] for k in SEARCHED} | {"trees": booster.num_trees()},
+        )
+    )
 
     def histgb(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
         return _histgb(a, b, n_cat, seed).decision_function(c)
 
     hgb_cv = _cv(histgb, x_fit, y_fit, folds)
     hgb_val = _auc(y_val, _histgb(x_fit, y_fit, n_cat, seed).decision_function(x_val))
-    candidates.append(Candidate("hist_gradient_boosting", None, hgb_cv, hgb_val,
-                                {"explainable": False}))
+    candidates.append(
+        Candidate("hist_gradient_boosting", None, hgb_cv, hgb_val, {"explainable": False})
+    )
     return sorted(candidates, key=lambda c: (not c.explainable, -c.cv_auc))
 
 
-def _histgb(x: np.ndarray, y: np.ndarray, n_categorical: int, seed: int
-            ) -> HistGradientBoostingClassifier:
+def _histgb(
+    x: np.ndarray, y: np.ndarray, n_categorical: int, seed: int
+) -> HistGradientBoostingClassifier:
     categorical = np.arange(x.shape[1]) < n_categorical
     # Codes are small non-negative ints or NaN, as HistGradientBoosting expects.
-    return HistGradientBoostingClassifier(categorical_features=categorical, random_state=seed,
-                                          early_stopping=True).fit(x, y)
+    return HistGradientBoostingClassifier(
+        categorical_features=categorical, random_state=seed, early_stopping=True
+    ).fit(x, y)
 
 
-def _finish(name: str, base: TreeMargin | LinearMargin, cv_auc: float, x_val: np.ndarray,
-            y_val: np.ndarray, params: dict[str, object]) -> Candidate:
+def _finish(
+    name: str,
+    base: TreeMargin | LinearMargin,
+    cv_auc: float,
+    x_val: np.ndarray,
+    y_val: np.ndarray,
+    params: dict[str, object],
+) -> Candidate:
     margin = base.margin(x_val)
-    return Candidate(name, Calibrated(base, *platt(margin, y_val)), cv_auc,
-                     _auc(y_val, margin), params)
+    return Candidate(
+        name, Calibrated(base, *platt(margin, y_val)), cv_auc, _auc(y_val, margin), params
+    )

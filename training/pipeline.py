@@ -15,9 +15,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-
-from features.baselines import FrequencyMargin, ScorecardMargin
-from features.build import (
+from leadready.features.baselines import FrequencyMargin, ScorecardMargin
+from leadready.features.build import (
     CATEGORICAL,
     HAND_RAISE_WINDOW,
     NUMERIC,
@@ -25,18 +24,18 @@ from features.build import (
     Leads,
     build_features,
 )
-from features.contract import Crm
-from features.labels import FEATURE_LABELS
-from features.model import Calibrated, FeatureEncoder, LeadScorer
-from serving.routing import Thresholds
-from serving.store import model_name
-from training.bootstrap import bootstrap_intervals
-from training.evaluate import (
+from leadready.features.contract import Crm
+from leadready.features.labels import FEATURE_LABELS
+from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
+from leadready.serving.routing import Thresholds
+from leadready.serving.store import model_name
+from leadready.training.bootstrap import bootstrap_intervals
+from leadready.training.evaluate import (
     choose_thresholds,
     route_statistics,
 )
-from training.examples import Snapshots, make_snapshots, split_by_time
-from training.fit import Candidate, fit_candidates, platt
+from leadready.training.examples import Snapshots, make_snapshots, split_by_time
+from leadready.training.fit import Candidate, fit_candidates, platt
 
 DRIVER_ROWS = 2000
 MIN_WON = 40
@@ -48,8 +47,12 @@ COLD_START_DEFAULT = (0.05, -3.0)
 SEARCH_SHARE = {"ready": 2 / 3, "potential": 1 / 3}
 """How the hyperparameter-search budget is shared: readiness is what routes leads."""
 STEPS = (
-    "Building snapshots", "Building features", "Fitting readiness models",
-    "Fitting potential models", "Scoring the test set", "Explaining global drivers",
+    "Building snapshots",
+    "Building features",
+    "Fitting readiness models",
+    "Fitting potential models",
+    "Scoring the test set",
+    "Explaining global drivers",
 )
 
 
@@ -89,9 +92,12 @@ def fingerprint(crm: Crm) -> dict[str, str | int]:
         digest.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
     created = crm.leads["created_at"]
     return {
-        "leads": len(crm.leads), "activities": len(crm.activities), "touches": len(crm.touches),
+        "leads": len(crm.leads),
+        "activities": len(crm.activities),
+        "touches": len(crm.touches),
         "closed_leads": int(crm.leads["outcome"].isin(("won", "lost")).sum()),
-        "first_created_at": str(created.min()), "last_created_at": str(created.max()),
+        "first_created_at": str(created.min()),
+        "last_created_at": str(created.max()),
         "sha256": digest.hexdigest()[:16],
     }
 
@@ -102,7 +108,8 @@ def _columns_for(crm: Crm, snaps: Snapshots) -> dict[str, np.ndarray]:
         Leads.from_frame(crm.leads, crm.custom),
         Events.activities_from_frame(crm.activities, lead_ids),
         Events.touches_from_frame(crm.touches, lead_ids),
-        snaps.lead, snaps.as_of,
+        snaps.lead,
+        snaps.as_of,
     )
 
 
@@ -123,8 +130,7 @@ def _take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndar
     return {name: values[mask] for name, values in columns.items()}
 
 
-def _drivers(model: Calibrated, x: np.ndarray, features: list[str], seed: int
-             ) -> dict[str, float]:
+def _drivers(model: Calibrated, x: np.ndarray, features: list[str], seed: int) -> dict[str, float]:
     """Mean absolute contribution (log-odds) per input feature, largest first."""
     rng = np.random.default_rng(seed)
     rows = rng.choice(len(x), size=min(DRIVER_ROWS, len(x)), replace=False)
@@ -140,28 +146,42 @@ def _calibrated(base: object, x: np.ndarray, y: np.ndarray) -> Calibrated:
     return Calibrated(base, *COLD_START_DEFAULT)  # type: ignore[arg-type]
 
 
-def _baselines(encoder: FeatureEncoder, parts: dict[str, np.ndarray], y: dict[str, np.ndarray]
-               ) -> dict[str, Calibrated]:
+def _baselines(
+    encoder: FeatureEncoder, parts: dict[str, np.ndarray], y: dict[str, np.ndarray]
+) -> dict[str, Calibrated]:
     """The BANT scorecard and the frequency score, fitted on the fit slice, Platt-scaled on
     the validation slice."""
     frequency = FrequencyMargin(len(encoder.categorical)).fit(parts["fit"], y["fit"])
     return {
-        "bant_scorecard": _calibrated(ScorecardMargin(encoder), parts["validation"],
-                                      y["validation"]),
+        "bant_scorecard": _calibrated(
+            ScorecardMargin(encoder), parts["validation"], y["validation"]
+        ),
         "frequency_score": _calibrated(frequency, parts["validation"], y["validation"]),
     }
 
 
 def routing_policy(config: Any) -> dict[str, float]:
     """The routing policy options of a training config (snapshot or flat mode)."""
-    return {"sales_precision": config.sales_precision,
-            "max_disqualified_wins": config.max_disqualified_wins}
+    return {
+        "sales_precision": config.sales_precision,
+        "max_disqualified_wins": config.max_disqualified_wins,
+    }
 
 
-def model_info(*, mode: str, cold_start: bool, kinds: dict[str, str], thresholds: Thresholds,
-               policy: dict[str, float], routes: dict, intervals: dict, leaderboard: list,
-               drivers: dict[str, float], labels: dict[str, str], features: list[str]
-               ) -> dict[str, object]:
+def model_info(
+    *,
+    mode: str,
+    cold_start: bool,
+    kinds: dict[str, str],
+    thresholds: Thresholds,
+    policy: dict[str, float],
+    routes: dict,
+    intervals: dict,
+    leaderboard: list,
+    drivers: dict[str, float],
+    labels: dict[str, str],
+    features: list[str],
+) -> dict[str, object]:
     """The metadata every model carries, whatever its mode (it travels in MLflow's MLmodel)."""
     return {
         "model_name": model_name(mode == "flat"),
@@ -172,10 +192,12 @@ def model_info(*, mode: str, cold_start: bool, kinds: dict[str, str], thresholds
         "thresholds": thresholds.as_dict(),
         "policy": policy,
         "routes": routes,
-        "metrics": {f"test_{name}_{metric}": value[0]
-                    for name, ci in intervals.items() for metric, value in ci.items()},
-        "intervals": {name: {m: list(v) for m, v in ci.items()}
-                      for name, ci in intervals.items()},
+        "metrics": {
+            f"test_{name}_{metric}": value[0]
+            for name, ci in intervals.items()
+            for metric, value in ci.items()
+        },
+        "intervals": {name: {m: list(v) for m, v in ci.items()} for name, ci in intervals.items()},
         "leaderboard": leaderboard,
         "drivers": drivers,
         "labels": labels,
@@ -195,8 +217,10 @@ def train(
     step(STEPS[0])
     snaps = make_snapshots(crm.leads, config.step_days, config.horizon_days)
     if len(snaps) == 0 or snaps.potential.sum() == 0:
-        raise TrainingError("the export has no won leads with history to learn from; "
-                            "readiness needs closed leads, some of them won")
+        raise TrainingError(
+            "the export has no won leads with history to learn from; "
+            "readiness needs closed leads, some of them won"
+        )
     cold = _is_cold_start(crm.leads)
     split = split_by_time(snaps, config.test_share)
     masks = {"fit": split.fit, "validation": split.validation, "test": split.test}
@@ -214,8 +238,10 @@ def train(
     x = encoder.transform(columns)
     vocab_sizes = [len(encoder.vocabulary_[name]) for name in encoder.vocabulary_]
     parts = {name: x[mask] for name, mask in masks.items()}
-    labels = {name: {part: getattr(snaps, name)[mask] for part, mask in masks.items()}
-              for name in ("ready", "potential")}
+    labels = {
+        name: {part: getattr(snaps, name)[mask] for part, mask in masks.items()}
+        for name in ("ready", "potential")
+    }
 
     leaderboard: list[dict[str, object]] = []
     models: dict[str, Calibrated] = {}
@@ -225,22 +251,35 @@ def train(
         if cold:
             # Too little history to learn from: the documented points, calibrated on all of it.
             seen = split.fit | split.validation
-            models[label] = _calibrated(ScorecardMargin(encoder), x[seen],
-                                        getattr(snaps, label)[seen])
+            models[label] = _calibrated(
+                ScorecardMargin(encoder), x[seen], getattr(snaps, label)[seen]
+            )
             kinds[label] = "bant_scorecard (cold start)"
             continue
         candidates: list[Candidate] = fit_candidates(
-            parts["fit"], labels[label]["fit"], snaps.created_at[split.fit],
-            parts["validation"], labels[label]["validation"], vocab_sizes, config.seed,
-            config.threads, config.search_seconds * SEARCH_SHARE[label],
+            parts["fit"],
+            labels[label]["fit"],
+            snaps.created_at[split.fit],
+            parts["validation"],
+            labels[label]["validation"],
+            vocab_sizes,
+            config.seed,
+            config.threads,
+            config.search_seconds * SEARCH_SHARE[label],
         )
         models[label], kinds[label] = candidates[0].model, candidates[0].name
-        leaderboard += [{"target": label, "candidate": c.name,
-                         "cv_roc_auc": round(c.cv_auc, 4),
-                         "validation_roc_auc": round(c.validation_auc, 4),
-                         "explainable": c.explainable, "chosen": c is candidates[0],
-                         "params": json.dumps(c.params, sort_keys=True)}
-                        for c in candidates]
+        leaderboard += [
+            {
+                "target": label,
+                "candidate": c.name,
+                "cv_roc_auc": round(c.cv_auc, 4),
+                "validation_roc_auc": round(c.validation_auc, 4),
+                "explainable": c.explainable,
+                "chosen": c is candidates[0],
+                "params": json.dumps(c.params, sort_keys=True),
+            }
+            for c in candidates
+        ]
 
     step(STEPS[4])
     readiness, potential = models["ready"], models["potential"]
@@ -250,8 +289,12 @@ def train(
         thresholds = Thresholds(sales=0.5, disqualify=0.0)
     else:
         thresholds = choose_thresholds(
-            readiness.proba(x[tuning]), potential.proba(x[tuning]), snaps.ready[tuning],
-            snaps.potential[tuning], config.sales_precision, config.max_disqualified_wins,
+            readiness.proba(x[tuning]),
+            potential.proba(x[tuning]),
+            snaps.ready[tuning],
+            snaps.potential[tuning],
+            config.sales_precision,
+            config.max_disqualified_wins,
         )
     test = split.test
     baselines = _baselines(encoder, parts, labels["ready"]) if not cold else {}
@@ -265,36 +308,56 @@ def train(
         if not 0 < y.sum() < len(y):
             continue  # cold start with a one-class test set: nothing honest to report
         intervals[name] = bootstrap_intervals(y, scores, groups, seed=config.seed)
-        metrics.update({f"test_{name}_{metric}": value[0]
-                        for metric, value in intervals[name].items()})
+        metrics.update(
+            {f"test_{name}_{metric}": value[0] for metric, value in intervals[name].items()}
+        )
     routes = route_statistics(
-        test_scores["readiness"], test_scores["potential"], hand_raise[test],
-        snaps.ready[test], snaps.potential[test], thresholds,
+        test_scores["readiness"],
+        test_scores["potential"],
+        hand_raise[test],
+        snaps.ready[test],
+        snaps.potential[test],
+        thresholds,
     )
 
     step(STEPS[5])
     info = {
         **model_info(
-            mode="snapshots", cold_start=cold, kinds=kinds, thresholds=thresholds,
-            policy=routing_policy(config), routes=routes, intervals=intervals,
+            mode="snapshots",
+            cold_start=cold,
+            kinds=kinds,
+            thresholds=thresholds,
+            policy=routing_policy(config),
+            routes=routes,
+            intervals=intervals,
             leaderboard=leaderboard,
             drivers=_drivers(readiness, x, encoder.features_, config.seed),
             labels={**FEATURE_LABELS, **{name: name for name in custom}},
-            features=encoder.features_),
+            features=encoder.features_,
+        ),
         "custom": dict(custom),
         "horizon_days": config.horizon_days,
         "step_days": config.step_days,
         "data": fingerprint(crm),
-        "split": {"validation_from": datetime.fromtimestamp(split.validation_from, UTC)
-                  .isoformat(), "test_from": datetime.fromtimestamp(split.test_from, UTC)
-                  .isoformat(),
-                  **{f"{k}_rows": int(m.sum()) for k, m in masks.items()}},
+        "split": {
+            "validation_from": datetime.fromtimestamp(split.validation_from, UTC).isoformat(),
+            "test_from": datetime.fromtimestamp(split.test_from, UTC).isoformat(),
+            **{f"{k}_rows": int(m.sum()) for k, m in masks.items()},
+        },
     }
     return TrainResult(
-        scorer=LeadScorer(encoder, readiness, potential, info), metrics=metrics,
-        test_columns=_take(columns, test), test_ready=snaps.ready[test],
-        test_scores=test_scores, test_groups=crm.leads["lead_id"].to_numpy()[groups],
-        intervals=intervals, fingerprint=info["data"],
-        params={**asdict(config), "readiness_model": kinds["ready"],
-                "potential_model": kinds["potential"], "cold_start": cold},
+        scorer=LeadScorer(encoder, readiness, potential, info),
+        metrics=metrics,
+        test_columns=_take(columns, test),
+        test_ready=snaps.ready[test],
+        test_scores=test_scores,
+        test_groups=crm.leads["lead_id"].to_numpy()[groups],
+        intervals=intervals,
+        fingerprint=info["data"],
+        params={
+            **asdict(config),
+            "readiness_model": kinds["ready"],
+            "potential_model": kinds["potential"],
+            "cold_start": cold,
+        },
     )

@@ -7,10 +7,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from leadready.training.evaluate import ECE_BINS  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
-
-from training.evaluate import ECE_BINS  # noqa: E402
 
 
 def _roc(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
@@ -30,8 +29,11 @@ def _calibration(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
         chunks = np.array_split(np.argsort(p, kind="stable"), ECE_BINS)
         ax.plot([p[c].mean() for c in chunks], [y[c].mean() for c in chunks], "o-", label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="Predicted readiness", ylabel="Observed win rate within horizon",
-           title=f"Calibration ({ECE_BINS} equal-frequency bins)")
+    ax.set(
+        xlabel="Predicted readiness",
+        ylabel="Observed win rate within horizon",
+        title=f"Calibration ({ECE_BINS} equal-frequency bins)",
+    )
     ax.legend()
     return fig
 
@@ -42,8 +44,11 @@ def _gains(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
     for name, p in scores.items():
         ax.plot(share, np.cumsum(y[np.argsort(-p, kind="stable")]) / y.sum(), label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="random")
-    ax.set(xlabel="Share of leads contacted (highest score first)",
-           ylabel="Share of wins captured", title="Cumulative gains, test set")
+    ax.set(
+        xlabel="Share of leads contacted (highest score first)",
+        ylabel="Share of wins captured",
+        title="Cumulative gains, test set",
+    )
     ax.legend()
     return fig
 
@@ -58,7 +63,9 @@ def _drivers(drivers: dict[str, float], labels: dict[str, str], top: int = 15) -
 
 
 def evaluation_figures(
-    y: np.ndarray, scores: dict[str, np.ndarray], drivers: dict[str, float],
+    y: np.ndarray,
+    scores: dict[str, np.ndarray],
+    drivers: dict[str, float],
     labels: dict[str, str],
 ) -> dict[str, Figure]:
     """File name -> figure; `scores` maps a model name to its test-set probabilities."""

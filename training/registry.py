@@ -17,16 +17,15 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from leadready.serving.store import CHAMPION, embedded_uri, model_name, tracking_uri, use_store
+from leadready.training.bootstrap import paired_auc_test
+from leadready.training.evaluate import expected_calibration_error
+from leadready.training.pipeline import TrainResult
+from leadready.training.plots import evaluation_figures
+from leadready.training.report import ReportData, write_report
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
-
-from serving.store import CHAMPION, embedded_uri, model_name, tracking_uri, use_store
-from training.bootstrap import paired_auc_test
-from training.evaluate import expected_calibration_error
-from training.pipeline import TrainResult
-from training.plots import evaluation_figures
-from training.report import ReportData, write_report
 
 EXPERIMENT = "leadready"
 CHALLENGER = "challenger"
@@ -85,8 +84,12 @@ def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.
     path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT)
     frame = pd.read_parquet(path)
     tested = frame["__readiness"].to_numpy() if "__readiness" in frame else None
-    return (frame.drop(columns=HOLDOUT_EXTRA, errors="ignore"), frame["__ready"].to_numpy(),
-            frame["__lead"].to_numpy(), tested)
+    return (
+        frame.drop(columns=HOLDOUT_EXTRA, errors="ignore"),
+        frame["__ready"].to_numpy(),
+        frame["__lead"].to_numpy(),
+        tested,
+    )
 
 
 def readiness_of(model: object, holdout: pd.DataFrame) -> np.ndarray:
@@ -95,16 +98,21 @@ def readiness_of(model: object, holdout: pd.DataFrame) -> np.ndarray:
     return model.predict_proba(columns)[:, 1]  # type: ignore[attr-defined]
 
 
-def compare_scores(ready: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, leads: np.ndarray
-                   ) -> dict[str, object]:
+def compare_scores(
+    ready: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, leads: np.ndarray
+) -> dict[str, object]:
     """Two sets of scores of one hold-out: AUCs, paired bootstrap of the difference, ECEs.
 
     The version whose hold-out it is enters with the scores its test gave (for a flat model,
     refitted on every row afterwards, rescoring would reuse rows it has seen)."""
     test = paired_auc_test(ready, p_a, p_b, leads)
     return {
-        "a_auc": test.auc_a, "b_auc": test.auc_b, "difference": test.difference,
-        "ci_low": test.ci_low, "ci_high": test.ci_high, "p_value": test.p_value,
+        "a_auc": test.auc_a,
+        "b_auc": test.auc_b,
+        "difference": test.difference,
+        "ci_low": test.ci_low,
+        "ci_high": test.ci_high,
+        "p_value": test.p_value,
         "a_ece": expected_calibration_error(ready, p_a),
         "b_ece": expected_calibration_error(ready, p_b),
     }
@@ -119,8 +127,9 @@ def promotion_decision(comparison: dict[str, object]) -> bool:
     return comparison["b_ece"] < comparison["a_ece"]  # type: ignore[operator]
 
 
-def _versus_champion(client: MlflowClient, name: str, result: TrainResult, force: bool
-                     ) -> tuple[bool, str, dict[str, object] | None]:
+def _versus_champion(
+    client: MlflowClient, name: str, result: TrainResult, force: bool
+) -> tuple[bool, str, dict[str, object] | None]:
     """Whether the new version should become champion, why, and the comparison made."""
     try:
         champion = client.get_model_version_by_alias(name, CHAMPION)
@@ -133,17 +142,29 @@ def _versus_champion(client: MlflowClient, name: str, result: TrainResult, force
     try:
         model = mlflow.sklearn.load_model(f"models:/{name}/{champion.version}")
         holdout = _holdout_frame(result).drop(columns=HOLDOUT_EXTRA)
-        comparison = compare_scores(result.test_ready, readiness_of(model, holdout),
-                                    result.test_scores["readiness"], result.test_groups)
+        comparison = compare_scores(
+            result.test_ready,
+            readiness_of(model, holdout),
+            result.test_scores["readiness"],
+            result.test_groups,
+        )
     except (KeyError, ValueError, AttributeError, ImportError, MlflowException):
-        return False, (f"champion v{champion.version} cannot score this hold-out (its features "
-                       "differ); champion kept, use --promote to replace it"), None
+        return (
+            False,
+            (
+                f"champion v{champion.version} cannot score this hold-out (its features "
+                "differ); champion kept, use --promote to replace it"
+            ),
+            None,
+        )
     comparison["champion_version"] = str(champion.version)
     promoted = promotion_decision(comparison)
-    reason = (f"ROC AUC {comparison['b_auc']:.4f} vs champion v{champion.version} "
-              f"{comparison['a_auc']:.4f} (difference {comparison['difference']:+.4f}, "
-              f"p = {comparison['p_value']:.3f}); ECE {comparison['b_ece']:.4f} vs "
-              f"{comparison['a_ece']:.4f}: " + ("promoted" if promoted else "champion kept"))
+    reason = (
+        f"ROC AUC {comparison['b_auc']:.4f} vs champion v{champion.version} "
+        f"{comparison['a_auc']:.4f} (difference {comparison['difference']:+.4f}, "
+        f"p = {comparison['p_value']:.3f}); ECE {comparison['b_ece']:.4f} vs "
+        f"{comparison['a_ece']:.4f}: " + ("promoted" if promoted else "champion kept")
+    )
     return promoted, reason, comparison
 
 
@@ -158,18 +179,34 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
     signature = infer_signature(example, result.scorer.predict_proba(example))
     with mlflow.start_run(run_name=f"train-{info['trained_at']}") as run:
         mlflow.log_params(result.params)
-        mlflow.set_tags({f"data.{k}": v for k, v in result.fingerprint.items()}
-                        | {"cold_start": str(info["cold_start"]).lower()})
-        mlflow.log_metrics({**result.metrics,
-                            "threshold_sales": info["thresholds"]["sales"],
-                            "threshold_disqualify": info["thresholds"]["disqualify"]})
+        mlflow.set_tags(
+            {f"data.{k}": v for k, v in result.fingerprint.items()}
+            | {"cold_start": str(info["cold_start"]).lower()}
+        )
+        mlflow.log_metrics(
+            {
+                **result.metrics,
+                "threshold_sales": info["thresholds"]["sales"],
+                "threshold_disqualify": info["thresholds"]["disqualify"],
+            }
+        )
         for row in info["leaderboard"]:
             with mlflow.start_run(run_name=f"{row['target']}: {row['candidate']}", nested=True):
-                mlflow.log_params({"target": row["target"], "candidate": row["candidate"],
-                                   "chosen": row["chosen"], "explainable": row["explainable"],
-                                   **json.loads(str(row["params"]))})
-                mlflow.log_metrics({"cv_roc_auc": float(row["cv_roc_auc"]),
-                                    "validation_roc_auc": float(row["validation_roc_auc"])})
+                mlflow.log_params(
+                    {
+                        "target": row["target"],
+                        "candidate": row["candidate"],
+                        "chosen": row["chosen"],
+                        "explainable": row["explainable"],
+                        **json.loads(str(row["params"])),
+                    }
+                )
+                mlflow.log_metrics(
+                    {
+                        "cv_roc_auc": float(row["cv_roc_auc"]),
+                        "validation_roc_auc": float(row["validation_roc_auc"]),
+                    }
+                )
         if info["leaderboard"]:
             mlflow.log_table(pd.DataFrame(info["leaderboard"]), "leaderboard.json")
         mlflow.log_dict(info, "model_info.json")
@@ -178,84 +215,132 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
             _holdout_frame(result).to_parquet(path, index=False)
             mlflow.log_artifact(str(path), str(Path(HOLDOUT).parent))
         scores = {"model": result.test_scores["readiness"]}
-        scores.update({name.replace("_", " "): result.test_scores[name]
-                       for name in ("bant_scorecard", "frequency_score")
-                       if name in result.test_scores})
+        scores.update(
+            {
+                name.replace("_", " "): result.test_scores[name]
+                for name in ("bant_scorecard", "frequency_score")
+                if name in result.test_scores
+            }
+        )
         for path_name, figure in evaluation_figures(
             result.test_ready, scores, info["drivers"], info["labels"]
         ).items():
             mlflow.log_figure(figure, path_name)
             plt.close(figure)
         logged = mlflow.sklearn.log_model(
-            result.scorer, name="model", signature=signature, input_example=example,
-            registered_model_name=name, serialization_format="cloudpickle",
-            pyfunc_predict_fn="predict_proba", metadata=_json_safe(info),
+            result.scorer,
+            name="model",
+            signature=signature,
+            input_example=example,
+            registered_model_name=name,
+            serialization_format="cloudpickle",
+            pyfunc_predict_fn="predict_proba",
+            metadata=_json_safe(info),
             pip_requirements=_requirements(),
         )
     version = str(logged.registered_model_version)
     promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
     client.set_registered_model_alias(name, CHALLENGER, version)
-    tags = {key: f"{result.metrics[key]:.4f}" for key in
-            ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc")
-            if key in result.metrics}
-    tags |= {"cold_start": str(info["cold_start"]).lower(), "data.sha256":
-             str(result.fingerprint["sha256"]), "model_kind": info["model_kind"]["readiness"]}
+    tags = {
+        key: f"{result.metrics[key]:.4f}"
+        for key in ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc")
+        if key in result.metrics
+    }
+    tags |= {
+        "cold_start": str(info["cold_start"]).lower(),
+        "data.sha256": str(result.fingerprint["sha256"]),
+        "model_kind": info["model_kind"]["readiness"],
+    }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, version)
     report = write_report(
         report_data(result, version, comparison, promoted, reason),
-        models_dir / "reports" / f"{name}-v{version}.html")
+        models_dir / "reports" / f"{name}-v{version}.html",
+    )
     client.log_artifact(run.info.run_id, str(report), "report")
-    return Published(version, run.info.run_id, promoted, reason, tracking_uri,
-                     f"models:/{name}/{version}", report)
+    return Published(
+        version,
+        run.info.run_id,
+        promoted,
+        reason,
+        tracking_uri,
+        f"models:/{name}/{version}",
+        report,
+    )
 
 
-def report_data(result: TrainResult, version: str, comparison: dict[str, object] | None,
-                promoted: bool, reason: str) -> ReportData:
+def report_data(
+    result: TrainResult,
+    version: str,
+    comparison: dict[str, object] | None,
+    promoted: bool,
+    reason: str,
+) -> ReportData:
     """Everything the model report shows, from a training result and its promotion."""
     info = result.scorer.info
     name = str(info["model_name"])
     data = info["data"]
     summary: dict[str, object] = {
-        "leads": data["leads"], "closed leads": data["closed_leads"],
-        "activities": data["activities"], "touches": data["touches"],
+        "leads": data["leads"],
+        "closed leads": data["closed_leads"],
+        "activities": data["activities"],
+        "touches": data["touches"],
         "leads created": f"{data['first_created_at']} to {data['last_created_at']}",
         "snapshot rows (fit / validation / test)": " / ".join(
-            str(info["split"][f"{k}_rows"]) for k in ("fit", "validation", "test")),
+            str(info["split"][f"{k}_rows"]) for k in ("fit", "validation", "test")
+        ),
         "test set from": info["split"]["test_from"],
         "base rate, ready within horizon (test)": float(result.test_ready.mean()),
         "cold start": info["cold_start"],
-        "missing_shares": {name: float(np.mean(pd.isna(values)))
-                           for name, values in result.test_columns.items()
-                           if np.asarray(values).dtype.kind == "f"},
+        "missing_shares": {
+            name: float(np.mean(pd.isna(values)))
+            for name, values in result.test_columns.items()
+            if np.asarray(values).dtype.kind == "f"
+        },
     }
     shown = None
     if comparison is not None:
-        shown = {"champion_version": comparison["champion_version"],
-                 "challenger_version": version, "champion_auc": comparison["a_auc"],
-                 "challenger_auc": comparison["b_auc"], "difference": comparison["difference"],
-                 "ci_low": comparison["ci_low"], "ci_high": comparison["ci_high"],
-                 "p_value": comparison["p_value"], "champion_ece": comparison["a_ece"],
-                 "challenger_ece": comparison["b_ece"],
-                 "decision": "promoted" if promoted else "kept", "rule": PROMOTION_RULE}
+        shown = {
+            "champion_version": comparison["champion_version"],
+            "challenger_version": version,
+            "champion_auc": comparison["a_auc"],
+            "challenger_auc": comparison["b_auc"],
+            "difference": comparison["difference"],
+            "ci_low": comparison["ci_low"],
+            "ci_high": comparison["ci_high"],
+            "p_value": comparison["p_value"],
+            "champion_ece": comparison["a_ece"],
+            "challenger_ece": comparison["b_ece"],
+            "decision": "promoted" if promoted else "kept",
+            "rule": PROMOTION_RULE,
+        }
     return ReportData(
-        title=f"{name} v{version}", model_name=name, version=version,
-        trained_at=info["trained_at"], data_summary=summary, leaderboard=info["leaderboard"],
+        title=f"{name} v{version}",
+        model_name=name,
+        version=version,
+        trained_at=info["trained_at"],
+        data_summary=summary,
+        leaderboard=info["leaderboard"],
         metrics={name: dict(ci) for name, ci in result.intervals.items()},
         y_test=result.test_ready,
         scores={k: v for k, v in result.test_scores.items() if k != "potential"},
-        drivers=info["drivers"], labels=info["labels"], thresholds=info["thresholds"],
-        routes=info["routes"], comparison=shown,
+        drivers=info["drivers"],
+        labels=info["labels"],
+        thresholds=info["thresholds"],
+        routes=info["routes"],
+        comparison=shown,
     )
 
 
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
-    return [f"{name}=={version(name)}" for name in
-            ("mlflow", "scikit-learn", "lightgbm", "numpy", "pandas", "cloudpickle")]
+    return [
+        f"{name}=={version(name)}"
+        for name in ("mlflow", "scikit-learn", "lightgbm", "numpy", "pandas", "cloudpickle")
+    ]
 
 
 def _json_safe(value: object) -> object:
@@ -283,21 +368,25 @@ def list_versions(models_dir: Path) -> list[dict[str, object]]:
         by_version: dict[str, list[str]] = {}
         for alias, number in aliases.items():
             by_version.setdefault(str(number), []).append(alias)
-        versions = sorted(client.search_model_versions(f"name='{name}'"),
-                          key=lambda v: -int(v.version))
+        versions = sorted(
+            client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version)
+        )
         for version in versions:
             tags = version.tags or {}
-            rows.append({
-                "name": name,
-                "version": str(version.version),
-                "aliases": ", ".join(sorted(by_version.get(str(version.version), []))),
-                "created": pd.Timestamp(version.creation_timestamp, unit="ms").strftime(
-                    "%m-%d %H:%M"),
-                "model": tags.get("model_kind", ""),
-                "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
-                "test ECE": tags.get("test_readiness_ece", ""),
-                "data sha256": tags.get("data.sha256", ""),
-            })
+            rows.append(
+                {
+                    "name": name,
+                    "version": str(version.version),
+                    "aliases": ", ".join(sorted(by_version.get(str(version.version), []))),
+                    "created": pd.Timestamp(version.creation_timestamp, unit="ms").strftime(
+                        "%m-%d %H:%M"
+                    ),
+                    "model": tags.get("model_kind", ""),
+                    "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
+                    "test ECE": tags.get("test_readiness_ece", ""),
+                    "data sha256": tags.get("data.sha256", ""),
+                }
+            )
     return rows
 
 
@@ -311,19 +400,28 @@ def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> di
         newer = client.get_model_version(name, str(max(int(a), int(b))))
         models = [mlflow.sklearn.load_model(f"models:/{name}/{v}") for v in (a, b)]
     except (MlflowException, ValueError):
-        raise ValueError(f"no versions {a} and {b} of '{name}'; see "
-                         "`leadready models list`") from None
+        raise ValueError(
+            f"no versions {a} and {b} of '{name}'; see `leadready models list`"
+        ) from None
     holdout, ready, leads, tested = load_holdout(newer.run_id)
     try:
-        p_a, p_b = (tested if tested is not None and int(version) == int(newer.version)
-                    else readiness_of(model, holdout)
-                    for version, model in zip((a, b), models, strict=True))
+        p_a, p_b = (
+            tested
+            if tested is not None and int(version) == int(newer.version)
+            else readiness_of(model, holdout)
+            for version, model in zip((a, b), models, strict=True)
+        )
         comparison = compare_scores(ready, p_a, p_b, leads)
     except (KeyError, ValueError) as exc:
-        raise ValueError(f"versions {a} and {b} do not take the same features ({exc}); they "
-                         "cannot be compared on one hold-out") from None
-    return {**comparison, "holdout_version": str(newer.version),
-            "b_should_replace_a": promotion_decision(comparison)}
+        raise ValueError(
+            f"versions {a} and {b} do not take the same features ({exc}); they "
+            "cannot be compared on one hold-out"
+        ) from None
+    return {
+        **comparison,
+        "holdout_version": str(newer.version),
+        "b_should_replace_a": promotion_decision(comparison),
+    }
 
 
 def promote(models_dir: Path, version: str, flat: bool = False) -> str:
@@ -334,7 +432,6 @@ def promote(models_dir: Path, version: str, flat: bool = False) -> str:
     try:
         client.get_model_version(name, version)
     except MlflowException:
-        raise ValueError(f"no version {version} of '{name}'; see "
-                         "`leadready models list`") from None
+        raise ValueError(f"no version {version} of '{name}'; see `leadready models list`") from None
     client.set_registered_model_alias(name, CHAMPION, version)
     return name

@@ -131,14 +131,14 @@ def _data_summary(summary: Mapping[str, object]) -> str:
     if isinstance(missing, Mapping) and missing:
         top = sorted(missing.items(), key=lambda kv: -_float(kv[1], 0.0))[:TOP]
         rows = "".join(
-            f"<tr><td>{_e(col)}</td><td class=\"num\">{_pct(share)}</td>"
-            f"<td class=\"bar\"><span style=\"width:{_width(share)}%\"></span></td></tr>"
+            f'<tr><td>{_e(col)}</td><td class="num">{_pct(share)}</td>'
+            f'<td class="bar"><span style="width:{_width(share)}%"></span></td></tr>'
             for col, share in top
         )
         shown = f"top {len(top)} of {len(missing)}" if len(missing) > len(top) else "all"
         parts.append(
             f"<h3>Missing values by column ({shown})</h3>"
-            "<table class=\"missing\"><thead><tr><th>Column</th><th class=\"num\">Missing</th>"
+            '<table class="missing"><thead><tr><th>Column</th><th class="num">Missing</th>'
             f"<th></th></tr></thead><tbody>{rows}</tbody></table>"
         )
     return "\n".join(parts) or _note("No data summary was recorded for this run.")
@@ -153,10 +153,12 @@ def _leaderboard(rows: list[dict[str, object]]) -> str:
     for row in rows:
         chosen = any(_is_chosen(k, v) for k, v in row.items())
         cells = "".join(_cell(row.get(c)) for c in columns)
-        body.append(f"<tr class=\"chosen\">{cells}</tr>" if chosen else f"<tr>{cells}</tr>")
-    return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            "<p class=\"caption\">Candidates scored on the validation slice; the chosen one is "
-            "highlighted.</p>")
+        body.append(f'<tr class="chosen">{cells}</tr>' if chosen else f"<tr>{cells}</tr>")
+    return (
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        '<p class="caption">Candidates scored on the validation slice; the chosen one is '
+        "highlighted.</p>"
+    )
 
 
 def _metrics(metrics: Mapping[str, Mapping[str, tuple[float, float, float]]]) -> str:
@@ -164,17 +166,19 @@ def _metrics(metrics: Mapping[str, Mapping[str, tuple[float, float, float]]]) ->
         return _note("No hold-out metrics were recorded for this run.")
     models = list(metrics)
     names = _union_keys(metrics.values())
-    head = "<th>Metric</th>" + "".join(f"<th class=\"num\">{_e(m)}</th>" for m in models)
+    head = "<th>Metric</th>" + "".join(f'<th class="num">{_e(m)}</th>' for m in models)
     body = []
     for name in names:
         cells = []
         for model in models:
             triple = metrics[model].get(name)
             text = "—" if triple is None else _interval(*triple)
-            cells.append(f"<td class=\"num\">{_e(text)}</td>")
+            cells.append(f'<td class="num">{_e(text)}</td>')
         body.append(f"<tr><td>{_e(_humanize(name))}</td>{''.join(cells)}</tr>")
-    return (f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
-            "<p class=\"caption\">Value on the hold-out set [interval low, high].</p>")
+    return (
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        '<p class="caption">Value on the hold-out set [interval low, high].</p>'
+    )
 
 
 def _calibration(y: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
@@ -184,21 +188,28 @@ def _calibration(y: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
     ax = fig.add_subplot()
     top = 0.0
     for name, p in scores.items():
-        chunks = [c for c in np.array_split(np.argsort(p, kind="stable"), CALIBRATION_BINS)
-                  if len(c)]
+        chunks = [
+            c for c in np.array_split(np.argsort(p, kind="stable"), CALIBRATION_BINS) if len(c)
+        ]
         predicted, observed = [p[c].mean() for c in chunks], [y[c].mean() for c in chunks]
         ax.plot(predicted, observed, "o-", label=_mpl(name))
         top = max(top, *predicted, *observed)
     top = min(1.0, top * 1.05) or 1.0
     ax.plot([0, top], [0, top], "k:", lw=1, label="perfect calibration")
-    ax.set(xlabel="Predicted probability (bin mean)", ylabel="Observed win rate (bin)",
-           xlim=(0, top), ylim=(0, top))
+    ax.set(
+        xlabel="Predicted probability (bin mean)",
+        ylabel="Observed win rate (bin)",
+        xlim=(0, top),
+        ylim=(0, top),
+    )
     ax.grid(alpha=0.3)
     ax.legend(loc="upper left", frameon=False)
-    return (_svg(fig, "cal") +
-            f"<p class=\"caption\">{CALIBRATION_BINS} equal-frequency bins of the predicted "
-            "probability; points on the dotted line mean the probabilities can be read as win "
-            "rates.</p>")
+    return (
+        _svg(fig, "cal")
+        + f'<p class="caption">{CALIBRATION_BINS} equal-frequency bins of the predicted '
+        "probability; points on the dotted line mean the probabilities can be read as win "
+        "rates.</p>"
+    )
 
 
 def _gains(y: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
@@ -216,21 +227,35 @@ def _gains(y: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
         captured = np.r_[0, np.cumsum(y[order])][cuts] / y.sum()
         gains.plot(cuts / len(y), captured, label=_mpl(name))
         rates = [y[c].mean() / y.mean() for c in np.array_split(order, DECILES) if len(c)]
-        lift.bar(deciles[: len(rates)] + (i - (len(scores) - 1) / 2) * width, rates, width,
-                 label=_mpl(name))
+        lift.bar(
+            deciles[: len(rates)] + (i - (len(scores) - 1) / 2) * width,
+            rates,
+            width,
+            label=_mpl(name),
+        )
     gains.plot([0, 1], [0, 1], "k:", lw=1, label="random order")
-    gains.set(xlabel="Share of leads contacted, highest score first",
-              ylabel="Share of wins captured", title="Cumulative gains", xlim=(0, 1), ylim=(0, 1))
+    gains.set(
+        xlabel="Share of leads contacted, highest score first",
+        ylabel="Share of wins captured",
+        title="Cumulative gains",
+        xlim=(0, 1),
+        ylim=(0, 1),
+    )
     gains.grid(alpha=0.3)
     gains.legend(loc="lower right", frameon=False)
     lift.axhline(1.0, color="k", ls=":", lw=1)
-    lift.set(xlabel="Score decile (1 = highest 10%)", ylabel="Win rate / overall win rate",
-             title="Lift by decile", xticks=deciles)
+    lift.set(
+        xlabel="Score decile (1 = highest 10%)",
+        ylabel="Win rate / overall win rate",
+        title="Lift by decile",
+        xticks=deciles,
+    )
     lift.grid(alpha=0.3, axis="y")
     lift.legend(loc="upper right", frameon=False)
-    return (_svg(fig, "gains") +
-            f"<p class=\"caption\">Hold-out set: {len(y):,} rows, overall win rate "
-            f"{_pct(y.mean())}.</p>")
+    return (
+        _svg(fig, "gains") + f'<p class="caption">Hold-out set: {len(y):,} rows, overall win rate '
+        f"{_pct(y.mean())}.</p>"
+    )
 
 
 def _drivers(drivers: Mapping[str, float], labels: Mapping[str, str]) -> str:
@@ -239,15 +264,18 @@ def _drivers(drivers: Mapping[str, float], labels: Mapping[str, str]) -> str:
     top = sorted(drivers.items(), key=lambda kv: -_float(kv[1], 0.0))[:TOP][::-1]
     fig = _figure(8.0, 0.6 + 0.32 * len(top))
     ax = fig.add_subplot()
-    ax.barh([_mpl(str(labels.get(name, name))) for name, _ in top], [v for _, v in top],
-            color="#3b6ea5")
+    ax.barh(
+        [_mpl(str(labels.get(name, name))) for name, _ in top], [v for _, v in top], color="#3b6ea5"
+    )
     ax.set(xlabel="Mean |contribution| to the score (log-odds)")
     ax.grid(alpha=0.3, axis="x")
     ax.spines[["top", "right"]].set_visible(False)
     shown = f"top {len(top)} of {len(drivers)}" if len(drivers) > len(top) else "all"
-    return (_svg(fig, "drivers") +
-            f"<p class=\"caption\">Features that move the score most across the hold-out set "
-            f"({shown}); the direction depends on each lead.</p>")
+    return (
+        _svg(fig, "drivers")
+        + f'<p class="caption">Features that move the score most across the hold-out set '
+        f"({shown}); the direction depends on each lead.</p>"
+    )
 
 
 def _routing(thresholds: Mapping[str, float], routes: Mapping[str, Mapping[str, float]]) -> str:
@@ -255,42 +283,63 @@ def _routing(thresholds: Mapping[str, float], routes: Mapping[str, Mapping[str, 
         return _note("This model has no routing thresholds.")
     parts = []
     if thresholds:
-        parts.append("<h3>Thresholds</h3>" + _kv_table(
-            [(k, v) for k, v in thresholds.items()], digits=3))
+        parts.append(
+            "<h3>Thresholds</h3>" + _kv_table([(k, v) for k, v in thresholds.items()], digits=3)
+        )
     if routes:
         columns = _union_keys(routes.values())
         head = "<th>Route</th>" + "".join(
-            f"<th class=\"num\">{_e(_humanize(c))}</th>" for c in columns)
+            f'<th class="num">{_e(_humanize(c))}</th>' for c in columns
+        )
         body = "".join(
             f"<tr><td>{_e(route)}</td>"
             + "".join(_cell(stats.get(c), percent=_is_rate(c)) for c in columns)
             + "</tr>"
             for route, stats in routes.items()
         )
-        parts.append("<h3>Expected share and win rate per route (hold-out set)</h3>"
-                     f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        parts.append(
+            "<h3>Expected share and win rate per route (hold-out set)</h3>"
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        )
     return "\n".join(parts)
 
 
-_COMPARED = ("champion_version", "challenger_version", "champion_auc", "challenger_auc",
-             "difference", "ci_low", "ci_high", "p_value", "champion_ece", "challenger_ece",
-             "decision", "rule")
+_COMPARED = (
+    "champion_version",
+    "challenger_version",
+    "champion_auc",
+    "challenger_auc",
+    "difference",
+    "ci_low",
+    "ci_high",
+    "p_value",
+    "champion_ece",
+    "challenger_ece",
+    "decision",
+    "rule",
+)
 
 
 def _comparison(comparison: Mapping[str, object] | None) -> str:
     if comparison is None:
-        return _note("There was no champion to compare with: no earlier version was serving "
-                     "when this model was trained.")
+        return _note(
+            "There was no champion to compare with: no earlier version was serving "
+            "when this model was trained."
+        )
     c = comparison
     champion = _e(_fmt(c.get("champion_version")))
     challenger = _e(_fmt(c.get("challenger_version")))
     decision = str(c.get("decision") or "").strip().lower()
     if decision == "promoted":
-        verdict = (f"Challenger version {challenger} was <strong>promoted</strong>; it replaces "
-                   f"champion version {champion}.")
+        verdict = (
+            f"Challenger version {challenger} was <strong>promoted</strong>; it replaces "
+            f"champion version {champion}."
+        )
     elif decision:
-        verdict = (f"Champion version {champion} was <strong>{_e(decision)}</strong>; "
-                   f"challenger version {challenger} was not promoted.")
+        verdict = (
+            f"Champion version {champion} was <strong>{_e(decision)}</strong>; "
+            f"challenger version {challenger} was not promoted."
+        )
     else:
         verdict = f"Champion version {champion} vs challenger version {challenger}."
     diff = c.get("difference")
@@ -298,27 +347,39 @@ def _comparison(comparison: Mapping[str, object] | None) -> str:
         diff_text = _interval(diff, c["ci_low"], c["ci_high"], signed=True)
     else:
         diff_text = _fmt(diff, signed=True)
-    head = ("<th>Measure</th><th class=\"num\">Champion "
-            f"(version {champion})</th><th class=\"num\">Challenger "
-            f"(version {challenger})</th><th class=\"num\">Challenger − champion</th>"
-            "<th class=\"num\">p-value</th>")
-    rows = [("ROC AUC", c.get("champion_auc"), c.get("challenger_auc"), diff_text,
-             _fmt(c.get("p_value")))]
+    head = (
+        '<th>Measure</th><th class="num">Champion '
+        f'(version {champion})</th><th class="num">Challenger '
+        f'(version {challenger})</th><th class="num">Challenger − champion</th>'
+        '<th class="num">p-value</th>'
+    )
+    rows = [
+        (
+            "ROC AUC",
+            c.get("champion_auc"),
+            c.get("challenger_auc"),
+            diff_text,
+            _fmt(c.get("p_value")),
+        )
+    ]
     if c.get("champion_ece") is not None or c.get("challenger_ece") is not None:
-        ece = (_fmt(_float(c.get("challenger_ece")) - _float(c.get("champion_ece")), signed=True))
-        rows.append(("Expected calibration error", c.get("champion_ece"),
-                     c.get("challenger_ece"), ece, "—"))
+        ece = _fmt(_float(c.get("challenger_ece")) - _float(c.get("champion_ece")), signed=True)
+        rows.append(
+            ("Expected calibration error", c.get("champion_ece"), c.get("challenger_ece"), ece, "—")
+        )
     body = "".join(
-        f"<tr><td>{_e(name)}</td><td class=\"num\">{_e(_fmt(a))}</td>"
-        f"<td class=\"num\">{_e(_fmt(b))}</td><td class=\"num\">{_e(d)}</td>"
-        f"<td class=\"num\">{_e(p)}</td></tr>"
+        f'<tr><td>{_e(name)}</td><td class="num">{_e(_fmt(a))}</td>'
+        f'<td class="num">{_e(_fmt(b))}</td><td class="num">{_e(d)}</td>'
+        f'<td class="num">{_e(p)}</td></tr>'
         for name, a, b, d, p in rows
     )
     tone = decision if decision in {"promoted", "kept"} else ""
-    parts = [f"<p class=\"verdict {tone}\">{verdict}</p>",
-             f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
-             "<p class=\"caption\">Both models scored on the same hold-out set; the "
-             "difference is shown with its interval.</p>"]
+    parts = [
+        f'<p class="verdict {tone}">{verdict}</p>',
+        f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
+        '<p class="caption">Both models scored on the same hold-out set; the '
+        "difference is shown with its interval.</p>",
+    ]
     if c.get("rule"):
         parts.append(f"<p><strong>Promotion rule:</strong> {_e(c['rule'])}</p>")
     extra = [(k, v) for k, v in c.items() if k not in _COMPARED]
@@ -352,8 +413,11 @@ def _svg(fig: Figure, prefix: str) -> str:
     with rc_context({"svg.fonttype": "none", "svg.hashsalt": "leadready-report"}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     svg = _SVG_METADATA.sub("", _SVG_START.sub("", buf.getvalue(), count=1))
-    svg = (svg.replace(' id="', f' id="{prefix}-').replace('href="#', f'href="#{prefix}-')
-           .replace("url(#", f"url(#{prefix}-"))
+    svg = (
+        svg.replace(' id="', f' id="{prefix}-')
+        .replace('href="#', f'href="#{prefix}-')
+        .replace("url(#", f"url(#{prefix}-")
+    )
     return f'<figure class="chart">{svg}</figure>'
 
 
@@ -382,7 +446,8 @@ def _float(value: object, default: float = float("nan")) -> float:
 
 def _is_number(value: object) -> bool:
     return isinstance(value, int | float | np.integer | np.floating) and not isinstance(
-        value, bool | np.bool_)
+        value, bool | np.bool_
+    )
 
 
 def _fmt(value: object, digits: int = 3, signed: bool = False) -> str:
@@ -397,7 +462,7 @@ def _fmt(value: object, digits: int = 3, signed: bool = False) -> str:
         v = float(value)
         if math.isnan(v):
             return "—"
-        if v != 0 and abs(v) < 10 ** -digits:
+        if v != 0 and abs(v) < 10**-digits:
             return f"{v:+.2e}" if signed else f"{v:.2e}"
         return f"{v:+,.{digits}f}" if signed else f"{v:,.{digits}f}"
     if isinstance(value, Mapping):
@@ -432,9 +497,9 @@ def _is_chosen(key: str, value: object) -> bool:
 
 def _cell(value: object, percent: bool = False) -> str:
     if isinstance(value, bool | np.bool_):
-        return f"<td class=\"flag\">{'✓' if value else ''}</td>"
+        return f'<td class="flag">{"✓" if value else ""}</td>'
     if _is_number(value):
-        return f"<td class=\"num\">{_e(_pct(value) if percent else _fmt(value))}</td>"
+        return f'<td class="num">{_e(_pct(value) if percent else _fmt(value))}</td>'
     return f"<td>{_e(_fmt(value))}</td>"
 
 
@@ -445,9 +510,12 @@ def _num_class(rows: Iterable[Mapping[str, object]], column: str) -> str:
 
 def _kv_table(items: Iterable[tuple[str, object]], digits: int = 3) -> str:
     rows = "".join(
-        f"<tr><th scope=\"row\">{_e(_humanize(k))}</th>"
-        + (f"<td class=\"num\">{_e(_fmt(v, digits))}</td>" if _is_number(v)
-           else f"<td>{_e(_fmt(v, digits))}</td>")
+        f'<tr><th scope="row">{_e(_humanize(k))}</th>'
+        + (
+            f'<td class="num">{_e(_fmt(v, digits))}</td>'
+            if _is_number(v)
+            else f"<td>{_e(_fmt(v, digits))}</td>"
+        )
         + "</tr>"
         for k, v in items
     )
@@ -459,8 +527,16 @@ def _union_keys(rows: Iterable[Mapping[str, object]]) -> list[str]:
     return list(dict.fromkeys(k for row in rows for k in row))
 
 
-_WORDS = {"auc": "AUC", "roc": "ROC", "pr": "PR", "ece": "ECE", "id": "ID", "ci": "CI",
-          "cv": "CV", "f1": "F1"}
+_WORDS = {
+    "auc": "AUC",
+    "roc": "ROC",
+    "pr": "PR",
+    "ece": "ECE",
+    "id": "ID",
+    "ci": "CI",
+    "cv": "CV",
+    "f1": "F1",
+}
 
 
 def _humanize(key: object) -> str:

@@ -68,8 +68,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-from features.contract import (
+from leadready.features.contract import (
     ACTIVITY_COLUMNS,
     ACTIVITY_TYPES,
     AUTHORITY,
@@ -95,7 +94,13 @@ WEEKEND_ARRIVALS = 0.3
 """Arrivals on a Saturday or Sunday relative to a weekday."""
 
 INDUSTRIES = (
-    "software", "manufacturing", "finance", "healthcare", "retail", "education", "logistics",
+    "software",
+    "manufacturing",
+    "finance",
+    "healthcare",
+    "retail",
+    "education",
+    "logistics",
     "public_sector",
 )
 INDUSTRY_MIX = (0.22, 0.16, 0.13, 0.12, 0.11, 0.08, 0.10, 0.08)
@@ -117,8 +122,15 @@ SOURCE_FIT = (0.8, -1.2, 0.5, 0.2, 2.2, 1.8, 0.2, 1.0, 0.0)
 SOURCE_READINESS = (0.30, 0.05, 0.20, 0.15, 0.45, 0.40, 0.05, 0.35, 0.10)
 """Mean readiness at creation per source (1.0 = ready)."""
 SOURCE_ACTIVITY = (
-    "form_submit", "event_attended", "webinar_attended", "content_download", "form_submit",
-    "form_submit", None, "chat", "web_visit",
+    "form_submit",
+    "event_attended",
+    "webinar_attended",
+    "content_download",
+    "form_submit",
+    "form_submit",
+    None,
+    "chat",
+    "web_visit",
 )
 """The activity logged at creation per source (None: outbound leads are not inbound)."""
 SOURCE_BANT_KNOWN = (1.0, 0.8, 0.9, 0.8, 1.4, 1.4, 1.3, 1.1, 0.9)
@@ -148,9 +160,13 @@ MARKETING_CHANNELS = ("email", "social", "direct_mail", "event")
 MARKETING_CHANNEL_MIX = (0.78, 0.12, 0.05, 0.05)
 SALES_CHANNELS = ("call", "email", "meeting")
 TOUCH_GAIN = {
-    ("marketing", "email"): 0.10, ("marketing", "social"): 0.08,
-    ("marketing", "direct_mail"): 0.14, ("marketing", "event"): 0.22,
-    ("sales", "call"): 0.16, ("sales", "email"): 0.11, ("sales", "meeting"): 0.30,
+    ("marketing", "email"): 0.10,
+    ("marketing", "social"): 0.08,
+    ("marketing", "direct_mail"): 0.14,
+    ("marketing", "event"): 0.22,
+    ("sales", "call"): 0.16,
+    ("sales", "email"): 0.11,
+    ("sales", "meeting"): 0.30,
 }
 """Readiness added by one touch, before receptivity and response."""
 RESPONSE_BONUS = 1.5
@@ -180,7 +196,9 @@ ENGAGEMENT_SIGMA = 0.5
 EMAIL_RATES = {"email_open": (0.45, 1.0), "email_click": (0.04, 0.35)}
 """(base, slope): expected count per email received today is base + slope x min(R, 1)."""
 BROWSE_RATES = {
-    "web_visit": (0.12, 0.7), "content_download": (0.015, 0.05), "form_submit": (0.002, 0.012),
+    "web_visit": (0.12, 0.7),
+    "content_download": (0.015, 0.05),
+    "form_submit": (0.002, 0.012),
 }
 """(base, slope): daily rate is engagement x (base + slope x min(R, 1))."""
 REOPEN_RATE = 0.01
@@ -190,16 +208,27 @@ EVENT_ATTENDANCE = (0.1, 0.4)
 SIGNAL_MIDPOINT = 0.8
 SIGNAL_WIDTH = 0.08
 NO_FIT_SIGNALS = {
-    "pricing_page_view": 0.6, "webinar_attended": 0.6, "demo_request": 0.15,
-    "contact_request": 0.15, "chat": 0.4,
+    "pricing_page_view": 0.6,
+    "webinar_attended": 0.6,
+    "demo_request": 0.15,
+    "contact_request": 0.15,
+    "chat": 0.4,
 }
 """Buying-signal rate multipliers for no-fit leads: students, competitors and tyre kickers
 browse prices and attend webinars, but rarely ask for a demo or a call."""
-BUYING_SIGNALS = ("pricing_page_view", "webinar_attended", "demo_request", "contact_request",
-                  "chat")
+BUYING_SIGNALS = (
+    "pricing_page_view",
+    "webinar_attended",
+    "demo_request",
+    "contact_request",
+    "chat",
+)
 SIGNAL_RATE = {
-    "pricing_page_view": 0.30, "webinar_attended": 0.03, "demo_request": 0.04,
-    "contact_request": 0.03, "chat": 0.05,
+    "pricing_page_view": 0.30,
+    "webinar_attended": 0.03,
+    "demo_request": 0.04,
+    "contact_request": 0.03,
+    "chat": 0.05,
 }
 """Daily rate of each buying signal for a ready lead of average engagement."""
 SIGNAL_BACKGROUND = 0.002
@@ -232,7 +261,9 @@ _MARKETING_GAIN = np.array([TOUCH_GAIN["marketing", c] for c in MARKETING_CHANNE
 _SALES_GAIN = np.array([TOUCH_GAIN["sales", c] for c in SALES_CHANNELS])
 _SIGNAL_CODES = np.array([_ACT[s] for s in BUYING_SIGNALS])
 _BANT_LEVELS = {  # true levels, best first; "unknown" is only an observation
-    "budget": BUDGET[:3], "authority": AUTHORITY[:3], "need": NEED[:3],
+    "budget": BUDGET[:3],
+    "authority": AUTHORITY[:3],
+    "need": NEED[:3],
     "timeframe": TIMEFRAME[:5],
 }
 
@@ -357,11 +388,24 @@ def _draw_leads(n: int, rng: np.random.Generator) -> _Leads:
     receptivity *= np.where(fit, 1.0, NO_FIT_RECEPTIVITY)
     wait = rng.geometric(IN_MARKET_HAZARD, n)
     market_day = created_day + np.where(rng.random(n) < IN_MARKET_AT_START, 0, wait)
-    engagement = np.exp(rng.normal(-ENGAGEMENT_SIGMA**2 / 2, ENGAGEMENT_SIGMA, n))
+    engagement = np.exp(rng.normal(-(ENGAGEMENT_SIGMA**2) / 2, ENGAGEMENT_SIGMA, n))
     patience = rng.integers(PATIENCE_DAYS[0], PATIENCE_DAYS[1] + 1, n)
     return _Leads(
-        created_day, created_min, source, industry, size, size_shown, country, fit, bant_true,
-        bant_shown, strength, receptivity, market_day, engagement, patience,
+        created_day,
+        created_min,
+        source,
+        industry,
+        size,
+        size_shown,
+        country,
+        fit,
+        bant_true,
+        bant_shown,
+        strength,
+        receptivity,
+        market_day,
+        engagement,
+        patience,
     )
 
 
@@ -391,7 +435,11 @@ def _signal_level(readiness: np.ndarray) -> np.ndarray:
 
 
 def _touches_today(
-    idx: np.ndarray, day: int, leads: _Leads, state: _State, events: _Events,
+    idx: np.ndarray,
+    day: int,
+    leads: _Leads,
+    state: _State,
+    events: _Events,
     rng: np.random.Generator,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Draw today's touches for open leads `idx`, add their readiness gain, log them.
@@ -448,8 +496,12 @@ def _touches_today(
 
 
 def _activity_rates(
-    r: np.ndarray, fit: np.ndarray, engagement: np.ndarray, emails: np.ndarray,
-    event_invites: np.ndarray, unsubscribed: np.ndarray,
+    r: np.ndarray,
+    fit: np.ndarray,
+    engagement: np.ndarray,
+    emails: np.ndarray,
+    event_invites: np.ndarray,
+    unsubscribed: np.ndarray,
 ) -> np.ndarray:
     """Expected count of each activity type today, shape (leads, ACTIVITY_TYPES).
 
@@ -473,8 +525,14 @@ def _activity_rates(
 
 
 def _activities_today(
-    idx: np.ndarray, day: int, emails: np.ndarray, event_invites: np.ndarray, leads: _Leads,
-    state: _State, events: _Events, rng: np.random.Generator,
+    idx: np.ndarray,
+    day: int,
+    emails: np.ndarray,
+    event_invites: np.ndarray,
+    leads: _Leads,
+    state: _State,
+    events: _Events,
+    rng: np.random.Generator,
 ) -> None:
     """Draw today's activities (Poisson per type) and unsubscribes; start sales on signals."""
     r = state.readiness[idx]
@@ -499,8 +557,9 @@ def _activities_today(
     events.act_type.append(np.repeat(types, reps).astype(np.int8))
 
 
-def _close_today(idx: np.ndarray, day: int, leads: _Leads, state: _State,
-                 rng: np.random.Generator) -> None:
+def _close_today(
+    idx: np.ndarray, day: int, leads: _Leads, state: _State, rng: np.random.Generator
+) -> None:
     """Decide wins and losses at the end of the day (step 7 of the module docstring)."""
     r = state.readiness[idx]
     age = day - leads.created_day[idx]
@@ -510,9 +569,14 @@ def _close_today(idx: np.ndarray, day: int, leads: _Leads, state: _State,
     hazard = WIN_HAZARD * np.maximum(r - WIN_FROM, 0.0) * (0.3 + 1.4 * leads.bant_strength[idx])
     won = fit & (age >= 1) & (rng.random(len(idx)) < hazard)
     disqualified = ~fit & state.sales_active[idx] & (rng.random(len(idx)) < DISQUALIFY_HAZARD)
-    lost = ~won & (age >= 1) & (
-        ((state.cold_days[idx] >= leads.patience[idx]) & (age >= MIN_AGE_TO_LOSE))
-        | (age >= MAX_AGE_DAYS) | disqualified
+    lost = (
+        ~won
+        & (age >= 1)
+        & (
+            ((state.cold_days[idx] >= leads.patience[idx]) & (age >= MIN_AGE_TO_LOSE))
+            | (age >= MAX_AGE_DAYS)
+            | disqualified
+        )
     )
     state.outcome[idx[won]] = 1
     state.outcome[idx[lost]] = 2
@@ -563,7 +627,8 @@ def _creation_activities(leads: _Leads) -> tuple[np.ndarray, np.ndarray, np.ndar
 def _lead_created_at(leads: _Leads) -> np.ndarray:
     return (
         _first_day().astype("datetime64[m]")
-        + leads.created_day * MINUTES_PER_DAY + leads.created_min
+        + leads.created_day * MINUTES_PER_DAY
+        + leads.created_min
     )
 
 
@@ -577,26 +642,29 @@ def _lead_ids(n: int) -> np.ndarray:
     return np.array([f"L{i:0{width}d}" for i in range(1, n + 1)], dtype=object)
 
 
-def _leads_frame(leads: _Leads, state: _State, ids: np.ndarray,
-                 rng: np.random.Generator) -> pd.DataFrame:
+def _leads_frame(
+    leads: _Leads, state: _State, ids: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
     n = len(ids)
     outcome_min = rng.integers(DAY_END_MIN, MINUTES_PER_DAY, n)
     outcome_at = (
         _first_day().astype("datetime64[m]") + state.outcome_day * MINUTES_PER_DAY + outcome_min
     )
     closed = state.outcome > 0
-    frame = pd.DataFrame({
-        "lead_id": ids,
-        "created_at": _iso(_lead_created_at(leads)),
-        "source": np.asarray(SOURCES, dtype=object)[leads.source],
-        "industry": np.asarray(INDUSTRIES, dtype=object)[leads.industry],
-        "company_size": np.where(
-            leads.size_shown, leads.size.astype(np.int64).astype(str), ""
-        ).astype(object),
-        "country": np.where(
-            leads.country >= 0, np.asarray(COUNTRIES)[np.maximum(leads.country, 0)], ""
-        ).astype(object),
-    })
+    frame = pd.DataFrame(
+        {
+            "lead_id": ids,
+            "created_at": _iso(_lead_created_at(leads)),
+            "source": np.asarray(SOURCES, dtype=object)[leads.source],
+            "industry": np.asarray(INDUSTRIES, dtype=object)[leads.industry],
+            "company_size": np.where(
+                leads.size_shown, leads.size.astype(np.int64).astype(str), ""
+            ).astype(object),
+            "country": np.where(
+                leads.country >= 0, np.asarray(COUNTRIES)[np.maximum(leads.country, 0)], ""
+            ).astype(object),
+        }
+    )
     for field, levels in _BANT_LEVELS.items():
         shown = leads.bant_shown[field]
         frame[field] = np.where(
@@ -607,8 +675,9 @@ def _leads_frame(leads: _Leads, state: _State, ids: np.ndarray,
     return frame[list(LEAD_COLUMNS)]
 
 
-def _activities_frame(leads: _Leads, events: _Events, ids: np.ndarray,
-                      rng: np.random.Generator) -> pd.DataFrame:
+def _activities_frame(
+    leads: _Leads, events: _Events, ids: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
     lead = np.concatenate(events.act_lead)
     day = np.concatenate(events.act_day)
     kind = np.concatenate(events.act_type)
@@ -618,15 +687,18 @@ def _activities_frame(leads: _Leads, events: _Events, ids: np.ndarray,
     times = np.concatenate([c_times, times])
     kind = np.concatenate([c_kind, kind])
     order = np.lexsort((kind, lead, times))
-    return pd.DataFrame({
-        "lead_id": ids[lead[order]],
-        "occurred_at": _iso(times[order]),
-        "type": np.asarray(ACTIVITY_TYPES, dtype=object)[kind[order]],
-    })[list(ACTIVITY_COLUMNS)]
+    return pd.DataFrame(
+        {
+            "lead_id": ids[lead[order]],
+            "occurred_at": _iso(times[order]),
+            "type": np.asarray(ACTIVITY_TYPES, dtype=object)[kind[order]],
+        }
+    )[list(ACTIVITY_COLUMNS)]
 
 
-def _touches_frame(leads: _Leads, events: _Events, ids: np.ndarray,
-                   rng: np.random.Generator) -> pd.DataFrame:
+def _touches_frame(
+    leads: _Leads, events: _Events, ids: np.ndarray, rng: np.random.Generator
+) -> pd.DataFrame:
     lead = np.concatenate(events.touch_lead)
     day = np.concatenate(events.touch_day)
     channel = np.concatenate(events.touch_channel)
@@ -634,15 +706,17 @@ def _touches_frame(leads: _Leads, events: _Events, ids: np.ndarray,
     responded = np.concatenate(events.touch_responded)
     times = _timestamps(lead, day, leads, rng)
     order = np.lexsort((team, lead, times))
-    return pd.DataFrame({
-        "lead_id": ids[lead[order]],
-        "occurred_at": _iso(times[order]),
-        "channel": np.asarray(CHANNELS, dtype=object)[channel[order]],
-        "team": np.asarray(TEAMS, dtype=object)[team[order]],
-        "responded": np.asarray(["", "true", "false"], dtype=object)[
-            np.where(responded[order] < 0, 0, 2 - responded[order])
-        ],
-    })[list(TOUCH_COLUMNS)]
+    return pd.DataFrame(
+        {
+            "lead_id": ids[lead[order]],
+            "occurred_at": _iso(times[order]),
+            "channel": np.asarray(CHANNELS, dtype=object)[channel[order]],
+            "team": np.asarray(TEAMS, dtype=object)[team[order]],
+            "responded": np.asarray(["", "true", "false"], dtype=object)[
+                np.where(responded[order] < 0, 0, 2 - responded[order])
+            ],
+        }
+    )[list(TOUCH_COLUMNS)]
 
 
 def generate_sample(

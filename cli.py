@@ -1,0 +1,28 @@
+"""`leadready`: the one command line for every job, put together from the commands of both
+sides (`leadready.training.cli` and `leadready.serving.cli`).
+
+This module is the single place allowed to import both `training` and `serving` (the import
+contracts in pyproject.toml say so); it holds no logic of its own.
+"""
+
+from __future__ import annotations
+
+import os
+
+# LightGBM's OpenMP threads busy-wait by default, which made training 5-8x slower on 2 cores;
+# this must be set before lightgbm is imported.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import typer  # noqa: E402
+from leadready.serving import cli as serving_cli  # noqa: E402
+from leadready.training import cli as training_cli  # noqa: E402
+
+app = typer.Typer(
+    help="leadready: learn sales readiness from won and lost leads, track it in MLflow, "
+    "and route leads to sales, nurture or disqualify.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(training_cli.app)
+app.add_typer(serving_cli.app)

@@ -1,0 +1,63 @@
+"""What every `leadready` command shares: the consoles, the error exit, the progress bar and
+the options both sides take. The commands themselves live in `training/cli.py` and
+`serving/cli.py`; the root `leadready.cli` puts them together."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from leadready.features.schema import Schema
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
+
+console = Console()
+errors = Console(stderr=True)
+
+SchemaOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--schema",
+        help="YAML file mapping your export's columns, values and date formats onto the data "
+        "contract, with extra custom features (docs/schema.md).",
+    ),
+]
+ModelsDir = Annotated[
+    Path,
+    typer.Option(
+        "--models-dir",
+        envvar="LEADREADY_MODELS_DIR",
+        help="Folder of the embedded MLflow store (SQLite + artifacts). Ignored for tracking "
+        "when MLFLOW_TRACKING_URI is set.",
+    ),
+]
+
+
+def fail(message: str) -> typer.Exit:
+    """Print an error and return the exit (status 2) for the caller to raise."""
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    return typer.Exit(code=2)
+
+
+def load_schema(path: Path | None) -> Schema | None:
+    return Schema.load(path) if path is not None else None
+
+
+def progress_bar() -> Progress:
+    return Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    )

@@ -1,0 +1,310 @@
+"""The serving side of `leadready`: serve, score, scores, outcomes. Commands parse, call and
+print; the work is in the serving modules."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from leadready.features.console import (
+    ModelsDir,
+    SchemaOption,
+    console,
+    fail,
+    load_schema,
+    progress_bar,
+)
+from leadready.features.contract import ContractError, load_crm
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+app = typer.Typer()
+
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@app.command()
+def serve(
+    host: Annotated[
+        str,
+        typer.Option(
+            "--host", help="Address to bind. Anything but loopback requires LEADREADY_API_KEYS."
+        ),
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
+    workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Start the scoring API (FastAPI under uvicorn) and the workspace (/ui) on the champions.
+
+    Endpoints: POST /v1/score, POST /v1/score/batch, GET /v1/model, POST /v1/admin/reload,
+    GET /healthz, /readyz, /metrics; OpenAPI schema at /openapi.json. The API scores with the
+    champion of 'sales-readiness' (trained on CRM exports); the workspace's flat uploads with
+    that of 'sales-readiness-flat'. Either one is enough to start. API keys come from
+    LEADREADY_API_KEYS (comma-separated); SIGHUP reloads both champions."""
+    import shutil
+    import socket
+    import tempfile
+
+    import uvicorn
+    from leadready.serving.app import ServeSettings
+    from leadready.serving.store import NoChampionError
+
+    os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
+    # The workspace downloads hold-outs and model info; no progress bars in a server's log.
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    settings = ServeSettings()
+    if host not in LOOPBACK and not settings.keys():
+        raise fail(
+            f"refusing to bind {host} without API keys; set LEADREADY_API_KEYS "
+            "(comma-separated) or bind 127.0.0.1"
+        )
+    from leadready.serving.audit import default_url, engine_for
+    from leadready.serving.engine import load_champions
+
+    try:
+        champions = load_champions(models_dir)
+    except NoChampionError as exc:
+        raise fail(str(exc)) from None
+    # Create the audit table once here, not in each worker process at the same time.
+    engine_for(settings.audit_url or default_url(models_dir)).dispose()
+    served = " and ".join(
+        f"{m.loaded.name} version {m.loaded.version}"
+        for m in (champions.engine, champions.flat)
+        if m is not None
+    )
+    console.print(
+        f"Serving {served} on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})"
+    )
+    if champions.engine is None:
+        console.print(
+            "No CRM-export champion: /v1/score answers 503 until one is trained "
+            "(`leadready train --data DIR`); the workspace at /ui scores flat tables.",
+            style="yellow",
+        )
+    config = uvicorn.Config(
+        "leadready.serving.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        access_log=False,
+        log_level="warning",
+    )
+    server = uvicorn.Server(config)
+    if workers == 1:
+        server.run()
+        return
+    from uvicorn.supervisors import Multiprocess
+
+    sock = config.bind_socket()
+    # Worker processes inherit this socket; without TCP_NODELAY every response waited on
+    # Nagle's algorithm (about 40 ms, see FIELD-NOTES).
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # Each worker writes its Prometheus metrics to files here and /metrics adds them all up,
+    # whichever worker answers (prometheus_client's multiprocess mode).
+    own = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
+    if own:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leadready-metrics-")
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        if own:
+            shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
+
+
+@app.command()
+def score(
+    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    data: Annotated[
+        Path | None,
+        typer.Option(
+            "--data",
+            help="CRM export folder; its open "
+            "leads (all leads when there is no outcome "
+            "column) are scored.",
+        ),
+    ] = None,
+    table: Annotated[
+        Path | None,
+        typer.Option(
+            "--table",
+            help="Flat table (.csv or .parquet, one row per lead) to score with a "
+            "flat-table champion (docs/flat-mode.md); every row is scored.",
+        ),
+    ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            help="ISO time to score at; default: the export's latest recorded time.",
+        ),
+    ] = None,
+    schema: SchemaOption = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Score the open leads of a CRM export with the champion model into a CSV file.
+
+    Writes readiness, potential, route, route reason and the top reasons per lead, through
+    the same code path as the API. With --table, scores a flat table with a flat-table
+    champion: its id column, readiness, potential (= readiness), route, route reason and top
+    reasons."""
+    if (data is None) == (table is None):
+        raise fail(
+            "give --data DIR (a CRM export folder) or --table FILE (a flat table)"
+            if data is None
+            else "--data and --table exclude each other; give one"
+        )
+    if table is not None:
+        if as_of is not None:
+            raise fail("--as-of applies to --data only: a flat table is scored as it is")
+        _score_table(table, out, schema, models_dir)
+        return
+    from leadready.serving.batch import score_export
+    from leadready.serving.store import NoChampionError, load_champion
+
+    started = time.perf_counter()
+    try:
+        crm = load_crm(data, require_outcome=False, schema=load_schema(schema))
+        loaded = load_champion(models_dir)
+    except (ContractError, NoChampionError) as exc:
+        raise fail(str(exc)) from None
+    with progress_bar() as progress:
+        task = progress.add_task("Scoring leads", total=None)
+        try:
+            frame = score_export(
+                crm,
+                loaded,
+                as_of,
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except ValueError as exc:
+            progress.stop()
+            raise fail(str(exc)) from None
+    _write_scores(frame, out, f"{len(frame):,} leads with {loaded.name} v{loaded.version}", started)
+
+
+def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> None:
+    """Write scored rows to CSV and say how many went to each route."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out, index=False)
+    counts = frame["route"].value_counts().to_dict()
+    console.print(
+        f"Scored {what} in {time.perf_counter() - started:.1f} s -> {out} ("
+        + ", ".join(
+            f"{route}: {counts.get(route, 0):,}" for route in ("sales", "nurture", "disqualify")
+        )
+        + ")"
+    )
+
+
+def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -> None:
+    """`score --table`: every row of a flat table, scored by a flat-table champion."""
+    from leadready.serving.flat import read_flat, score_table, stored_mapping
+    from leadready.serving.store import NoChampionError, load_champion
+
+    started = time.perf_counter()
+    try:
+        loaded = load_champion(models_dir, flat=True)
+        mapping = (
+            load_schema(schema).table("table")
+            if schema is not None  # type: ignore[union-attr]
+            else stored_mapping(loaded.scorer.info)
+        )
+        frame = read_flat(path, mapping)
+    except (ContractError, NoChampionError) as exc:
+        raise fail(str(exc)) from None
+    with progress_bar() as progress:
+        task = progress.add_task("Scoring leads", total=len(frame))
+        try:
+            scored = score_table(
+                frame,
+                loaded,
+                where=str(path),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+        except ValueError as exc:
+            progress.stop()
+            raise fail(str(exc)) from None
+    _write_scores(
+        scored,
+        out,
+        f"{len(scored):,} rows with {loaded.name} v{loaded.version} (flat table)",
+        started,
+    )
+
+
+scores_app = typer.Typer(help="The audit log of every score the API gave.", no_args_is_help=True)
+app.add_typer(scores_app, name="scores")
+
+
+@scores_app.command("export")
+def scores_export(
+    out: Annotated[Path, typer.Option("--out", help="File to write: .csv or .parquet.")],
+    audit_url: Annotated[
+        str | None,
+        typer.Option(
+            "--audit-url",
+            envvar="LEADREADY_AUDIT_URL",
+            help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.",
+        ),
+    ] = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Write the audit log of API scores to a CSV or parquet file.
+
+    Columns: request_id, lead_id, model name and version, readiness, potential, route,
+    scored_at."""
+    from leadready.serving.audit import default_url, export
+
+    rows = export(audit_url or default_url(models_dir), out)
+    console.print(f"Wrote {rows:,} scores to {out}")
+
+
+outcomes_app = typer.Typer(
+    help="Won and lost outcomes of scored leads, for the workspace's Outcomes page.",
+    no_args_is_help=True,
+)
+app.add_typer(outcomes_app, name="outcomes")
+
+
+@outcomes_app.command("import")
+def outcomes_import(
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="CSV or parquet file with columns lead_id, "
+            "outcome (won or lost) and outcome_at (ISO 8601)."
+        ),
+    ],
+    audit_url: Annotated[
+        str | None,
+        typer.Option(
+            "--audit-url",
+            envvar="LEADREADY_AUDIT_URL",
+            help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.",
+        ),
+    ] = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Store the outcomes of leads beside the audit log of their scores.
+
+    Every row is checked first; one bad row stops the import with every problem listed and
+    nothing stored. A lead that already has an outcome gets the new one."""
+    from leadready.serving.audit import default_url
+    from leadready.serving.outcomes import OutcomeError, import_file
+
+    try:
+        result = import_file(file, audit_url or default_url(models_dir))
+    except OutcomeError as exc:
+        raise fail(str(exc)) from None
+    console.print(
+        f"Imported {result.imported:,} outcomes from {file} "
+        f"({result.replaced:,} replaced an earlier outcome)"
+    )
