@@ -1,0 +1,200 @@
+"""The `/v1` routes: scoring, the champion's description, outcomes and reload.
+
+The API key is the router's first dependency, so it is checked before any other (the engine,
+the body's contents): a caller without a valid key learns nothing about what this server has
+loaded. Handlers that score are plain `def` (CPU-bound, run in the thread pool). Errors name the
+model and what to do, never a tracking URI or a path (a remote URI may carry credentials); the
+server log has the full reason.
+"""
+
+from __future__ import annotations
+
+import hmac
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
+from leadready.serving import outcomes
+from leadready.serving.audit import AuditLog
+from leadready.serving.engine import Engine
+from leadready.serving.middleware import Metrics
+from leadready.serving.schemas import (
+    BatchRequest,
+    BatchResponse,
+    ErrorResponse,
+    Message,
+    ScoreRequest,
+    ScoreResponse,
+)
+from leadready.serving.state import ServerDep, served_models
+from leadready.serving.store import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
+from pydantic import ValidationError
+
+NO_ENGINE = (
+    f"no champion of '{MODEL_NAME}' is loaded; train one with `leadready train --data DIR`, "
+    "then reload (`POST /v1/admin/reload`)"
+)
+"""The 503 of scoring without a CRM-export champion; why it is missing is in the server log."""
+NOTHING_TO_RELOAD = (
+    f"neither a champion of '{MODEL_NAME}' nor one of '{FLAT_MODEL_NAME}' can be loaded, so the "
+    "models served so far stay (the server log says why); train one with `leadready train "
+    "--data DIR` (or `--table FILE` for a flat table)"
+)
+
+
+def require_key(request: Request) -> None:
+    """401 unless the request carries one of the configured keys; open when none are set."""
+    keys: list[bytes] = request.app.state.keys
+    if not keys:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    supplied = token.strip().encode()
+    # Compare against every key, always, so timing says nothing about which one matched.
+    matched = False
+    for key in keys:
+        matched |= hmac.compare_digest(supplied, key)
+    if scheme.lower() != "bearer" or not matched:
+        raise HTTPException(
+            401,
+            "missing or invalid API key; send 'Authorization: Bearer KEY'",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+
+
+V1_ERRORS: dict[int | str, dict[str, Any]] = {
+    401: {"model": Message, "description": "Missing or invalid API key"},
+    413: {"model": ErrorResponse, "description": "Body over 1 MiB"},
+    422: {
+        "model": ErrorResponse,
+        "description": "Invalid input: each wrong field's path and what was expected",
+    },
+    503: {"model": Message, "description": "No champion trained on a CRM export is loaded"},
+}
+
+router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=V1_ERRORS)
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine | None = request.app.state.engine
+    if engine is None:
+        raise HTTPException(503, NO_ENGINE)
+    return engine
+
+
+def get_audit(request: Request) -> AuditLog:
+    return request.app.state.audit
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+AuditDep = Annotated[AuditLog, Depends(get_audit)]
+
+
+def field_errors(errors: list[dict]) -> list[dict[str, str]]:
+    """Pydantic errors as {field: dotted path, message: what was wrong and expected}."""
+    out = []
+    for error in errors:
+        path = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        out.append({"field": path, "message": error.get("msg", "invalid value")})
+    return out
+
+
+def _audit_and_count(results: list[dict], audit: AuditLog, metrics: Metrics) -> None:
+    scored = [r for r in results if "route" in r]
+    audit.record(
+        [
+            {**r, "model_name": r["model"]["name"], "model_version": r["model"]["version"]}
+            for r in scored
+        ]
+    )
+    for r in scored:
+        metrics.scores.labels(r["route"]).inc()
+
+
+@router.post("/score", response_model=ScoreResponse, tags=["scoring"])
+def score(
+    body: ScoreRequest, engine: EngineDep, audit: AuditDep, server: ServerDep
+) -> JSONResponse:
+    """Score one lead: readiness, potential, route and reasons, with context for the rep."""
+    results = engine.score_requests([body], datetime.now(UTC))
+    _audit_and_count(results, audit, server.metrics)
+    return JSONResponse(results[0])
+
+
+@router.post("/score/batch", response_model=BatchResponse, tags=["scoring"])
+def score_batch(
+    body: BatchRequest, engine: EngineDep, audit: AuditDep, server: ServerDep
+) -> JSONResponse:
+    """Score up to 1,000 leads; a lead that fails validation gets its errors, in place."""
+    valid: list[ScoreRequest] = []
+    slots: list[dict | int] = []
+    for i, item in enumerate(body.leads):
+        try:
+            valid.append(ScoreRequest.model_validate(item))
+            slots.append(len(valid) - 1)
+        except ValidationError as exc:
+            lead = item.get("lead") if isinstance(item, dict) else None
+            lead_id = lead.get("lead_id") if isinstance(lead, dict) else None
+            slots.append(
+                {
+                    "index": i,
+                    "lead_id": lead_id if isinstance(lead_id, str) else None,
+                    "errors": field_errors(list(exc.errors())),
+                }
+            )
+    scored = engine.score_requests(valid, datetime.now(UTC)) if valid else []
+    _audit_and_count(scored, audit, server.metrics)
+    results = [scored[s] if isinstance(s, int) else s for s in slots]
+    return JSONResponse({"results": results})
+
+
+@router.get("/model", tags=["model"])
+def model(engine: EngineDep) -> dict[str, Any]:
+    """The champion: version, test metrics, routing thresholds and global drivers."""
+    info = engine.info
+    return {
+        "model": engine.model_ref,
+        "trained_at": info["trained_at"],
+        "horizon_days": info["horizon_days"],
+        "metrics": info["metrics"],
+        "thresholds": info["thresholds"],
+        "policy": info["policy"],
+        "routes": info["routes"],
+        "drivers": [
+            {"feature": f, "label": engine.labels.get(f, f), "mean_abs": v}
+            for f, v in info["drivers"].items()
+        ],
+        "data": info["data"],
+    }
+
+
+@router.post("/outcomes", response_model=outcomes.OutcomesImported, tags=["outcomes"])
+def post_outcomes(
+    body: Annotated[list[outcomes.OutcomeIn], Body(max_length=outcomes.MAX_OUTCOMES)],
+    audit: AuditDep,
+) -> JSONResponse:
+    """Record won or lost outcomes of leads (up to 10,000; a lead sent again is replaced).
+    The workspace's Outcomes page compares them with the scores in the audit log."""
+    try:
+        stored = outcomes.store(audit.engine, body)
+    except outcomes.OutcomeError as exc:
+        return JSONResponse(
+            {"detail": [{"field": "lead_id", "message": str(exc)}]}, status_code=422
+        )
+    return JSONResponse(stored.model_dump())
+
+
+@router.post(
+    "/admin/reload",
+    tags=["model"],
+    responses={409: {"model": Message, "description": "No champion"}},
+)
+def reload(server: ServerDep, request: Request) -> dict[str, Any]:
+    """Load the versions the champion aliases point to now (of the CRM-export model and of
+    the flat-table model); requests in flight finish on the old ones."""
+    try:
+        champions = server.reload(request.app.state)
+    except NoChampionError:
+        raise HTTPException(409, NOTHING_TO_RELOAD) from None
+    return served_models(champions.engine, champions.flat)

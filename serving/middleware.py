@@ -1,0 +1,114 @@
+"""The server's Prometheus metrics, and the ASGI middleware that limits bodies and counts requests.
+
+The middleware sits outside FastAPI, so a body over the limit is refused (413) before any route,
+dependency or key check reads it, and every answer, refusals included, is counted.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from leadready.serving.schemas import MAX_BODY_BYTES
+from prometheus_client import CollectorRegistry, Counter, Histogram
+
+
+class Metrics:
+    """Prometheus metrics of one app: requests, latency (seconds) and scores by route."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "leadready_requests_total",
+            "HTTP requests",
+            ("endpoint", "status"),
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "leadready_request_seconds",
+            "Request latency",
+            ("endpoint", "status"),
+            buckets=(0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=self.registry,
+        )
+        self.scores = Counter(
+            "leadready_scores_total", "Leads scored, by route", ("route",), registry=self.registry
+        )
+
+
+class LimitsAndMetrics:
+    """ASGI middleware: 413 for bodies over 1 MiB (or a path's own limit in `larger`, bytes),
+    and request counts and latency by endpoint; paths not in `known_paths` count as "other", so
+    probes of random URLs cannot grow the metrics without bound."""
+
+    def __init__(
+        self,
+        app: Any,
+        metrics: Metrics,
+        known_paths: frozenset[str],
+        larger: Mapping[str, int],
+    ) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.known_paths = known_paths
+        self.larger = larger
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = {"code": 500}
+        route = scope.get("path", "")
+
+        async def send_wrapper(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        limit = self.larger.get(route, MAX_BODY_BYTES)
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > limit:
+            await _too_large(send_wrapper)
+        else:
+            received = {"bytes": 0}
+
+            async def limited_receive() -> dict:
+                message = await receive()
+                received["bytes"] += len(message.get("body", b""))
+                if received["bytes"] > limit:
+                    raise _BodyTooLarge
+                return message
+
+            try:
+                await self.app(scope, limited_receive, send_wrapper)
+            except _BodyTooLarge:
+                await _too_large(send_wrapper)
+        elapsed = time.perf_counter() - started
+        code = str(status["code"])
+        endpoint = route if route in self.known_paths else "other"
+        self.metrics.requests.labels(endpoint, code).inc()
+        self.metrics.latency.labels(endpoint, code).observe(elapsed)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(send: Any) -> None:
+    body = (
+        b'{"detail":[{"field":"body","message":"request body is larger than 1 MiB; '
+        b'send fewer leads per batch"}]}'
+    )
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
