@@ -573,9 +573,7 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
         assert ready["flat_model"]["name"] == "sales-readiness-flat"
         answer = client.post("/v1/score", json=EXAMPLE_REQUEST)
         assert answer.status_code == 503
-        assert answer.json()["detail"].startswith(
-            "no 'champion' version of model 'sales-readiness' in"
-        )
+        assert answer.json()["detail"].startswith("no champion of 'sales-readiness' is loaded")
         model = client.get("/ui/model").text
         assert "Champion: sales-readiness-flat version 1" in model and "Champions" not in model
         leads = client.get("/ui/leads").text
