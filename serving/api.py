@@ -33,7 +33,7 @@ from pydantic import ValidationError
 
 NO_ENGINE = (
     f"no champion of '{MODEL_NAME}' is loaded; train one with `leadready train --data DIR`, "
-    "then reload (`POST /v1/admin/reload`)"
+    "then reload the server (SIGHUP, or `POST /v1/admin/reload` with one worker)"
 )
 """The 503 of scoring without a CRM-export champion; why it is missing is in the server log."""
 NOTHING_TO_RELOAD = (

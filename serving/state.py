@@ -53,7 +53,9 @@ class ServerState:
             state.flat = champions.flat
             state.unavailable = champions.unavailable
             for kind, reason in champions.unavailable.items():
-                log.warning("no %s champion loaded: %s", KINDS[kind], reason)
+                # Flat tables are optional: most servers never have that champion.
+                level = logging.WARNING if kind == "crm" else logging.INFO
+                log.log(level, "no %s champion loaded: %s", KINDS[kind], reason)
             for model in (champions.engine, champions.flat):
                 if model is not None:
                     log.info("serving %s version %s", model.loaded.name, model.loaded.version)
