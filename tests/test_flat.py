@@ -12,7 +12,8 @@ from conftest import NEW_SOURCE, ROWS, make_table, write
 from leadready.cli import app
 from leadready.features.schema import Schema
 from leadready.serving.store import NoChampionError, load_champion
-from leadready.training.flat import FlatConfig, holdout, prepare
+from leadready.training.flat import holdout
+from leadready.training.flat_table import FlatConfig, prepare
 from typer.testing import CliRunner
 
 runner = CliRunner()
