@@ -25,7 +25,7 @@ from leadready.serving.flat import (
     numbers,
     read_flat,
 )
-from leadready.training.pipeline import TrainingError
+from leadready.training.result import TrainingError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
