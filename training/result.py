@@ -95,6 +95,15 @@ def holdout_intervals(
     return intervals
 
 
+def point_values(intervals: dict[str, dict[str, tuple[float, float, float]]]) -> dict[str, float]:
+    """`test_{model}_{metric}` -> value on the hold-out: the MLflow metrics of a run."""
+    return {
+        f"test_{name}_{metric}": value[0]
+        for name, ci in intervals.items()
+        for metric, value in ci.items()
+    }
+
+
 def model_info(
     *,
     mode: str,
@@ -119,11 +128,7 @@ def model_info(
         "thresholds": thresholds.as_dict(),
         "policy": policy,
         "routes": routes,
-        "metrics": {
-            f"test_{name}_{metric}": value[0]
-            for name, ci in intervals.items()
-            for metric, value in ci.items()
-        },
+        "metrics": point_values(intervals),
         "intervals": {name: {m: list(v) for m, v in ci.items()} for name, ci in intervals.items()},
         "leaderboard": leaderboard,
         "drivers": drivers,
@@ -182,7 +187,7 @@ def assemble(
     }
     return TrainResult(
         scorer=LeadScorer(encoder, models["ready"], models["potential"], info),
-        metrics=dict(info["metrics"]),  # type: ignore[call-overload]
+        metrics=point_values(intervals),
         test_columns=holdout.columns,
         test_ready=holdout.ready,
         test_scores=holdout.scores,
