@@ -9,10 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import NEW_SOURCE, ROWS, make_table, write
+from holdout_checks import assert_one_source_of_metrics
 from leadready.cli import app
 from leadready.features.schema import Schema
 from leadready.serving.store import NoChampionError, load_champion
-from leadready.training.flat import FlatConfig, holdout, prepare
+from leadready.training.flat import holdout
+from leadready.training.flat_table import FlatConfig, prepare
 from typer.testing import CliRunner
 
 runner = CliRunner()
@@ -221,6 +223,11 @@ def test_training_prints_what_was_inferred_and_registers_a_flat_champion(trained
     assert "comment" in info["excluded"] and "created" not in info["feature_types"]
     assert "sales_rating" in info["leakage_warnings"]
     assert 0.5 < info["metrics"]["test_readiness_roc_auc"] <= 1.0
+
+
+def test_logged_stored_and_printed_metrics_are_one_computation(trained):
+    _, models, output = trained
+    assert_one_source_of_metrics(models, "sales-readiness-flat", output)
 
 
 def test_the_hold_out_is_the_newest_fifth_by_time(trained):

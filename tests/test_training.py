@@ -9,6 +9,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from holdout_checks import assert_one_source_of_metrics
 from leadready.cli import app
 from leadready.features.build import FEATURES
 from leadready.serving.store import use_store
@@ -75,6 +76,11 @@ def test_train_registers_a_champion_with_metrics_and_metadata(trained):
     )
     assert len(children) == 6  # three candidates for each of two targets
     assert run.data.metrics["test_frequency_score_roc_auc"] > 0.5
+
+
+def test_logged_stored_and_printed_metrics_are_one_computation(trained):
+    models, output = trained
+    assert_one_source_of_metrics(models, "sales-readiness", output)
 
 
 def test_the_registered_model_serves_with_mlflow_own_tools(trained, sample):

@@ -10,49 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from leadready.training.evaluate import ECE_BINS
+from leadready.training.evaluate import METRICS, rank, weighted_metrics, weighted_roc_auc
 
 N_BOOT = 500
-METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift")
-
-
-def _weighted(y: np.ndarray, p: np.ndarray, w: np.ndarray) -> dict[str, float]:
-    """Weighted metrics; `y`, `p`, `w` are sorted by descending `p`."""
-    total, pos = w.sum(), (w * y).sum()
-    neg = total - pos
-    wp, wn = w * y, w * (1 - y)
-    # Ties: a positive gets half credit for negatives with the same score.
-    _, starts = np.unique(-p, return_index=True)
-    group = np.repeat(np.arange(len(starts)), np.diff(np.append(starts, len(p))))
-    neg_by_group = np.bincount(group, weights=wn)
-    pos_by_group = np.bincount(group, weights=wp)
-    neg_above = np.cumsum(neg_by_group) - neg_by_group
-    auc = float(((neg - neg_above - neg_by_group / 2) * pos_by_group).sum() / (pos * neg))
-    hits, seen = np.cumsum(pos_by_group), np.cumsum(pos_by_group + neg_by_group)
-    precision = np.divide(hits, seen, out=np.zeros_like(hits), where=seen > 0)
-    pr_auc = float((pos_by_group * precision).sum() / pos)
-    clipped = np.clip(p, 1e-6, 1 - 1e-6)
-    brier = float((w * (p - y) ** 2).sum() / total)
-    log_loss = float(-(w * (y * np.log(clipped) + (1 - y) * np.log(1 - clipped))).sum() / total)
-    mass = np.cumsum(w) / total
-    # Equal-frequency bins of the (weighted) sample, from the lowest score up.
-    bins = np.minimum((ECE_BINS * (1 - mass + w / total)).astype(np.int64), ECE_BINS - 1)
-    bin_w = np.bincount(bins, weights=w, minlength=ECE_BINS)
-    gap = np.abs(
-        np.bincount(bins, weights=w * p, minlength=ECE_BINS)
-        - np.bincount(bins, weights=wp, minlength=ECE_BINS)
-    )
-    ece = float(gap.sum() / total) if bin_w.any() else float("nan")
-    top = mass <= 0.1 + 1e-12
-    top_rate = wp[top].sum() / max(w[top].sum(), 1e-12)
-    return {
-        "roc_auc": auc,
-        "pr_auc": pr_auc,
-        "brier": brier,
-        "log_loss": log_loss,
-        "ece": ece,
-        "top_decile_lift": float(top_rate / (pos / total)),
-    }
 
 
 def _lead_weights(groups: np.ndarray, n_boot: int, seed: int) -> np.ndarray:
@@ -72,13 +32,14 @@ def bootstrap_intervals(
     n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> dict[str, tuple[float, float, float]]:
-    """metric -> (value on the hold-out, 2.5th percentile, 97.5th percentile)."""
-    order = np.argsort(-p, kind="stable")
-    y, p, groups = y[order].astype(np.float64), p[order], groups[order]
-    point = _weighted(y, p, np.ones(len(y)))
+    """metric -> (value on the hold-out, 2.5th percentile, 97.5th percentile): the one source of
+    every hold-out metric training reports (summary, MLflow metrics, model metadata, report)."""
+    ranked = rank(y, p)
+    point = weighted_metrics(ranked)
+    y = ranked.y
     replicates = [
-        _weighted(y, p, w)
-        for w in _lead_weights(groups, n_boot, seed)
+        weighted_metrics(ranked, w)
+        for w in _lead_weights(groups[ranked.order], n_boot, seed)
         if 0 < (w * y).sum() < w.sum()
     ]
     out = {}
@@ -110,18 +71,12 @@ def paired_auc_test(
     """Bootstrap the AUC difference of two models scored on the same rows, resampling leads
     once per replicate for both, so the comparison is paired."""
     y = y.astype(np.float64)
-    order_a, order_b = np.argsort(-p_a, kind="stable"), np.argsort(-p_b, kind="stable")
-
-    def auc(order: np.ndarray, w: np.ndarray) -> float:
-        return _weighted(y[order], p_a[order] if order is order_a else p_b[order], w[order])[
-            "roc_auc"
-        ]
-
+    a, b = rank(y, p_a), rank(y, p_b)
     ones = np.ones(len(y))
-    auc_a, auc_b = auc(order_a, ones), auc(order_b, ones)
+    auc_a, auc_b = weighted_roc_auc(a, ones), weighted_roc_auc(b, ones)
     diffs = np.array(
         [
-            auc(order_b, w) - auc(order_a, w)
+            weighted_roc_auc(b, w[b.order]) - weighted_roc_auc(a, w[a.order])
             for w in _lead_weights(groups, n_boot, seed)
             if 0 < (w * y).sum() < w.sum()
         ]

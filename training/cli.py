@@ -22,8 +22,8 @@ from leadready.features.contract import ContractError, load_crm
 from rich.table import Table
 
 if TYPE_CHECKING:
-    from leadready.training.pipeline import TrainResult
     from leadready.training.registry import Published
+    from leadready.training.result import TrainResult
 
 app = typer.Typer()
 
@@ -163,7 +163,7 @@ def train(
                 f"--table needs {', '.join(needed)}: the id column, the outcome column "
                 "and the outcome value of a converted lead"
             )
-        from leadready.training.flat import FlatConfig
+        from leadready.training.flat_table import FlatConfig
 
         _train_table(
             table,
@@ -203,7 +203,9 @@ def train(
         models_dir,
         promote,
     )
-    _print_summary(result, published, time.perf_counter() - started)
+    from leadready.training.summary import crm_summary
+
+    _print(crm_summary(result, published, time.perf_counter() - started))
 
 
 def _fit_and_publish(
@@ -215,8 +217,8 @@ def _fit_and_publish(
 ) -> tuple[TrainResult, Published]:
     """Run a training job under a progress bar, then log and register its result; bad input
     stops with exit 2 before anything reaches MLflow."""
-    from leadready.training.pipeline import TrainingError
     from leadready.training.registry import publish
+    from leadready.training.result import TrainingError
 
     with progress_bar() as progress:
         task = progress.add_task(first_step, total=steps)
@@ -235,76 +237,18 @@ def _fit_and_publish(
     return result, published
 
 
-def _print_summary(result: TrainResult, p: Published, seconds: float) -> None:
-    from leadready.training.registry import PROMOTION_RULE
-
-    info = result.scorer.info
-    metrics = result.metrics
-    if info["cold_start"]:
-        console.print(
-            "[yellow]Cold start:[/] fewer than 40 won or 40 lost leads, so the model is the "
-            "BANT points scorecard, calibrated on the history there is; leadready switches to "
-            "a learned model once the export has enough closed leads."
-        )
-    names = [
-        n
-        for n in ("readiness", "potential", "bant_scorecard", "frequency_score")
-        if f"test_{n}_roc_auc" in metrics
-    ]
-    table = Table(title="Test set (newest leads, never seen in training), 95% intervals")
-    table.add_column("metric")
-    for name in names:
-        table.add_column(name.replace("_", " "), justify="right")
-    for metric in ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift", "ece"):
-        table.add_row(
-            metric,
-            *("{:.3f} [{:.3f}, {:.3f}]".format(*result.intervals[name][metric]) for name in names),
-        )
-    if names:
-        console.print(table)
-    if "test_bant_scorecard_roc_auc" in metrics:
-        console.print(
-            f"Readiness model: {info['model_kind']['readiness']}; ROC AUC "
-            f"{metrics['test_readiness_roc_auc'] - metrics['test_bant_scorecard_roc_auc']:+.3f} "
-            "over the BANT scorecard, "
-            f"{metrics['test_readiness_roc_auc'] - metrics['test_frequency_score_roc_auc']:+.3f}"
-            " over the frequency score."
-        )
-    routes = Table(title="Routing (thresholds from the validation slice, rates on the test set)")
-    for column in ("route", "rule", "share", "win rate in horizon", "eventual win rate"):
-        routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    from leadready.serving.routing import Thresholds, nurture_warning, route_rules
-
-    rules = route_rules(Thresholds(**info["thresholds"]), flat=False)
-    for route, stats in info["routes"].items():
-        routes.add_row(
-            route,
-            rules[route],
-            f"{stats['share']:.1%}",
-            f"{stats['win_rate']:.1%}",
-            f"{stats['eventual_win_rate']:.1%}",
-        )
-    console.print(routes)
-    warning = nurture_warning(info["routes"], Thresholds(**info["thresholds"]))
-    if warning:
-        console.print(f"[bold yellow]Routing warning:[/] {warning}")
-    console.print(
-        f"Registered [bold]{info['model_name']}[/] version {p.version} (run {p.run_id}) as "
-        "challenger; "
-        + ("[green]now champion[/]" if p.promoted else "[yellow]not champion[/]")
-        + f": {p.reason}."
-    )
-    console.print(f"Promotion rule: {PROMOTION_RULE}", style="dim")
-    console.print(f"Model: {p.model_uri} in {p.tracking_uri} ({seconds:.0f} s end to end)")
-    console.print(f"Report: {p.report}")
+def _print(renderables: list[object]) -> None:
+    for renderable in renderables:
+        console.print(renderable)
 
 
 def _train_table(
     path: Path, config: object, schema: Path | None, models_dir: Path, promote: bool
 ) -> None:
     """`train --table`: check and infer (printed), warn of leaks, fit, register, summarise."""
-    from leadready.training.flat import STEPS, fit, inference_table, leakage_messages, prepare
-    from leadready.training.flat import summary as flat_summary
+    from leadready.training.flat import STEPS, fit
+    from leadready.training.flat_table import leakage_messages, prepare
+    from leadready.training.summary import flat_summary, inference_table
 
     started = time.perf_counter()
 
@@ -319,8 +263,7 @@ def _train_table(
     result, published = _fit_and_publish(
         STEPS[0], len(STEPS) + 1, prepare_and_fit, models_dir, promote
     )
-    for renderable in flat_summary(result, published, time.perf_counter() - started):
-        console.print(renderable)
+    _print(flat_summary(result, published, time.perf_counter() - started))
 
 
 models_app = typer.Typer(

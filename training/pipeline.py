@@ -9,9 +9,8 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,18 +25,13 @@ from leadready.features.build import (
 )
 from leadready.features.contract import Crm
 from leadready.features.labels import FEATURE_LABELS
-from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
+from leadready.features.model import Calibrated, FeatureEncoder
 from leadready.serving.routing import Thresholds
-from leadready.serving.store import model_name
-from leadready.training.bootstrap import bootstrap_intervals
-from leadready.training.evaluate import (
-    choose_thresholds,
-    route_statistics,
-)
+from leadready.training.evaluate import choose_thresholds
 from leadready.training.examples import Snapshots, make_snapshots, split_by_time
 from leadready.training.fit import Candidate, fit_candidates, platt
+from leadready.training.result import Holdout, TrainingError, TrainResult, assemble, take
 
-DRIVER_ROWS = 2000
 MIN_WON = 40
 MIN_LOST = 40
 """Below 40 won or 40 lost leads (the minimum CRM suites ask for), train registers the BANT
@@ -56,10 +50,6 @@ STEPS = (
 )
 
 
-class TrainingError(ValueError):
-    """Data that validates but cannot train a model (too few leads, one class only...)."""
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     step_days: int = 14
@@ -70,19 +60,6 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     search_seconds: float = 45.0
-
-
-@dataclass
-class TrainResult:
-    scorer: LeadScorer
-    metrics: dict[str, float]
-    test_columns: dict[str, np.ndarray]
-    test_ready: np.ndarray
-    test_scores: dict[str, np.ndarray]
-    test_groups: np.ndarray
-    intervals: dict[str, dict[str, tuple[float, float, float]]]
-    fingerprint: dict[str, str | int]
-    params: dict[str, object] = field(default_factory=dict)
 
 
 def fingerprint(crm: Crm) -> dict[str, str | int]:
@@ -126,19 +103,6 @@ def _check_classes(snaps: Snapshots, masks: dict[str, np.ndarray]) -> None:
                 )
 
 
-def _take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
-    return {name: values[mask] for name, values in columns.items()}
-
-
-def _drivers(model: Calibrated, x: np.ndarray, features: list[str], seed: int) -> dict[str, float]:
-    """Mean absolute contribution (log-odds) per input feature, largest first."""
-    rng = np.random.default_rng(seed)
-    rows = rng.choice(len(x), size=min(DRIVER_ROWS, len(x)), replace=False)
-    mean_abs = np.abs(model.contributions(x[rows])[:, :-1]).mean(axis=0)
-    order = np.argsort(-mean_abs)
-    return {features[j]: float(mean_abs[j]) for j in order}
-
-
 def _calibrated(base: object, x: np.ndarray, y: np.ndarray) -> Calibrated:
     """Platt-scale a margin model on (x, y), or use the default mapping without both classes."""
     if len(y) and 0 < y.sum() < len(y):
@@ -157,51 +121,6 @@ def _baselines(
             ScorecardMargin(encoder), parts["validation"], y["validation"]
         ),
         "frequency_score": _calibrated(frequency, parts["validation"], y["validation"]),
-    }
-
-
-def routing_policy(config: Any) -> dict[str, float]:
-    """The routing policy options of a training config (snapshot or flat mode)."""
-    return {
-        "sales_precision": config.sales_precision,
-        "max_disqualified_wins": config.max_disqualified_wins,
-    }
-
-
-def model_info(
-    *,
-    mode: str,
-    cold_start: bool,
-    kinds: dict[str, str],
-    thresholds: Thresholds,
-    policy: dict[str, float],
-    routes: dict,
-    intervals: dict,
-    leaderboard: list,
-    drivers: dict[str, float],
-    labels: dict[str, str],
-    features: list[str],
-) -> dict[str, object]:
-    """The metadata every model carries, whatever its mode (it travels in MLflow's MLmodel)."""
-    return {
-        "model_name": model_name(mode == "flat"),
-        "mode": mode,
-        "cold_start": cold_start,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
-        "thresholds": thresholds.as_dict(),
-        "policy": policy,
-        "routes": routes,
-        "metrics": {
-            f"test_{name}_{metric}": value[0]
-            for name, ci in intervals.items()
-            for metric, value in ci.items()
-        },
-        "intervals": {name: {m: list(v) for m, v in ci.items()} for name, ci in intervals.items()},
-        "leaderboard": leaderboard,
-        "drivers": drivers,
-        "labels": labels,
-        "features": features,
     }
 
 
@@ -234,7 +153,7 @@ def train(
         categorical=(*CATEGORICAL, *(c for c, k in custom.items() if k == "categorical")),
         numeric=(*NUMERIC, *(c for c, k in custom.items() if k == "numeric")),
         min_count=2 if cold else 20,
-    ).fit(_take(columns, split.fit | split.validation if cold else split.fit))
+    ).fit(take(columns, split.fit | split.validation if cold else split.fit))
     x = encoder.transform(columns)
     vocab_sizes = [len(encoder.vocabulary_[name]) for name in encoder.vocabulary_]
     parts = {name: x[mask] for name, mask in masks.items()}
@@ -299,65 +218,45 @@ def train(
     test = split.test
     baselines = _baselines(encoder, parts, labels["ready"]) if not cold else {}
     scored = {"readiness": readiness, "potential": potential, **baselines}
-    test_scores = {name: model.proba(parts["test"]) for name, model in scored.items()}
-    groups = snaps.lead[test]
-    metrics: dict[str, float] = {}
-    intervals: dict[str, dict[str, tuple[float, float, float]]] = {}
-    for name, scores in test_scores.items():
-        y = snaps.potential[test] if name == "potential" else snaps.ready[test]
-        if not 0 < y.sum() < len(y):
-            continue  # cold start with a one-class test set: nothing honest to report
-        intervals[name] = bootstrap_intervals(y, scores, groups, seed=config.seed)
-        metrics.update(
-            {f"test_{name}_{metric}": value[0] for metric, value in intervals[name].items()}
-        )
-    routes = route_statistics(
-        test_scores["readiness"],
-        test_scores["potential"],
-        hand_raise[test],
-        snaps.ready[test],
-        snaps.potential[test],
-        thresholds,
+    holdout = Holdout(
+        columns=take(columns, test),
+        ready=snaps.ready[test],
+        won=snaps.potential[test],
+        hand_raise=hand_raise[test],
+        scores={name: model.proba(parts["test"]) for name, model in scored.items()},
+        groups=snaps.lead[test],
+        lead_ids=crm.leads["lead_id"].to_numpy()[snaps.lead[test]],
     )
-
-    step(STEPS[5])
-    info = {
-        **model_info(
-            mode="snapshots",
-            cold_start=cold,
-            kinds=kinds,
-            thresholds=thresholds,
-            policy=routing_policy(config),
-            routes=routes,
-            intervals=intervals,
-            leaderboard=leaderboard,
-            drivers=_drivers(readiness, x, encoder.features_, config.seed),
-            labels={**FEATURE_LABELS, **{name: name for name in custom}},
-            features=encoder.features_,
-        ),
-        "custom": dict(custom),
-        "horizon_days": config.horizon_days,
-        "step_days": config.step_days,
-        "data": fingerprint(crm),
-        "split": {
-            "validation_from": datetime.fromtimestamp(split.validation_from, UTC).isoformat(),
-            "test_from": datetime.fromtimestamp(split.test_from, UTC).isoformat(),
-            **{f"{k}_rows": int(m.sum()) for k, m in masks.items()},
+    data = fingerprint(crm)
+    return assemble(
+        mode="snapshots",
+        cold_start=cold,
+        encoder=encoder,
+        models=models,
+        kinds=kinds,
+        thresholds=thresholds,
+        config=config,
+        leaderboard=leaderboard,
+        explained=x,
+        labels={**FEATURE_LABELS, **{name: name for name in custom}},
+        holdout=holdout,
+        details={
+            "custom": dict(custom),
+            "horizon_days": config.horizon_days,
+            "step_days": config.step_days,
+            "data": data,
+            "split": {
+                "validation_from": datetime.fromtimestamp(split.validation_from, UTC).isoformat(),
+                "test_from": datetime.fromtimestamp(split.test_from, UTC).isoformat(),
+                **{f"{k}_rows": int(m.sum()) for k, m in masks.items()},
+            },
         },
-    }
-    return TrainResult(
-        scorer=LeadScorer(encoder, readiness, potential, info),
-        metrics=metrics,
-        test_columns=_take(columns, test),
-        test_ready=snaps.ready[test],
-        test_scores=test_scores,
-        test_groups=crm.leads["lead_id"].to_numpy()[groups],
-        intervals=intervals,
-        fingerprint=info["data"],
+        fingerprint=data,
         params={
             **asdict(config),
             "readiness_model": kinds["ready"],
             "potential_model": kinds["potential"],
             "cold_start": cold,
         },
+        explaining=lambda: step(STEPS[5]),
     )

@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from leadready.training.evaluate import ECE_BINS  # noqa: E402
+from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
 
@@ -26,13 +26,13 @@ def _roc(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
 def _calibration(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in scores.items():
-        chunks = np.array_split(np.argsort(p, kind="stable"), ECE_BINS)
-        ax.plot([p[c].mean() for c in chunks], [y[c].mean() for c in chunks], "o-", label=name)
+        table = calibration_table(y, p, CALIBRATION_BINS)
+        ax.plot(table.predicted, table.observed, "o-", label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=1)
     ax.set(
         xlabel="Predicted readiness",
         ylabel="Observed win rate within horizon",
-        title=f"Calibration ({ECE_BINS} equal-frequency bins)",
+        title=f"Calibration ({CALIBRATION_BINS} equal-frequency bins)",
     )
     ax.legend()
     return fig
@@ -40,9 +40,10 @@ def _calibration(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
 
 def _gains(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 5))
-    share = np.arange(1, len(y) + 1) / len(y)
-    for name, p in scores.items():
-        ax.plot(share, np.cumsum(y[np.argsort(-p, kind="stable")]) / y.sum(), label=name)
+    if y.sum():  # a hold-out without wins (cold start) has no gains curve
+        for name, p in scores.items():
+            gains = gains_table(y, p)
+            ax.plot(gains.share, gains.captured, label=name)
     ax.plot([0, 1], [0, 1], "k:", lw=1, label="random")
     ax.set(
         xlabel="Share of leads contacted (highest score first)",

@@ -17,12 +17,12 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from leadready.features.evaluation import expected_calibration_error
 from leadready.serving.store import CHAMPION, embedded_uri, model_name, tracking_uri, use_store
 from leadready.training.bootstrap import paired_auc_test
-from leadready.training.evaluate import expected_calibration_error
-from leadready.training.pipeline import TrainResult
 from leadready.training.plots import evaluation_figures
 from leadready.training.report import ReportData, write_report
+from leadready.training.result import TrainResult
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient

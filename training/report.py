@@ -19,12 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from leadready.features.evaluation import (
+    CALIBRATION_BINS,
+    DECILES,
+    calibration_table,
+    gains_table,
+)
 from matplotlib import rc_context
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-CALIBRATION_BINS = 10  # equal-frequency bins, the same binning as the ECE metric
-DECILES = 10
 GAINS_POINTS = 501
 TOP = 15  # rows of missing shares and bars of drivers: enough to read, few enough to scan
 
@@ -188,12 +192,9 @@ def _calibration(y: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
     ax = fig.add_subplot()
     top = 0.0
     for name, p in scores.items():
-        chunks = [
-            c for c in np.array_split(np.argsort(p, kind="stable"), CALIBRATION_BINS) if len(c)
-        ]
-        predicted, observed = [p[c].mean() for c in chunks], [y[c].mean() for c in chunks]
-        ax.plot(predicted, observed, "o-", label=_mpl(name))
-        top = max(top, *predicted, *observed)
+        table = calibration_table(y, p, CALIBRATION_BINS)  # the bins of the ECE metric
+        ax.plot(table.predicted, table.observed, "o-", label=_mpl(name))
+        top = max(top, *table.predicted, *table.observed)
     top = min(1.0, top * 1.05) or 1.0
     ax.plot([0, top], [0, top], "k:", lw=1, label="perfect calibration")
     ax.set(
@@ -223,13 +224,11 @@ def _gains(y: np.ndarray, scores: Mapping[str, np.ndarray]) -> str:
     width = 0.8 / len(scores)
     deciles = np.arange(1, DECILES + 1)
     for i, (name, p) in enumerate(scores.items()):
-        order = np.argsort(-p, kind="stable")
-        captured = np.r_[0, np.cumsum(y[order])][cuts] / y.sum()
-        gains.plot(cuts / len(y), captured, label=_mpl(name))
-        rates = [y[c].mean() / y.mean() for c in np.array_split(order, DECILES) if len(c)]
+        table = gains_table(y, p, DECILES)
+        gains.plot(table.share[cuts], table.captured[cuts], label=_mpl(name))
         lift.bar(
-            deciles[: len(rates)] + (i - (len(scores) - 1) / 2) * width,
-            rates,
+            deciles[: len(table.lift)] + (i - (len(scores) - 1) / 2) * width,
+            table.lift,
             width,
             label=_mpl(name),
         )

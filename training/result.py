@@ -1,0 +1,198 @@
+"""What both training modes (CRM exports and flat tables) hand to publication, built one way.
+
+A mode fits its models, chooses routing thresholds and scores its hold-out; `assemble` then
+measures the hold-out (metrics with bootstrap intervals, route statistics), explains the
+readiness model's global drivers, writes the metadata every model carries and returns the
+`TrainResult` that `training.registry.publish` logs. Nothing here writes anything.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
+from leadready.serving.routing import Thresholds
+from leadready.serving.store import model_name
+from leadready.training.bootstrap import bootstrap_intervals
+from leadready.training.evaluate import route_statistics
+
+DRIVER_ROWS = 2000
+"""Rows the global drivers are averaged over: exact contributions cost about 1 ms a row."""
+
+
+class TrainingError(ValueError):
+    """Data that validates but cannot train a model (too few leads, one class only...)."""
+
+
+@dataclass
+class TrainResult:
+    scorer: LeadScorer
+    metrics: dict[str, float]
+    test_columns: dict[str, np.ndarray]
+    test_ready: np.ndarray
+    test_scores: dict[str, np.ndarray]
+    test_groups: np.ndarray
+    intervals: dict[str, dict[str, tuple[float, float, float]]]
+    fingerprint: dict[str, str | int]
+    params: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Holdout:
+    """The test rows as a mode scored them: feature columns, 0/1 `ready` (won within the
+    horizon; the label itself in flat mode) and `won` (eventually), hand-raises, each model's
+    probabilities (`readiness` and `potential` at least), and per row its lead: `groups` any
+    label of it (what the bootstrap resamples), `lead_ids` its id."""
+
+    columns: dict[str, np.ndarray]
+    ready: np.ndarray
+    won: np.ndarray
+    hand_raise: np.ndarray
+    scores: dict[str, np.ndarray]
+    groups: np.ndarray
+    lead_ids: np.ndarray
+
+
+def take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
+    """The rows of `mask` of every column."""
+    return {name: values[mask] for name, values in columns.items()}
+
+
+def routing_policy(config: Any) -> dict[str, float]:
+    """The routing policy options of a training config (snapshot or flat mode)."""
+    return {
+        "sales_precision": config.sales_precision,
+        "max_disqualified_wins": config.max_disqualified_wins,
+    }
+
+
+def global_drivers(
+    model: Calibrated, x: np.ndarray, features: list[str], seed: int
+) -> dict[str, float]:
+    """Mean absolute contribution (log-odds) per input feature over up to DRIVER_ROWS rows
+    drawn from `x`, largest first."""
+    rng = np.random.default_rng(seed)
+    rows = rng.choice(len(x), size=min(DRIVER_ROWS, len(x)), replace=False)
+    mean_abs = np.abs(model.contributions(x[rows])[:, :-1]).mean(axis=0)
+    return {features[j]: float(mean_abs[j]) for j in np.argsort(-mean_abs)}
+
+
+def holdout_intervals(
+    holdout: Holdout, seed: int
+) -> dict[str, dict[str, tuple[float, float, float]]]:
+    """Model name -> metric -> (value, low, high) on the hold-out; `potential` is measured
+    against eventual wins, every other score against `ready`. A score whose labels have one
+    class only (a cold start's small test set) is left out: nothing honest to report."""
+    intervals = {}
+    for name, scores in holdout.scores.items():
+        y = holdout.won if name == "potential" else holdout.ready
+        if 0 < y.sum() < len(y):
+            intervals[name] = bootstrap_intervals(y, scores, holdout.groups, seed=seed)
+    return intervals
+
+
+def point_values(intervals: dict[str, dict[str, tuple[float, float, float]]]) -> dict[str, float]:
+    """`test_{model}_{metric}` -> value on the hold-out: the MLflow metrics of a run."""
+    return {
+        f"test_{name}_{metric}": value[0]
+        for name, ci in intervals.items()
+        for metric, value in ci.items()
+    }
+
+
+def model_info(
+    *,
+    mode: str,
+    cold_start: bool,
+    kinds: dict[str, str],
+    thresholds: Thresholds,
+    policy: dict[str, float],
+    routes: dict,
+    intervals: dict,
+    leaderboard: list,
+    drivers: dict[str, float],
+    labels: dict[str, str],
+    features: list[str],
+) -> dict[str, object]:
+    """The metadata every model carries, whatever its mode (it travels in MLflow's MLmodel)."""
+    return {
+        "model_name": model_name(mode == "flat"),
+        "mode": mode,
+        "cold_start": cold_start,
+        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
+        "thresholds": thresholds.as_dict(),
+        "policy": policy,
+        "routes": routes,
+        "metrics": point_values(intervals),
+        "intervals": {name: {m: list(v) for m, v in ci.items()} for name, ci in intervals.items()},
+        "leaderboard": leaderboard,
+        "drivers": drivers,
+        "labels": labels,
+        "features": features,
+    }
+
+
+def assemble(
+    *,
+    mode: str,
+    cold_start: bool,
+    encoder: FeatureEncoder,
+    models: dict[str, Calibrated],
+    kinds: dict[str, str],
+    thresholds: Thresholds,
+    config: Any,
+    leaderboard: list[dict[str, object]],
+    explained: np.ndarray,
+    labels: dict[str, str],
+    holdout: Holdout,
+    details: dict[str, Any],
+    fingerprint: dict[str, str | int],
+    params: dict[str, object],
+    explaining: Callable[[], None] = lambda: None,
+) -> TrainResult:
+    """The scorer (`models` keyed `ready` and `potential`, their candidate names in `kinds`),
+    its metadata (shared keys, then the mode's `details`) and the hold-out measurements, as
+    publication takes them. Drivers are measured on the encoded rows `explained`, after
+    `explaining` is called (a progress step)."""
+    intervals = holdout_intervals(holdout, config.seed)
+    routes = route_statistics(
+        holdout.scores["readiness"],
+        holdout.scores["potential"],
+        holdout.hand_raise,
+        holdout.ready,
+        holdout.won,
+        thresholds,
+    )
+    explaining()
+    info = {
+        **model_info(
+            mode=mode,
+            cold_start=cold_start,
+            kinds=kinds,
+            thresholds=thresholds,
+            policy=routing_policy(config),
+            routes=routes,
+            intervals=intervals,
+            leaderboard=leaderboard,
+            drivers=global_drivers(models["ready"], explained, encoder.features_, config.seed),
+            labels=labels,
+            features=encoder.features_,
+        ),
+        **details,
+    }
+    return TrainResult(
+        scorer=LeadScorer(encoder, models["ready"], models["potential"], info),
+        metrics=point_values(intervals),
+        test_columns=holdout.columns,
+        test_ready=holdout.ready,
+        test_scores=holdout.scores,
+        test_groups=holdout.lead_ids,
+        intervals=intervals,
+        fingerprint=fingerprint,
+        params=params,
+    )

@@ -1,0 +1,184 @@
+"""What `leadready train` shows: the inferred columns of a flat table, and the closing summary
+of a run (hold-out metrics with intervals, routing, registration). Rich renderables, built from
+a `TrainResult` and its publication; only the CLI prints them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from leadready.serving.routing import Thresholds, nurture_warning, route_rules
+from leadready.training.flat_table import LEAKAGE_AUC, FlatData
+from rich.table import Table
+from rich.text import Text
+
+if TYPE_CHECKING:
+    from leadready.training.registry import Published
+    from leadready.training.result import TrainResult
+
+SHOWN_METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "top_decile_lift", "ece")
+
+
+def inference_table(data: FlatData) -> Table:
+    """What became of every column, with how to override it."""
+    table = Table(
+        title=f"Columns of {Path(data.path).name}: {len(data.y):,} labelled rows, "
+        f"{int(data.y.sum()):,} converted"
+        + (f", {data.unlabelled_rows:,} without a label left out" if data.unlabelled_rows else ""),
+        caption="Override in a schema (--schema FILE): table: {features: {COLUMN: "
+        "numeric | categorical | ignore}}",
+    )
+    for column in ("column", "used as", "how", "details", "AUC alone"):
+        table.add_column(
+            column, justify="right" if column == "AUC alone" else "left", overflow="fold"
+        )
+    for t in data.types:
+        auc = data.single_auc.get(t.name)
+        shown = "" if auc is None else f"{auc:.3f}"
+        if auc is not None and auc > LEAKAGE_AUC:
+            shown = f"[bold red]{shown} leak?[/]"
+        table.add_row(
+            t.name,
+            "[dim]excluded[/]" if t.kind == "excluded" else t.kind,
+            "schema" if t.source == "schema" else "inferred",
+            t.note,
+            shown,
+        )
+    return table
+
+
+def _metrics_table(title: str, result: TrainResult, names: dict[str, str]) -> Table:
+    """Hold-out metrics of the models `names` (key -> column heading), value [95% interval]."""
+    table = Table(title=title)
+    table.add_column("metric")
+    for heading in names.values():
+        table.add_column(heading, justify="right")
+    for metric in SHOWN_METRICS:
+        table.add_row(
+            metric,
+            *("{:.3f} [{:.3f}, {:.3f}]".format(*result.intervals[n][metric]) for n in names),
+        )
+    return table
+
+
+def _routing_warning(info: dict[str, Any]) -> list[Any]:
+    warning = nurture_warning(info["routes"], Thresholds(**info["thresholds"]))
+    return [f"[bold yellow]Routing warning:[/] {warning}"] if warning else []
+
+
+def _registered(info: dict[str, Any], published: Published) -> str:
+    return (
+        f"Registered [bold]{info['model_name']}[/] version {published.version} (run "
+        f"{published.run_id}) as challenger; "
+        + ("[green]now champion[/]" if published.promoted else "[yellow]not champion[/]")
+        + f": {published.reason}."
+    )
+
+
+def _where(published: Published, seconds: float) -> list[Any]:
+    return [
+        f"Model: {published.model_uri} in {published.tracking_uri} ({seconds:.0f} s end to end)",
+        f"Report: {published.report}",
+    ]
+
+
+def crm_summary(result: TrainResult, published: Published, seconds: float) -> list[Any]:
+    """The closing summary of a run on a CRM export: test-set metrics against the baselines,
+    routing, registration and the promotion rule."""
+    from leadready.training.registry import PROMOTION_RULE
+
+    info = result.scorer.info
+    metrics = result.metrics
+    out: list[Any] = []
+    if info["cold_start"]:
+        out.append(
+            "[yellow]Cold start:[/] fewer than 40 won or 40 lost leads, so the model is the "
+            "BANT points scorecard, calibrated on the history there is; leadready switches to "
+            "a learned model once the export has enough closed leads."
+        )
+    names = {
+        n: n.replace("_", " ")
+        for n in ("readiness", "potential", "bant_scorecard", "frequency_score")
+        if f"test_{n}_roc_auc" in metrics
+    }
+    if names:
+        out.append(
+            _metrics_table(
+                "Test set (newest leads, never seen in training), 95% intervals", result, names
+            )
+        )
+    if "test_bant_scorecard_roc_auc" in metrics:
+        out.append(
+            f"Readiness model: {info['model_kind']['readiness']}; ROC AUC "
+            f"{metrics['test_readiness_roc_auc'] - metrics['test_bant_scorecard_roc_auc']:+.3f} "
+            "over the BANT scorecard, "
+            f"{metrics['test_readiness_roc_auc'] - metrics['test_frequency_score_roc_auc']:+.3f}"
+            " over the frequency score."
+        )
+    routes = Table(title="Routing (thresholds from the validation slice, rates on the test set)")
+    for column in ("route", "rule", "share", "win rate in horizon", "eventual win rate"):
+        routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
+    rules = route_rules(Thresholds(**info["thresholds"]), flat=False)
+    for route, stats in info["routes"].items():
+        routes.add_row(
+            route,
+            rules[route],
+            f"{stats['share']:.1%}",
+            f"{stats['win_rate']:.1%}",
+            f"{stats['eventual_win_rate']:.1%}",
+        )
+    out += [routes, *_routing_warning(info), _registered(info, published)]
+    out.append(Text(f"Promotion rule: {PROMOTION_RULE}", style="dim"))
+    return out + _where(published, seconds)
+
+
+def flat_summary(result: TrainResult, published: Published, seconds: float) -> list[Any]:
+    """The closing summary of a flat training run: hold-out metrics against the frequency
+    score, routing, refit and registration."""
+    info = result.scorer.info
+    metrics = result.metrics
+    split = info["split"]
+    how = (
+        "the newest rows by " + str(info["time_column"])
+        if info["time_column"]
+        else "a stratified random sample"
+    )
+    out: list[Any] = [
+        _metrics_table(
+            f"Hold-out ({split['test_rows']:,} rows, {how}; never used to fit or "
+            "choose), 95% intervals",
+            result,
+            {"readiness": "model", "frequency_score": "frequency score"},
+        )
+    ]
+    gain = metrics["test_readiness_roc_auc"] - metrics["test_frequency_score_roc_auc"]
+    out.append(
+        f"Model: {info['model_kind']['readiness']} (chosen by 5-fold cross-validation "
+        f"AUC); ROC AUC {gain:+.3f} over the frequency score."
+    )
+    routes = Table(title="Routing (thresholds from cross-validated scores, rates on the hold-out)")
+    for column in ("route", "rule", "share", "conversion rate"):
+        routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
+    rules = route_rules(Thresholds(**info["thresholds"]), flat=True)
+    for route, stats in info["routes"].items():
+        rate = stats["win_rate"]
+        routes.add_row(
+            route, rules[route], f"{stats['share']:.1%}", "-" if rate != rate else f"{rate:.1%}"
+        )
+    out += [routes, *_routing_warning(info)]
+    refit = info["refit"]
+    out.append(
+        f"Registered model refitted on all {refit['rows']:,} rows ({refit['positives']:,} "
+        "converted) after the hold-out was scored; calibrated by cross-fitting."
+    )
+    if info["leakage_warnings"]:
+        out.append(
+            "[bold yellow]Leakage warnings:[/] "
+            + ", ".join(
+                f"{name} (AUC {auc:.3f} alone)" for name, auc in info["leakage_warnings"].items()
+            )
+        )
+    out.append(_registered(info, published))
+    out += _where(published, seconds)
+    out.append("Score a file: leadready score --table FILE --out scores.csv")
+    return out
