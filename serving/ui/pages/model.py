@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
-from leadready.serving.engine import Engine
+from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel
 from leadready.serving.routing import ROUTES, Thresholds, nurture_warning, route_rules
 from leadready.serving.store import (
@@ -146,7 +146,7 @@ def _side(info: dict[str, Any], version: str) -> dict[str, Any]:
     }
 
 
-def _page_model(request: Request, champions: ChampionsDep) -> tuple[str, Engine | FlatModel]:
+def _page_model(request: Request, champions: Champions) -> tuple[str, Engine | FlatModel]:
     """The champion the Model page shows: `?model=flat` or `crm`, else the API's one when the
     server has it, else the flat-table one."""
     asked = request.query_params.get("model", "")
