@@ -37,7 +37,6 @@ def score_export(
     threads: int = os.cpu_count() or 1,
 ) -> pd.DataFrame:
     """One row per open lead: id, readiness, potential, route, route reason, top reasons."""
-    engine = Engine(loaded)
     if as_of is None:
         moment = latest_time(crm)
     else:
@@ -47,6 +46,18 @@ def score_export(
             )
         except ValueError:
             raise ValueError(f"--as-of {as_of!r} is not an ISO 8601 time") from None
+    return score_open_leads(crm, Engine(loaded), moment, progress, threads)
+
+
+def score_open_leads(
+    crm: Crm,
+    engine: Engine,
+    moment: int,
+    progress: Callable[[int, int], None] = lambda done, total: None,
+    threads: int = os.cpu_count() or 1,
+) -> pd.DataFrame:
+    """`score_export` with an engine already loaded (and self-tested), at `moment` (Unix
+    seconds): what a server that keeps its champion in memory scores uploads with."""
     leads_frame = crm.leads
     if "outcome" in leads_frame:
         leads_frame = leads_frame[leads_frame["outcome"] == "open"]

@@ -83,6 +83,17 @@ class Engine:
             prediction.contributions[row], prediction.columns, row, self.features, self.labels
         )
 
+    def explain(self, prediction: Prediction, row: int) -> dict[str, object]:
+        """One lead's scores as the API and the workspace show them: readiness, potential,
+        route, the route's reason and the reasons object (contributions in plain words)."""
+        return {
+            "readiness": float(prediction.readiness[row]),
+            "potential": float(prediction.potential[row]),
+            "route": str(prediction.routes[row]),
+            "route_reason": self.route_reason(prediction, row),
+            "reasons": self.reasons(prediction, row),
+        }
+
     def score_requests(self, requests: list[ScoreRequest], now: datetime) -> list[dict]:
         """Score validated API requests (one lead each); answers in request order."""
         times = [
@@ -100,11 +111,7 @@ class Engine:
         return [
             {
                 "lead_id": request.lead.lead_id,
-                "readiness": float(prediction.readiness[i]),
-                "potential": float(prediction.potential[i]),
-                "route": str(prediction.routes[i]),
-                "route_reason": self.route_reason(prediction, i),
-                "reasons": self.reasons(prediction, i),
+                **self.explain(prediction, i),
                 "context": _context(request, times[i], int(as_of[i])),
                 "model": self.model_ref,
                 "as_of": datetime.fromtimestamp(int(as_of[i]), UTC).isoformat(),
@@ -172,17 +179,26 @@ def _arrays(
         for i, r in enumerate(requests)
         for t, second in zip(r.touches, times[i][1], strict=True)
     ]
-    a = np.array(act, dtype=np.int64).reshape(-1, 3)
-    t = np.array(tch, dtype=np.float64).reshape(-1, 5)
-    activities = Events.build(a[:, 0], a[:, 1], a[:, 2], len(ACTIVITY_TYPES))
-    touches = Events.build(
-        t[:, 0], t[:, 1], t[:, 2], len(CHANNELS), team=t[:, 3], responded=t[:, 4]
-    )
+    activities, touches = event_arrays(act, tch)
     default = unix_seconds(now)
     as_of = np.array(
         [default if r.as_of is None else unix_seconds(r.as_of) for r in requests], dtype=np.int64
     )
     return leads, activities, touches, as_of
+
+
+def event_arrays(
+    activities: np.typing.ArrayLike, touches: np.typing.ArrayLike
+) -> tuple[Events, Events]:
+    """Events as `build_features` takes them, from rows of (lead position, Unix seconds,
+    ACTIVITY_CODES code) and of (lead position, Unix seconds, CHANNEL_CODES code, TEAM_CODES
+    code, responded 1/0/NaN): the API's requests and the workspace's what-ifs."""
+    a = np.array(activities, dtype=np.int64).reshape(-1, 3)
+    t = np.array(touches, dtype=np.float64).reshape(-1, 5)
+    return (
+        Events.build(a[:, 0], a[:, 1], a[:, 2], len(ACTIVITY_TYPES)),
+        Events.build(t[:, 0], t[:, 1], t[:, 2], len(CHANNELS), team=t[:, 3], responded=t[:, 4]),
+    )
 
 
 def _context(request: ScoreRequest, times: EventTimes, as_of: int) -> dict[str, object]:

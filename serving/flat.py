@@ -123,11 +123,18 @@ def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> Non
 def predict_table(frame: pd.DataFrame, loaded: LoadedModel, threads: int = 1) -> Prediction:
     """Readiness, route and exact contributions of every row of a table (checked columns); a
     table has no hand-raise signal."""
-    info = loaded.scorer.info
-    columns = flat_columns(frame, info["feature_types"])
-    return predict(
-        loaded.scorer, columns, np.zeros(len(frame)), Thresholds(**info["thresholds"]), threads
-    )
+    columns = flat_columns(frame, loaded.scorer.info["feature_types"])
+    return predict_columns(columns, loaded, threads)
+
+
+def predict_columns(
+    columns: dict[str, np.ndarray], loaded: LoadedModel, threads: int = 1
+) -> Prediction:
+    """`predict_table` on feature columns already built (`flat_columns`), such as the
+    workspace's what-if variants of one row."""
+    rows = len(next(iter(columns.values())))
+    thresholds = Thresholds(**loaded.scorer.info["thresholds"])
+    return predict(loaded.scorer, columns, np.zeros(rows), thresholds, threads)
 
 
 def reason_for(info: Mapping[str, Any], route: str, readiness: float) -> str:
@@ -136,12 +143,12 @@ def reason_for(info: Mapping[str, Any], route: str, readiness: float) -> str:
     )
 
 
-def explain_rows(frame: pd.DataFrame, loaded: LoadedModel) -> list[dict[str, Any]]:
-    """Per row, what the API gives a lead: readiness, potential, route, route reason and the
-    reasons object (contributions in plain words, log-odds)."""
+def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[dict[str, Any]]:
+    """Per row of feature columns (`flat_columns`), what the API gives a lead: readiness,
+    potential, route, route reason and the reasons object (contributions in plain words,
+    log-odds)."""
     info = loaded.scorer.info
-    check_table(frame, info, "the row")
-    p = predict_table(frame, loaded)
+    p = predict_columns(columns, loaded)
     return [
         {
             "readiness": float(p.readiness[i]),
@@ -152,7 +159,7 @@ def explain_rows(frame: pd.DataFrame, loaded: LoadedModel) -> list[dict[str, Any
                 p.contributions[i], p.columns, i, list(info["features"]), info["labels"]
             ),
         }
-        for i in range(len(frame))
+        for i in range(len(p.readiness))
     ]
 
 

@@ -116,3 +116,50 @@ def _no_champion(uri: str, flat: bool) -> str:
         else "`leadready train --data DIR` (or `make demo`)"
     )
     return f"no '{CHAMPION}' version of model '{model_name(flat)}' in {uri}; train one with {how}"
+
+
+# -------------------------------------------------------- what the workspace's Model page reads
+
+
+def registry_versions(models_dir: Path, name: str, aliases: tuple[str, ...]) -> dict[str, dict]:
+    """The version and run each alias of a registered model points to now (it may have moved
+    since the server loaded its champion); aliases not set are left out."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    use_store(models_dir)
+    client = MlflowClient()
+    out: dict[str, dict] = {}
+    for alias in aliases:
+        try:
+            version = client.get_model_version_by_alias(name, alias)
+        except MlflowException:
+            continue
+        out[alias] = {"version": str(version.version), "run_id": str(version.run_id)}
+    return out
+
+
+def version_info(models_dir: Path, run_id: str) -> dict | None:
+    """The `model_info.json` training logged with a run (metrics, thresholds, routes...), or
+    None when the run has none."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    use_store(models_dir)
+    try:
+        return mlflow.artifacts.load_dict(f"runs:/{run_id}/model_info.json")
+    except (MlflowException, OSError, ValueError):
+        return None
+
+
+def download_run_file(models_dir: Path, run_id: str, artifact_path: str) -> Path | None:
+    """A local copy of one artifact of a run (such as its hold-out scores), or None when the
+    run has no such file."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    use_store(models_dir)
+    try:
+        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path))
+    except (MlflowException, OSError, ValueError):
+        return None

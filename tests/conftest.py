@@ -123,3 +123,32 @@ def champion_dir(sample_dir, tmp_path_factory) -> Path:
     models = tmp_path_factory.mktemp("models")
     publish(train(load_crm(sample_dir), TrainConfig(search_seconds=0)), models)
     return models
+
+
+@pytest.fixture(scope="session")
+def small_export(sample_dir, tmp_path_factory) -> Path:
+    """300 leads of the sample (240 open, 60 closed) with their events, as CSV."""
+    out = tmp_path_factory.mktemp("small-export")
+    leads = pd.read_csv(sample_dir / "leads.csv", dtype=str, keep_default_na=False)
+    chosen = pd.concat(
+        [leads[leads.outcome == "open"].head(240), leads[leads.outcome != "open"].head(60)]
+    )
+    chosen.to_csv(out / "leads.csv", index=False)
+    for name in ("activities", "touches"):
+        events = pd.read_csv(sample_dir / f"{name}.csv", dtype=str, keep_default_na=False)
+        events[events.lead_id.isin(chosen.lead_id)].to_csv(out / f"{name}.csv", index=False)
+    return out
+
+
+@pytest.fixture(scope="session")
+def served(champion_dir, tmp_path_factory) -> dict[str, Path]:
+    """A models folder with both champions (a copy of the session's CRM-export one, and a
+    flat-table one), and a flat table of new leads for it (the workspace's tests)."""
+    import shutil
+
+    from workspace_server import train_flat
+
+    folder = tmp_path_factory.mktemp("ui-served")
+    models = folder / "models"
+    shutil.copytree(champion_dir, models)
+    return {"models": models, "flat_table": train_flat(models, folder)}

@@ -1,19 +1,13 @@
 """The workspace at /ui in Debian's Chromium (Playwright), against a real `leadready serve`:
 login, every page, an upload, a lead's what-if, the charts; no request leaves localhost, and a
-failing test leaves a screenshot in its tmp_path."""
+failing test leaves a screenshot in its tmp_path. Without /usr/bin/chromium these tests fail
+(they do not skip): the tests that need no browser are in tests/test_ui_pages.py."""
 
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -21,12 +15,10 @@ from urllib.parse import urlsplit
 import httpx
 import pandas as pd
 import pytest
-from conftest import make_table, write
-from fastapi.testclient import TestClient
-from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
+from workspace_server import AUTH, KEY, running_server
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -36,115 +28,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-KEY = "ui-test-key"
-AUTH = {"Authorization": f"Bearer {KEY}"}
-LEADREADY = str(Path(sys.executable).parent / "leadready")
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
-
-pytestmark = pytest.mark.skipif(
-    not Path(CHROMIUM).exists(), reason="Debian's chromium is missing (.ci/run installs it)"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def small_export(sample_dir, tmp_path_factory) -> Path:
-    """300 leads of the sample (240 open, 60 closed) with their events, as CSV."""
-    out = tmp_path_factory.mktemp("small-export")
-    leads = pd.read_csv(sample_dir / "leads.csv", dtype=str, keep_default_na=False)
-    chosen = pd.concat(
-        [leads[leads.outcome == "open"].head(240), leads[leads.outcome != "open"].head(60)]
-    )
-    chosen.to_csv(out / "leads.csv", index=False)
-    for name in ("activities", "touches"):
-        events = pd.read_csv(sample_dir / f"{name}.csv", dtype=str, keep_default_na=False)
-        events[events.lead_id.isin(chosen.lead_id)].to_csv(out / f"{name}.csv", index=False)
-    return out
-
-
-FLAT_TRAIN = [
-    "train",
-    "--table",
-    "{table}",
-    "--id",
-    "lead",
-    "--label",
-    "converted",
-    "--positive",
-    "yes",
-    "--time",
-    "created",
-    "--models-dir",
-    "{models}",
-]
-
-
-def train_flat(models: Path, folder: Path) -> Path:
-    """Register a flat-table champion in `models`, trained on make_table's rows; returns a
-    table of new rows (no label) to upload."""
-    from leadready.cli import app
-    from typer.testing import CliRunner
-
-    table = write(make_table(), folder, "history.csv")
-    result = CliRunner().invoke(app, [a.format(table=table, models=models) for a in FLAT_TRAIN])
-    assert result.exit_code == 0, result.output
-    return write(make_table(seed=4).drop(columns=["converted"]), folder, "new-leads.csv")
-
-
-@pytest.fixture(scope="module")
-def served(champion_dir, tmp_path_factory) -> dict[str, Path]:
-    """A models folder with both champions (a copy of the session's CRM-export one, and a
-    flat-table one), and a flat table of new leads for it."""
-    folder = tmp_path_factory.mktemp("ui-served")
-    models = folder / "models"
-    shutil.copytree(champion_dir, models)
-    return {"models": models, "flat_table": train_flat(models, folder)}
-
-
-@contextmanager
-def running_server(models: Path, *extra: str, **env: str) -> Iterator[str]:
-    """`leadready serve` on `models` with the test key, until the block ends (SIGINT)."""
-    port = free_port()
-    # mlflow.set_tracking_uri in this process exported MLFLOW_TRACKING_URI; the server must use
-    # its own --models-dir store.
-    environment = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
-    environment.update(
-        LEADREADY_API_KEYS=KEY, LEADREADY_AUDIT_URL=f"sqlite:///{models / 'ui-audit.db'}", **env
-    )
-    process = subprocess.Popen(
-        [LEADREADY, "serve", "--port", str(port), "--models-dir", str(models), *extra],
-        env=environment,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while True:
-        if process.poll() is not None:
-            raise AssertionError(f"server exited: {process.stdout.read()}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.TransportError:
-            pass
-        if time.monotonic() > deadline:
-            process.kill()
-            raise AssertionError("server did not become ready in 90 s")
-        time.sleep(0.2)
-    try:
-        yield url
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 @pytest.fixture(scope="module")
@@ -155,10 +39,18 @@ def server(served, sample_dir) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
+    if not CHROMIUM.exists():
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium "
+            "(apt-get install -y chromium; .ci/run does this) to run the browser tests"
+        )
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError as err:
+        pytest.fail(f"playwright is not installed ({err}): pip install -e '.[dev]'")
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
 
@@ -500,203 +392,3 @@ def test_outcomes_page_compares_scores_with_outcomes(page, server):
     assert heat.locator("thead th").all_inner_texts()[1:] == [f"D{k}" for k in range(1, 11)]
     assert heat.locator("tbody tr").count() >= 1
     assert heat.locator("tbody td[title$='leads']").count() >= 1
-
-
-def test_static_files_come_from_the_package(server):
-    for name, kind in (("workspace.css", "text/css"), ("workspace.js", "javascript")):
-        answer = httpx.get(f"{server}/ui/static/{name}")
-        assert answer.status_code == 200 and kind in answer.headers["content-type"]
-    page = httpx.get(f"{server}/ui/login")
-    assert "script-src 'self'" in page.headers["content-security-policy"]
-    assert "http" not in page.text.replace(server, "").split("<body>")[0]
-
-
-def test_ten_thousand_leads_page_and_filter_quickly(champion_dir, sample_dir, tmp_path):
-    """10,000 leads in a session: the server sends 50 rows per page, filters in milliseconds."""
-    from leadready.features.contract import load_crm
-    from leadready.serving.ui import _build_export
-
-    settings = ServeSettings(
-        models_dir=champion_dir,
-        audit_url=f"sqlite:///{tmp_path / 'a.db'}",
-        sample_dir=tmp_path / "none",
-    )  # no keys: the workspace is open
-    with TestClient(create_app(settings)) as client:
-        first = client.get("/ui/leads")
-        assert first.status_code == 200 and "Upload and score" in first.text
-        ws = client.app.state.ui
-        sid = ws.verify(client.cookies.get("leadready_session"))["sid"]
-        export = _build_export(
-            "big", load_crm(sample_dir, require_outcome=False), client.app.state.engine, None
-        )
-        copies = []
-        for k in range(-(-10_000 // len(export.table))):
-            part = export.table.copy()
-            part["lead_id"] = part["lead_id"] + f"-{k}"
-            copies.append(part)
-        export.table = (
-            pd.concat(copies)
-            .head(10_000)
-            .sort_values("readiness", ascending=False)
-            .reset_index(drop=True)
-        )
-        ws.keep(sid, export)
-        for query in (
-            "",
-            "?route=nurture&budget=unknown",
-            "?page=200",
-            "?q=L00-3",
-            "?source=web_form&need=confirmed&page=2",
-        ):
-            started = time.perf_counter()
-            answer = client.get(f"/ui/leads{query}")
-            elapsed = time.perf_counter() - started
-            assert answer.status_code == 200
-            assert answer.text.count("<tr>") <= 51 and len(answer.text) < 200_000
-            assert elapsed < 1.0, (query, elapsed)
-        assert "of 10,000" in client.get("/ui/leads?route=sales").text
-        assert "page 200 of 200" in client.get("/ui/leads?page=999").text
-        csv_text = client.get("/ui/leads.csv").text
-        assert len(csv_text.strip().splitlines()) == 10_001
-
-
-def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
-    """A flat-table user (no CRM export) gets the workspace; the API says what it lacks."""
-    models = tmp_path / "models"
-    table = train_flat(models, tmp_path)
-    settings = ServeSettings(
-        models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}", sample_dir=tmp_path / "none"
-    )
-    with TestClient(create_app(settings)) as client:
-        ready = client.get("/readyz").json()
-        assert ready["status"] == "ready" and ready["model"] is None
-        assert ready["flat_model"]["name"] == "sales-readiness-flat"
-        answer = client.post("/v1/score", json=EXAMPLE_REQUEST)
-        assert answer.status_code == 503
-        assert answer.json()["detail"].startswith("no champion of 'sales-readiness' is loaded")
-        model = client.get("/ui/model").text
-        assert "Champion: sales-readiness-flat version 1" in model and "Champions" not in model
-        leads = client.get("/ui/leads").text
-        assert (
-            "Not available on this server: no &#39;champion&#39; version of model "
-            "&#39;sales-readiness&#39;" in leads
-        )
-        with table.open("rb") as handle:
-            uploaded = client.post("/ui/leads/upload", files={"table": ("new.csv", handle)})
-        assert uploaded.status_code == 200 and "600 rows of a flat table" in uploaded.text
-        crm = client.post(
-            "/ui/leads/upload",
-            files={
-                name: (f"{name}.csv", b"lead_id\n") for name in ("leads", "activities", "touches")
-            },
-        )
-        assert crm.status_code == 422
-        assert "no &#39;champion&#39; version of model &#39;sales-readiness&#39;" in crm.text
-        # An export naming the columns its own way, mapped by a schema's table section.
-        renamed = pd.read_csv(table).rename(columns={"visits": "Site Visits", "source": "Origin"})
-        renamed["Origin"] = renamed["Origin"].str.upper()
-        mapped = client.post(
-            "/ui/leads/upload",
-            files={
-                "table": ("crm.csv", renamed.to_csv(index=False).encode()),
-                "schema": (
-                    "map.yaml",
-                    b"table:\n  columns: {Site Visits: visits, Origin: source}\n"
-                    b"  values:\n    source: {WEB: web, ADS: ads, REFERRAL: "
-                    b"referral, EVENT: event, PODCAST: podcast}\n",
-                ),
-            },
-        )
-        assert mapped.status_code == 200 and "600 rows of a flat table" in mapped.text
-        unmapped = client.post(
-            "/ui/leads/upload", files={"table": ("crm.csv", renamed.to_csv(index=False).encode())}
-        )
-        assert unmapped.status_code == 422
-        alert = unmapped.text.split("<pre>", 1)[1].split("</pre>", 1)[0]
-        assert alert == (
-            "crm.csv: missing columns &#39;visits&#39;, &#39;source&#39; that the "
-            "model was trained with (when the export names them differently, give "
-            "a schema whose table section renames them: docs/flat-mode.md)"
-        )
-        assert "600 rows of a flat table" in unmapped.text  # the last good upload stays
-
-
-def test_with_several_workers_every_worker_serves_the_session(served, small_export, tmp_path):
-    """Sessions and uploads are kept on disk: with --workers 2, whichever process answers, the
-    cookie is valid and the uploaded export is there (scored again by that worker); /metrics
-    adds up the requests of both."""
-    models = tmp_path / "models"
-    shutil.copytree(served["models"], models)
-    workspace = models / "workspace"
-    before = {p.name for p in workspace.iterdir()} if workspace.exists() else set()
-    metrics_dir = tmp_path / "metrics"
-    metrics_dir.mkdir()
-    with running_server(models, "--workers", "2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as url:
-        login = httpx.post(f"{url}/ui/login", data={"key": KEY, "next": "/ui/leads"})
-        assert login.status_code == 303
-        cookies = {"leadready_session": login.cookies["leadready_session"]}
-        files = {
-            name: (f"{name}.csv", (small_export / f"{name}.csv").read_bytes())
-            for name in ("leads", "activities", "touches")
-        }
-        upload = httpx.post(f"{url}/ui/leads/upload", files=files, cookies=cookies)
-        assert upload.status_code == 303, upload.text
-        for _ in range(40):  # a new connection each time: the kernel picks the worker
-            page = httpx.get(f"{url}/ui/leads", cookies=cookies)
-            assert page.status_code == 200 and "240 open leads scored" in page.text
-            lead = page.text.split('href="/ui/leads/', 1)[1].split('"', 1)[0]
-            assert httpx.get(f"{url}/ui/leads/{lead}", cookies=cookies).status_code == 200
-        # Each worker keeps its metrics in files named by its pid: both answered requests.
-        assert len({p.name for p in metrics_dir.glob("counter_*.db")}) == 2
-        # /readyz polls, the login, the upload and 80 pages: counted once, whichever worker.
-        pages = _requests(httpx.get(f"{url}/metrics").text, "other", "200") + _requests(
-            httpx.get(f"{url}/metrics").text, "other", "303"
-        )
-        assert pages == 80 + 2
-    (saved,) = [p for p in workspace.iterdir() if p.is_dir() and p.name not in before]
-    assert {p.name for p in saved.iterdir()} == {
-        "meta.json",
-        "leads.parquet",
-        "activities.parquet",
-        "touches.parquet",
-    }
-    assert oct((workspace / "secret").stat().st_mode & 0o777) == "0o600"
-
-
-def _requests(metrics: str, endpoint: str, status: str) -> float:
-    """The request counter of one endpoint and status in Prometheus text."""
-    prefix = f'leadready_requests_total{{endpoint="{endpoint}",status="{status}"}}'
-    return sum(
-        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix)
-    )
-
-
-def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
-    from leadready.serving.ui import MAX_FAILED_LOGINS
-
-    settings = ServeSettings(
-        models_dir=champion_dir, api_keys=KEY, audit_url=f"sqlite:///{tmp_path / 'a.db'}"
-    )
-    with TestClient(create_app(settings)) as client:
-        for _ in range(MAX_FAILED_LOGINS):
-            assert client.post("/ui/login", data={"key": "guess"}).status_code == 401
-        refused = client.post("/ui/login", data={"key": KEY}, follow_redirects=False)
-        assert refused.status_code == 429
-        assert 0 < int(refused.headers["retry-after"]) <= 300
-        assert "Too many wrong keys from this address: try again in 5 minutes." in refused.text
-
-
-def test_the_login_throttle_forgets_failures_after_the_window():
-    from leadready.serving.ui import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
-
-    throttle = LoginThrottle()
-    for i in range(MAX_FAILED_LOGINS):
-        assert throttle.wait("10.0.0.1", 100.0 + i) == 0.0
-        throttle.failed("10.0.0.1", 100.0 + i)
-    assert throttle.wait("10.0.0.1", 110.0) == pytest.approx(LOGIN_WINDOW - 10.0)
-    assert throttle.wait("10.0.0.2", 110.0) == 0.0  # another address is not affected
-    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0  # the oldest has expired
-    throttle.failed("10.0.0.1", 100.0 + LOGIN_WINDOW)
-    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) > 0  # ten within the window again
-    throttle.succeeded("10.0.0.1")
-    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0

@@ -1,0 +1,59 @@
+"""The marketers' workspace at `/ui`: server-rendered pages over the API's own model and data.
+
+- **Model** (`pages.model`): the champion (version, training date, hold-out metrics, global
+  drivers, calibration and cumulative gains on its hold-out, routing thresholds with the share
+  and win rate of each route) beside the challenger.
+- **Leads** (`pages.leads`): an uploaded CRM export, flat table or the sample folder, scored
+  once with the loaded champions and kept for the session (`exports`); filtered, paginated and
+  downloaded on the server, so ten thousand leads cost the browser fifty rows.
+- **Lead** (`pages.lead`): readiness, potential, route and reason, contributions, the
+  timeline, and a what-if panel (`whatif`) with the three single changes that would raise
+  readiness most.
+- **Outcomes** (`pages.outcomes`): audit-log scores against won and lost outcomes.
+
+Everything is HTML from Jinja2 templates (`templates/`) and SVG charts drawn on the server
+(`charts`); the one script, in `static/`, only submits forms on change, so every page works
+without it. Access (`auth`): a login form takes one of the API keys (LEADREADY_API_KEYS) and
+sets a signed session cookie (HttpOnly, SameSite=Lax, Secure over https); with no keys
+configured the workspace is open, like the API. What-if scores are hypothetical and never
+written to the audit log.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from fastapi.staticfiles import StaticFiles
+from leadready.serving.sessions import SavedExports, session_secret
+from leadready.serving.store import NoChampionError
+from leadready.serving.ui import auth
+from leadready.serving.ui.exports import Exports
+from leadready.serving.ui.pages import lead, leads, model, outcomes
+from leadready.serving.ui.pages.leads import UPLOAD_PATH
+from leadready.serving.ui.web import HERE, PREFIX, SESSION_SECONDS, Workspace, render
+
+MAX_UPLOAD_BYTES = 200 << 20
+"""Largest upload body accepted under /ui (the API's own limit stays 1 MiB)."""
+
+__all__ = ["MAX_UPLOAD_BYTES", "UPLOAD_PATH", "mount"]
+
+
+def mount(app: FastAPI, models_dir: Path, sample_dir: Path, secret_setting: str = "") -> None:
+    """Add the workspace to an app: its pages, its static files and its login redirect."""
+    folder = models_dir / "workspace"
+    secret = secret_setting.encode() if secret_setting else session_secret(folder)
+    app.state.ui = Workspace(
+        auth=auth.Auth(secret),
+        exports=Exports(sample_dir, SavedExports(folder, max_age=SESSION_SECONDS)),
+        model_reads=model.ModelReads(models_dir),
+    )
+    for page in (auth, model, leads, lead, outcomes):
+        app.include_router(page.router)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
+    app.add_exception_handler(auth.LoginRequired, auth.to_login)  # type: ignore[arg-type]
+
+    @app.exception_handler(NoChampionError)
+    async def no_model(request: Request, exc: NoChampionError) -> Response:
+        return render(request, "error.html", {"page": "", "message": str(exc)}, None, status=503)

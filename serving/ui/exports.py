@@ -1,0 +1,313 @@
+"""The sessions' scored exports: an uploaded CRM export or flat table, or the sample folder,
+scored once with the champions the server has loaded (`app.state.engine`, `app.state.flat`:
+no model is loaded or self-tested again per upload) and kept in this process's memory for the
+session, and on disk (`serving.sessions`) for the other workers and a restart. An export
+scored by an older champion is scored again by the one now served."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from fastapi import UploadFile
+from leadready.features.build import to_seconds
+from leadready.features.contract import BANT_FIELDS, ContractError, Crm, load_crm
+from leadready.features.schema import Schema
+from leadready.serving import flat as flat_table
+from leadready.serving.batch import latest_time, score_open_leads
+from leadready.serving.engine import Champions, Engine
+from leadready.serving.flat import FlatModel
+from leadready.serving.sessions import Saved, SavedExports
+from leadready.serving.store import NoChampionError
+from leadready.serving.ui.web import crm_model, flat_model
+
+MAX_EXPORTS = 16
+"""Scored exports kept in memory (one per session, least recently used dropped first)."""
+LEAD_COLUMNS = ("source", "industry", "company_size", "created_at", *BANT_FIELDS)
+"""Lead attributes the Leads table shows and filters on beside the scores."""
+UPLOAD_TABLES = ("leads", "activities", "touches", "table", "schema")
+"""The upload form's file fields: a CRM export's three tables, or one flat table; a schema."""
+
+
+@dataclass
+class Export:
+    """A scored export kept for a session: one row per scored lead, highest readiness first."""
+
+    name: str
+    table: pd.DataFrame
+    crm: Crm | None
+    as_of: int
+    model_version: str
+    id_column: str = "lead_id"
+    positions: dict[str, int] = field(default_factory=dict)
+    activity_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    touch_ids: np.ndarray = field(default_factory=lambda: np.array([], dtype=object))
+    sample: bool = False
+    scored: frozenset[str] = frozenset()
+    frame: pd.DataFrame | None = None
+    """A flat table as uploaded (after the schema), kept to score again with a new champion."""
+
+    def lead_rows(self, lead_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
+        """A scored lead of a CRM export: its row of the leads table (a one-row frame), its
+        activities and its touches; None when the export has no such open lead."""
+        crm = self.crm
+        if crm is None or lead_id not in self.positions or lead_id not in self.scored:
+            return None
+
+        def events(ids: np.ndarray) -> slice:  # the loader sorts events by lead
+            return slice(
+                int(np.searchsorted(ids, lead_id, "left")),
+                int(np.searchsorted(ids, lead_id, "right")),
+            )
+
+        return (
+            crm.leads.iloc[[self.positions[lead_id]]],
+            crm.activities.iloc[events(self.activity_ids)],
+            crm.touches.iloc[events(self.touch_ids)],
+        )
+
+
+class UploadRefused(ValueError):
+    """An upload that cannot be scored, said in the user's words (no server paths)."""
+
+
+def build_export(
+    name: str, crm: Crm, engine: Engine, as_of: str | None, sample: bool = False
+) -> Export:
+    """A CRM export's open leads scored by `engine` at `as_of` (ISO 8601; default the latest
+    time the export records)."""
+    if as_of:
+        try:
+            stamp = pd.to_datetime([as_of], format="ISO8601", utc=True).tz_localize(None)
+        except ValueError:
+            raise ValueError(f"scoring time {as_of!r} is not an ISO 8601 date or time") from None
+        moment = int(to_seconds(stamp)[0])
+    else:
+        moment = latest_time(crm)
+    scored = score_open_leads(crm, engine, moment)
+    attributes = crm.leads[["lead_id", *LEAD_COLUMNS]]
+    table = scored.merge(attributes, on="lead_id", how="left")
+    table = table.sort_values(
+        ["readiness", "lead_id"], ascending=[False, True], kind="stable"
+    ).reset_index(drop=True)
+    return Export(
+        name=name,
+        table=table,
+        crm=crm,
+        as_of=moment,
+        model_version=engine.loaded.version,
+        positions={lead: i for i, lead in enumerate(crm.leads["lead_id"])},
+        activity_ids=crm.activities["lead_id"].to_numpy(dtype=object),
+        touch_ids=crm.touches["lead_id"].to_numpy(dtype=object),
+        sample=sample,
+        scored=frozenset(table["lead_id"]),
+    )
+
+
+def flat_table_export(name: str, frame: pd.DataFrame, model: FlatModel) -> Export:
+    """Every row of a flat table (after the schema) scored by the flat-table champion."""
+    scored = flat_table.score_table(frame, model.loaded, where=name)
+    table = scored.sort_values("readiness", ascending=False, kind="stable").reset_index(drop=True)
+    id_column = model.info["id_column"]
+    ids = scored[id_column].tolist()
+    return Export(
+        name=name,
+        table=table,
+        crm=None,
+        as_of=int(time.time()),
+        model_version=model.loaded.version,
+        id_column=id_column,
+        frame=frame,
+        positions={lead: i for i, lead in reversed(list(enumerate(ids)))},
+    )
+
+
+def _as_of_text(export: Export) -> str:
+    return datetime.fromtimestamp(export.as_of, UTC).isoformat()
+
+
+def _save_upload(upload: UploadFile, folder: Path, name: str) -> Path:
+    suffix = Path(upload.filename or "").suffix.lower()
+    if suffix not in (".csv", ".parquet"):
+        raise ContractError(
+            f"{upload.filename or name}: expected a .csv or .parquet file for the {name} table"
+        )
+    path = folder / f"{name}{suffix}"
+    with path.open("wb") as out:
+        shutil.copyfileobj(upload.file, out)
+    return path
+
+
+def _schema(upload: UploadFile | None) -> Schema | None:
+    if upload is None or not upload.filename:
+        return None
+    import yaml
+
+    text = upload.file.read().decode("utf-8", errors="replace")
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ContractError(f"{upload.filename}: not valid YAML ({exc})") from None
+    schema = Schema.parse(raw or {}, upload.filename)
+    # Uploaded tables are saved under the contract's names, whatever the schema calls them.
+    return replace(schema, tables={k: replace(v, file=None) for k, v in schema.tables.items()})
+
+
+def _present(upload: UploadFile | None) -> bool:
+    return upload is not None and bool(upload.filename)
+
+
+def _flat_export(
+    model: FlatModel, upload: UploadFile, folder: Path, schema: Schema | None
+) -> Export:
+    """A flat table (one row per lead), scored by the flat-table champion (`serving.flat`)."""
+    path = _save_upload(upload, folder, "table")
+    mapping = schema.table("table") if schema is not None else flat_table.stored_mapping(model.info)
+    return flat_table_export(str(upload.filename), flat_table.read_flat(path, mapping), model)
+
+
+def _score_upload(
+    uploads: dict[str, UploadFile | None], as_of: str, champions: Champions, folder: Path
+) -> Export:
+    leads, activities, touches, table, schema_file = (uploads.get(k) for k in UPLOAD_TABLES)
+    mapping = _schema(schema_file)
+    if _present(table):
+        if any(_present(u) for u in (leads, activities, touches)):
+            raise ContractError(
+                "give either the three tables of a CRM export or one flat table, not both"
+            )
+        return _flat_export(flat_model(champions), table, folder, mapping)  # type: ignore[arg-type]
+    files = {"leads": leads, "activities": activities, "touches": touches}
+    missing = [name for name, u in files.items() if not _present(u)]
+    if missing:
+        raise ContractError(
+            f"missing the {' and '.join(missing)} table{'s' if len(missing) > 1 else ''};"
+            " a CRM export has three: leads, activities and touches (.csv or .parquet)"
+        )
+    for name, u in files.items():
+        _save_upload(u, folder, name)  # type: ignore[arg-type]
+    crm = load_crm(folder, require_outcome=False, schema=mapping)
+    names = ", ".join(str(u.filename) for u in files.values() if u is not None)
+    return build_export(names, crm, crm_model(champions), as_of or None)
+
+
+@dataclass
+class Exports:
+    """Each session's scored export: the last MAX_EXPORTS in memory, all on disk (`saved`); the
+    sample (`sample_dir`) scored once per champion version and change of the folder."""
+
+    sample_dir: Path
+    saved: SavedExports
+    memory: OrderedDict[str, Export] = field(default_factory=OrderedDict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    sample: tuple[tuple, Export] | None = None
+
+    def export_for(self, sid: str) -> Export | None:
+        """The export this process holds for a session, as it was scored."""
+        with self.lock:
+            export = self.memory.get(sid)
+            if export is not None:
+                self.memory.move_to_end(sid)
+            return export
+
+    def keep(self, sid: str, export: Export) -> None:
+        with self.lock:
+            self.memory[sid] = export
+            self.memory.move_to_end(sid)
+            while len(self.memory) > MAX_EXPORTS:
+                self.memory.popitem(last=False)
+
+    def sample_available(self) -> bool:
+        return any((self.sample_dir / f"leads.{ext}").is_file() for ext in ("csv", "parquet"))
+
+    def session_export(self, sid: str, champions: Champions) -> Export | None:
+        """This session's export, scored by the champion now served: from this process's
+        memory, else from the copy saved on disk (uploaded through another worker, or before a
+        restart)."""
+        export = self.export_for(sid)
+        if export is not None:
+            return self._rescored(sid, export, champions)
+        saved = self.saved.load(sid)
+        if saved is None:
+            return None
+        try:
+            if saved.kind == "sample":
+                export = self.sample_export(crm_model(champions))
+            elif saved.crm is not None:
+                export = build_export(saved.name, saved.crm, crm_model(champions), saved.as_of)
+            else:
+                assert saved.frame is not None
+                export = flat_table_export(saved.name, saved.frame, flat_model(champions))
+        except (ContractError, OSError, ValueError):
+            return None  # e.g. the sample folder is gone: start over
+        self.keep(sid, export)
+        return export
+
+    def _rescored(self, sid: str, export: Export, champions: Champions) -> Export:
+        """An export scored by an older champion is scored again by the one now served."""
+        if export.crm is not None:
+            engine = crm_model(champions)
+            if export.model_version == engine.loaded.version:
+                return export
+            fresh = build_export(
+                export.name, export.crm, engine, _as_of_text(export), export.sample
+            )
+        else:
+            model = flat_model(champions)
+            if export.model_version == model.loaded.version:
+                return export
+            assert export.frame is not None  # flat exports keep their table
+            fresh = flat_table_export(export.name, export.frame, model)
+        self.keep(sid, fresh)
+        return fresh
+
+    def sample_export(self, engine: Engine) -> Export:
+        """The sample scored by the champion; shared by every session, scored once per version
+        and change of the folder."""
+        folder = self.sample_dir
+        stamps = tuple(p.stat().st_mtime_ns for p in sorted(folder.glob("*.*")))
+        key = (str(folder.resolve()), stamps, engine.loaded.version)
+        if self.sample is not None and self.sample[0] == key:
+            return self.sample[1]
+        crm = load_crm(folder, require_outcome=False)
+        export = build_export(f"sample ({folder})", crm, engine, None, sample=True)
+        self.sample = (key, export)
+        return export
+
+    def use_sample(self, sid: str, champions: Champions) -> Export:
+        """Score the sample for a session; ContractError, OSError or ValueError when the
+        folder cannot be read."""
+        export = self.sample_export(crm_model(champions))
+        self.saved.save(sid, Saved(export.name, "sample"))
+        self.keep(sid, export)
+        return export
+
+    def upload(
+        self, sid: str, uploads: dict[str, UploadFile | None], as_of: str, champions: Champions
+    ) -> Export:
+        """Score an upload for a session: a CRM export (three tables, optional schema) or a
+        flat table; UploadRefused says why one cannot be scored."""
+        folder = Path(tempfile.mkdtemp(prefix="leadready-ui-"))
+        try:
+            export = _score_upload(uploads, as_of, champions, folder)
+            self.saved.save(
+                sid,
+                Saved(export.name, "crm", as_of or None, crm=export.crm)
+                if export.crm is not None
+                else Saved(export.name, "flat", frame=export.frame),
+            )
+        except (ContractError, NoChampionError, ValueError) as exc:
+            message = str(exc).replace(str(folder) + "/", "").replace(str(folder), "the upload")
+            raise UploadRefused(message) from None
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+        self.keep(sid, export)
+        return export

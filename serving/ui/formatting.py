@@ -1,0 +1,75 @@
+"""Numbers, times and contract values as the workspace prints them (the templates' filters and
+the charts' labels): one dash for anything missing."""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+from leadready.serving.explain import BANT_WORDS
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def pct(value: object, digits: int = 1) -> str:
+    """A share (0-1) as a percentage: 0.257 -> '25.7%'."""
+    if _missing(value):
+        return "—"
+    return f"{float(value):.{digits}%}"  # type: ignore[arg-type]
+
+
+def num(value: object, digits: int = 2) -> str:
+    """A number with thousands separators: 1234.5 -> '1,234.50'."""
+    if _missing(value):
+        return "—"
+    return f"{float(value):,.{digits}f}"  # type: ignore[arg-type]
+
+
+def count(value: object) -> str:
+    """A whole number with thousands separators: 10000 -> '10,000'."""
+    return f"{int(value):,}"  # type: ignore[call-overload]
+
+
+def words(value: object) -> str:
+    """A contract value in plain words: '1_3m' -> '1-3 months', 'decision_maker' ->
+    'decision maker'."""
+    text = str(value)
+    return BANT_WORDS.get(text, text.replace("_", " "))
+
+
+def when(value: object) -> str:
+    """A time as 'YYYY-MM-DD HH:MM' (UTC); text that is not a time (a flat model's "stratified
+    random" test set) as it is."""
+    if _missing(value):
+        return "—"
+    try:
+        stamp = pd.Timestamp(value)  # type: ignore[arg-type]
+    except ValueError:
+        return str(value)
+    if pd.isna(stamp):
+        return "—"
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return (
+        stamp.strftime("%Y-%m-%d %H:%M")
+        if (stamp.hour or stamp.minute)
+        else stamp.strftime("%Y-%m-%d")
+    )
+
+
+def capital(text: str) -> str:
+    """The first letter upper-cased, the rest kept ('readiness ≥ 0.40' -> 'Readiness ≥ 0.40')."""
+    return text[:1].upper() + text[1:]
+
+
+FILTERS = {
+    "pct": pct,
+    "num": num,
+    "thousands": count,
+    "words": words,
+    "when": when,
+    "capital": capital,
+}
+"""The templates' filters, by the names the templates use."""

@@ -1,0 +1,279 @@
+"""The Lead page: a lead's readiness, potential, route and reason, its contributions, its
+timeline, and a what-if panel with the three single changes that would raise readiness most;
+for a row of a flat table, its score, reasons and values, and a what-if over its inputs. The
+lead, the user's change and every candidate change are scored in one model call, from arrays
+built by `ui.whatif`; none of it is written to the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, Response
+from leadready.features.contract import BANT_FIELDS
+from leadready.serving import flat as flat_table
+from leadready.serving.flat import FlatModel
+from leadready.serving.ui import whatif
+from leadready.serving.ui.auth import SessionDep
+from leadready.serving.ui.charts import (
+    ACCENT,
+    DOWN,
+    MUTED,
+    ROUTE_COLORS,
+    UP,
+    hbars,
+    timeline_chart,
+)
+from leadready.serving.ui.exports import Export
+from leadready.serving.ui.formatting import words
+from leadready.serving.ui.web import (
+    PREFIX,
+    ChampionsDep,
+    Session,
+    crm_model,
+    flat_model,
+    lead_url,
+    render,
+    workspace,
+)
+
+TIMELINE_ROWS = 100
+HAND_RAISES = ("demo_request", "contact_request")
+
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+
+
+def _timeline(
+    activities: pd.DataFrame, touches: pd.DataFrame, as_of: int
+) -> tuple[list[dict[str, Any]], int]:
+    """The lead's activities and touches, newest first, and how many came after `as_of`."""
+    events = [
+        {
+            "at": at,
+            "kind": "activity",
+            "what": words(kind),
+            "color": UP if kind in HAND_RAISES else ACCENT,
+            "hand_raise": kind in HAND_RAISES,
+        }
+        for at, kind in zip(activities["occurred_at"], activities["type"], strict=True)
+    ]
+    for at, channel, team, responded in zip(
+        touches["occurred_at"],
+        touches["channel"],
+        touches["team"],
+        touches["responded"],
+        strict=True,
+    ):
+        answered = "" if pd.isna(responded) else " (responded)" if responded else " (no response)"
+        events.append(
+            {
+                "at": at,
+                "kind": "touch",
+                "what": f"{team} {words(channel)}{answered}",
+                "color": ROUTE_COLORS["nurture"] if team == "marketing" else "#553c9a",
+                "hand_raise": False,
+            }
+        )
+    for e in events:
+        e["t"] = _seconds(e["at"])
+        e["later"] = e["t"] > as_of
+    events.sort(key=lambda e: e["t"], reverse=True)
+    return events, sum(1 for e in events if e["later"])
+
+
+def _seconds(at: object) -> float:
+    """Unix seconds of a time (naive times are UTC)."""
+    stamp = pd.Timestamp(at)  # type: ignore[arg-type]
+    return (stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp).timestamp()
+
+
+def _reason_rows(result: dict[str, Any]) -> list[tuple[str, float, str]]:
+    reasons = result["reasons"]
+    rows = [(r["label"], r["contribution"], UP) for r in reasons["up"]]
+    rows += [(r["label"], r["contribution"], DOWN) for r in reasons["down"]][::-1]
+    if abs(reasons["others"]) >= 0.005:
+        rows.append(("All other inputs together", reasons["others"], MUTED))
+    return rows
+
+
+def _contributions(lead_id: str, shown: dict[str, Any]) -> Any:
+    return hbars(
+        _reason_rows(shown),
+        f"What pushes the readiness of {lead_id} up or down",
+        "push on readiness (log-odds): right raises it, left lowers it",
+    )
+
+
+def _suggestions(
+    lead_id: str,
+    before: dict[str, Any],
+    candidates: Sequence[whatif.Candidate],
+    results: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The best single changes as the page lists them, each with the link that applies it."""
+    best = whatif.best_changes(before["readiness"], candidates, [r["readiness"] for r in results])
+    return [
+        {
+            "text": candidate.text,
+            "gain": gain,
+            "after": results[i]["readiness"],
+            "route": results[i]["route"],
+            "url": lead_url(lead_id, **candidate.params),
+        }
+        for candidate, gain, i in best
+    ]
+
+
+@router.get("/leads/{lead_id:path}", response_class=HTMLResponse)
+def lead_page(
+    request: Request, lead_id: str, session: SessionDep, champions: ChampionsDep
+) -> Response:
+    export = workspace(request).exports.session_export(session.sid, champions)
+    if export is not None and export.crm is None and lead_id in export.positions:
+        return _flat_lead_page(request, session, export, lead_id, flat_model(champions))
+    engine = crm_model(champions)
+    rows = export.lead_rows(lead_id) if export is not None else None
+    if rows is None or export is None:
+        return render(
+            request,
+            "lead.html",
+            {"page": "leads", "lead_id": lead_id, "missing": True, "export": export},
+            session,
+            status=404,
+        )
+    lead_row, activities, touches = rows
+    row = lead_row.iloc[0]
+    current = {name: row[name] for name in BANT_FIELDS}
+    change = whatif.parse_change(request.query_params, current)
+    changed = bool(change.bant or change.added)
+    candidates = whatif.crm_candidates(current)
+    history = whatif.LeadHistory.from_frames(
+        lead_row, activities, touches, engine.info.get("custom", {}), export.as_of
+    )
+    changes = [whatif.Change(), change, *(c for _, c in candidates)]
+    n = len(changes)
+    prediction = engine.predict(
+        *whatif.crm_variants(history, changes), np.arange(n), np.full(n, export.as_of)
+    )
+    results = [engine.explain(prediction, i) for i in range(n)]
+    before, after = results[0], results[1]
+    shown = after if changed else before
+    events, later = _timeline(activities, touches, export.as_of)
+    visible = [e for e in events if not e["later"]]
+    lead = {
+        "lead_id": lead_id,
+        "created_at": row["created_at"],
+        "source": row["source"],
+        "industry": row["industry"],
+        "country": row.get("country") or None,
+        "company_size": None if pd.isna(row["company_size"]) else float(row["company_size"]),
+        **current,
+    }
+    return render(
+        request,
+        "lead.html",
+        {
+            "page": "leads",
+            "lead_id": lead_id,
+            "missing": False,
+            "export": export,
+            "lead": lead,
+            "before": before,
+            "after": after,
+            "changed": changed,
+            "shown": shown,
+            "changes": whatif.change_words(change),
+            "bant": change.bant,
+            "added": change.added,
+            "bant_fields": BANT_FIELDS,
+            "additions": whatif.ADDITIONS,
+            "suggestions": _suggestions(lead_id, before, [c for c, _ in candidates], results[2:]),
+            "contributions": _contributions(lead_id, shown),
+            "timeline_chart": timeline_chart(
+                visible, _seconds(row["created_at"]), float(export.as_of), f"Timeline of {lead_id}"
+            ),
+            "events": events[:TIMELINE_ROWS],
+            "events_total": len(events),
+            "later": later,
+            "as_of": datetime.fromtimestamp(export.as_of, UTC),
+            "delta": after["readiness"] - before["readiness"],
+        },
+        session,
+    )
+
+
+def _flat_lead_page(
+    request: Request, session: Session, export: Export, lead_id: str, model: FlatModel
+) -> Response:
+    """A flat table's row: its score and reasons, its values, and a what-if over its inputs."""
+    info = model.info
+    types: dict[str, str] = info["feature_types"]
+    assert export.frame is not None
+    frame = export.frame.iloc[[export.positions[lead_id]]]
+    row = {name: str(frame[name].iloc[0]).strip() for name in types}
+    columns = flat_table.flat_columns(frame, types)
+    vocabulary = model.scorer.encoder.vocabulary_
+    choices = {
+        name: sorted(vocabulary.get(name, {}), key=str.lower)
+        for name in types
+        if types[name] == "categorical"
+    }
+    drivers = info.get("drivers", {})
+    by_drive = sorted(types, key=lambda name: -drivers.get(name, 0.0))
+    editable = by_drive[: whatif.FLAT_EDITABLE]
+    file_numbers = flat_table.flat_columns(
+        export.frame, {name: "numeric" for name in editable if types[name] == "numeric"}
+    )
+    change = whatif.flat_changes(request.query_params, row, choices, types)
+    candidates = whatif.flat_candidates(row, columns, file_numbers, editable, choices, types)
+    variants = whatif.flat_variants(columns, [{}, change, *(c for _, c in candidates)], types)
+    results = flat_table.explain_rows(variants, model.loaded)
+    before, after = results[0], results[1]
+    changed = bool(change)
+    shown = after if changed else before
+    return render(
+        request,
+        "flat_lead.html",
+        {
+            "page": "leads",
+            "lead_id": lead_id,
+            "export": export,
+            "info": info,
+            "before": before,
+            "after": after,
+            "changed": changed,
+            "shown": shown,
+            "changes": [
+                f"{name} {value}" if types[name] == "numeric" else f"{name}: {value}"
+                for name, value in change.items()
+            ],
+            "editable": [
+                {
+                    "name": name,
+                    "kind": types[name],
+                    "now": row[name],
+                    "value": change.get(name, row[name]),
+                    "choices": choices.get(name, []),
+                    "field": whatif.FLAT_PREFIX + name,
+                }
+                for name in editable
+            ],
+            "suggestions": _suggestions(lead_id, before, [c for c, _ in candidates], results[2:]),
+            "values": [
+                {
+                    "name": name,
+                    "value": row[name] or flat_table.MISSING_CATEGORY,
+                    "kind": types[name],
+                    "drive": drivers.get(name, 0.0),
+                }
+                for name in by_drive
+            ],
+            "delta": after["readiness"] - before["readiness"],
+            "contributions": _contributions(lead_id, shown),
+        },
+        session,
+    )

@@ -1,0 +1,314 @@
+"""The workspace at /ui through FastAPI's TestClient and real servers, no browser: sessions and
+the login throttle, uploads scored by the loaded champions, ten thousand leads paged on the
+server, a flat-table-only server, and sessions shared by several worker processes."""
+
+from __future__ import annotations
+
+import io
+import shutil
+
+import httpx
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+from leadready.features.contract import load_crm
+from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.routing import Thresholds
+from leadready.serving.schemas import EXAMPLE_REQUEST
+from leadready.serving.ui.auth import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
+from leadready.serving.ui.exports import build_export
+from workspace_server import KEY, running_server, train_flat
+
+PAGES = ("/ui/model", "/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/leads.csv")
+
+
+def open_settings(models, tmp_path, **extra) -> ServeSettings:
+    """A server on `models` with no API keys (the workspace is open) and no sample folder."""
+    return ServeSettings(
+        models_dir=models,
+        audit_url=f"sqlite:///{tmp_path / 'a.db'}",
+        sample_dir=tmp_path / "none",
+        **extra,
+    )
+
+
+def test_pages_send_a_client_without_a_session_to_the_login_form(champion_dir, tmp_path):
+    settings = open_settings(champion_dir, tmp_path, api_keys=KEY)
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        for path in PAGES:
+            answer = client.get(path)
+            assert answer.status_code == 303, path
+            assert answer.headers["location"].startswith("/ui/login?next=%2Fui%2F")
+        client.cookies.set("leadready_session", "e30.AAAA")
+        assert client.get("/ui/model").status_code == 303  # a cookie this server did not sign
+        client.cookies.clear()
+        login = client.post("/ui/login", data={"key": KEY, "next": "/ui/model"})
+        assert login.status_code == 303 and login.headers["location"] == "/ui/model"
+        assert client.get("/ui/model").status_code == 200
+        # A form posted after the session ended starts over at the Leads page.
+        client.cookies.clear()
+        posted = client.post("/ui/leads/sample")
+        assert posted.headers["location"] == "/ui/login?next=%2Fui%2Fleads"
+
+
+def test_static_files_come_from_the_package(champion_dir, tmp_path):
+    settings = open_settings(champion_dir, tmp_path, api_keys=KEY)
+    with TestClient(create_app(settings)) as client:
+        for name, kind in (("workspace.css", "text/css"), ("workspace.js", "javascript")):
+            answer = client.get(f"/ui/static/{name}")
+            assert answer.status_code == 200 and kind in answer.headers["content-type"]
+        page = client.get("/ui/login")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert "http" not in page.text.replace("http://testserver", "").split("<body>")[0]
+
+
+def test_uploads_and_the_sample_are_scored_by_the_loaded_engine(
+    champion_dir, sample_dir, small_export, tmp_path
+):
+    """Every export is scored by the engine the server loaded and self-tested once: an engine
+    built again from the same model would route by the registry's thresholds instead."""
+    settings = ServeSettings(
+        models_dir=champion_dir, audit_url=f"sqlite:///{tmp_path / 'a.db'}", sample_dir=sample_dir
+    )
+    with TestClient(create_app(settings)) as client:
+        assert client.get("/ui/leads").status_code == 200
+        client.app.state.engine.thresholds = Thresholds(sales=0.0, disqualify=0.0)
+        files = {
+            name: (f"{name}.csv", (small_export / f"{name}.csv").read_bytes())
+            for name in ("leads", "activities", "touches")
+        }
+        assert client.post("/ui/leads/upload", files=files).status_code == 200
+        table = pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))
+        assert len(table) == 240 and set(table["route"]) == {"sales"}
+        assert client.post("/ui/leads/sample").status_code == 200
+        sample = pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))
+        assert len(sample) > 240 and set(sample["route"]) == {"sales"}
+        lead = sample["lead_id"].iloc[-1]
+        route_card = '<p class="big"><span class="badge badge-sales">sales</span></p>'
+        assert route_card in client.get(f"/ui/leads/{lead}").text
+
+
+def test_a_what_if_scores_what_the_api_scores_for_the_changed_lead(
+    champion_dir, tiny_crm, tmp_path
+):
+    """The lead page builds the changed lead's arrays itself; the API, given the same lead with
+    the change written into its request, gives the same readiness and route."""
+    with TestClient(create_app(open_settings(champion_dir, tmp_path))) as client:
+        files = {
+            name: (f"{name}.csv", (tiny_crm / f"{name}.csv").read_bytes())
+            for name in ("leads", "activities", "touches")
+        }
+        assert client.post("/ui/leads/upload", files=files).status_code == 200
+        page = client.get("/ui/leads/L3?budget=confirmed&demo_requests=2&sales_calls=1").text
+        after = float(page.split('id="readiness-after" data-value="', 1)[1].split('"', 1)[0])
+        before = float(page.split('id="readiness-now" data-value="', 1)[1].split('"', 1)[0])
+        route = page.split('data-route="', 1)[1].split('"', 1)[0]
+        as_of = "2025-04-01T12:00:00Z"  # the latest time the export records: L2's outcome
+        lead = {
+            "lead_id": "L3",
+            "created_at": "2025-02-01T00:00:00+01:00",
+            "source": "web_form",
+            "company_size": 8,
+            "budget": "indicated",
+            "authority": "user",
+            "need": "none",
+            "timeframe": "6_12m",
+        }
+        body = {
+            "lead": lead,
+            "activities": [{"occurred_at": "2025-02-02T10:00:00", "type": "content_download"}],
+            "touches": [],
+            "as_of": as_of,
+        }
+        api_before = client.post("/v1/score", json=body).json()
+        changed = {
+            "lead": {**lead, "budget": "confirmed"},
+            "activities": body["activities"] + [{"occurred_at": as_of, "type": "demo_request"}] * 2,
+            "touches": [
+                {"occurred_at": as_of, "channel": "call", "team": "sales", "responded": True}
+            ],
+            "as_of": as_of,
+        }
+        api_after = client.post("/v1/score", json=changed).json()
+    assert before == pytest.approx(api_before["readiness"], abs=1e-12)
+    assert after == pytest.approx(api_after["readiness"], abs=1e-12) and after != before
+    assert route == api_after["route"] == "sales"  # a demo request today is a hand-raise
+
+
+def test_ten_thousand_leads_are_paged_and_filtered_on_the_server(
+    champion_dir, sample_dir, tmp_path
+):
+    """10,000 leads in a session: the server sends 50 rows per page (bench/workspace.py times
+    it)."""
+    with TestClient(create_app(open_settings(champion_dir, tmp_path))) as client:
+        first = client.get("/ui/leads")
+        assert first.status_code == 200 and "Upload and score" in first.text
+        ws = client.app.state.ui
+        sid = ws.auth.verify(client.cookies.get("leadready_session"))["sid"]
+        export = build_export(
+            "big", load_crm(sample_dir, require_outcome=False), client.app.state.engine, None
+        )
+        copies = []
+        for k in range(-(-10_000 // len(export.table))):
+            part = export.table.copy()
+            part["lead_id"] = part["lead_id"] + f"-{k}"
+            copies.append(part)
+        export.table = (
+            pd.concat(copies)
+            .head(10_000)
+            .sort_values("readiness", ascending=False)
+            .reset_index(drop=True)
+        )
+        ws.exports.keep(sid, export)
+        for query in (
+            "",
+            "?route=nurture&budget=unknown",
+            "?page=200",
+            "?q=L00-3",
+            "?source=web_form&need=confirmed&page=2",
+        ):
+            answer = client.get(f"/ui/leads{query}")
+            assert answer.status_code == 200
+            assert answer.text.count("<tr>") <= 51 and len(answer.text) < 200_000
+        assert "of 10,000" in client.get("/ui/leads?route=sales").text
+        assert "page 200 of 200" in client.get("/ui/leads?page=999").text
+        csv_text = client.get("/ui/leads.csv").text
+        assert len(csv_text.strip().splitlines()) == 10_001
+
+
+def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
+    """A flat-table user (no CRM export) gets the workspace; the API says what it lacks."""
+    models = tmp_path / "models"
+    table = train_flat(models, tmp_path)
+    settings = ServeSettings(
+        models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}", sample_dir=tmp_path / "none"
+    )
+    with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz").json()
+        assert ready["status"] == "ready" and ready["model"] is None
+        assert ready["flat_model"]["name"] == "sales-readiness-flat"
+        answer = client.post("/v1/score", json=EXAMPLE_REQUEST)
+        assert answer.status_code == 503
+        assert answer.json()["detail"].startswith("no champion of 'sales-readiness' is loaded")
+        model = client.get("/ui/model").text
+        assert "Champion: sales-readiness-flat version 1" in model and "Champions" not in model
+        leads = client.get("/ui/leads").text
+        assert (
+            "Not available on this server: no &#39;champion&#39; version of model "
+            "&#39;sales-readiness&#39;" in leads
+        )
+        with table.open("rb") as handle:
+            uploaded = client.post("/ui/leads/upload", files={"table": ("new.csv", handle)})
+        assert uploaded.status_code == 200 and "600 rows of a flat table" in uploaded.text
+        crm = client.post(
+            "/ui/leads/upload",
+            files={
+                name: (f"{name}.csv", b"lead_id\n") for name in ("leads", "activities", "touches")
+            },
+        )
+        assert crm.status_code == 422
+        assert "no &#39;champion&#39; version of model &#39;sales-readiness&#39;" in crm.text
+        # An export naming the columns its own way, mapped by a schema's table section.
+        renamed = pd.read_csv(table).rename(columns={"visits": "Site Visits", "source": "Origin"})
+        renamed["Origin"] = renamed["Origin"].str.upper()
+        mapped = client.post(
+            "/ui/leads/upload",
+            files={
+                "table": ("crm.csv", renamed.to_csv(index=False).encode()),
+                "schema": (
+                    "map.yaml",
+                    b"table:\n  columns: {Site Visits: visits, Origin: source}\n"
+                    b"  values:\n    source: {WEB: web, ADS: ads, REFERRAL: "
+                    b"referral, EVENT: event, PODCAST: podcast}\n",
+                ),
+            },
+        )
+        assert mapped.status_code == 200 and "600 rows of a flat table" in mapped.text
+        unmapped = client.post(
+            "/ui/leads/upload", files={"table": ("crm.csv", renamed.to_csv(index=False).encode())}
+        )
+        assert unmapped.status_code == 422
+        alert = unmapped.text.split("<pre>", 1)[1].split("</pre>", 1)[0]
+        assert alert == (
+            "crm.csv: missing columns &#39;visits&#39;, &#39;source&#39; that the "
+            "model was trained with (when the export names them differently, give "
+            "a schema whose table section renames them: docs/flat-mode.md)"
+        )
+        assert "600 rows of a flat table" in unmapped.text  # the last good upload stays
+
+
+def test_with_several_workers_every_worker_serves_the_session(served, small_export, tmp_path):
+    """Sessions and uploads are kept on disk: with --workers 2, whichever process answers, the
+    cookie is valid and the uploaded export is there (scored again by that worker); /metrics
+    adds up the requests of both."""
+    models = tmp_path / "models"
+    shutil.copytree(served["models"], models)
+    workspace = models / "workspace"
+    before = {p.name for p in workspace.iterdir()} if workspace.exists() else set()
+    metrics_dir = tmp_path / "metrics"
+    metrics_dir.mkdir()
+    with running_server(models, "--workers", "2", PROMETHEUS_MULTIPROC_DIR=str(metrics_dir)) as url:
+        login = httpx.post(f"{url}/ui/login", data={"key": KEY, "next": "/ui/leads"})
+        assert login.status_code == 303
+        cookies = {"leadready_session": login.cookies["leadready_session"]}
+        files = {
+            name: (f"{name}.csv", (small_export / f"{name}.csv").read_bytes())
+            for name in ("leads", "activities", "touches")
+        }
+        upload = httpx.post(f"{url}/ui/leads/upload", files=files, cookies=cookies)
+        assert upload.status_code == 303, upload.text
+        for _ in range(40):  # a new connection each time: the kernel picks the worker
+            page = httpx.get(f"{url}/ui/leads", cookies=cookies)
+            assert page.status_code == 200 and "240 open leads scored" in page.text
+            lead = page.text.split('href="/ui/leads/', 1)[1].split('"', 1)[0]
+            assert httpx.get(f"{url}/ui/leads/{lead}", cookies=cookies).status_code == 200
+        # Each worker keeps its metrics in files named by its pid: both answered requests.
+        assert len({p.name for p in metrics_dir.glob("counter_*.db")}) == 2
+        # /readyz polls, the login, the upload and 80 pages: counted once, whichever worker.
+        pages = _requests(httpx.get(f"{url}/metrics").text, "other", "200") + _requests(
+            httpx.get(f"{url}/metrics").text, "other", "303"
+        )
+        assert pages == 80 + 2
+    (saved,) = [p for p in workspace.iterdir() if p.is_dir() and p.name not in before]
+    assert {p.name for p in saved.iterdir()} == {
+        "meta.json",
+        "leads.parquet",
+        "activities.parquet",
+        "touches.parquet",
+    }
+    assert oct((workspace / "secret").stat().st_mode & 0o777) == "0o600"
+
+
+def _requests(metrics: str, endpoint: str, status: str) -> float:
+    """The request counter of one endpoint and status in Prometheus text."""
+    prefix = f'leadready_requests_total{{endpoint="{endpoint}",status="{status}"}}'
+    return sum(
+        float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines() if line.startswith(prefix)
+    )
+
+
+def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
+    settings = ServeSettings(
+        models_dir=champion_dir, api_keys=KEY, audit_url=f"sqlite:///{tmp_path / 'a.db'}"
+    )
+    with TestClient(create_app(settings)) as client:
+        for _ in range(MAX_FAILED_LOGINS):
+            assert client.post("/ui/login", data={"key": "guess"}).status_code == 401
+        refused = client.post("/ui/login", data={"key": KEY}, follow_redirects=False)
+        assert refused.status_code == 429
+        assert 0 < int(refused.headers["retry-after"]) <= 300
+        assert "Too many wrong keys from this address: try again in 5 minutes." in refused.text
+
+
+def test_the_login_throttle_forgets_failures_after_the_window():
+    throttle = LoginThrottle()
+    for i in range(MAX_FAILED_LOGINS):
+        assert throttle.wait("10.0.0.1", 100.0 + i) == 0.0
+        throttle.failed("10.0.0.1", 100.0 + i)
+    assert throttle.wait("10.0.0.1", 110.0) == pytest.approx(LOGIN_WINDOW - 10.0)
+    assert throttle.wait("10.0.0.2", 110.0) == 0.0  # another address is not affected
+    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0  # the oldest has expired
+    throttle.failed("10.0.0.1", 100.0 + LOGIN_WINDOW)
+    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) > 0  # ten within the window again
+    throttle.succeeded("10.0.0.1")
+    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0
