@@ -8,6 +8,8 @@ from leadready.training.bootstrap import bootstrap_intervals, paired_auc_test
 from leadready.training.evaluate import classification_metrics
 from leadready.training.registry import promotion_decision
 
+pytestmark = pytest.mark.unit
+
 
 def seeded(n: int = 4000, leads: int = 800, seed: int = 0):
     rng = np.random.default_rng(seed)
