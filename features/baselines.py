@@ -72,7 +72,8 @@ class ScorecardMargin:
         return out
 
     def margin(self, x: np.ndarray) -> np.ndarray:
-        return self.contributions(x).sum(axis=1)
+        margin: np.ndarray = self.contributions(x).sum(axis=1)
+        return margin
 
 
 class FrequencyMargin:
@@ -132,4 +133,5 @@ class FrequencyMargin:
         return out
 
     def margin(self, x: np.ndarray) -> np.ndarray:
-        return self.contributions(x).sum(axis=1)
+        margin: np.ndarray = self.contributions(x).sum(axis=1)
+        return margin

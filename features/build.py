@@ -67,7 +67,7 @@ def to_seconds(values: object) -> np.ndarray:
     return array.astype("datetime64[s]").astype(np.int64)
 
 
-def encode(values: object, vocabulary: Sequence[str]) -> np.ndarray:
+def encode(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
     """Validated contract values as int codes (their position in `vocabulary`)."""
     return pd.Categorical(values, categories=vocabulary).codes.astype(np.int64)
 
@@ -165,7 +165,7 @@ class Events:
     @classmethod
     def activities_from_frame(cls, frame: pd.DataFrame, lead_ids: pd.Index) -> Events:
         return cls.build(
-            lead_ids.get_indexer(frame["lead_id"]),
+            lead_ids.get_indexer(pd.Index(frame["lead_id"])),
             to_seconds(frame["occurred_at"]),
             encode(frame["type"].to_numpy(), ACTIVITY_TYPES),
             len(ACTIVITY_TYPES),
@@ -174,7 +174,7 @@ class Events:
     @classmethod
     def touches_from_frame(cls, frame: pd.DataFrame, lead_ids: pd.Index) -> Events:
         return cls.build(
-            lead_ids.get_indexer(frame["lead_id"]),
+            lead_ids.get_indexer(pd.Index(frame["lead_id"])),
             to_seconds(frame["occurred_at"]),
             encode(frame["channel"].to_numpy(), CHANNELS),
             len(CHANNELS),

@@ -23,7 +23,7 @@ from sklearn.linear_model import LogisticRegression
 Columns = Mapping[str, Any]
 
 
-class FeatureEncoder(BaseEstimator):
+class FeatureEncoder(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no type hints
     """Named feature columns to one float matrix: categoricals first, as integer codes learned
     in training, then numerics as they are.
 
@@ -76,13 +76,15 @@ class TreeMargin:
         self.booster = booster
 
     def margin(self, x: np.ndarray) -> np.ndarray:
-        return self.booster.predict(x, raw_score=True, num_threads=1)
+        margin: np.ndarray = self.booster.predict(x, raw_score=True, num_threads=1)
+        return margin
 
     def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """(n, n_features + 1): one column per feature, the last is the base value.
 
         One thread by default: for a single lead, more threads only add overhead."""
-        return self.booster.predict(x, pred_contrib=True, num_threads=threads)
+        contributions: np.ndarray = self.booster.predict(x, pred_contrib=True, num_threads=threads)
+        return contributions
 
 
 class LinearMargin:
@@ -115,7 +117,8 @@ class LinearMargin:
         # active lead does not dominate the fit, and negative values (flat tables hold
         # balances and differences) keep their order.
         values = x[:, len(self.vocab_sizes) :]
-        return np.sign(values) * np.log1p(np.abs(values))
+        signed_log: np.ndarray = np.sign(values) * np.log1p(np.abs(values))
+        return signed_log
 
     def fit(self, x: np.ndarray, y: np.ndarray) -> LinearMargin:
         numeric = self._numeric(x)
@@ -140,7 +143,8 @@ class LinearMargin:
         return terms
 
     def margin(self, x: np.ndarray) -> np.ndarray:
-        return self.contributions(x).sum(axis=1)
+        margin: np.ndarray = self.contributions(x).sum(axis=1)
+        return margin
 
 
 class Calibrated:
@@ -155,7 +159,8 @@ class Calibrated:
         return self.a * self.base.margin(x) + self.b
 
     def proba(self, x: np.ndarray) -> np.ndarray:
-        return 1.0 / (1.0 + np.exp(-self.logit(x)))
+        proba: np.ndarray = 1.0 / (1.0 + np.exp(-self.logit(x)))
+        return proba
 
     def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray:
         """Per-feature contributions to the calibrated logit; the last column is the base."""
@@ -164,7 +169,7 @@ class Calibrated:
         return raw
 
 
-class LeadScorer(BaseEstimator, ClassifierMixin):
+class LeadScorer(BaseEstimator, ClassifierMixin):  # type: ignore[misc]  # as FeatureEncoder
     """Readiness and potential of leads from their feature columns.
 
     `predict_proba` answers readiness (won within the horizon), as MLflow's generic tools

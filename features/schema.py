@@ -87,11 +87,11 @@ class Schema:
         return cls(tables, source)
 
 
-def _mapping(value: Any, where: str, problems: list[str], nested: bool = False) -> dict:
+def _mapping(value: Any, where: str, problems: list[str], nested: bool = False) -> dict[str, Any]:
     if not isinstance(value, dict):
         problems.append(f"{where}: expected a mapping of names")
         return {}
-    out = {}
+    out: dict[str, Any] = {}
     for key, item in value.items():
         if nested:
             out[str(key)] = {

@@ -104,8 +104,8 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     sock = config.bind_socket()
-    # Worker processes inherit this socket; without TCP_NODELAY every response waited on
-    # Nagle's algorithm (about 40 ms, see FIELD-NOTES).
+    # Worker processes inherit this socket; without TCP_NODELAY uvicorn's multi-process mode
+    # leaves Nagle's algorithm on and every response waited about 40 ms (uvicorn issue 3149).
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     # Each worker writes its Prometheus metrics to files here and /metrics adds them all up,
     # whichever worker answers (prometheus_client's multiprocess mode).

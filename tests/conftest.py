@@ -1,5 +1,5 @@
 """Shared fixtures: a tiny hand-written CRM export, a synthetic flat table, the sample CRM and
-a trained champion, and thread settings for LightGBM."""
+a trained champion, and thread settings for LightGBM; and the rule that every test has a tier."""
 
 from __future__ import annotations
 
@@ -14,6 +14,42 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
+
+TIERS = ("unit", "data", "model", "api", "server", "browser", "notebook")
+"""The test tiers (markers registered in pyproject.toml), from the quickest to the slowest."""
+HEAVY = {"sample_dir": "the 3,000-lead sample", "champion_dir": "a trained champion"}
+"""Session fixtures that a unit test may not use, with what each one builds."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    registered = {line.split(":")[0].strip() for line in config.getini("markers")}
+    if missing := [tier for tier in TIERS if tier not in registered]:
+        raise pytest.UsageError(f"tier markers not registered in pyproject.toml: {missing}")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Fail the run when a collected test has no tier or more than one, or when a unit test
+    uses a heavy session fixture: every test says how expensive it is, so `-m unit` stays
+    quick. Runs before `-m` deselects anything, so every collected test is checked."""
+    problems = []
+    for item in items:
+        tiers = [tier for tier in TIERS if item.get_closest_marker(tier)]
+        if not tiers:
+            problems.append(f"{item.nodeid}: no tier marker")
+        elif len(tiers) > 1:
+            problems.append(f"{item.nodeid}: several tier markers ({', '.join(tiers)})")
+        elif tiers == ["unit"]:
+            used = [f"{name} ({HEAVY[name]})" for name in item.fixturenames if name in HEAVY]
+            if used:
+                problems.append(f"{item.nodeid}: a unit test using {', '.join(used)}")
+    if problems:
+        raise pytest.UsageError(
+            f"every test needs exactly one tier marker ({', '.join(TIERS)}): "
+            "`pytestmark = pytest.mark.TIER` for a module, `@pytest.mark.TIER` for one test\n  "
+            + "\n  ".join(problems)
+        )
+
 
 LEADS = """lead_id,created_at,source,industry,company_size,country,budget,authority,need,timeframe,outcome,outcome_at
 L1,2025-01-01T09:00:00,referral,software,120,DE,confirmed,decision_maker,confirmed,lt_1m,won,2025-02-15

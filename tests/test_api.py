@@ -17,6 +17,8 @@ from leadready.serving.batch import score_export
 from leadready.serving.schemas import EXAMPLE_REQUEST, MAX_EVENTS
 from leadready.serving.store import load_champion
 
+pytestmark = pytest.mark.api
+
 KEY = "test-key-123"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 

@@ -9,6 +9,8 @@ from leadready.training.bootstrap import bootstrap_intervals, paired_auc_test
 from leadready.training.registry import promotion_decision
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+pytestmark = pytest.mark.unit
+
 
 def seeded(n: int = 4000, leads: int = 800, seed: int = 0):
     rng = np.random.default_rng(seed)

@@ -10,6 +10,8 @@ from leadready.cli import app
 from leadready.features.contract import load_crm
 from typer.testing import CliRunner
 
+pytestmark = pytest.mark.unit
+
 runner = CliRunner()
 HEADER = LEADS.splitlines()[0]
 GOOD_LEAD = LEADS.splitlines()[1]

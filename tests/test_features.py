@@ -16,6 +16,8 @@ from leadready.features.build import (
 )
 from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS, load_crm
 
+pytestmark = pytest.mark.unit
+
 START = pd.Timestamp("2025-01-01")
 
 

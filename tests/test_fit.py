@@ -1,10 +1,10 @@
-"""Candidate selection: time-ordered folds and a hyperparameter search that keeps its budget."""
+"""Candidate selection: time-ordered folds and a hyperparameter search that starts from the
+defaults."""
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+import pytest
 from leadready.training.fit import (
     LGBM_PARAMS,
     SEARCHED,
@@ -22,6 +22,7 @@ def synthetic(n: int = 3000, seed: int = 0):
     return x, y, rng.integers(0, 10_000, n)
 
 
+@pytest.mark.unit
 def test_folds_train_on_older_leads_and_validate_on_newer_ones():
     created = np.random.default_rng(1).integers(0, 1000, 5000)
     folds = time_folds(created, n_folds=3)
@@ -33,12 +34,12 @@ def test_folds_train_on_older_leads_and_validate_on_newer_ones():
             assert train.sum() > folds[k - 1][0].sum()  # expanding window
 
 
-def test_search_keeps_its_budget_and_starts_from_the_defaults():
+@pytest.mark.model
+def test_search_starts_from_the_defaults_and_does_not_do_worse():
     x, y, created = synthetic()
     folds = time_folds(created)
-    started = time.monotonic()
+    # bench/search_budget.py measures how long the search takes against its budget.
     params, cv_auc = search_lightgbm(x, y, folds, 1, seed=0, threads=1, seconds=3)
-    assert time.monotonic() - started < 3 + 5  # the budget, plus at most one running trial
     assert 0.6 < cv_auc <= 1
     assert 3 <= params["num_leaves"] <= 15 and set(SEARCHED) <= set(params)
     defaults, default_auc = search_lightgbm(x, y, folds, 1, seed=0, threads=1, seconds=0)
@@ -46,6 +47,7 @@ def test_search_keeps_its_budget_and_starts_from_the_defaults():
     assert cv_auc >= default_auc
 
 
+@pytest.mark.model
 def test_the_chosen_candidate_is_explainable_and_the_best_by_cv():
     x, y, created = synthetic(seed=2)
     fit = created < 8000

@@ -39,6 +39,7 @@ def train_args(path: Path, models: Path, *extra: str) -> list[str]:
 # ---------------------------------------------------------------------- inference, overrides
 
 
+@pytest.mark.unit
 def test_column_types_are_inferred_with_reasons(tmp_path):
     path = write(make_table(), tmp_path)
     data = prepare(path, FlatConfig("lead", "converted", "yes"))
@@ -62,6 +63,7 @@ def test_column_types_are_inferred_with_reasons(tmp_path):
     assert len(data.y) == ROWS and 0.15 < data.y.mean() < 0.6
 
 
+@pytest.mark.unit
 def test_schema_overrides_win_and_renames_and_value_maps_apply(tmp_path):
     frame = make_table().rename(columns={"converted": "Outcome"})
     frame["Outcome"] = frame["Outcome"].map({"yes": "Closed Won", "no": "Closed Lost"})
@@ -87,6 +89,7 @@ def test_schema_overrides_win_and_renames_and_value_maps_apply(tmp_path):
 # ------------------------------------------------------------------------------ the hold-out
 
 
+@pytest.mark.unit
 def test_holdout_is_stratified_without_time_and_newest_with_it():
     rng = np.random.default_rng(1)
     y = (rng.random(1000) < 0.1).astype(int)
@@ -135,6 +138,7 @@ def _broken(kind: str) -> tuple[pd.DataFrame, list[str], str]:
     return frame, extra, message
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "kind",
     [
@@ -156,6 +160,7 @@ def test_unusable_tables_stop_with_a_clear_message_and_nothing_written(tmp_path,
     assert not models.exists()
 
 
+@pytest.mark.unit
 def test_the_copy_of_the_label_can_be_ignored_in_the_schema(tmp_path):
     frame, _, _ = _broken("copy of the label")
     path = write(frame, tmp_path)
@@ -164,6 +169,7 @@ def test_the_copy_of_the_label_can_be_ignored_in_the_schema(tmp_path):
     assert "stage" not in data.feature_types
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -199,6 +205,7 @@ def trained(tmp_path_factory):
     return path, models, " ".join(result.output.split())
 
 
+@pytest.mark.model
 def test_leakage_is_reported_loudly_before_training_which_goes_on(trained):
     _, models, output = trained
     assert (
@@ -209,6 +216,7 @@ def test_leakage_is_reported_loudly_before_training_which_goes_on(trained):
     assert (models / "mlflow.db").exists()
 
 
+@pytest.mark.model
 def test_training_prints_what_was_inferred_and_registers_a_flat_champion(trained):
     path, models, output = trained
     assert "Columns of leads.csv" in output and "600 labelled rows" in output
@@ -225,11 +233,13 @@ def test_training_prints_what_was_inferred_and_registers_a_flat_champion(trained
     assert 0.5 < info["metrics"]["test_readiness_roc_auc"] <= 1.0
 
 
+@pytest.mark.model
 def test_logged_stored_and_printed_metrics_are_one_computation(trained):
     _, models, output = trained
     assert_one_source_of_metrics(models, "sales-readiness-flat", output)
 
 
+@pytest.mark.model
 def test_the_hold_out_is_the_newest_fifth_by_time(trained):
     path, models, _ = trained
     info = load_champion(models, flat=True).scorer.info
@@ -239,6 +249,7 @@ def test_the_hold_out_is_the_newest_fifth_by_time(trained):
     assert pd.Timestamp(info["split"]["test_from"]) == pd.Timestamp(created.iloc[ROWS - ROWS // 5])
 
 
+@pytest.mark.model
 def test_the_registered_model_is_refit_on_all_rows(trained):
     _, models, _ = trained
     scorer = load_champion(models, flat=True).scorer
@@ -248,6 +259,7 @@ def test_the_registered_model_is_refit_on_all_rows(trained):
     assert NEW_SOURCE in scorer.encoder.vocabulary_["source"]
 
 
+@pytest.mark.model
 def test_score_table_writes_id_readiness_route_and_reasons(trained, tmp_path):
     path, models, _ = trained
     table = pd.read_csv(path).drop(columns=["converted"]).iloc[::-1]
@@ -276,6 +288,7 @@ def test_score_table_writes_id_readiness_route_and_reasons(trained, tmp_path):
     np.testing.assert_allclose(by_id.loc[table["lead"]].to_numpy(), direct[:, 1], atol=1e-4)
 
 
+@pytest.mark.model
 def test_score_table_names_missing_columns(trained, tmp_path):
     path, models, _ = trained
     new = write(pd.read_csv(path).drop(columns=["visits"]), tmp_path, "new.csv")
@@ -288,6 +301,7 @@ def test_score_table_names_missing_columns(trained, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.model
 def test_a_flat_champion_has_its_own_name_and_the_crm_path_says_it_has_none(
     trained, tiny_crm, tmp_path
 ):
@@ -307,6 +321,7 @@ def test_a_flat_champion_has_its_own_name_and_the_crm_path_says_it_has_none(
     assert not out.exists()
 
 
+@pytest.mark.model
 def test_models_list_shows_both_models_and_promote_takes_flat(trained):
     _, models, _ = trained
     from leadready.training.registry import list_versions
@@ -325,6 +340,7 @@ def test_models_list_shows_both_models_and_promote_takes_flat(trained):
     assert "sales-readiness-flat version 1 is now champion" in right.output
 
 
+@pytest.mark.unit
 def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_flagged():
     from leadready.serving.routing import Thresholds, assign_routes, nurture_warning, route_rules
 
@@ -344,6 +360,7 @@ def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_fl
     assert nurture_warning({**stats, "nurture": {"share": 0.3}}, t) is None
 
 
+@pytest.mark.model
 def test_a_flat_challenger_is_compared_with_the_scores_its_hold_out_test_gave(tmp_path):
     """The registered flat model is refitted on every row, hold-out included: comparisons use
     the tested model's hold-out scores for the version whose hold-out it is, not a rescoring."""

@@ -120,6 +120,7 @@ def _images(nb: nbformat.NotebookNode) -> int:
     )
 
 
+@pytest.mark.unit
 def test_notebooks_are_stored_without_outputs() -> None:
     paths = sorted(NOTEBOOKS.glob("*.ipynb"))
     assert {path.name for path in paths} >= set(EXPECTED)
@@ -134,6 +135,7 @@ def test_notebooks_are_stored_without_outputs() -> None:
                 )
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize("name", EXPECTED)
 def test_notebook_opens_with_what_it_shows_and_parameters(name: str) -> None:
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
@@ -148,6 +150,7 @@ def test_notebook_opens_with_what_it_shows_and_parameters(name: str) -> None:
         assert re.search(rf"^{name_} = .*{variable}", parameters.source, re.M), name_
 
 
+@pytest.mark.notebook
 def test_explore_crm(kernels, tmp_path) -> None:
     # An empty data folder: the notebook generates the sample into it (N_LEADS leads).
     data = tmp_path / "crm"
@@ -160,6 +163,7 @@ def test_explore_crm(kernels, tmp_path) -> None:
     assert _images(nb) >= 4  # sources, BANT, touches to win, decay
 
 
+@pytest.mark.notebook
 def test_train_and_compare(kernels, small_crm, tmp_path) -> None:
     models = tmp_path / "models"
     nb, text = run_notebook("02_train_and_compare.ipynb", kernels, tmp_path, small_crm, models)
@@ -174,6 +178,7 @@ def test_train_and_compare(kernels, small_crm, tmp_path) -> None:
     assert _images(nb) >= 2
 
 
+@pytest.mark.notebook
 def test_explain_a_lead(kernels, small_crm, tmp_path) -> None:
     # An empty models folder: the notebook trains a quick champion first.
     nb, text = run_notebook(

@@ -39,6 +39,7 @@ def stored(url: str) -> dict[str, tuple[str, str]]:
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
+@pytest.mark.unit
 def test_import_stores_outcomes_in_utc_and_a_second_import_replaces(tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     first = tmp_path / "first.csv"
@@ -61,6 +62,7 @@ def test_import_stores_outcomes_in_utc_and_a_second_import_replaces(tmp_path):
     assert len(stored(url)) == 3
 
 
+@pytest.mark.unit
 def test_every_bad_row_is_named_and_nothing_is_stored(tmp_path):
     path = tmp_path / "outcomes.csv"
     path.write_text(
@@ -92,6 +94,7 @@ def test_every_bad_row_is_named_and_nothing_is_stored(tmp_path):
     assert stored(url) == {}
 
 
+@pytest.mark.unit
 def test_cli_import_names_missing_columns_and_files(tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     path = tmp_path / "outcomes.csv"
@@ -107,6 +110,7 @@ def test_cli_import_names_missing_columns_and_files(tmp_path):
     assert result.exit_code == 2 and "no such file" in result.stderr
 
 
+@pytest.mark.unit
 def test_cli_import_succeeds_and_says_how_many(tmp_path):
     path = tmp_path / "outcomes.csv"
     path.write_text("lead_id,outcome,outcome_at\nL1,won,2026-03-01\nL2,lost,2026-03-02\n")
@@ -137,6 +141,7 @@ def audit_rows(url: str, rows: list[tuple[str, float, float, str, str]]) -> None
         )
 
 
+@pytest.mark.unit
 def test_analysis_takes_the_last_score_before_each_outcome(tmp_path):
     url = f"sqlite:///{tmp_path / 'audit.db'}"
     audit_rows(
@@ -187,6 +192,7 @@ def test_analysis_takes_the_last_score_before_each_outcome(tmp_path):
     assert [d["leads"] for d in months["2026-03"]["deciles"]] == [0, 0, 0, 1]
 
 
+@pytest.mark.unit
 def test_analysis_of_an_empty_log(tmp_path):
     a = analyse(engine_for(f"sqlite:///{tmp_path / 'audit.db'}"))
     assert a.matched == 0 and a.rate is None and a.by_decile == [] and a.missed_total == 0
@@ -206,6 +212,7 @@ def client(champion_dir, tmp_path):
         yield c
 
 
+@pytest.mark.api
 def test_post_outcomes_stores_them_and_the_outcomes_page_counts_them(client):
     scored = client.post("/v1/score", json=EXAMPLE_REQUEST, headers=AUTH)
     assert scored.status_code == 200
@@ -232,6 +239,7 @@ def test_post_outcomes_stores_them_and_the_outcomes_page_counts_them(client):
     assert a.route(route)["won"] == 1
 
 
+@pytest.mark.api
 def test_post_outcomes_needs_the_key_and_valid_rows(client):
     good = {"lead_id": "L1", "outcome": "won", "outcome_at": "2026-01-05T10:00:00Z"}
     assert client.post("/v1/outcomes", json=[good]).status_code == 401
@@ -252,12 +260,14 @@ def test_post_outcomes_needs_the_key_and_valid_rows(client):
     assert stored(client.audit_url) == {}
 
 
+@pytest.mark.api
 def test_outcomes_endpoint_is_in_the_openapi_schema(client):
     schema = client.get("/openapi.json").json()
     assert "/v1/outcomes" in schema["paths"]
     assert not any(path.startswith("/ui") for path in schema["paths"])
 
 
+@pytest.mark.unit
 def test_outcomes_import_file_accepts_parquet(tmp_path: Path):
     import pandas as pd
 

@@ -92,6 +92,7 @@ COMPARISON = {
 }
 
 
+@pytest.mark.unit
 def test_report_references_nothing_outside_the_file():
     page = render_report(_report_data(COMPARISON))
     urls = set(re.findall(r"https?://[^\s\"'<>)]*", page))
@@ -100,6 +101,7 @@ def test_report_references_nothing_outside_the_file():
     assert not re.search(r"""(?:src|href)\s*=\s*["'](?!#)""", page)
 
 
+@pytest.mark.unit
 def test_report_escapes_text_and_states_when_there_is_no_champion():
     page = render_report(_report_data(None, title="<script>alert(1)</script> & co"))
     assert "<script>alert(1)" not in page
@@ -109,6 +111,7 @@ def test_report_escapes_text_and_states_when_there_is_no_champion():
         assert page.count(f'<section id="{sid}">') == 1
 
 
+@pytest.mark.unit
 def test_report_without_routing_or_wins_still_renders(tmp_path):
     data = _report_data(None, thresholds={}, routes={}, y_test=np.zeros(2_000, dtype=int))
     path = write_report(data, tmp_path / "nested" / "report.html")
@@ -117,12 +120,14 @@ def test_report_without_routing_or_wins_still_renders(tmp_path):
     assert "no scores or no wins" in page
 
 
+@pytest.mark.unit
 def test_report_rejects_scores_not_aligned_with_labels():
     data = _report_data(None, scores={"short": np.full(10, 0.5)})
     with pytest.raises(ValueError, match="short"):
         render_report(data)
 
 
+@pytest.mark.browser
 def test_report_opens_offline_in_headless_chromium(tmp_path):
     if not CHROMIUM.exists():
         pytest.fail(

@@ -15,6 +15,8 @@ from leadready.features.contract import (
 )
 from leadready.training.sample import EXPORT_AT, SIMULATED_DAYS, generate_sample, write_sample
 
+pytestmark = pytest.mark.data
+
 FILES = ("leads.csv", "activities.csv", "touches.csv")
 BUYING_SIGNALS = (
     "pricing_page_view",

@@ -53,6 +53,7 @@ def customer_export(tmp_path) -> tuple[Path, Schema]:
     return folder, Schema.load(tmp_path / "schema.yaml")
 
 
+@pytest.mark.unit
 def test_renames_value_maps_date_formats_and_custom_columns(customer_export):
     folder, schema = customer_export
     crm = load_crm(folder, schema=schema)
@@ -68,6 +69,7 @@ def test_renames_value_maps_date_formats_and_custom_columns(customer_export):
     assert len(crm.activities) == 5
 
 
+@pytest.mark.unit
 def test_values_match_ignoring_case_and_spaces(customer_export):
     folder, schema = customer_export
     text = CUSTOMER_LEADS.replace("Decision Maker", " decision MAKER ")
@@ -75,6 +77,7 @@ def test_values_match_ignoring_case_and_spaces(customer_export):
     assert load_crm(folder, schema=schema).leads["authority"][0] == "decision_maker"
 
 
+@pytest.mark.unit
 def test_a_date_in_another_format_names_the_schema_format(customer_export):
     folder, schema = customer_export
     (folder / "crm_leads.csv").write_text(CUSTOMER_LEADS.replace("05/01/2025", "2025-01-05"))
@@ -84,6 +87,7 @@ def test_a_date_in_another_format_names_the_schema_format(customer_export):
     assert "column 'created_at', line 3" in message and "'%d/%m/%Y'" in message
 
 
+@pytest.mark.unit
 def test_unmapped_values_and_non_numeric_custom_values_are_reported(customer_export):
     folder, schema = customer_export
     text = CUSTOMER_LEADS.replace("Decision Maker", "Boss").replace(",88", ",lots")
@@ -95,6 +99,7 @@ def test_unmapped_values_and_non_numeric_custom_values_are_reported(customer_exp
     assert "column 'MQL score', line 2: not a number ('lots')" in message
 
 
+@pytest.mark.unit
 @pytest.mark.parametrize(
     "text,expected",
     [
@@ -129,6 +134,7 @@ def test_a_bad_schema_file_stops_train_with_exit_2(tmp_path, tiny_crm, text, exp
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.api
 def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
     """A customer's 'Partner tier' that carries signal becomes a feature end to end."""
     export = tmp_path / "export"

@@ -22,6 +22,8 @@ from leadready.serving.schemas import EXAMPLE_REQUEST
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
+pytestmark = pytest.mark.server
+
 KEY = "server-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
 LEADREADY = str(Path(sys.executable).parent / "leadready")

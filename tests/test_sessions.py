@@ -6,9 +6,12 @@ import os
 import time
 
 import pandas as pd
+import pytest
 from conftest import make_table
 from leadready.features.contract import load_crm
 from leadready.serving.sessions import MAX_SAVED, Saved, SavedExports, session_secret
+
+pytestmark = pytest.mark.unit
 
 
 def test_the_secret_is_created_once_private_and_shared(tmp_path):

@@ -36,6 +36,7 @@ def trained(sample, tmp_path_factory):
     return models, result.output
 
 
+@pytest.mark.model
 def test_train_registers_a_champion_with_metrics_and_metadata(trained):
     models, output = trained
     client = MlflowClient()
@@ -78,11 +79,13 @@ def test_train_registers_a_champion_with_metrics_and_metadata(trained):
     assert run.data.metrics["test_frequency_score_roc_auc"] > 0.5
 
 
+@pytest.mark.model
 def test_logged_stored_and_printed_metrics_are_one_computation(trained):
     models, output = trained
     assert_one_source_of_metrics(models, "sales-readiness", output)
 
 
+@pytest.mark.model
 def test_the_registered_model_serves_with_mlflow_own_tools(trained, sample):
     model = mlflow.pyfunc.load_model("models:/sales-readiness@champion")
     inputs = model.metadata.get_input_schema().input_names()
@@ -101,6 +104,7 @@ def test_the_registered_model_serves_with_mlflow_own_tools(trained, sample):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0)
 
 
+@pytest.mark.model
 def test_a_second_run_is_challenger_and_champion_moves_only_when_it_wins(trained, sample):
     models, _ = trained
     result = runner.invoke(app, ["train", "--data", str(sample), "--models-dir", str(models)])
@@ -135,6 +139,7 @@ def rows_run(client: MlflowClient, version: str) -> str:
     return client.get_model_version("sales-readiness", version).run_id
 
 
+@pytest.mark.data
 def test_an_export_without_wins_stops_before_anything_is_written(tmp_path):
     data = tmp_path / "nowins"
     write_sample(data, 300, seed=1)
@@ -147,6 +152,7 @@ def test_an_export_without_wins_stops_before_anything_is_written(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+@pytest.mark.api
 def test_cold_start_registers_the_scorecard_and_says_so(tmp_path, sample_dir):
     from fastapi.testclient import TestClient
     from leadready.serving.app import ServeSettings, create_app
@@ -181,6 +187,7 @@ def test_cold_start_registers_the_scorecard_and_says_so(tmp_path, sample_dir):
     )
 
 
+@pytest.mark.unit
 def test_snapshots_follow_the_step_and_the_horizon():
     leads = pd.DataFrame(
         {
@@ -198,6 +205,7 @@ def test_snapshots_follow_the_step_and_the_horizon():
     assert snaps.potential[first].all() and not snaps.potential[snaps.lead == 1].any()
 
 
+@pytest.mark.data
 def test_split_keeps_each_lead_on_one_side_and_tests_the_newest(sample):
     from leadready.features.contract import load_crm
 
