@@ -20,7 +20,9 @@ from fastapi.testclient import TestClient
 from leadready.serving import ops
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
-from test_ui import train_flat
+from workspace_server import train_flat
+
+pytestmark = pytest.mark.api
 
 KEY = "auth-test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

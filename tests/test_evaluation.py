@@ -15,6 +15,8 @@ from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import rank, weighted_metrics
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
+pytestmark = pytest.mark.unit
+
 
 def scores(kind: str, n: int = 3001, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(seed)

@@ -18,6 +18,8 @@ import pytest
 from leadready.serving.schemas import EXAMPLE_REQUEST
 from workspace_server import AUTH, KEY, running_server
 
+pytestmark = pytest.mark.browser
+
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--no-sandbox",

@@ -32,6 +32,7 @@ def open_settings(models, tmp_path, **extra) -> ServeSettings:
     )
 
 
+@pytest.mark.api
 def test_pages_send_a_client_without_a_session_to_the_login_form(champion_dir, tmp_path):
     settings = open_settings(champion_dir, tmp_path, api_keys=KEY)
     with TestClient(create_app(settings), follow_redirects=False) as client:
@@ -51,6 +52,7 @@ def test_pages_send_a_client_without_a_session_to_the_login_form(champion_dir, t
         assert posted.headers["location"] == "/ui/login?next=%2Fui%2Fleads"
 
 
+@pytest.mark.api
 def test_static_files_come_from_the_package(champion_dir, tmp_path):
     settings = open_settings(champion_dir, tmp_path, api_keys=KEY)
     with TestClient(create_app(settings)) as client:
@@ -62,6 +64,7 @@ def test_static_files_come_from_the_package(champion_dir, tmp_path):
         assert "http" not in page.text.replace("http://testserver", "").split("<body>")[0]
 
 
+@pytest.mark.api
 def test_uploads_and_the_sample_are_scored_by_the_loaded_engine(
     champion_dir, sample_dir, small_export, tmp_path
 ):
@@ -88,6 +91,7 @@ def test_uploads_and_the_sample_are_scored_by_the_loaded_engine(
         assert route_card in client.get(f"/ui/leads/{lead}").text
 
 
+@pytest.mark.api
 def test_a_what_if_scores_what_the_api_scores_for_the_changed_lead(
     champion_dir, tiny_crm, tmp_path
 ):
@@ -135,6 +139,7 @@ def test_a_what_if_scores_what_the_api_scores_for_the_changed_lead(
     assert route == api_after["route"] == "sales"  # a demo request today is a hand-raise
 
 
+@pytest.mark.api
 def test_ten_thousand_leads_are_paged_and_filtered_on_the_server(
     champion_dir, sample_dir, tmp_path
 ):
@@ -176,6 +181,7 @@ def test_ten_thousand_leads_are_paged_and_filtered_on_the_server(
         assert len(csv_text.strip().splitlines()) == 10_001
 
 
+@pytest.mark.api
 def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
     """A flat-table user (no CRM export) gets the workspace; the API says what it lacks."""
     models = tmp_path / "models"
@@ -237,6 +243,7 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
         assert "600 rows of a flat table" in unmapped.text  # the last good upload stays
 
 
+@pytest.mark.server
 def test_with_several_workers_every_worker_serves_the_session(served, small_export, tmp_path):
     """Sessions and uploads are kept on disk: with --workers 2, whichever process answers, the
     cookie is valid and the uploaded export is there (scored again by that worker); /metrics
@@ -287,6 +294,7 @@ def _requests(metrics: str, endpoint: str, status: str) -> float:
     )
 
 
+@pytest.mark.api
 def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
     settings = ServeSettings(
         models_dir=champion_dir, api_keys=KEY, audit_url=f"sqlite:///{tmp_path / 'a.db'}"
@@ -300,6 +308,7 @@ def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
         assert "Too many wrong keys from this address: try again in 5 minutes." in refused.text
 
 
+@pytest.mark.unit
 def test_the_login_throttle_forgets_failures_after_the_window():
     throttle = LoginThrottle()
     for i in range(MAX_FAILED_LOGINS):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from leadready.features.build import Events, Leads, build_features, to_seconds
 from leadready.features.contract import BANT_FIELDS, load_crm
 from leadready.serving.flat import flat_columns
@@ -25,6 +26,8 @@ from leadready.serving.ui.whatif import (
     flat_variants,
     parse_change,
 )
+
+pytestmark = pytest.mark.unit
 
 UNKNOWN = dict.fromkeys(BANT_FIELDS, "unknown")
 
