@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
 from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel
 from leadready.serving.routing import ROUTES, Thresholds, nurture_warning, route_rules
@@ -39,7 +40,6 @@ from leadready.serving.ui.web import (
 HOLDOUT = "holdout/holdout.parquet"
 """The run artifact training logs with the hold-out rows and the scores the tested model gave."""
 CHALLENGER = "challenger"
-CALIBRATION_BINS = 10
 REGISTRY_SECONDS = 15.0
 METRICS = (
     ("roc_auc", "ROC AUC", "higher is better"),
@@ -68,14 +68,12 @@ def holdout_curves(frame: pd.DataFrame | None) -> dict[str, Any] | None:
         return None
     y = frame["__ready"].to_numpy(dtype=float)
     p = frame["__readiness"].to_numpy(dtype=float)
-    chunks = [c for c in np.array_split(np.argsort(p, kind="stable"), CALIBRATION_BINS) if len(c)]
-    bins = [(float(p[c].mean()), float(y[c].mean())) for c in chunks]
-    order = np.argsort(-p, kind="stable")
-    captured = np.cumsum(y[order]) / y.sum()
-    share = np.arange(1, len(y) + 1) / len(y)
-    steps = np.unique(np.linspace(0, len(y) - 1, min(len(y), 60)).astype(int))
-    gains = [(0.0, 0.0)] + [(float(share[i]), float(captured[i])) for i in steps]
-    top = captured[max(0, len(y) // 5 - 1)]
+    table = calibration_table(y, p, CALIBRATION_BINS)
+    bins = list(zip(table.predicted.tolist(), table.observed.tolist(), strict=True))
+    curve = gains_table(y, p)
+    steps = np.unique(np.linspace(0, len(y) - 1, min(len(y), 60)).astype(int)) + 1
+    gains = [(0.0, 0.0)] + [(float(curve.share[i]), float(curve.captured[i])) for i in steps]
+    top = curve.captured[max(1, len(y) // 5)]
     return {
         "bins": bins,
         "gains": gains,
