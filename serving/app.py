@@ -24,6 +24,7 @@ from typing import Annotated, Any
 from fastapi import Body, Depends, FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, PlainTextResponse
+from leadready.features.registry import NoChampionError
 from leadready.serving import outcomes, ui
 from leadready.serving.audit import AuditLog, default_url
 from leadready.serving.engine import Champions, Engine, load_champions
@@ -37,7 +38,6 @@ from leadready.serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from leadready.serving.store import NoChampionError
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,

@@ -45,6 +45,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from leadready.features import table as table_columns
 from leadready.features.build import to_seconds
 from leadready.features.contract import (
     AUTHORITY,
@@ -57,15 +58,15 @@ from leadready.features.contract import (
     Crm,
     load_crm,
 )
+from leadready.features.registry import CHAMPION, NoChampionError
+from leadready.features.routing import ROUTES, Thresholds, nurture_warning, route_rules
 from leadready.features.schema import Schema
 from leadready.serving import flat as flat_table
 from leadready.serving import outcomes as outcome_store
 from leadready.serving.batch import latest_time, score_export
 from leadready.serving.explain import BANT_WORDS
-from leadready.serving.routing import ROUTES, Thresholds, nurture_warning, route_rules
 from leadready.serving.schemas import ActivityIn, LeadIn, ScoreRequest, TouchIn
 from leadready.serving.sessions import Saved, SavedExports, session_secret
-from leadready.serving.store import CHAMPION, NoChampionError
 from markupsafe import Markup, escape
 from starlette.datastructures import UploadFile as StarletteUpload
 
@@ -836,7 +837,7 @@ def holdout_curves(ws: Workspace, engine: Any) -> dict[str, Any] | None:
     """Calibration bins and the cumulative gains curve of a champion on its hold-out, from the
     scores the hold-out test gave (logged with the run: a flat model is refitted on all rows
     afterwards, so rescoring the hold-out would reuse seen rows); computed once per version."""
-    from leadready.serving.store import use_store
+    from leadready.features.registry import use_store
 
     key = (engine.loaded.name, engine.loaded.run_id)
     if key in ws.curves:
@@ -889,7 +890,7 @@ def registry_versions(ws: Workspace, name: str) -> dict[str, Any]:
     cached = ws.versions.get(name)
     if cached is not None and time.monotonic() - cached[0] < REGISTRY_SECONDS:
         return cached[1]
-    from leadready.serving.store import use_store
+    from leadready.features.registry import use_store
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -1387,8 +1388,10 @@ def _upload(
 def _flat_export(model: Any, upload: UploadFile, folder: Path, schema: Schema | None) -> Export:
     """A flat table (one row per lead), scored by the flat-table champion (`serving.flat`)."""
     path = _save_upload(upload, folder, "table")
-    mapping = schema.table("table") if schema is not None else flat_table.stored_mapping(model.info)
-    return _flat_table_export(str(upload.filename), flat_table.read_flat(path, mapping), model)
+    mapping = (
+        schema.table("table") if schema is not None else table_columns.stored_mapping(model.info)
+    )
+    return _flat_table_export(str(upload.filename), table_columns.read_flat(path, mapping), model)
 
 
 def _flat_table_export(name: str, frame: pd.DataFrame, model: Any) -> Export:
@@ -1761,8 +1764,8 @@ def _flat_candidates(
     for name in features:
         current = str(row.at[0, name]).strip()
         if types[name] == "numeric":
-            column = flat_table.numbers(flat_table.text(export.frame[name])).dropna()
-            mine = flat_table.numbers(row[name].astype(str)).iloc[0]
+            column = table_columns.numbers(table_columns.text(export.frame[name])).dropna()
+            mine = table_columns.numbers(row[name].astype(str)).iloc[0]
             for q in FLAT_QUANTILES if len(column) else ():
                 value = float(column.quantile(q))
                 if math.isnan(mine) or value > mine:
@@ -1827,7 +1830,7 @@ def _flat_lead_page(request: Request, session: Session, export: Export, lead_id:
     values = [
         {
             "name": name,
-            "value": str(row.at[0, name]).strip() or flat_table.MISSING_CATEGORY,
+            "value": str(row.at[0, name]).strip() or table_columns.MISSING_CATEGORY,
             "kind": types[name],
             "drive": drivers.get(name, 0.0),
         }

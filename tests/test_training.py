@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from leadready.cli import app
 from leadready.features.build import FEATURES
-from leadready.serving.store import use_store
+from leadready.features.registry import use_store
 from leadready.training.examples import make_snapshots, split_by_time
 from leadready.training.registry import list_versions
 from leadready.training.sample import write_sample

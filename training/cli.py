@@ -273,7 +273,7 @@ def _print_summary(result: TrainResult, p: Published, seconds: float) -> None:
     routes = Table(title="Routing (thresholds from the validation slice, rates on the test set)")
     for column in ("route", "rule", "share", "win rate in horizon", "eventual win rate"):
         routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    from leadready.serving.routing import Thresholds, nurture_warning, route_rules
+    from leadready.features.routing import Thresholds, nurture_warning, route_rules
 
     rules = route_rules(Thresholds(**info["thresholds"]), flat=False)
     for route, stats in info["routes"].items():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from leadready.serving.routing import ROUTES, Thresholds, assign_routes
+from leadready.features.routing import ROUTES, Thresholds, assign_routes
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 ECE_BINS = 10

@@ -38,15 +38,9 @@ from leadready.features.model import (
     LinearMargin,
     TreeMargin,
 )
+from leadready.features.routing import Thresholds, nurture_warning, route_rules
 from leadready.features.schema import TableMapping
-from leadready.serving.flat import (
-    MISSING_TOKENS,
-    MODE,
-    flat_columns,
-    numbers,
-    read_flat,
-)
-from leadready.serving.routing import Thresholds, nurture_warning, route_rules
+from leadready.features.table import MISSING_TOKENS, MODE, flat_columns, numbers, read_flat
 from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import choose_thresholds, classification_metrics, route_statistics
 from leadready.training.fit import platt

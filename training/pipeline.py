@@ -27,8 +27,8 @@ from leadready.features.build import (
 from leadready.features.contract import Crm
 from leadready.features.labels import FEATURE_LABELS
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
-from leadready.serving.routing import Thresholds
-from leadready.serving.store import model_name
+from leadready.features.registry import model_name
+from leadready.features.routing import Thresholds
 from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import (
     choose_thresholds,

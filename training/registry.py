@@ -17,7 +17,18 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
-from leadready.serving.store import CHAMPION, embedded_uri, model_name, tracking_uri, use_store
+from leadready.features.registry import (
+    CHALLENGER,
+    CHAMPION,
+    HOLDOUT,
+    HOLDOUT_EXTRA,
+    embedded_uri,
+    load_holdout,
+    load_scorer,
+    model_name,
+    tracking_uri,
+    use_store,
+)
 from leadready.training.bootstrap import paired_auc_test
 from leadready.training.evaluate import expected_calibration_error
 from leadready.training.pipeline import TrainResult
@@ -28,7 +39,6 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 EXPERIMENT = "leadready"
-CHALLENGER = "challenger"
 
 
 @dataclass(frozen=True)
@@ -61,12 +71,6 @@ PROMOTION_RULE = (
     "difference is within noise (p >= 0.05) and its expected calibration error is lower. "
     "A cold-start scorecard never replaces a learned champion."
 )
-HOLDOUT = "holdout/holdout.parquet"
-
-
-HOLDOUT_EXTRA = ["__ready", "__lead", "__readiness"]
-"""Hold-out columns besides the features: label, lead id, and the readiness the tested model
-gave (a flat model is refitted on all rows afterwards, so only these scores are unseen ones)."""
 
 
 def _holdout_frame(result: TrainResult) -> pd.DataFrame:
@@ -76,20 +80,6 @@ def _holdout_frame(result: TrainResult) -> pd.DataFrame:
     frame["__lead"] = result.test_groups
     frame["__readiness"] = result.test_scores["readiness"]
     return frame
-
-
-def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:
-    """(feature columns, ready labels, lead ids, the tested model's readiness or None for
-    runs logged before it was kept) of a run's hold-out."""
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT)
-    frame = pd.read_parquet(path)
-    tested = frame["__readiness"].to_numpy() if "__readiness" in frame else None
-    return (
-        frame.drop(columns=HOLDOUT_EXTRA, errors="ignore"),
-        frame["__ready"].to_numpy(),
-        frame["__lead"].to_numpy(),
-        tested,
-    )
 
 
 def readiness_of(model: object, holdout: pd.DataFrame) -> np.ndarray:
@@ -140,7 +130,7 @@ def _versus_champion(
     if result.scorer.info["cold_start"]:
         return False, "a cold-start scorecard does not replace a champion; champion kept", None
     try:
-        model = mlflow.sklearn.load_model(f"models:/{name}/{champion.version}")
+        model = load_scorer(name, str(champion.version))
         holdout = _holdout_frame(result).drop(columns=HOLDOUT_EXTRA)
         comparison = compare_scores(
             result.test_ready,
@@ -398,7 +388,7 @@ def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> di
     name = model_name(flat)
     try:
         newer = client.get_model_version(name, str(max(int(a), int(b))))
-        models = [mlflow.sklearn.load_model(f"models:/{name}/{v}") for v in (a, b)]
+        models = [load_scorer(name, v) for v in (a, b)]
     except (MlflowException, ValueError):
         raise ValueError(
             f"no versions {a} and {b} of '{name}'; see `leadready models list`"
