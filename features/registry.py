@@ -121,9 +121,10 @@ def load_scorer(name: str, version: str) -> LeadScorer:
         flavor = Model.load(local).flavors.get("sklearn", {})
         saved_as = flavor.get("serialization_format")
         if saved_as not in ("pickle", "cloudpickle"):
+            kind = f"a scikit-learn model saved as {saved_as}" if saved_as else "no scorer"
             raise ValueError(
-                f"version {version} of '{name}' was not saved as a pickle ({saved_as}); "
-                "this leadready cannot load it, retrain it"
+                f"version {version} of '{name}' is {kind}, which leadready does not load; "
+                "retrain it with `leadready train`"
             )
         with open(local / flavor["pickled_model"], "rb") as file:
             return _LeadreadyUnpickler(file).load()

@@ -9,6 +9,7 @@ only when it beats the current champion on the new test set (or there is none, o
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from leadready import features
 from leadready.features.registry import (
     CHALLENGER,
     CHAMPION,
@@ -217,17 +219,19 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
         ).items():
             mlflow.log_figure(figure, path_name)
             plt.close(figure)
-        logged = mlflow.sklearn.log_model(
-            result.scorer,
-            name="model",
-            signature=signature,
-            input_example=example,
-            registered_model_name=name,
-            serialization_format="cloudpickle",
-            pyfunc_predict_fn="predict_proba",
-            metadata=_json_safe(info),
-            pip_requirements=_requirements(),
-        )
+        with tempfile.TemporaryDirectory() as folder:
+            logged = mlflow.sklearn.log_model(
+                result.scorer,
+                name="model",
+                signature=signature,
+                input_example=example,
+                registered_model_name=name,
+                serialization_format="cloudpickle",
+                pyfunc_predict_fn="predict_proba",
+                metadata=_json_safe(info),
+                pip_requirements=_requirements(),
+                code_paths=_model_code(Path(folder)),
+            )
     version = str(logged.registered_model_version)
     promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
     client.set_registered_model_alias(name, CHALLENGER, version)
@@ -322,6 +326,26 @@ def report_data(
         routes=info["routes"],
         comparison=shown,
     )
+
+
+MODEL_CODE = ("model.py", "baselines.py", "build.py", "contract.py")
+"""The leadready.features modules a registered scorer's pickle needs: its classes (model.py,
+baselines.py) and what they import (build.py, contract.py). leadready is not on PyPI, so they
+are logged with the model: `mlflow.pyfunc.load_model` then works where leadready is not
+installed."""
+
+
+def _model_code(folder: Path) -> list[str]:
+    """`code_paths` of the logged model: a copy of MODEL_CODE as `leadready/features/`.
+
+    The copy has no `__init__.py` files, so its `leadready` and `leadready.features` are
+    namespace packages: MLflow puts it first on `sys.path` at load, and an installed leadready
+    (whose `leadready.features` is a regular package) still wins over it."""
+    target = folder / "leadready" / "features"
+    target.mkdir(parents=True)
+    for module in MODEL_CODE:
+        shutil.copyfile(Path(features.__file__).parent / module, target / module)
+    return [str(folder / "leadready")]
 
 
 def _requirements() -> list[str]:
