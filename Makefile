@@ -1,10 +1,10 @@
-# The two entry points of the README. Both create .venv when missing and install the project.
+# The entry points of the README and CI. Each creates .venv when missing and installs the project.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := data/sample
 
-.PHONY: demo test install
+.PHONY: demo test check install
 
 $(BIN)/leadready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,3 +25,9 @@ demo: install
 
 test: install
 	$(BIN)/python -m pytest
+
+# Lint, formatting and the import contracts of pyproject.toml (serving -> features <- training).
+check: install
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/lint-imports
