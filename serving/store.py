@@ -20,6 +20,7 @@ from leadready.features.registry import (
     tracking_uri,
     use_store,
 )
+from leadready.features.table import MODE
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
         raise NoChampionError(str(exc)) from None
     info = scorer.info
     custom = info.get("custom", {})
-    if (info.get("mode") == "flat") != flat or (
+    if (info.get("mode") == MODE) != flat or (
         not flat and {f for f in info["features"] if f not in custom} != set(FEATURES)
     ):
         raise NoChampionError(
