@@ -1,10 +1,10 @@
-# The two entry points of the README. Both create .venv when missing and install the project.
+# The entry points of the README and CI. Each creates .venv when missing and installs the project.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 SAMPLE := data/sample
 
-.PHONY: demo test install typecheck
+.PHONY: demo test install check typecheck
 
 $(BIN)/leadready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,8 @@ typecheck: install
 	@for part in features training serving cli.py; do ln -s "$(CURDIR)/$$part" $(TYPECHECK)/leadready/; done
 	@MYPYPATH=$(TYPECHECK) $(BIN)/python -m mypy $(MYPY_TARGETS) > $(TYPECHECK)/mypy.txt; \
 	status=$$?; sed 's#$(TYPECHECK)/leadready/##g' $(TYPECHECK)/mypy.txt; exit $$status
+# Lint, formatting and the import contracts of pyproject.toml (serving -> features <- training).
+check: install
+	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+	$(BIN)/lint-imports

@@ -38,7 +38,8 @@ sys.path.insert(0, str(ROOT))
 
 from leadready.features.contract import read_table  # noqa: E402
 from leadready.features.evaluation import expected_calibration_error  # noqa: E402
-from leadready.serving.flat import score_table, text  # noqa: E402
+from leadready.features.table import text  # noqa: E402
+from leadready.serving.flat import score_table  # noqa: E402
 from leadready.serving.store import LoadedModel  # noqa: E402
 from leadready.training.flat import fit  # noqa: E402
 from leadready.training.flat_table import FlatConfig, prepare  # noqa: E402

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from leadready.features.registry import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
 from leadready.serving import outcomes
 from leadready.serving.audit import AuditLog
 from leadready.serving.engine import Engine
@@ -28,7 +29,6 @@ from leadready.serving.schemas import (
     ScoreResponse,
 )
 from leadready.serving.state import ServerDep, served_models
-from leadready.serving.store import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
 from pydantic import ValidationError
 
 NO_ENGINE = (

@@ -52,8 +52,8 @@ def serve(
     import tempfile
 
     import uvicorn
+    from leadready.features.registry import NoChampionError
     from leadready.serving.app import ServeSettings
-    from leadready.serving.store import NoChampionError
 
     os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -166,8 +166,9 @@ def score(
             raise fail("--as-of applies to --data only: a flat table is scored as it is")
         _score_table(table, out, schema, models_dir)
         return
+    from leadready.features.registry import NoChampionError
     from leadready.serving.batch import score_export
-    from leadready.serving.store import NoChampionError, load_champion
+    from leadready.serving.store import load_champion
 
     started = time.perf_counter()
     try:
@@ -206,8 +207,10 @@ def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> 
 
 def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -> None:
     """`score --table`: every row of a flat table, scored by a flat-table champion."""
-    from leadready.serving.flat import read_flat, score_table, stored_mapping
-    from leadready.serving.store import NoChampionError, load_champion
+    from leadready.features.registry import NoChampionError
+    from leadready.features.table import read_flat, stored_mapping
+    from leadready.serving.flat import score_table
+    from leadready.serving.store import load_champion
 
     started = time.perf_counter()
     try:

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 from leadready.features.build import DAY, Events, Leads, build_features
 from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from leadready.features.registry import NoChampionError
+from leadready.features.routing import Thresholds, route_reason
 from leadready.serving.explain import reasons
 from leadready.serving.flat import FlatModel
 from leadready.serving.predict import Prediction, predict
-from leadready.serving.routing import Thresholds, route_reason
 from leadready.serving.schemas import LeadIn, ScoreRequest, unix_seconds
-from leadready.serving.store import LoadedModel, NoChampionError, load_champion
+from leadready.serving.store import LoadedModel, load_champion
 
 ACTIVITY_CODES = {name: code for code, name in enumerate(ACTIVITY_TYPES)}
 CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}

@@ -1,35 +1,28 @@
-"""Flat-table models: columns as training saw them, and `leadready score --table FILE`.
+"""Scoring flat tables: `leadready score --table FILE` and the workspace's flat uploads.
 
 A flat model is trained on one row per lead with engagement already counted (see
-docs/flat-mode.md and `training.flat`). Its metadata records, per feature column, the type
-training settled on (`info["feature_types"]`: numeric or categorical) and the id column; scoring
-coerces a new file's columns with exactly those types, never by inferring them again.
-
-Serving never imports training: this module holds what both sides need, training imports it.
+docs/flat-mode.md and `training.flat`). A new file's columns are read and coerced exactly as
+training read them (`features.table`, with the types recorded in the model's metadata), then
+scored here with the API's scoring step.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
-from leadready.features.contract import ContractError, read_table
-from leadready.features.schema import TableMapping
+from leadready.features.registry import NoChampionError
+from leadready.features.routing import Thresholds, route_reason
+from leadready.features.table import flat_columns, text
 from leadready.serving.explain import reasons, top_labels
 from leadready.serving.predict import Prediction, predict
-from leadready.serving.routing import Thresholds, route_reason
-from leadready.serving.store import LoadedModel, NoChampionError
+from leadready.serving.store import LoadedModel
 
-MODE = "flat"
 CHUNK = 5000
 TOP_IN_FILE = 3
-MISSING_CATEGORY = "unknown"
-MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "?"})
-"""Cells a numeric column treats as empty (compared stripped and lower-cased)."""
 
 
 class FlatModel:
@@ -52,59 +45,6 @@ class FlatModel:
                 f"of leadready ({type(exc).__name__}: {exc}); retrain with `leadready train "
                 "--table FILE`"
             ) from None
-
-
-def text(series: pd.Series) -> pd.Series:
-    """A column as stripped strings, '' where missing (parquet nulls and NaN included);
-    dates from parquet become ISO 8601 text."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        series = series.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
-    elif series.dtype != object and not pd.api.types.is_string_dtype(series):
-        series = series.astype(object).where(series.notna(), "")
-    return series.fillna("").astype(str).str.strip()
-
-
-def numbers(values: pd.Series) -> pd.Series:
-    """Stripped text to floats; NaN for empty cells, the usual missing tokens and anything
-    that is not a number."""
-    missing = values.str.lower().isin(MISSING_TOKENS)
-    parsed = pd.to_numeric(values.mask(missing, None), errors="coerce").astype(float)
-    return parsed.mask(np.isinf(parsed))  # 'inf' parses, but is no count or amount
-
-
-def read_flat(path: str | Path, mapping: TableMapping | None = None) -> pd.DataFrame:
-    """The table as text columns ('' when empty), after the schema's renames and value maps."""
-    path = Path(path)
-    if not path.is_file():
-        raise ContractError(f"{path}: no such file; expected a .csv or .parquet table")
-    frame = read_table(path)
-    if mapping is not None:
-        frame = mapping.apply(frame)
-    return pd.DataFrame({name: text(frame[name]) for name in frame.columns})
-
-
-def stored_mapping(info: Mapping[str, Any]) -> TableMapping:
-    """The schema `table` section (renames, value maps, date formats) a model was trained with,
-    so a file from the same export scores without passing --schema again."""
-    stored = info.get("table_mapping") or {}
-    return TableMapping(
-        columns=dict(stored.get("columns", {})),
-        values={k: dict(v) for k, v in stored.get("values", {}).items()},
-        dates=dict(stored.get("dates", {})),
-    )
-
-
-def flat_columns(frame: pd.DataFrame, feature_types: Mapping[str, str]) -> dict[str, np.ndarray]:
-    """The model's feature columns from a table: numbers as float (NaN when missing or not a
-    number), categories as text ('unknown' when empty). The caller checks columns exist."""
-    out: dict[str, np.ndarray] = {}
-    for name, kind in feature_types.items():
-        values = text(frame[name])
-        if kind == "numeric":
-            out[name] = numbers(values).to_numpy(dtype=np.float64)
-        else:
-            out[name] = values.mask(values == "", MISSING_CATEGORY).to_numpy(dtype=object)
-    return out
 
 
 def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> None:

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 from leadready.features.contract import MAX_LISTED_ROWS, ContractError, read_table
+from leadready.features.routing import ROUTES
 from leadready.serving.audit import engine_for, scores
-from leadready.serving.routing import ROUTES
 from leadready.serving.schemas import EARLIEST, LATEST, Moment, unix_seconds
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 

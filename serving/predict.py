@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from leadready.features.model import LeadScorer
-from leadready.serving.routing import Thresholds, assign_routes
+from leadready.features.routing import Thresholds, assign_routes
 
 
 @dataclass(frozen=True)

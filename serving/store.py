@@ -1,32 +1,26 @@
-"""Where models live, and loading the champion: the one place serving talks to MLflow.
+"""Loading the champion: the one place serving talks to MLflow.
 
-Without `MLFLOW_TRACKING_URI`, the embedded store is a SQLite database under the models folder
-(`models/mlflow.db`), the same default `leadready train` writes to.
+Names, aliases and the store's location are shared with training (`features.registry`); without
+`MLFLOW_TRACKING_URI`, that is the SQLite database under the models folder (`models/mlflow.db`).
 """
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from leadready.features.build import FEATURES
 from leadready.features.model import LeadScorer
-
-MODEL_NAME = "sales-readiness"
-FLAT_MODEL_NAME = "sales-readiness-flat"
-"""Flat-table models (docs/flat-mode.md) are registered under their own name, so a registry
-holds a champion of each kind: the API scores CRM exports, the workspace also flat files."""
-CHAMPION = "champion"
-
-
-def model_name(flat: bool) -> str:
-    """The registered model name of a mode: flat tables or CRM exports."""
-    return FLAT_MODEL_NAME if flat else MODEL_NAME
-
-
-class NoChampionError(RuntimeError):
-    """The registry has no version behind the champion alias."""
+from leadready.features.registry import (
+    CHAMPION,
+    NoChampionError,
+    embedded_uri,
+    load_scorer,
+    model_name,
+    tracking_uri,
+    use_store,
+)
+from leadready.features.table import MODE
 
 
 @dataclass(frozen=True)
@@ -47,39 +41,12 @@ class LoadedModel:
         }
 
 
-# mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to the environment; the URIs we
-# set ourselves must not later pass for a tracking server the user asked for.
-_SET_HERE: set[str] = set()
-
-
-def embedded_uri(models_dir: Path) -> str:
-    return f"sqlite:///{(models_dir / 'mlflow.db').resolve()}"
-
-
-def tracking_uri(models_dir: Path) -> str:
-    """The user's `MLFLOW_TRACKING_URI` when set, else the embedded store in `models_dir`."""
-    external = os.environ.get("MLFLOW_TRACKING_URI")
-    return external if external and external not in _SET_HERE else embedded_uri(models_dir)
-
-
-def use_store(models_dir: Path) -> str:
-    """Point MLflow's client at the store for `models_dir`; returns its URI."""
-    import mlflow
-
-    uri = tracking_uri(models_dir)
-    if uri == embedded_uri(models_dir):
-        _SET_HERE.add(uri)
-    mlflow.set_tracking_uri(uri)
-    return uri
-
-
 def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False) -> LoadedModel:
     """Resolve the alias to a version once, then load exactly that version.
 
     `flat=True` loads the flat-table champion (`sales-readiness-flat`, for `score --table` and
     the workspace's flat uploads); otherwise the one trained on CRM exports, which the API and
     `score --data` use."""
-    import mlflow
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
@@ -95,10 +62,13 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException:
         raise NoChampionError(_no_champion(uri, flat)) from None
-    scorer = mlflow.sklearn.load_model(f"models:/{name}/{version.version}")
+    try:
+        scorer = load_scorer(name, str(version.version))
+    except ValueError as exc:
+        raise NoChampionError(str(exc)) from None
     info = scorer.info
     custom = info.get("custom", {})
-    if (info.get("mode") == "flat") != flat or (
+    if (info.get("mode") == MODE) != flat or (
         not flat and {f for f in info["features"] if f not in custom} != set(FEATURES)
     ):
         raise NoChampionError(

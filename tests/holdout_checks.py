@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 import mlflow
-from leadready.serving.store import use_store
+from leadready.features.registry import use_store
 from mlflow.tracking import MlflowClient
 
 

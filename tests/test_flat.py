@@ -11,8 +11,9 @@ import pytest
 from conftest import NEW_SOURCE, ROWS, make_table, write
 from holdout_checks import assert_one_source_of_metrics
 from leadready.cli import app
+from leadready.features.registry import NoChampionError
 from leadready.features.schema import Schema
-from leadready.serving.store import NoChampionError, load_champion
+from leadready.serving.store import load_champion
 from leadready.training.flat import holdout
 from leadready.training.flat_table import FlatConfig, prepare
 from typer.testing import CliRunner
@@ -282,7 +283,7 @@ def test_score_table_writes_id_readiness_route_and_reasons(trained, tmp_path):
     # The same rows score the same in any order: columns are coerced, not re-inferred.
     by_id = scores.set_index("lead")["readiness"]
     model = load_champion(models, flat=True).scorer
-    from leadready.serving.flat import flat_columns, read_flat
+    from leadready.features.table import flat_columns, read_flat
 
     direct = model.predict_proba(flat_columns(read_flat(new), model.info["feature_types"]))
     np.testing.assert_allclose(by_id.loc[table["lead"]].to_numpy(), direct[:, 1], atol=1e-4)
@@ -342,7 +343,7 @@ def test_models_list_shows_both_models_and_promote_takes_flat(trained):
 
 @pytest.mark.unit
 def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_flagged():
-    from leadready.serving.routing import Thresholds, assign_routes, nurture_warning, route_rules
+    from leadready.features.routing import Thresholds, assign_routes, nurture_warning, route_rules
 
     # The shared Leads export's thresholds: the sales cut-off below the disqualify one.
     t = Thresholds(sales=0.006, disqualify=0.095)

@@ -12,7 +12,7 @@ import pytest
 from holdout_checks import assert_one_source_of_metrics
 from leadready.cli import app
 from leadready.features.build import FEATURES
-from leadready.serving.store import use_store
+from leadready.features.registry import use_store
 from leadready.training.examples import make_snapshots, split_by_time
 from leadready.training.registry import list_versions
 from leadready.training.sample import write_sample

@@ -12,8 +12,8 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 from leadready.features.contract import load_crm
+from leadready.features.routing import Thresholds
 from leadready.serving.app import ServeSettings, create_app
-from leadready.serving.routing import Thresholds
 from leadready.serving.schemas import EXAMPLE_REQUEST
 from leadready.serving.ui.auth import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
 from leadready.serving.ui.exports import build_export

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from leadready.features.build import Events, Leads, build_features, to_seconds
 from leadready.features.contract import BANT_FIELDS, load_crm
-from leadready.serving.flat import flat_columns
+from leadready.features.table import flat_columns
 from leadready.serving.ui.whatif import (
     ADDITIONS,
     FLAT_PREFIX,

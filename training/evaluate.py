@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table
-from leadready.serving.routing import ROUTES, Thresholds, assign_routes
+from leadready.features.routing import ROUTES, Thresholds, assign_routes
 
 MIN_SALES_ROWS = 30
 METRICS = ("roc_auc", "pr_auc", "brier", "log_loss", "ece", "top_decile_lift")

@@ -25,7 +25,7 @@ import pandas as pd
 from leadready.features.baselines import FrequencyMargin
 from leadready.features.model import Calibrated, FeatureEncoder, LinearMargin, TreeMargin
 from leadready.features.schema import TableMapping
-from leadready.serving.flat import MODE, flat_columns
+from leadready.features.table import MODE, flat_columns
 from leadready.training.evaluate import choose_thresholds
 from leadready.training.fit import platt
 from leadready.training.flat_table import FOLDS, FlatConfig, FlatData, FlatTrainingError, prepare

@@ -19,12 +19,7 @@ import numpy as np
 import pandas as pd
 from leadready.features.contract import CheckedTable, ContractError, check_dates
 from leadready.features.schema import TableMapping
-from leadready.serving.flat import (
-    MISSING_TOKENS,
-    flat_columns,
-    numbers,
-    read_flat,
-)
+from leadready.features.table import MISSING_TOKENS, flat_columns, numbers, read_flat
 from leadready.training.result import TrainingError
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold

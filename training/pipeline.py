@@ -26,7 +26,7 @@ from leadready.features.build import (
 from leadready.features.contract import Crm
 from leadready.features.labels import FEATURE_LABELS
 from leadready.features.model import Calibrated, FeatureEncoder
-from leadready.serving.routing import Thresholds
+from leadready.features.routing import Thresholds
 from leadready.training.evaluate import choose_thresholds
 from leadready.training.examples import Snapshots, make_snapshots, split_by_time
 from leadready.training.fit import Candidate, fit_candidates, platt

@@ -9,6 +9,7 @@ only when it beats the current champion on the new test set (or there is none, o
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +18,20 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from leadready import features
 from leadready.features.evaluation import expected_calibration_error
-from leadready.serving.store import CHAMPION, embedded_uri, model_name, tracking_uri, use_store
+from leadready.features.registry import (
+    CHALLENGER,
+    CHAMPION,
+    HOLDOUT,
+    HOLDOUT_EXTRA,
+    embedded_uri,
+    load_holdout,
+    load_scorer,
+    model_name,
+    tracking_uri,
+    use_store,
+)
 from leadready.training.bootstrap import paired_auc_test
 from leadready.training.plots import evaluation_figures
 from leadready.training.report import ReportData, write_report
@@ -28,7 +41,6 @@ from mlflow.models import infer_signature
 from mlflow.tracking import MlflowClient
 
 EXPERIMENT = "leadready"
-CHALLENGER = "challenger"
 
 
 @dataclass(frozen=True)
@@ -61,12 +73,6 @@ PROMOTION_RULE = (
     "difference is within noise (p >= 0.05) and its expected calibration error is lower. "
     "A cold-start scorecard never replaces a learned champion."
 )
-HOLDOUT = "holdout/holdout.parquet"
-
-
-HOLDOUT_EXTRA = ["__ready", "__lead", "__readiness"]
-"""Hold-out columns besides the features: label, lead id, and the readiness the tested model
-gave (a flat model is refitted on all rows afterwards, so only these scores are unseen ones)."""
 
 
 def _holdout_frame(result: TrainResult) -> pd.DataFrame:
@@ -76,20 +82,6 @@ def _holdout_frame(result: TrainResult) -> pd.DataFrame:
     frame["__lead"] = result.test_groups
     frame["__readiness"] = result.test_scores["readiness"]
     return frame
-
-
-def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:
-    """(feature columns, ready labels, lead ids, the tested model's readiness or None for
-    runs logged before it was kept) of a run's hold-out."""
-    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT)
-    frame = pd.read_parquet(path)
-    tested = frame["__readiness"].to_numpy() if "__readiness" in frame else None
-    return (
-        frame.drop(columns=HOLDOUT_EXTRA, errors="ignore"),
-        frame["__ready"].to_numpy(),
-        frame["__lead"].to_numpy(),
-        tested,
-    )
 
 
 def readiness_of(model: object, holdout: pd.DataFrame) -> np.ndarray:
@@ -140,7 +132,7 @@ def _versus_champion(
     if result.scorer.info["cold_start"]:
         return False, "a cold-start scorecard does not replace a champion; champion kept", None
     try:
-        model = mlflow.sklearn.load_model(f"models:/{name}/{champion.version}")
+        model = load_scorer(name, str(champion.version))
         holdout = _holdout_frame(result).drop(columns=HOLDOUT_EXTRA)
         comparison = compare_scores(
             result.test_ready,
@@ -227,17 +219,19 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
         ).items():
             mlflow.log_figure(figure, path_name)
             plt.close(figure)
-        logged = mlflow.sklearn.log_model(
-            result.scorer,
-            name="model",
-            signature=signature,
-            input_example=example,
-            registered_model_name=name,
-            serialization_format="cloudpickle",
-            pyfunc_predict_fn="predict_proba",
-            metadata=_json_safe(info),
-            pip_requirements=_requirements(),
-        )
+        with tempfile.TemporaryDirectory() as folder:
+            logged = mlflow.sklearn.log_model(
+                result.scorer,
+                name="model",
+                signature=signature,
+                input_example=example,
+                registered_model_name=name,
+                serialization_format="cloudpickle",
+                pyfunc_predict_fn="predict_proba",
+                metadata=_json_safe(info),
+                pip_requirements=_requirements(),
+                code_paths=_model_code(Path(folder)),
+            )
     version = str(logged.registered_model_version)
     promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
     client.set_registered_model_alias(name, CHALLENGER, version)
@@ -334,6 +328,26 @@ def report_data(
     )
 
 
+MODEL_CODE = ("model.py", "baselines.py", "build.py", "contract.py")
+"""The leadready.features modules a registered scorer's pickle needs: its classes (model.py,
+baselines.py) and what they import (build.py, contract.py). leadready is not on PyPI, so they
+are logged with the model: `mlflow.pyfunc.load_model` then works where leadready is not
+installed."""
+
+
+def _model_code(folder: Path) -> list[str]:
+    """`code_paths` of the logged model: a copy of MODEL_CODE as `leadready/features/`.
+
+    The copy has no `__init__.py` files, so its `leadready` and `leadready.features` are
+    namespace packages: MLflow puts it first on `sys.path` at load, and an installed leadready
+    (whose `leadready.features` is a regular package) still wins over it."""
+    target = folder / "leadready" / "features"
+    target.mkdir(parents=True)
+    for module in MODEL_CODE:
+        shutil.copyfile(Path(features.__file__).parent / module, target / module)
+    return [str(folder / "leadready")]
+
+
 def _requirements() -> list[str]:
     from importlib.metadata import version
 
@@ -398,7 +412,7 @@ def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> di
     name = model_name(flat)
     try:
         newer = client.get_model_version(name, str(max(int(a), int(b))))
-        models = [mlflow.sklearn.load_model(f"models:/{name}/{v}") for v in (a, b)]
+        models = [load_scorer(name, v) for v in (a, b)]
     except (MlflowException, ValueError):
         raise ValueError(
             f"no versions {a} and {b} of '{name}'; see `leadready models list`"

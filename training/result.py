@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
-from leadready.serving.routing import Thresholds
-from leadready.serving.store import model_name
+from leadready.features.registry import model_name
+from leadready.features.routing import Thresholds
 from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import route_statistics
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leadready.serving.routing import Thresholds, nurture_warning, route_rules
+from leadready.features.routing import Thresholds, nurture_warning, route_rules
 from leadready.training.flat_table import LEAKAGE_AUC, FlatData
 from rich.table import Table
 from rich.text import Text

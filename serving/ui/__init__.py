@@ -26,8 +26,8 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+from leadready.features.registry import NoChampionError
 from leadready.serving.sessions import SavedExports, session_secret
-from leadready.serving.store import NoChampionError
 from leadready.serving.ui import auth
 from leadready.serving.ui.exports import Exports
 from leadready.serving.ui.pages import lead, leads, model, outcomes

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
-from leadready.serving.routing import ROUTES
+from leadready.features.routing import ROUTES
 from leadready.serving.ui.formatting import num, pct, when
 from markupsafe import Markup, escape
 

@@ -20,13 +20,13 @@ import pandas as pd
 from fastapi import UploadFile
 from leadready.features.build import to_seconds
 from leadready.features.contract import BANT_FIELDS, ContractError, Crm, load_crm
+from leadready.features.registry import NoChampionError
 from leadready.features.schema import Schema
-from leadready.serving import flat as flat_table
+from leadready.features.table import read_flat, stored_mapping
 from leadready.serving.batch import latest_time, score_open_leads
 from leadready.serving.engine import Champions, Engine
-from leadready.serving.flat import FlatModel
+from leadready.serving.flat import FlatModel, score_table
 from leadready.serving.sessions import Saved, SavedExports
-from leadready.serving.store import NoChampionError
 from leadready.serving.ui.web import crm_model, flat_model
 
 MAX_EXPORTS = 16
@@ -114,7 +114,7 @@ def build_export(
 
 def flat_table_export(name: str, frame: pd.DataFrame, model: FlatModel) -> Export:
     """Every row of a flat table (after the schema) scored by the flat-table champion."""
-    scored = flat_table.score_table(frame, model.loaded, where=name)
+    scored = score_table(frame, model.loaded, where=name)
     table = scored.sort_values("readiness", ascending=False, kind="stable").reset_index(drop=True)
     id_column = model.info["id_column"]
     ids = scored[id_column].tolist()
@@ -170,8 +170,8 @@ def _flat_export(
 ) -> Export:
     """A flat table (one row per lead), scored by the flat-table champion (`serving.flat`)."""
     path = _save_upload(upload, folder, "table")
-    mapping = schema.table("table") if schema is not None else flat_table.stored_mapping(model.info)
-    return flat_table_export(str(upload.filename), flat_table.read_flat(path, mapping), model)
+    mapping = schema.table("table") if schema is not None else stored_mapping(model.info)
+    return flat_table_export(str(upload.filename), read_flat(path, mapping), model)
 
 
 def _score_upload(

@@ -15,8 +15,8 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from leadready.features.contract import BANT_FIELDS
-from leadready.serving import flat as flat_table
-from leadready.serving.flat import FlatModel
+from leadready.features.table import MISSING_CATEGORY, flat_columns
+from leadready.serving.flat import FlatModel, explain_rows
 from leadready.serving.ui import whatif
 from leadready.serving.ui.auth import SessionDep
 from leadready.serving.ui.charts import (
@@ -215,7 +215,7 @@ def _flat_lead_page(
     assert export.frame is not None
     frame = export.frame.iloc[[export.positions[lead_id]]]
     row = {name: str(frame[name].iloc[0]).strip() for name in types}
-    columns = flat_table.flat_columns(frame, types)
+    columns = flat_columns(frame, types)
     vocabulary = model.scorer.encoder.vocabulary_
     choices = {
         name: sorted(vocabulary.get(name, {}), key=str.lower)
@@ -225,13 +225,13 @@ def _flat_lead_page(
     drivers = info.get("drivers", {})
     by_drive = sorted(types, key=lambda name: -drivers.get(name, 0.0))
     editable = by_drive[: whatif.FLAT_EDITABLE]
-    file_numbers = flat_table.flat_columns(
+    file_numbers = flat_columns(
         export.frame, {name: "numeric" for name in editable if types[name] == "numeric"}
     )
     change = whatif.flat_changes(request.query_params, row, choices, types)
     candidates = whatif.flat_candidates(row, columns, file_numbers, editable, choices, types)
     variants = whatif.flat_variants(columns, [{}, change, *(c for _, c in candidates)], types)
-    results = flat_table.explain_rows(variants, model.loaded)
+    results = explain_rows(variants, model.loaded)
     before, after = results[0], results[1]
     changed = bool(change)
     shown = after if changed else before
@@ -266,7 +266,7 @@ def _flat_lead_page(
             "values": [
                 {
                     "name": name,
-                    "value": row[name] or flat_table.MISSING_CATEGORY,
+                    "value": row[name] or MISSING_CATEGORY,
                     "kind": types[name],
                     "drive": drivers.get(name, 0.0),
                 }

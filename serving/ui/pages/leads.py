@@ -15,8 +15,8 @@ from fastapi import APIRouter, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from leadready.features.contract import AUTHORITY, BUDGET, NEED, SOURCES, TIMEFRAME, ContractError
+from leadready.features.routing import ROUTES
 from leadready.serving.engine import Champions
-from leadready.serving.routing import ROUTES
 from leadready.serving.ui.auth import SessionDep
 from leadready.serving.ui.exports import LEAD_COLUMNS, UPLOAD_TABLES, Export, UploadRefused
 from leadready.serving.ui.web import (

@@ -16,11 +16,11 @@ import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
+from leadready.features.registry import CHALLENGER, CHAMPION, HOLDOUT
+from leadready.features.routing import ROUTES, Thresholds, nurture_warning, route_rules
 from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel
-from leadready.serving.routing import ROUTES, Thresholds, nurture_warning, route_rules
 from leadready.serving.store import (
-    CHAMPION,
     download_run_file,
     registry_versions,
     version_info,
@@ -37,9 +37,6 @@ from leadready.serving.ui.web import (
     workspace,
 )
 
-HOLDOUT = "holdout/holdout.parquet"
-"""The run artifact training logs with the hold-out rows and the scores the tested model gave."""
-CHALLENGER = "challenger"
 REGISTRY_SECONDS = 15.0
 METRICS = (
     ("roc_auc", "ROC AUC", "higher is better"),

@@ -8,9 +8,9 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+from leadready.features.registry import NoChampionError
+from leadready.features.routing import ROUTES
 from leadready.serving import outcomes as outcome_store
-from leadready.serving.routing import ROUTES
-from leadready.serving.store import NoChampionError
 from leadready.serving.ui.auth import SessionDep
 from leadready.serving.ui.charts import ACCENT, INK, ROUTE_COLORS, line_chart, vbars
 from leadready.serving.ui.formatting import count

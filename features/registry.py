@@ -1,0 +1,130 @@
+"""What training and serving both say about the model registry: the registered names and
+aliases, where the store is, the hold-out a version was tested on, and loading a registered
+scorer. Training registers and promotes (`training.registry`), serving loads the champion
+(`serving.store`); both take their names and their loading from here.
+
+Without `MLFLOW_TRACKING_URI`, the embedded store is a SQLite database under the models folder
+(`models/mlflow.db`), the default `leadready train` writes to and `leadready serve` reads.
+MLflow is imported inside the functions that use it: serving's command line starts without it.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:
+    from leadready.features.model import LeadScorer
+
+MODEL_NAME = "sales-readiness"
+FLAT_MODEL_NAME = "sales-readiness-flat"
+"""Flat-table models (docs/flat-mode.md) are registered under their own name, so a registry
+holds a champion of each kind: the API scores CRM exports, the workspace also flat files."""
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+"""Every new version becomes `challenger`; `champion` moves only on promotion."""
+
+HOLDOUT = "holdout/holdout.parquet"
+"""The run artifact holding the hold-out a version was tested on."""
+HOLDOUT_EXTRA = ["__ready", "__lead", "__readiness"]
+"""Hold-out columns besides the features: label, lead id, and the readiness the tested model
+gave (a flat model is refitted on all rows afterwards, so only these scores are unseen ones)."""
+
+OLD_PACKAGES = frozenset({"features", "training", "serving"})
+"""Top-level names of the folders before they installed as one package, `leadready`: versions
+registered then reference `features.model.LeadScorer` and the like in their pickles."""
+
+
+def model_name(flat: bool) -> str:
+    """The registered model name of a mode: flat tables or CRM exports."""
+    return FLAT_MODEL_NAME if flat else MODEL_NAME
+
+
+class NoChampionError(RuntimeError):
+    """The registry has no version behind the champion alias."""
+
+
+# mlflow.set_tracking_uri also exports MLFLOW_TRACKING_URI to the environment; the URIs we
+# set ourselves must not later pass for a tracking server the user asked for.
+_SET_HERE: set[str] = set()
+
+
+def embedded_uri(models_dir: Path) -> str:
+    return f"sqlite:///{(models_dir / 'mlflow.db').resolve()}"
+
+
+def tracking_uri(models_dir: Path) -> str:
+    """The user's `MLFLOW_TRACKING_URI` when set, else the embedded store in `models_dir`."""
+    external = os.environ.get("MLFLOW_TRACKING_URI")
+    return external if external and external not in _SET_HERE else embedded_uri(models_dir)
+
+
+def use_store(models_dir: Path) -> str:
+    """Point MLflow's client at the store for `models_dir`; returns its URI."""
+    import mlflow
+
+    uri = tracking_uri(models_dir)
+    if uri == embedded_uri(models_dir):
+        _SET_HERE.add(uri)
+    mlflow.set_tracking_uri(uri)
+    return uri
+
+
+def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(feature columns, ready labels, lead ids, the tested model's readiness or None for
+    runs logged before it was kept) of a run's hold-out, from the current store."""
+    import mlflow
+
+    path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=HOLDOUT)
+    frame = pd.read_parquet(path)
+    tested = frame["__readiness"].to_numpy() if "__readiness" in frame else None
+    return (
+        frame.drop(columns=HOLDOUT_EXTRA, errors="ignore"),
+        frame["__ready"].to_numpy(),
+        frame["__lead"].to_numpy(),
+        tested,
+    )
+
+
+class _LeadreadyUnpickler(pickle.Unpickler):
+    """Resolves the pre-package module names (`features.model`, ...) to `leadready.*` for this
+    one load. Aliasing them in `sys.modules` instead would hide another installed distribution
+    named `features`."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if module.partition(".")[0] in OLD_PACKAGES:
+            module = f"leadready.{module}"
+        return super().find_class(module, name)
+
+
+def load_scorer(name: str, version: str) -> LeadScorer:
+    """A registered version's scorer, from the current store.
+
+    The sklearn flavor's pickle is read here rather than by `mlflow.sklearn.load_model`, so
+    versions registered before the package was named `leadready` still load, and the code
+    logged with the model is not put on `sys.path`: this process uses the installed leadready."""
+    import mlflow
+    from mlflow.models import Model
+
+    with tempfile.TemporaryDirectory() as folder:
+        local = Path(
+            mlflow.artifacts.download_artifacts(
+                artifact_uri=f"models:/{name}/{version}", dst_path=folder
+            )
+        )
+        flavor = Model.load(local).flavors.get("sklearn", {})
+        saved_as = flavor.get("serialization_format")
+        if saved_as not in ("pickle", "cloudpickle"):
+            kind = f"a scikit-learn model saved as {saved_as}" if saved_as else "no scorer"
+            raise ValueError(
+                f"version {version} of '{name}' is {kind}, which leadready does not load; "
+                "retrain it with `leadready train`"
+            )
+        with open(local / flavor["pickled_model"], "rb") as file:
+            return _LeadreadyUnpickler(file).load()

@@ -1,0 +1,130 @@
+"""The registry shared by both sides: versions registered before the package was named
+`leadready` still load, and the logged model carries the code its pickle needs."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+from leadready import features
+from leadready.features import baselines, model
+from leadready.features.contract import load_crm
+from leadready.features.registry import CHAMPION, MODEL_NAME, NoChampionError, use_store
+from leadready.serving.batch import score_export
+from leadready.serving.store import load_champion
+from leadready.training.registry import configure
+from mlflow.tracking import MlflowClient
+
+AS_OF = "2026-06-29T00:00:00"
+# The champion's load through MLflow in a new process, shared with bench/fresh_venv_load.py, which
+# runs it in a new virtualenv given only the model's logged requirements (minutes: not a test).
+_spec = importlib.util.spec_from_file_location(
+    "fresh_venv_load", Path(__file__).resolve().parents[1] / "bench" / "fresh_venv_load.py"
+)
+fresh_venv_load = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(fresh_venv_load)
+
+
+def _old_names(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the model's classes live in `features.model` and `features.baselines`, the names
+    versions registered before the `leadready` package pickled (undone by monkeypatch)."""
+    monkeypatch.setitem(sys.modules, "features", features)
+    for module in (model, baselines):
+        old = module.__name__.removeprefix("leadready.")
+        monkeypatch.setitem(sys.modules, old, module)
+        for value in vars(module).values():
+            if isinstance(value, type) and value.__module__ == module.__name__:
+                monkeypatch.setattr(value, "__module__", old)
+
+
+@pytest.mark.model
+def test_versions_pickled_under_the_old_module_names_still_load(
+    champion_dir, sample_dir, tmp_path, monkeypatch
+):
+    current = load_champion(champion_dir)
+    models = tmp_path / "models"
+    configure(models)
+    with monkeypatch.context() as patch:
+        _old_names(patch)
+        with mlflow.start_run():
+            mlflow.sklearn.log_model(
+                current.scorer,
+                name="model",
+                registered_model_name=MODEL_NAME,
+                serialization_format="cloudpickle",
+                pip_requirements=["mlflow"],
+            )
+    MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, "1")
+    (pickled,) = (models / "artifacts").rglob("model.pkl")
+    stream = pickled.read_bytes()
+    assert b"features.model" in stream and b"leadready" not in stream
+
+    old = load_champion(models)
+
+    assert type(old.scorer) is model.LeadScorer
+    assert "features" not in sys.modules and "features.model" not in sys.modules
+    crm = load_crm(sample_dir)
+    pd.testing.assert_frame_equal(
+        score_export(crm, old, AS_OF, threads=1), score_export(crm, current, AS_OF, threads=1)
+    )
+
+
+class _NotAScorer(mlflow.pyfunc.PythonModel):
+    def predict(self, context, model_input):
+        return model_input
+
+
+@pytest.mark.model
+def test_a_champion_that_is_not_a_pickled_scorer_is_refused_in_words(tmp_path):
+    models = tmp_path / "models"
+    configure(models)
+    with mlflow.start_run():
+        mlflow.pyfunc.log_model(
+            name="model",
+            python_model=_NotAScorer(),
+            registered_model_name=MODEL_NAME,
+            pip_requirements=["mlflow"],
+        )
+    MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, "1")
+    with pytest.raises(NoChampionError, match="version 1 of 'sales-readiness' is no scorer"):
+        load_champion(models)
+
+
+def _expected(champion_dir: Path, example: pd.DataFrame) -> np.ndarray:
+    return load_champion(champion_dir).scorer.predict_proba(example)[:, 1]
+
+
+@pytest.mark.model
+def test_the_logged_model_loads_with_its_own_code_where_leadready_is_not_installed(
+    champion_dir, tmp_path
+):
+    result, example = fresh_venv_load.load_logged_model(
+        sys.executable, champion_dir, tmp_path / "work", without_leadready=True
+    )
+    assert not result["installed"]
+    code = (champion_dir / "artifacts").resolve()
+    assert Path(result["module"]).resolve().is_relative_to(code)
+    assert not result["whole_package"]  # only what the pickle needs was logged
+    np.testing.assert_allclose(result["readiness"], _expected(champion_dir, example))
+
+
+@pytest.mark.model
+def test_the_installed_leadready_wins_over_the_logged_code(champion_dir, tmp_path, monkeypatch):
+    installed = Path(model.__file__).resolve()
+    result, example = fresh_venv_load.load_logged_model(
+        sys.executable, champion_dir, tmp_path / "work"
+    )
+    assert result["installed"] and result["whole_package"]
+    assert Path(result["module"]).resolve() == installed
+    np.testing.assert_allclose(result["readiness"], _expected(champion_dir, example))
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # MLflow prepends the model's code folder
+    use_store(champion_dir)
+    logged = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
+    assert type(logged.get_raw_model()) is model.LeadScorer
+    assert Path(sys.modules["leadready.features.model"].__file__).resolve() == installed
