@@ -14,6 +14,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer  # noqa: E402
+
 from leadready.serving import cli as serving_cli  # noqa: E402
 from leadready.training import cli as training_cli  # noqa: E402
 

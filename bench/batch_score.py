@@ -21,6 +21,7 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
+
 from leadready.features.contract import load_crm  # noqa: E402
 from leadready.serving.batch import score_export  # noqa: E402
 from leadready.serving.store import load_champion  # noqa: E402

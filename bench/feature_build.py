@@ -16,6 +16,7 @@ import statistics
 import time
 
 import numpy as np
+
 from leadready.features.build import DAY, Events, Leads, build_features
 from leadready.features.contract import (
     ACTIVITY_TYPES,

@@ -97,6 +97,7 @@ def main() -> None:
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     import mlflow
     import numpy as np
+
     from leadready.features.contract import load_crm
     from leadready.features.registry import use_store
     from leadready.serving.store import load_champion

@@ -20,8 +20,9 @@ import argparse  # noqa: E402
 
 import numpy as np  # noqa: E402
 from feature_build import median_seconds  # noqa: E402
-from leadready.training.fit import search_lightgbm, time_folds  # noqa: E402
 from sklearn.datasets import make_classification  # noqa: E402
+
+from leadready.training.fit import search_lightgbm, time_folds  # noqa: E402
 
 FIRST_TRIAL = 0.05
 """A budget (seconds) that ends the search after its first trial: the budget is checked before

@@ -26,6 +26,7 @@ from pathlib import Path  # noqa: E402
 
 import pandas as pd  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
+
 from leadready.features.contract import load_crm  # noqa: E402
 from leadready.serving.app import ServeSettings, create_app  # noqa: E402
 from leadready.serving.ui.exports import build_export  # noqa: E402

@@ -21,6 +21,7 @@ lost leads with it, summed with the prior log-odds. Numeric fields are cut into 
 from __future__ import annotations
 
 import numpy as np
+
 from leadready.features.model import FeatureEncoder
 
 POINTS = {

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from leadready.features.schema import Schema
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -18,6 +17,8 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+
+from leadready.features.schema import Schema
 
 console = Console()
 errors = Console(stderr=True)

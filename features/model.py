@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
-from leadready.features.build import CATEGORICAL, NUMERIC
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
+
+from leadready.features.build import CATEGORICAL, NUMERIC
 
 Columns = Mapping[str, Any]
 

@@ -20,6 +20,7 @@ from typing import Any
 
 import pandas as pd
 import yaml
+
 from leadready.features.contract import ContractError
 
 SECTIONS = ("leads", "activities", "touches", "table")

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from leadready.features.contract import ContractError, read_table
 from leadready.features.schema import TableMapping
 

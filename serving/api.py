@@ -15,6 +15,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+
 from leadready.features.registry import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
 from leadready.serving import outcomes
 from leadready.serving.audit import AuditLog
@@ -29,7 +31,6 @@ from leadready.serving.schemas import (
     ScoreResponse,
 )
 from leadready.serving.state import ServerDep, served_models
-from pydantic import ValidationError
 
 NO_ENGINE = (
     f"no champion of '{MODEL_NAME}' is loaded; train one with `leadready train --data DIR`, "

@@ -19,11 +19,12 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
 from leadready.serving import api, ops, outcomes, ui
 from leadready.serving.audit import AuditLog, default_url
 from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.state import ServerState
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class ServeSettings(BaseSettings):

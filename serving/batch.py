@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
+
 from leadready.features.build import Events, Leads, to_seconds
 from leadready.features.contract import Crm
 from leadready.serving.engine import Engine

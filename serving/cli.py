@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+
 from leadready.features.console import (
     ModelsDir,
     SchemaOption,
@@ -52,6 +53,7 @@ def serve(
     import tempfile
 
     import uvicorn
+
     from leadready.features.registry import NoChampionError
     from leadready.serving.app import ServeSettings
 

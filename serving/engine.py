@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
+
 from leadready.features.build import DAY, Events, Leads, build_features
 from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
 from leadready.features.registry import NoChampionError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
 from leadready.features.labels import FEATURE_LABELS
 
 TOP_REASONS = 5

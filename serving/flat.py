@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+
 from leadready.features.registry import NoChampionError
 from leadready.features.routing import Thresholds, route_reason
 from leadready.features.table import flat_columns, text

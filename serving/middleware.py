@@ -10,8 +10,9 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from leadready.serving.schemas import MAX_BODY_BYTES
 from prometheus_client import CollectorRegistry, Counter, Histogram
+
+from leadready.serving.schemas import MAX_BODY_BYTES
 
 
 class Metrics:

@@ -6,9 +6,10 @@ import os
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
-from leadready.serving.state import ServerDep, served_models
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
+
+from leadready.serving.state import ServerDep, served_models
 
 router = APIRouter(tags=["ops"])
 

@@ -21,11 +21,12 @@ from typing import Annotated, Literal
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
 from leadready.features.contract import MAX_LISTED_ROWS, ContractError, read_table
 from leadready.features.routing import ROUTES
 from leadready.serving.audit import engine_for, scores
 from leadready.serving.schemas import EARLIEST, LATEST, Moment, unix_seconds
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 OUTCOMES = ("won", "lost")
 COLUMNS = ("lead_id", "outcome", "outcome_at")

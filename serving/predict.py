@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from leadready.features.model import LeadScorer
 from leadready.features.routing import Thresholds, assign_routes
 

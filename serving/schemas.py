@@ -9,6 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
 from leadready.features.contract import (
     ACTIVITY_TYPES,
     AUTHORITY,
@@ -19,7 +21,6 @@ from leadready.features.contract import (
     TEAMS,
     TIMEFRAME,
 )
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 MAX_EVENTS = 5000
 """Most activities, and most touches, accepted for one lead in one request."""

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+
 from leadready.features.contract import Crm
 
 MAX_SAVED = 64

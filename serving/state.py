@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
+from starlette.datastructures import State
+
 from leadready.features.registry import NoChampionError
 from leadready.serving.engine import Champions, Engine, load_champions
 from leadready.serving.flat import FlatModel
 from leadready.serving.middleware import Metrics
-from starlette.datastructures import State
 
 if TYPE_CHECKING:
     from leadready.serving.app import ServeSettings

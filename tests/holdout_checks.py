@@ -6,8 +6,9 @@ import re
 from pathlib import Path
 
 import mlflow
-from leadready.features.registry import use_store
 from mlflow.tracking import MlflowClient
+
+from leadready.features.registry import use_store
 
 
 def assert_one_source_of_metrics(models: Path, name: str, output: str) -> None:

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+
 from leadready.features.contract import load_crm
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.batch import score_export

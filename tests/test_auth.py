@@ -17,10 +17,11 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute, iter_route_contexts
 from fastapi.testclient import TestClient
+from workspace_server import train_flat
+
 from leadready.serving import ops
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
-from workspace_server import train_flat
 
 pytestmark = pytest.mark.api
 

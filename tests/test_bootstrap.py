@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
 from leadready.features.evaluation import expected_calibration_error
 from leadready.training.bootstrap import bootstrap_intervals, paired_auc_test
 from leadready.training.registry import promotion_decision
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 pytestmark = pytest.mark.unit
 

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 from conftest import ACTIVITIES, LEADS, TOUCHES, write_crm
+from typer.testing import CliRunner
+
 from leadready.cli import app
 from leadready.features.contract import load_crm
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.unit
 

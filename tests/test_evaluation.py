@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
+
 from leadready.features.evaluation import (
     calibration_table,
     equal_frequency_bins,
@@ -13,7 +15,6 @@ from leadready.features.evaluation import (
 )
 from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import rank, weighted_metrics
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 pytestmark = pytest.mark.unit
 

@@ -10,13 +10,14 @@ import pandas as pd
 import pytest
 from conftest import NEW_SOURCE, ROWS, make_table, write
 from holdout_checks import assert_one_source_of_metrics
+from typer.testing import CliRunner
+
 from leadready.cli import app
 from leadready.features.registry import NoChampionError
 from leadready.features.schema import Schema
 from leadready.serving.store import load_champion
 from leadready.training.flat import holdout
 from leadready.training.flat_table import FlatConfig, prepare
-from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -366,6 +367,7 @@ def test_a_flat_challenger_is_compared_with_the_scores_its_hold_out_test_gave(tm
     """The registered flat model is refitted on every row, hold-out included: comparisons use
     the tested model's hold-out scores for the version whose hold-out it is, not a rescoring."""
     import mlflow
+
     from leadready.training.registry import compare_versions
 
     path = write(make_table(), tmp_path)

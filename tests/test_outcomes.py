@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
 from leadready.cli import app as cli
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.audit import engine_for, scores
@@ -22,7 +24,6 @@ from leadready.serving.outcomes import (
     read_file,
 )
 from leadready.serving.schemas import EXAMPLE_REQUEST
-from typer.testing import CliRunner
 
 KEY = "outcomes-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}

@@ -11,6 +11,8 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from mlflow.tracking import MlflowClient
+
 from leadready import features
 from leadready.features import baselines, model
 from leadready.features.contract import load_crm
@@ -18,7 +20,6 @@ from leadready.features.registry import CHAMPION, MODEL_NAME, NoChampionError, u
 from leadready.serving.batch import score_export
 from leadready.serving.store import load_champion
 from leadready.training.registry import configure
-from mlflow.tracking import MlflowClient
 
 AS_OF = "2026-06-29T00:00:00"
 # The champion's load through MLflow in a new process, shared with bench/fresh_venv_load.py, which

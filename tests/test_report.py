@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
 from leadready.training.report import SECTIONS, ReportData, render_report, write_report
 
 CHROMIUM = Path("/usr/bin/chromium")

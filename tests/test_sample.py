@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+
 from leadready.features.contract import (
     ACTIVITY_COLUMNS,
     LEAD_COLUMNS,

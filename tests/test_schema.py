@@ -11,12 +11,13 @@ import pandas as pd
 import pytest
 from conftest import ACTIVITIES, TOUCHES
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
 from leadready.cli import app
 from leadready.features.contract import ContractError, load_crm
 from leadready.features.schema import Schema
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
-from typer.testing import CliRunner
 
 runner = CliRunner()
 

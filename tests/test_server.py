@@ -18,9 +18,10 @@ import pytest
 import schemathesis
 import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
-from leadready.serving.schemas import EXAMPLE_REQUEST
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
+
+from leadready.serving.schemas import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.server
 

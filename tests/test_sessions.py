@@ -8,6 +8,7 @@ import time
 import pandas as pd
 import pytest
 from conftest import make_table
+
 from leadready.features.contract import load_crm
 from leadready.serving.sessions import MAX_SAVED, Saved, SavedExports, session_secret
 

@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 import pytest
 from holdout_checks import assert_one_source_of_metrics
+from mlflow.tracking import MlflowClient
+from typer.testing import CliRunner
+
 from leadready.cli import app
 from leadready.features.build import FEATURES
 from leadready.features.registry import use_store
 from leadready.training.examples import make_snapshots, split_by_time
 from leadready.training.registry import list_versions
 from leadready.training.sample import write_sample
-from mlflow.tracking import MlflowClient
-from typer.testing import CliRunner
 
 runner = CliRunner()
 
@@ -155,6 +156,7 @@ def test_an_export_without_wins_stops_before_anything_is_written(tmp_path):
 @pytest.mark.api
 def test_cold_start_registers_the_scorecard_and_says_so(tmp_path, sample_dir):
     from fastapi.testclient import TestClient
+
     from leadready.serving.app import ServeSettings, create_app
     from leadready.serving.schemas import EXAMPLE_REQUEST
 

@@ -15,8 +15,9 @@ from urllib.parse import urlsplit
 import httpx
 import pandas as pd
 import pytest
-from leadready.serving.schemas import EXAMPLE_REQUEST
 from workspace_server import AUTH, KEY, running_server
+
+from leadready.serving.schemas import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.browser
 

@@ -11,13 +11,14 @@ import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from workspace_server import KEY, running_server, train_flat
+
 from leadready.features.contract import load_crm
 from leadready.features.routing import Thresholds
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
 from leadready.serving.ui.auth import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
 from leadready.serving.ui.exports import build_export
-from workspace_server import KEY, running_server, train_flat
 
 PAGES = ("/ui/model", "/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/leads.csv")
 

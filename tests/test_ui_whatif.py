@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from leadready.features.build import Events, Leads, build_features, to_seconds
 from leadready.features.contract import BANT_FIELDS, load_crm
 from leadready.features.table import flat_columns

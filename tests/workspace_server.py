@@ -45,8 +45,9 @@ def free_port() -> int:
 def train_flat(models: Path, folder: Path) -> Path:
     """Register a flat-table champion in `models`, trained on make_table's rows; returns a
     table of new rows (no label) to upload."""
-    from leadready.cli import app
     from typer.testing import CliRunner
+
+    from leadready.cli import app
 
     table = write(make_table(), folder, "history.csv")
     result = CliRunner().invoke(app, [a.format(table=table, models=models) for a in FLAT_TRAIN])

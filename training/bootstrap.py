@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from leadready.training.evaluate import METRICS, rank, weighted_metrics, weighted_roc_auc
 
 N_BOOT = 500

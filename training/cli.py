@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.table import Table
+
 from leadready.features.console import (
     ModelsDir,
     SchemaOption,
@@ -19,7 +21,6 @@ from leadready.features.console import (
     progress_bar,
 )
 from leadready.features.contract import ContractError, load_crm
-from rich.table import Table
 
 if TYPE_CHECKING:
     from leadready.training.registry import Published

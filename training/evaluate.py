@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table
 from leadready.features.routing import ROUTES, Thresholds, assign_routes
 

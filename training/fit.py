@@ -18,10 +18,11 @@ from dataclasses import dataclass
 import lightgbm as lgb
 import numpy as np
 import optuna
-from leadready.features.model import Calibrated, LinearMargin, TreeMargin
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
+
+from leadready.features.model import Calibrated, LinearMargin, TreeMargin
 
 LGBM_PARAMS = {
     "objective": "binary",

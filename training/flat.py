@@ -22,6 +22,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
+
 from leadready.features.baselines import FrequencyMargin
 from leadready.features.model import Calibrated, FeatureEncoder, LinearMargin, TreeMargin
 from leadready.features.schema import TableMapping
@@ -30,8 +33,6 @@ from leadready.training.evaluate import choose_thresholds
 from leadready.training.fit import platt
 from leadready.training.flat_table import FOLDS, FlatConfig, FlatData, FlatTrainingError, prepare
 from leadready.training.result import Holdout, TrainResult, assemble, take
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 MIN_COUNT = 2
 """Category values seen once in training count as missing; rarer values carry signal on small

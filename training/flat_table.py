@@ -17,12 +17,13 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.metrics import roc_auc_score
+from sklearn.model_selection import StratifiedKFold
+
 from leadready.features.contract import CheckedTable, ContractError, check_dates
 from leadready.features.schema import TableMapping
 from leadready.features.table import MISSING_TOKENS, flat_columns, numbers, read_flat
 from leadready.training.result import TrainingError
-from sklearn.metrics import roc_auc_score
-from sklearn.model_selection import StratifiedKFold
 
 NUMERIC_SHARE = 0.98
 """A column is numeric when at least this share of its non-empty cells are numbers (the rest,

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
+
 from leadready.features.baselines import FrequencyMargin, ScorecardMargin
 from leadready.features.build import (
     CATEGORICAL,

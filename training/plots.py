@@ -7,9 +7,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from sklearn.metrics import roc_curve  # noqa: E402
+
+from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table  # noqa: E402
 
 
 def _roc(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:

@@ -18,6 +18,10 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from mlflow.tracking import MlflowClient
+
 from leadready import features
 from leadready.features.evaluation import expected_calibration_error
 from leadready.features.registry import (
@@ -36,9 +40,6 @@ from leadready.training.bootstrap import paired_auc_test
 from leadready.training.plots import evaluation_figures
 from leadready.training.report import ReportData, write_report
 from leadready.training.result import TrainResult
-from mlflow.exceptions import MlflowException
-from mlflow.models import infer_signature
-from mlflow.tracking import MlflowClient
 
 EXPERIMENT = "leadready"
 

@@ -19,15 +19,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from matplotlib import rc_context
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
 from leadready.features.evaluation import (
     CALIBRATION_BINS,
     DECILES,
     calibration_table,
     gains_table,
 )
-from matplotlib import rc_context
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 GAINS_POINTS = 501
 TOP = 15  # rows of missing shares and bars of drivers: enough to read, few enough to scan

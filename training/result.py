@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
 from leadready.features.registry import model_name
 from leadready.features.routing import Thresholds

@@ -68,6 +68,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+
 from leadready.features.contract import (
     ACTIVITY_COLUMNS,
     ACTIVITY_TYPES,

@@ -7,10 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from leadready.features.routing import Thresholds, nurture_warning, route_rules
-from leadready.training.flat_table import LEAKAGE_AUC, FlatData
 from rich.table import Table
 from rich.text import Text
+
+from leadready.features.routing import Thresholds, nurture_warning, route_rules
+from leadready.training.flat_table import LEAKAGE_AUC, FlatData
 
 if TYPE_CHECKING:
     from leadready.training.registry import Published

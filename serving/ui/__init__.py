@@ -26,6 +26,7 @@ from pathlib import Path
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
+
 from leadready.features.registry import NoChampionError
 from leadready.serving.sessions import SavedExports, session_secret
 from leadready.serving.ui import auth

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
 from leadready.serving.ui.web import (
     COOKIE,
     PREFIX,

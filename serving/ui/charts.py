@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
+from markupsafe import Markup, escape
+
 from leadready.features.routing import ROUTES
 from leadready.serving.ui.formatting import num, pct, when
-from markupsafe import Markup, escape
 
 ROUTE_COLORS = {"sales": "#1f7a4d", "nurture": "#b7791f", "disqualify": "#9b2c2c"}
 UP, DOWN, MUTED, INK, ACCENT = "#2f855a", "#c53030", "#a0aec0", "#2d3748", "#2b6cb0"

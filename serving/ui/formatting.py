@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 import pandas as pd
+
 from leadready.serving.explain import BANT_WORDS
 
 

@@ -12,6 +12,7 @@ from urllib.parse import quote, urlencode
 from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+
 from leadready.features.registry import NoChampionError
 from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel

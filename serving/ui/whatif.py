@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
+
 from leadready.features.build import Events, Leads, encode, to_seconds
 from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
 from leadready.serving.engine import ACTIVITY_CODES, CHANNEL_CODES, TEAM_CODES, event_arrays

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+
 from leadready.features.contract import BANT_FIELDS
 from leadready.features.table import MISSING_CATEGORY, flat_columns
 from leadready.serving.flat import FlatModel, explain_rows

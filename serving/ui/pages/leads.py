@@ -14,6 +14,8 @@ import pandas as pd
 from fastapi import APIRouter, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
+from starlette.datastructures import UploadFile as StarletteUpload
+
 from leadready.features.contract import AUTHORITY, BUDGET, NEED, SOURCES, TIMEFRAME, ContractError
 from leadready.features.routing import ROUTES
 from leadready.serving.engine import Champions
@@ -28,7 +30,6 @@ from leadready.serving.ui.web import (
     render,
     workspace,
 )
-from starlette.datastructures import UploadFile as StarletteUpload
 
 UPLOAD_PATH = f"{PREFIX}/leads/upload"
 PAGE_SIZE = 50

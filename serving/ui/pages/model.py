@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
 from leadready.features.registry import CHALLENGER, CHAMPION, HOLDOUT
 from leadready.features.routing import ROUTES, Thresholds, nurture_warning, route_rules

@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
+
 from leadready.features.registry import NoChampionError
 from leadready.features.routing import ROUTES
 from leadready.serving import outcomes as outcome_store
