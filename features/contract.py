@@ -166,12 +166,20 @@ def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable
     return CheckedTable.of(str(path), frame, dates)
 
 
-def _text(table: CheckedTable, column: str) -> pd.Series:
-    """The column as stripped strings, '' where missing (parquet nulls included)."""
-    series = table.frame[column]
-    if series.dtype != object and not pd.api.types.is_string_dtype(series):
+def cell_text(series: pd.Series) -> pd.Series:
+    """A column as the stripped text of its cells, '' where missing (parquet nulls and NaN
+    included): how every table leadready reads (CRM exports, flat tables, outcomes) sees a cell
+    before checking it. Dates typed by parquet become ISO 8601 text, with their UTC offset when
+    they have one."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        series = series.dt.strftime("%Y-%m-%dT%H:%M:%S%z").astype(object)
+    elif series.dtype != object and not pd.api.types.is_string_dtype(series):
         series = series.astype(object).where(series.notna(), "")
     return series.fillna("").astype(str).str.strip()
+
+
+def _text(table: CheckedTable, column: str) -> pd.Series:
+    return cell_text(table.frame[column])
 
 
 def _require_columns(

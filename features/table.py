@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadready.features.contract import ContractError, read_table
+from leadready.features.contract import ContractError, cell_text, read_table
 from leadready.features.schema import TableMapping
 
 MODE = "flat"
@@ -24,16 +24,6 @@ MODE = "flat"
 MISSING_CATEGORY = "unknown"
 MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "-", "?"})
 """Cells a numeric column treats as empty (compared stripped and lower-cased)."""
-
-
-def text(series: pd.Series) -> pd.Series:
-    """A column as stripped strings, '' where missing (parquet nulls and NaN included);
-    dates from parquet become ISO 8601 text."""
-    if pd.api.types.is_datetime64_any_dtype(series):
-        series = series.dt.strftime("%Y-%m-%dT%H:%M:%S").astype(object)
-    elif series.dtype != object and not pd.api.types.is_string_dtype(series):
-        series = series.astype(object).where(series.notna(), "")
-    return series.fillna("").astype(str).str.strip()
 
 
 def numbers(values: pd.Series) -> pd.Series:
@@ -52,7 +42,7 @@ def read_flat(path: str | Path, mapping: TableMapping | None = None) -> pd.DataF
     frame = read_table(path)
     if mapping is not None:
         frame = mapping.apply(frame)
-    return pd.DataFrame({name: text(frame[name]) for name in frame.columns})
+    return pd.DataFrame({name: cell_text(frame[name]) for name in frame.columns})
 
 
 def stored_mapping(info: Mapping[str, Any]) -> TableMapping:
@@ -71,7 +61,7 @@ def flat_columns(frame: pd.DataFrame, feature_types: Mapping[str, str]) -> dict[
     number), categories as text ('unknown' when empty). The caller checks columns exist."""
     out: dict[str, np.ndarray] = {}
     for name, kind in feature_types.items():
-        values = text(frame[name])
+        values = cell_text(frame[name])
         if kind == "numeric":
             out[name] = numbers(values).to_numpy(dtype=np.float64)
         else:

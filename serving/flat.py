@@ -15,9 +15,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadready.features.contract import cell_text
 from leadready.features.registry import NoChampionError
 from leadready.features.routing import Thresholds, route_reason
-from leadready.features.table import flat_columns, text
+from leadready.features.table import flat_columns
 from leadready.serving.explain import reasons, top_labels
 from leadready.serving.predict import Prediction, predict
 from leadready.serving.store import LoadedModel
@@ -118,7 +119,7 @@ def score_table(
     info = loaded.scorer.info
     check_table(frame, info, where)
     id_column = info["id_column"]
-    ids = text(frame[id_column]).to_numpy(dtype=object)
+    ids = cell_text(frame[id_column]).to_numpy(dtype=object)
     features: list[str] = list(info["features"])
     labels: dict[str, str] = info["labels"]
     parts = []

@@ -23,7 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from leadready.features.contract import MAX_LISTED_ROWS, ContractError, read_table
+from leadready.features.contract import MAX_LISTED_ROWS, ContractError, cell_text, read_table
 from leadready.features.routing import ROUTES
 from leadready.serving.audit import engine_for, scores
 from leadready.serving.schemas import EARLIEST, LATEST, Moment, unix_seconds
@@ -175,12 +175,7 @@ def read_file(path: Path) -> list[OutcomeIn]:
         )
 
     def text(column: str) -> pd.Series:
-        series = frame[column]
-        if pd.api.types.is_datetime64_any_dtype(series):
-            series = series.dt.strftime("%Y-%m-%dT%H:%M:%S%z").astype(object)
-        elif series.dtype != object and not pd.api.types.is_string_dtype(series):
-            series = series.astype(object).where(series.notna(), "")
-        return series.fillna("").astype(str).str.strip()
+        return cell_text(frame[column])
 
     lead_id, outcome, outcome_at = text("lead_id"), text("outcome").str.lower(), text("outcome_at")
     empty = (lead_id == "").to_numpy()
