@@ -1,4 +1,6 @@
 """Benchmark of the scoring API against MLflow's generic model server, same champion, same run.
+One file on purpose (over our usual ~500 lines): it starts both servers, generates the load and
+measures both in one command, so anyone can reproduce the figures.
 
     .venv/bin/python bench/serve.py --models-dir models [--workers 2] [--requests 2000]
         [--seconds 20] [--concurrency 8] [--skip-mlflow]

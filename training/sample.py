@@ -2,6 +2,8 @@
 
 The data is not random noise: it comes from a hidden day-by-day process that a point-in-time
 model can learn, while a static BANT scorecard only sees part of it. Same seed, same bytes.
+The module is longer than our usual ~500 lines on purpose: the story below, the constants that
+set each of its rates and the daily process that applies them read best side by side.
 
 Generative story (all rates are per lead per day unless said otherwise)
 -----------------------------------------------------------------------
