@@ -9,23 +9,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import replace
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from leadready.training.report import SECTIONS, ReportData, render_report, write_report
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SECTION_IDS = [sid for sid, _ in SECTIONS]
 CHARTS = ["calibration", "gains", "drivers"]
 # SVG namespace declarations: names, never fetched by a browser.
@@ -129,16 +118,8 @@ def test_report_rejects_scores_not_aligned_with_labels():
 
 
 @pytest.mark.browser
-def test_report_opens_offline_in_headless_chromium(tmp_path):
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium "
-            "(apt-get install -y chromium; .ci/run does this) to run the browser test"
-        )
-    try:
-        from playwright.sync_api import expect, sync_playwright
-    except ImportError as err:
-        pytest.fail(f"playwright is not installed ({err}): pip install -e '.[dev]'")
+def test_report_opens_offline_in_headless_chromium(browser, tmp_path):
+    from playwright.sync_api import expect
 
     path = write_report(_report_data(COMPARISON), tmp_path / "report.html")
     blocked: list[str] = []
@@ -151,46 +132,37 @@ def test_report_opens_offline_in_headless_chromium(tmp_path):
             blocked.append(route.request.url)
             route.abort()
 
-    with sync_playwright() as pw:
-        browser = pw.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            page.route("**/*", only_files)
-            page.on(
-                "request",
-                lambda r: None if r.url.startswith(("file:", "data:")) else requested.append(r.url),
-            )
-            try:
-                page.goto(path.as_uri(), wait_until="load")
-                for sid in SECTION_IDS:
-                    section = page.locator(f"section#{sid}")
-                    expect(section).to_have_count(1)
-                    expect(section).to_be_visible()
-                    expect(section.locator("h2")).to_be_visible()
-                for sid in CHARTS:
-                    svg = page.locator(f"section#{sid} svg")
-                    expect(svg.first).to_be_visible()
-                    assert page.locator(f"section#{sid} svg :is(path, rect)").count() > 10, sid
-                    box = svg.first.bounding_box()
-                    assert box and box["width"] > 200 and box["height"] > 150, (sid, box)
-                expect(page.locator("section#metrics table")).to_contain_text(
-                    "0.831 [0.822, 0.840]"
-                )
-                expect(page.locator("section#drivers svg")).to_contain_text(
-                    "Plain words for feature_0 <0>"
-                )
-                comparison = page.locator("section#comparison")
-                expect(comparison).to_contain_text("champion version 17")
-                expect(comparison).to_contain_text("Challenger version 18")
-                expect(comparison).to_contain_text("promoted")
-                expect(page.locator("section#routing")).to_contain_text("46.0%")
-                assert blocked == [] and requested == [], (blocked, requested)
-            except Exception:
-                shot = tmp_path / "report-failure.png"
-                page.screenshot(path=str(shot), full_page=True)
-                print(f"screenshot of the failing report: {shot}")
-                raise
-        finally:
-            browser.close()
+    page = browser.new_page(viewport={"width": 1200, "height": 900})
+    page.route("**/*", only_files)
+    page.on(
+        "request",
+        lambda r: None if r.url.startswith(("file:", "data:")) else requested.append(r.url),
+    )
+    try:
+        page.goto(path.as_uri(), wait_until="load")
+        for sid in SECTION_IDS:
+            section = page.locator(f"section#{sid}")
+            expect(section).to_have_count(1)
+            expect(section).to_be_visible()
+            expect(section.locator("h2")).to_be_visible()
+        for sid in CHARTS:
+            svg = page.locator(f"section#{sid} svg")
+            expect(svg.first).to_be_visible()
+            assert page.locator(f"section#{sid} svg :is(path, rect)").count() > 10, sid
+            box = svg.first.bounding_box()
+            assert box and box["width"] > 200 and box["height"] > 150, (sid, box)
+        expect(page.locator("section#metrics table")).to_contain_text("0.831 [0.822, 0.840]")
+        expect(page.locator("section#drivers svg")).to_contain_text("Plain words for feature_0 <0>")
+        comparison = page.locator("section#comparison")
+        expect(comparison).to_contain_text("champion version 17")
+        expect(comparison).to_contain_text("Challenger version 18")
+        expect(comparison).to_contain_text("promoted")
+        expect(page.locator("section#routing")).to_contain_text("46.0%")
+        assert blocked == [] and requested == [], (blocked, requested)
+    except Exception:
+        shot = tmp_path / "report-failure.png"
+        page.screenshot(path=str(shot), full_page=True)
+        print(f"screenshot of the failing report: {shot}")
+        raise
+    finally:
+        page.close()

@@ -9,7 +9,6 @@ import csv
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import httpx
@@ -21,16 +20,6 @@ from leadready.serving.schemas import EXAMPLE_REQUEST
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
@@ -38,24 +27,6 @@ LOCAL_HOSTS = {"127.0.0.1", "localhost", "::1"}
 def server(served, sample_dir) -> Iterator[str]:
     with running_server(served["models"], LEADREADY_SAMPLE_DIR=str(sample_dir)) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    if not CHROMIUM.exists():
-        pytest.fail(
-            f"{CHROMIUM} is missing: install Debian's chromium "
-            "(apt-get install -y chromium; .ci/run does this) to run the browser tests"
-        )
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError as err:
-        pytest.fail(f"playwright is not installed ({err}): pip install -e '.[dev]'")
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture(scope="module")
