@@ -90,7 +90,7 @@ def flat_mode(
     loaded = LoadedModel(result.scorer, "bench", "0", "")
     scored = score_table(test.drop(columns=[config.label]), loaded)
     assert (scored[config.id_column].to_numpy() == text(test[config.id_column]).to_numpy()).all()
-    return scored["readiness"].to_numpy(dtype=float), result.scorer.info["model_kind"]["readiness"]
+    return scored["readiness"].to_numpy(dtype=float), result.scorer.info.model_kind.readiness
 
 
 def compare(frame: pd.DataFrame, config: FlatConfig, splits: int, seed: int) -> list[SplitResult]:
