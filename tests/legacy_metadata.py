@@ -38,13 +38,7 @@ def legacy_info(info: ModelInfo) -> dict[str, Any]:
             "horizon_days": crm["horizon_days"],
             "step_days": crm["step_days"],
             "data": crm["data"],
-            "split": {
-                "validation_from": crm["split"]["validation_from"],
-                "test_from": crm["split"]["test_from"],
-                "fit_rows": crm["split"]["fit_rows"],
-                "validation_rows": crm["split"]["validation_rows"],
-                "test_rows": crm["split"]["test_rows"],
-            },
+            "split": crm["split"],
         }
     else:
         flat = typed["flat"]
@@ -60,12 +54,6 @@ def legacy_info(info: ModelInfo) -> dict[str, Any]:
             "table_mapping": flat["table_mapping"],
             "refit": flat["refit"],
             "data": flat["data"],
-            "split": {
-                "holdout": flat["split"]["holdout"],
-                "test_from": flat["split"]["test_from"],
-                "fit_rows": flat["split"]["fit_rows"],
-                "validation_rows": flat["split"]["validation_rows"],
-                "test_rows": flat["split"]["test_rows"],
-            },
+            "split": flat["split"],
         }
     return {**shared, **details}
