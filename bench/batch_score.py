@@ -49,7 +49,7 @@ def main() -> None:
             scores = score_export(crm, loaded, None)
             times.append(time.perf_counter() - started)
     median = statistics.median(times)
-    print(f"model: {loaded.name} v{loaded.version} ({loaded.scorer.info['model_kind']})")
+    print(f"model: {loaded.name} v{loaded.version} ({loaded.scorer.info.model_kind.model_dump()})")
     print(f"{'load and validate the export':<40}{load_s:>9.2f} s")
     print(f"{f'score {len(scores):,} leads (median of {args.repeats})':<40}{median:>9.2f} s")
     print(f"{'total (target < 30 s)':<40}{load_s + median:>9.2f} s")

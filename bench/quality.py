@@ -86,7 +86,7 @@ def flat_mode(
     assert (
         scored[config.id_column].to_numpy() == cell_text(test[config.id_column]).to_numpy()
     ).all()
-    return scored["readiness"].to_numpy(dtype=float), result.scorer.info["model_kind"]["readiness"]
+    return scored["readiness"].to_numpy(dtype=float), result.scorer.info.model_kind.readiness
 
 
 def compare(frame: pd.DataFrame, config: FlatConfig, splits: int, seed: int) -> list[SplitResult]:

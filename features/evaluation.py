@@ -53,7 +53,8 @@ def equal_frequency_bins(weights: np.ndarray, bins: int) -> np.ndarray:
     k = np.arange(1, bins)
     starts = k * size + np.minimum(k, extra)
     before = np.cumsum(weights) - weights
-    return np.searchsorted(starts, before, side="right")
+    bin_of: np.ndarray = np.searchsorted(starts, before, side="right")
+    return bin_of
 
 
 def calibration_table(

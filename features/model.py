@@ -20,6 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from leadready.features.build import CATEGORICAL, NUMERIC
+from leadready.features.metadata import ModelInfo
 
 Columns = Mapping[str, Any]
 
@@ -176,6 +177,10 @@ class LeadScorer(BaseEstimator, ClassifierMixin):  # type: ignore[misc]  # as Fe
     `predict_proba` answers readiness (won within the horizon), as MLflow's generic tools
     expect; `potential` answers "will this lead ever be won". `info` carries what travels with
     the model: thresholds, route statistics, metrics, feature labels.
+
+    The pickle holds `info` as plain data, validated back into `ModelInfo` on load: a field
+    added later (with a default) or a version pickled before the metadata was typed still
+    loads, and the pickle does not depend on the metadata classes' layout.
     """
 
     def __init__(
@@ -183,7 +188,7 @@ class LeadScorer(BaseEstimator, ClassifierMixin):  # type: ignore[misc]  # as Fe
         encoder: FeatureEncoder,
         readiness: Calibrated,
         potential: Calibrated,
-        info: dict[str, Any],
+        info: ModelInfo,
     ) -> None:
         self.encoder = encoder
         self.readiness = readiness
@@ -193,6 +198,13 @@ class LeadScorer(BaseEstimator, ClassifierMixin):  # type: ignore[misc]  # as Fe
     @property
     def classes_(self) -> np.ndarray:
         return np.array([0, 1])
+
+    def __getstate__(self) -> dict[str, Any]:
+        state: dict[str, Any] = super().__getstate__()
+        return {**state, "info": self.info.model_dump()}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__({**state, "info": ModelInfo.model_validate(state["info"])})
 
     def fit(self, columns: Columns, y: object = None) -> LeadScorer:
         """Parts are fitted by `training.fit`; this exists for the estimator contract."""

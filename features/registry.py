@@ -127,4 +127,5 @@ def load_scorer(name: str, version: str) -> LeadScorer:
                 "retrain it with `leadready train`"
             )
         with open(local / flavor["pickled_model"], "rb") as file:
-            return _LeadreadyUnpickler(file).load()
+            scorer: LeadScorer = _LeadreadyUnpickler(file).load()
+        return scorer

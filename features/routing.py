@@ -90,10 +90,10 @@ def route_rules(t: Thresholds, flat: bool) -> dict[str, str]:
 MIN_NURTURE_SHARE = 0.02
 
 
-def nurture_warning(routes: dict[str, dict[str, float]], t: Thresholds) -> str | None:
-    """A warning, with what to try, when the thresholds leave (almost) nothing to nurture."""
-    share = routes.get("nurture", {}).get("share")
-    if share is None or share >= MIN_NURTURE_SHARE:
+def nurture_warning(share: float, t: Thresholds) -> str | None:
+    """A warning, with what to try, when the thresholds leave (almost) nothing to nurture:
+    `share` is the nurture route's share of the hold-out (0-1)."""
+    if share >= MIN_NURTURE_SHARE:
         return None
     return (
         f"only {share:.1%} of hold-out leads fall between the thresholds to be nurtured "

@@ -3,7 +3,7 @@ mapping a model was trained with, and coercing columns to the types training set
 
 A flat model is trained on one row per lead with engagement already counted (see
 docs/flat-mode.md). Its metadata records, per feature column, the type training settled on
-(`info["feature_types"]`: numeric or categorical) and the id column; scoring coerces a new
+(`info.flat.feature_types`: numeric or categorical) and the id column; scoring coerces a new
 file's columns with exactly those types, never by inferring them again.
 """
 
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from leadready.features.contract import ContractError, cell_text, read_table
+from leadready.features.metadata import FlatDetails
 from leadready.features.schema import TableMapping
 
 MODE = "flat"
@@ -45,14 +45,14 @@ def read_flat(path: str | Path, mapping: TableMapping | None = None) -> pd.DataF
     return pd.DataFrame({name: cell_text(frame[name]) for name in frame.columns})
 
 
-def stored_mapping(info: Mapping[str, Any]) -> TableMapping:
+def stored_mapping(details: FlatDetails) -> TableMapping:
     """The schema `table` section (renames, value maps, date formats) a model was trained with,
     so a file from the same export scores without passing --schema again."""
-    stored = info.get("table_mapping") or {}
+    stored = details.table_mapping
     return TableMapping(
-        columns=dict(stored.get("columns", {})),
-        values={k: dict(v) for k, v in stored.get("values", {}).items()},
-        dates=dict(stored.get("dates", {})),
+        columns=dict(stored.columns),
+        values={k: dict(v) for k, v in stored.values.items()},
+        dates=dict(stored.dates),
     )
 
 

@@ -154,19 +154,21 @@ def score_batch(
 def model(engine: EngineDep) -> dict[str, Any]:
     """The champion: version, test metrics, routing thresholds and global drivers."""
     info = engine.info
+    # JSON forms: an empty route's win rates (NaN) are null.
+    shown = info.model_dump(mode="json", include={"metrics", "thresholds", "policy", "routes"})
     return {
         "model": engine.model_ref,
-        "trained_at": info["trained_at"],
-        "horizon_days": info["horizon_days"],
-        "metrics": info["metrics"],
-        "thresholds": info["thresholds"],
-        "policy": info["policy"],
-        "routes": info["routes"],
+        "trained_at": info.trained_at,
+        "horizon_days": engine.crm.horizon_days,
+        "metrics": shown["metrics"],
+        "thresholds": shown["thresholds"],
+        "policy": shown["policy"],
+        "routes": shown["routes"],
         "drivers": [
             {"feature": f, "label": engine.labels.get(f, f), "mean_abs": v}
-            for f, v in info["drivers"].items()
+            for f, v in info.drivers.items()
         ],
-        "data": info["data"],
+        "data": engine.crm.data.model_dump(mode="json"),
     }
 
 

@@ -64,7 +64,7 @@ def score_open_leads(
         leads_frame = leads_frame[leads_frame["outcome"] == "open"]
     positions = np.flatnonzero(to_seconds(leads_frame["created_at"]) <= moment)
     ids = pd.Index(crm.leads["lead_id"])
-    custom = engine.info.get("custom", {})
+    custom = engine.info.custom
     missing = [name for name in custom if name not in crm.leads]
     if missing:
         raise ValueError(

@@ -211,7 +211,7 @@ def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -
     """`score --table`: every row of a flat table, scored by a flat-table champion."""
     from leadready.features.registry import NoChampionError
     from leadready.features.table import read_flat, stored_mapping
-    from leadready.serving.flat import score_table
+    from leadready.serving.flat import flat_details, score_table
     from leadready.serving.store import load_champion
 
     started = time.perf_counter()
@@ -220,7 +220,7 @@ def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -
         mapping = (
             load_schema(schema).table("table")
             if schema is not None  # type: ignore[union-attr]
-            else stored_mapping(loaded.scorer.info)
+            else stored_mapping(flat_details(loaded))
         )
         frame = read_flat(path, mapping)
     except (ContractError, NoChampionError) as exc:

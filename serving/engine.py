@@ -8,6 +8,7 @@ go through `Engine.predict`. No DataFrame is built per request.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,8 +17,9 @@ import numpy as np
 
 from leadready.features.build import DAY, Events, Leads, build_features
 from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from leadready.features.metadata import CrmDetails
 from leadready.features.registry import NoChampionError
-from leadready.features.routing import Thresholds, route_reason
+from leadready.features.routing import route_reason
 from leadready.serving.explain import reasons
 from leadready.serving.flat import FlatModel
 from leadready.serving.predict import Prediction, predict
@@ -37,11 +39,16 @@ class Engine:
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.scorer = loaded.scorer
-        info = self.scorer.info
-        self.info = info
-        self.thresholds = Thresholds(**info["thresholds"])
-        self.labels: dict[str, str] = info["labels"]
-        self.features: list[str] = list(info["features"])
+        self.info = self.scorer.info
+        if self.info.crm is None:
+            raise NoChampionError(
+                f"version {loaded.version} of '{loaded.name}' was trained on a flat table, "
+                "not on CRM exports"
+            )
+        self.crm: CrmDetails = self.info.crm
+        self.thresholds = self.info.thresholds
+        self.labels = self.info.labels
+        self.features = self.info.features
         self.model_ref = loaded.ref
         self._self_test()
 
@@ -105,9 +112,7 @@ class Engine:
             )
             for r in requests
         ]
-        leads, activities, touches, as_of = _arrays(
-            requests, times, now, self.info.get("custom", {})
-        )
+        leads, activities, touches, as_of = _arrays(requests, times, now, self.info.custom)
         prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
         scored_at = now.isoformat()
         return [
@@ -140,7 +145,7 @@ EventTimes = tuple[list[int], list[int]]
 
 
 def _arrays(
-    requests: list[ScoreRequest], times: list[EventTimes], now: datetime, custom: dict[str, str]
+    requests: list[ScoreRequest], times: list[EventTimes], now: datetime, custom: Mapping[str, str]
 ) -> tuple[Leads, Events, Events, np.ndarray]:
     """The requests as the arrays `build_features` takes; types were validated already."""
     lead_fields = [r.lead for r in requests]

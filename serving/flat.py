@@ -9,15 +9,16 @@ scored here with the API's scoring step.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from leadready.features.contract import cell_text
+from leadready.features.metadata import FlatDetails, ModelInfo
 from leadready.features.registry import NoChampionError
-from leadready.features.routing import Thresholds, route_reason
+from leadready.features.routing import route_reason
 from leadready.features.table import flat_columns
 from leadready.serving.explain import reasons, top_labels
 from leadready.serving.predict import Prediction, predict
@@ -33,11 +34,12 @@ class FlatModel:
     def __init__(self, loaded: LoadedModel) -> None:
         self.loaded = loaded
         self.scorer = loaded.scorer
-        self.info: dict[str, Any] = loaded.scorer.info
-        self.labels: dict[str, str] = self.info["labels"]
+        self.info = loaded.scorer.info
+        self.details = flat_details(loaded)
+        self.labels = self.info.labels
         self.model_ref = loaded.ref
         probe = pd.DataFrame(
-            {name: [""] for name in (self.info["id_column"], *self.info["feature_types"])}
+            {name: [""] for name in (self.details.id_column, *self.details.feature_types)}
         )
         try:
             score_table(probe, loaded)
@@ -49,9 +51,20 @@ class FlatModel:
             ) from None
 
 
-def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> None:
+def flat_details(loaded: LoadedModel) -> FlatDetails:
+    """The flat-table section of a model's metadata; NoChampionError for a CRM-export model."""
+    details = loaded.scorer.info.flat
+    if details is None:
+        raise NoChampionError(
+            f"version {loaded.version} of '{loaded.name}' was trained on CRM exports, not on a "
+            "flat table"
+        )
+    return details
+
+
+def check_table(frame: pd.DataFrame, details: FlatDetails, where: str) -> None:
     """Raise ValueError naming what a table lacks to be scored by this model."""
-    needed = [info["id_column"], *info["feature_types"]]
+    needed = [details.id_column, *details.feature_types]
     missing = [name for name in needed if name not in frame.columns]
     if missing:
         raise ValueError(
@@ -65,7 +78,7 @@ def check_table(frame: pd.DataFrame, info: Mapping[str, Any], where: str) -> Non
 def predict_table(frame: pd.DataFrame, loaded: LoadedModel, threads: int = 1) -> Prediction:
     """Readiness, route and exact contributions of every row of a table (checked columns); a
     table has no hand-raise signal."""
-    columns = flat_columns(frame, loaded.scorer.info["feature_types"])
+    columns = flat_columns(frame, flat_details(loaded).feature_types)
     return predict_columns(columns, loaded, threads)
 
 
@@ -75,14 +88,12 @@ def predict_columns(
     """`predict_table` on feature columns already built (`flat_columns`), such as the
     workspace's what-if variants of one row."""
     rows = len(next(iter(columns.values())))
-    thresholds = Thresholds(**loaded.scorer.info["thresholds"])
+    thresholds = loaded.scorer.info.thresholds
     return predict(loaded.scorer, columns, np.zeros(rows), thresholds, threads)
 
 
-def reason_for(info: Mapping[str, Any], route: str, readiness: float) -> str:
-    return route_reason(
-        route, readiness, readiness, Thresholds(**info["thresholds"]), potential_name="readiness"
-    )
+def reason_for(info: ModelInfo, route: str, readiness: float) -> str:
+    return route_reason(route, readiness, readiness, info.thresholds, potential_name="readiness")
 
 
 def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[dict[str, Any]]:
@@ -97,9 +108,7 @@ def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[di
             "potential": float(p.potential[i]),
             "route": str(p.routes[i]),
             "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i])),
-            "reasons": reasons(
-                p.contributions[i], p.columns, i, list(info["features"]), info["labels"]
-            ),
+            "reasons": reasons(p.contributions[i], p.columns, i, info.features, info.labels),
         }
         for i in range(len(p.readiness))
     ]
@@ -117,11 +126,11 @@ def score_table(
     `frame` is the table after the schema's renames and value maps. Potential equals readiness
     (a flat table has one label), kept so the file has the columns of `score --data`."""
     info = loaded.scorer.info
-    check_table(frame, info, where)
-    id_column = info["id_column"]
+    details = flat_details(loaded)
+    check_table(frame, details, where)
+    id_column = details.id_column
     ids = cell_text(frame[id_column]).to_numpy(dtype=object)
-    features: list[str] = list(info["features"])
-    labels: dict[str, str] = info["labels"]
+    features, labels = info.features, info.labels
     parts = []
     n = len(frame)
     for start in range(0, n, CHUNK):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from leadready.features.build import FEATURES
+from leadready.features.metadata import ModelInfo
 from leadready.features.model import LeadScorer
 from leadready.features.registry import (
     CHAMPION,
@@ -37,7 +38,7 @@ class LoadedModel:
             "name": self.name,
             "version": self.version,
             "run_id": self.run_id,
-            "kind": self.scorer.info["model_kind"]["readiness"],
+            "kind": self.scorer.info.model_kind.readiness,
         }
 
 
@@ -67,9 +68,8 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
     except ValueError as exc:
         raise NoChampionError(str(exc)) from None
     info = scorer.info
-    custom = info.get("custom", {})
-    if (info.get("mode") == MODE) != flat or (
-        not flat and {f for f in info["features"] if f not in custom} != set(FEATURES)
+    if (info.mode == MODE) != flat or (
+        not flat and {f for f in info.features if f not in info.custom} != set(FEATURES)
     ):
         raise NoChampionError(
             f"'{alias}' version {version.version} of '{name}' was trained on another "
@@ -109,16 +109,18 @@ def registry_versions(models_dir: Path, name: str, aliases: tuple[str, ...]) -> 
     return out
 
 
-def version_info(models_dir: Path, run_id: str) -> dict | None:
+def version_info(models_dir: Path, run_id: str) -> ModelInfo | None:
     """The `model_info.json` training logged with a run (metrics, thresholds, routes...), or
-    None when the run has none."""
+    None when the run has none, or one this leadready cannot read."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     use_store(models_dir)
     try:
-        return mlflow.artifacts.load_dict(f"runs:/{run_id}/model_info.json")
-    except (MlflowException, OSError, ValueError):
+        return ModelInfo.model_validate(
+            mlflow.artifacts.load_dict(f"runs:/{run_id}/model_info.json")
+        )
+    except (MlflowException, OSError, ValueError):  # pydantic's ValidationError is one
         return None
 
 

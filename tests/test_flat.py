@@ -227,12 +227,12 @@ def test_training_prints_what_was_inferred_and_registers_a_flat_champion(trained
     assert "now champion" in output
     loaded = load_champion(models, flat=True)
     info = loaded.scorer.info
-    assert info["mode"] == "flat" and info["id_column"] == "lead"
-    assert info["feature_types"]["balance"] == "numeric"
-    assert info["feature_types"]["source"] == "categorical"
-    assert "comment" in info["excluded"] and "created" not in info["feature_types"]
-    assert "sales_rating" in info["leakage_warnings"]
-    assert 0.5 < info["metrics"]["test_readiness_roc_auc"] <= 1.0
+    assert info.mode == "flat" and info.flat.id_column == "lead"
+    assert info.flat.feature_types["balance"] == "numeric"
+    assert info.flat.feature_types["source"] == "categorical"
+    assert "comment" in info.flat.excluded and "created" not in info.flat.feature_types
+    assert "sales_rating" in info.flat.leakage_warnings
+    assert 0.5 < info.metrics["test_readiness_roc_auc"] <= 1.0
 
 
 @pytest.mark.model
@@ -244,18 +244,18 @@ def test_logged_stored_and_printed_metrics_are_one_computation(trained):
 @pytest.mark.model
 def test_the_hold_out_is_the_newest_fifth_by_time(trained):
     path, models, _ = trained
-    info = load_champion(models, flat=True).scorer.info
+    split = load_champion(models, flat=True).scorer.info.flat.split
     created = pd.read_csv(path)["created"].sort_values()
-    assert info["split"]["holdout"] == "newest by --time"
-    assert info["split"]["test_rows"] == ROWS // 5
-    assert pd.Timestamp(info["split"]["test_from"]) == pd.Timestamp(created.iloc[ROWS - ROWS // 5])
+    assert split.holdout == "newest by --time"
+    assert split.test_rows == ROWS // 5
+    assert pd.Timestamp(split.test_from) == pd.Timestamp(created.iloc[ROWS - ROWS // 5])
 
 
 @pytest.mark.model
 def test_the_registered_model_is_refit_on_all_rows(trained):
     _, models, _ = trained
     scorer = load_champion(models, flat=True).scorer
-    assert scorer.info["refit"]["rows"] == ROWS
+    assert scorer.info.flat.refit.rows == ROWS
     # Only the newest rows (all in the time hold-out) have this source: the registered model's
     # encoder knows it only if it was fitted on the hold-out rows too.
     assert NEW_SOURCE in scorer.encoder.vocabulary_["source"]
@@ -286,7 +286,7 @@ def test_score_table_writes_id_readiness_route_and_reasons(trained, tmp_path):
     model = load_champion(models, flat=True).scorer
     from leadready.features.table import flat_columns, read_flat
 
-    direct = model.predict_proba(flat_columns(read_flat(new), model.info["feature_types"]))
+    direct = model.predict_proba(flat_columns(read_flat(new), model.info.flat.feature_types))
     np.testing.assert_allclose(by_id.loc[table["lead"]].to_numpy(), direct[:, 1], atol=1e-4)
 
 
@@ -353,13 +353,13 @@ def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_fl
     assert routes.tolist() == ["disqualify", "sales", "sales"]  # 0.05 is no disqualify
     assert route_rules(t, flat=True)["disqualify"] == "readiness < 0.006"
     stats = {"sales": {"share": 0.731}, "nurture": {"share": 0.0}, "disqualify": {"share": 0.269}}
-    warning = nurture_warning(stats, t)
+    warning = nurture_warning(stats["nurture"]["share"], t)
     assert warning.startswith(
         "only 0.0% of hold-out leads fall between the thresholds to be "
         "nurtured (sales from readiness 0.006, disqualify below 0.095)"
     )
     assert "--sales-precision" in warning and "--max-disqualified-wins" in warning
-    assert nurture_warning({**stats, "nurture": {"share": 0.3}}, t) is None
+    assert nurture_warning(0.3, t) is None
 
 
 @pytest.mark.model

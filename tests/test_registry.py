@@ -11,11 +11,13 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from legacy_metadata import legacy_info
 from mlflow.tracking import MlflowClient
 
 from leadready import features
 from leadready.features import baselines, model
 from leadready.features.contract import load_crm
+from leadready.features.metadata import ModelInfo
 from leadready.features.registry import CHAMPION, MODEL_NAME, NoChampionError, use_store
 from leadready.serving.batch import score_export
 from leadready.serving.store import load_champion
@@ -47,11 +49,16 @@ def _old_names(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_versions_pickled_under_the_old_module_names_still_load(
     champion_dir, sample_dir, tmp_path, monkeypatch
 ):
+    """A version registered before the package was named `leadready` and before its metadata
+    was typed: old module names, and `info` pickled as the old flat dict."""
     current = load_champion(champion_dir)
     models = tmp_path / "models"
     configure(models)
+    legacy = legacy_info(current.scorer.info)
     with monkeypatch.context() as patch:
         _old_names(patch)
+        # The old LeadScorer pickled its attributes as they were (BaseEstimator.__getstate__).
+        patch.setattr(model.LeadScorer, "__getstate__", lambda self: {**vars(self), "info": legacy})
         with mlflow.start_run():
             mlflow.sklearn.log_model(
                 current.scorer,
@@ -69,6 +76,12 @@ def test_versions_pickled_under_the_old_module_names_still_load(
 
     assert type(old.scorer) is model.LeadScorer
     assert "features" not in sys.modules and "features.model" not in sys.modules
+    info = old.scorer.info
+    assert isinstance(info, ModelInfo) and info.flat is None
+    assert info.crm.horizon_days == current.scorer.info.crm.horizon_days
+    assert info.crm.data.sha256 == current.scorer.info.crm.data.sha256
+    assert info.thresholds == current.scorer.info.thresholds
+    assert info.model_dump_json() == current.scorer.info.model_dump_json()
     crm = load_crm(sample_dir)
     pd.testing.assert_frame_equal(
         score_export(crm, old, AS_OF, threads=1), score_export(crm, current, AS_OF, threads=1)

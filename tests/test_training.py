@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from leadready.cli import app
 from leadready.features.build import FEATURES
+from leadready.features.metadata import ModelInfo
 from leadready.features.registry import use_store
 from leadready.training.examples import make_snapshots, split_by_time
 from leadready.training.registry import list_versions
@@ -91,12 +92,10 @@ def test_the_registered_model_serves_with_mlflow_own_tools(trained, sample):
     model = mlflow.pyfunc.load_model("models:/sales-readiness@champion")
     inputs = model.metadata.get_input_schema().input_names()
     assert inputs == list(FEATURES)
-    info = model.metadata.metadata
-    assert 0 < info["thresholds"]["sales"] <= 1 and 0 <= info["thresholds"]["disqualify"] < 1
-    assert set(info["routes"]) == {"sales", "nurture", "disqualify"}
-    assert (
-        info["labels"]["activity_pricing_page_view_30d"] == "pricing-page views in the last 30 days"
-    )
+    info = ModelInfo.model_validate(model.metadata.metadata)
+    assert 0 < info.thresholds.sales <= 1 and 0 <= info.thresholds.disqualify < 1
+    assert set(info.routes) == {"sales", "nurture", "disqualify"}
+    assert info.labels["activity_pricing_page_view_30d"] == "pricing-page views in the last 30 days"
     folder = Path(mlflow.artifacts.download_artifacts("models:/sales-readiness@champion"))
     example = json.loads((folder / "input_example.json").read_text())
     frame = pd.DataFrame(example["data"], columns=example["columns"])

@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold, StratifiedShuffleSplit
 
 from leadready.features.baselines import FrequencyMargin
+from leadready.features.metadata import FlatDetails
 from leadready.features.model import Calibrated, FeatureEncoder, LinearMargin, TreeMargin
 from leadready.features.schema import TableMapping
 from leadready.features.table import MODE, flat_columns
@@ -317,7 +318,6 @@ def fit(
         "stratified random" if data.times is None else str(pd.Timestamp(data.times[test].min()))
     )
     return assemble(
-        mode=MODE,
         cold_start=False,
         encoder=final_encoder,
         models={"ready": model, "potential": model},
@@ -336,36 +336,40 @@ def fit(
             groups=data.ids[test],
             lead_ids=data.ids[test],
         ),
-        details={
-            "custom": {},
-            "id_column": config.id_column,
-            "label": {"column": config.label, "positive": config.positive},
-            "time_column": config.time,
-            "feature_types": feature_types,
-            "excluded": {t.name: t.note for t in data.types if t.kind == "excluded"},
-            "single_feature_auc": {k: round(v, 4) for k, v in data.single_auc.items()},
-            "leakage_warnings": {k: round(v, 4) for k, v in data.leaks.items()},
-            "table_mapping": {
-                "columns": dict(data.mapping.columns),
-                "values": {k: dict(v) for k, v in data.mapping.values.items()},
-                "dates": dict(data.mapping.dates),
-            },
-            "refit": {
-                "rows": int(len(y)),
-                "positives": int(y.sum()),
-                "trees": refit.rounds,
-                "calibration": "Platt scaling on out-of-fold margins (5-fold cross-fitting "
-                "over all rows)",
-            },
-            "data": data.fingerprint,
-            "split": {
-                "holdout": "newest by --time" if data.times is not None else "stratified random",
-                "test_from": test_from,
-                "fit_rows": int(train.sum()),
-                "validation_rows": "5-fold cross-validation",
-                "test_rows": int(test.sum()),
-            },
-        },
+        details=FlatDetails.model_validate(
+            {
+                "id_column": config.id_column,
+                "label": {"column": config.label, "positive": config.positive},
+                "time_column": config.time,
+                "feature_types": feature_types,
+                "excluded": {t.name: t.note for t in data.types if t.kind == "excluded"},
+                "single_feature_auc": {k: round(v, 4) for k, v in data.single_auc.items()},
+                "leakage_warnings": {k: round(v, 4) for k, v in data.leaks.items()},
+                "table_mapping": {
+                    "columns": dict(data.mapping.columns),
+                    "values": {k: dict(v) for k, v in data.mapping.values.items()},
+                    "dates": dict(data.mapping.dates),
+                },
+                "refit": {
+                    "rows": int(len(y)),
+                    "positives": int(y.sum()),
+                    "trees": refit.rounds,
+                    "calibration": "Platt scaling on out-of-fold margins (5-fold cross-fitting "
+                    "over all rows)",
+                },
+                "data": data.fingerprint,
+                "split": {
+                    "holdout": "newest by --time"
+                    if data.times is not None
+                    else "stratified random",
+                    "test_from": test_from,
+                    "fit_rows": int(train.sum()),
+                    "validation_rows": "5-fold cross-validation",
+                    "test_rows": int(test.sum()),
+                },
+            }
+        ),
+        custom={},
         fingerprint=data.fingerprint,
         params={
             "mode": MODE,

@@ -26,6 +26,7 @@ from leadready.features.build import (
 )
 from leadready.features.contract import Crm
 from leadready.features.labels import FEATURE_LABELS
+from leadready.features.metadata import CrmDetails
 from leadready.features.model import Calibrated, FeatureEncoder
 from leadready.features.routing import Thresholds
 from leadready.training.evaluate import choose_thresholds
@@ -230,7 +231,6 @@ def train(
     )
     data = fingerprint(crm)
     return assemble(
-        mode="snapshots",
         cold_start=cold,
         encoder=encoder,
         models=models,
@@ -241,17 +241,21 @@ def train(
         explained=x,
         labels={**FEATURE_LABELS, **{name: name for name in custom}},
         holdout=holdout,
-        details={
-            "custom": dict(custom),
-            "horizon_days": config.horizon_days,
-            "step_days": config.step_days,
-            "data": data,
-            "split": {
-                "validation_from": datetime.fromtimestamp(split.validation_from, UTC).isoformat(),
-                "test_from": datetime.fromtimestamp(split.test_from, UTC).isoformat(),
-                **{f"{k}_rows": int(m.sum()) for k, m in masks.items()},
-            },
-        },
+        details=CrmDetails.model_validate(
+            {
+                "horizon_days": config.horizon_days,
+                "step_days": config.step_days,
+                "data": data,
+                "split": {
+                    "validation_from": datetime.fromtimestamp(
+                        split.validation_from, UTC
+                    ).isoformat(),
+                    "test_from": datetime.fromtimestamp(split.test_from, UTC).isoformat(),
+                    **{f"{k}_rows": int(m.sum()) for k, m in masks.items()},
+                },
+            }
+        ),
+        custom=dict(custom),
         fingerprint=data,
         params={
             **asdict(config),

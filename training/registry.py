@@ -130,7 +130,7 @@ def _versus_champion(
         return True, "no champion yet", None
     if force:
         return True, "promoted on request (--promote)", None
-    if result.scorer.info["cold_start"]:
+    if result.scorer.info.cold_start:
         return False, "a cold-start scorecard does not replace a champion; champion kept", None
     try:
         model = load_scorer(name, str(champion.version))
@@ -167,42 +167,41 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
     tracking_uri = configure(models_dir)
     client = MlflowClient()
     info = result.scorer.info
-    name = str(info["model_name"])
+    name = info.model_name
+    stored = info.model_dump(mode="json")
     example = pd.DataFrame({k: v[:5] for k, v in result.test_columns.items()})
     signature = infer_signature(example, result.scorer.predict_proba(example))
-    with mlflow.start_run(run_name=f"train-{info['trained_at']}") as run:
+    with mlflow.start_run(run_name=f"train-{info.trained_at}") as run:
         mlflow.log_params(result.params)
         mlflow.set_tags(
             {f"data.{k}": v for k, v in result.fingerprint.items()}
-            | {"cold_start": str(info["cold_start"]).lower()}
+            | {"cold_start": str(info.cold_start).lower()}
         )
         mlflow.log_metrics(
             {
                 **result.metrics,
-                "threshold_sales": info["thresholds"]["sales"],
-                "threshold_disqualify": info["thresholds"]["disqualify"],
+                "threshold_sales": info.thresholds.sales,
+                "threshold_disqualify": info.thresholds.disqualify,
             }
         )
-        for row in info["leaderboard"]:
-            with mlflow.start_run(run_name=f"{row['target']}: {row['candidate']}", nested=True):
+        for row in info.leaderboard:
+            with mlflow.start_run(run_name=f"{row.target}: {row.candidate}", nested=True):
                 mlflow.log_params(
                     {
-                        "target": row["target"],
-                        "candidate": row["candidate"],
-                        "chosen": row["chosen"],
-                        "explainable": row["explainable"],
-                        **json.loads(str(row["params"])),
+                        "target": row.target,
+                        "candidate": row.candidate,
+                        "chosen": row.chosen,
+                        "explainable": row.explainable,
+                        **json.loads(row.params),
                     }
                 )
                 mlflow.log_metrics(
-                    {
-                        "cv_roc_auc": float(row["cv_roc_auc"]),
-                        "validation_roc_auc": float(row["validation_roc_auc"]),
-                    }
+                    {"cv_roc_auc": row.cv_roc_auc, "validation_roc_auc": row.validation_roc_auc}
                 )
-        if info["leaderboard"]:
-            mlflow.log_table(pd.DataFrame(info["leaderboard"]), "leaderboard.json")
-        mlflow.log_dict(info, "model_info.json")
+        if info.leaderboard:
+            leaderboard = pd.DataFrame([row.model_dump() for row in info.leaderboard])
+            mlflow.log_table(leaderboard, "leaderboard.json")
+        mlflow.log_dict(stored, "model_info.json")
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / Path(HOLDOUT).name
             _holdout_frame(result).to_parquet(path, index=False)
@@ -216,7 +215,7 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
             }
         )
         for path_name, figure in evaluation_figures(
-            result.test_ready, scores, info["drivers"], info["labels"]
+            result.test_ready, scores, info.drivers, info.labels
         ).items():
             mlflow.log_figure(figure, path_name)
             plt.close(figure)
@@ -229,7 +228,7 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
                 registered_model_name=name,
                 serialization_format="cloudpickle",
                 pyfunc_predict_fn="predict_proba",
-                metadata=_json_safe(info),
+                metadata=stored,
                 pip_requirements=_requirements(),
                 code_paths=_model_code(Path(folder)),
             )
@@ -242,9 +241,9 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
         if key in result.metrics
     }
     tags |= {
-        "cold_start": str(info["cold_start"]).lower(),
+        "cold_start": str(info.cold_start).lower(),
         "data.sha256": str(result.fingerprint["sha256"]),
-        "model_kind": info["model_kind"]["readiness"],
+        "model_kind": info.model_kind.readiness,
     }
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -275,20 +274,20 @@ def report_data(
 ) -> ReportData:
     """Everything the model report shows, from a training result and its promotion."""
     info = result.scorer.info
-    name = str(info["model_name"])
-    data = info["data"]
+    name = info.model_name
+    data, split = info.details.data, info.details.split
     summary: dict[str, object] = {
-        "leads": data["leads"],
-        "closed leads": data["closed_leads"],
-        "activities": data["activities"],
-        "touches": data["touches"],
-        "leads created": f"{data['first_created_at']} to {data['last_created_at']}",
+        "leads": data.leads,
+        "closed leads": data.closed_leads,
+        "activities": data.activities,
+        "touches": data.touches,
+        "leads created": f"{data.first_created_at} to {data.last_created_at}",
         "snapshot rows (fit / validation / test)": " / ".join(
-            str(info["split"][f"{k}_rows"]) for k in ("fit", "validation", "test")
+            str(rows) for rows in (split.fit_rows, split.validation_rows, split.test_rows)
         ),
-        "test set from": info["split"]["test_from"],
+        "test set from": split.test_from,
         "base rate, ready within horizon (test)": float(result.test_ready.mean()),
-        "cold start": info["cold_start"],
+        "cold start": info.cold_start,
         "missing_shares": {
             name: float(np.mean(pd.isna(values)))
             for name, values in result.test_columns.items()
@@ -315,25 +314,25 @@ def report_data(
         title=f"{name} v{version}",
         model_name=name,
         version=version,
-        trained_at=info["trained_at"],
+        trained_at=info.trained_at,
         data_summary=summary,
-        leaderboard=info["leaderboard"],
+        leaderboard=[row.model_dump() for row in info.leaderboard],
         metrics={name: dict(ci) for name, ci in result.intervals.items()},
         y_test=result.test_ready,
         scores={k: v for k, v in result.test_scores.items() if k != "potential"},
-        drivers=info["drivers"],
-        labels=info["labels"],
-        thresholds=info["thresholds"],
-        routes=info["routes"],
+        drivers=info.drivers,
+        labels=info.labels,
+        thresholds=info.thresholds.as_dict(),
+        routes={route: stats.model_dump() for route, stats in info.routes.items()},
         comparison=shown,
     )
 
 
-MODEL_CODE = ("model.py", "baselines.py", "build.py", "contract.py")
+MODEL_CODE = ("model.py", "baselines.py", "build.py", "contract.py", "metadata.py", "routing.py")
 """The leadready.features modules a registered scorer's pickle needs: its classes (model.py,
-baselines.py) and what they import (build.py, contract.py). leadready is not on PyPI, so they
-are logged with the model: `mlflow.pyfunc.load_model` then works where leadready is not
-installed."""
+baselines.py) and what they import (build.py, contract.py, and metadata.py with routing.py, which
+validate its metadata on load). leadready is not on PyPI, so they are logged with the model:
+`mlflow.pyfunc.load_model` then works where leadready is not installed."""
 
 
 def _model_code(folder: Path) -> list[str]:
@@ -354,19 +353,16 @@ def _requirements() -> list[str]:
 
     return [
         f"{name}=={version(name)}"
-        for name in ("mlflow", "scikit-learn", "lightgbm", "numpy", "pandas", "cloudpickle")
+        for name in (
+            "mlflow",
+            "scikit-learn",
+            "lightgbm",
+            "numpy",
+            "pandas",
+            "cloudpickle",
+            "pydantic",
+        )
     ]
-
-
-def _json_safe(value: object) -> object:
-    """NaN-free plain types for the MLmodel metadata (YAML)."""
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return None if np.isnan(value) else float(value)
-    return value
 
 
 def list_versions(models_dir: Path) -> list[dict[str, object]]:

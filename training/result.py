@@ -15,9 +15,11 @@ from typing import Any
 
 import numpy as np
 
+from leadready.features.metadata import CrmDetails, FlatDetails, ModelInfo, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
 from leadready.features.registry import model_name
 from leadready.features.routing import Thresholds
+from leadready.features.table import MODE
 from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import route_statistics
 
@@ -63,12 +65,12 @@ def take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarr
     return {name: values[mask] for name, values in columns.items()}
 
 
-def routing_policy(config: Any) -> dict[str, float]:
+def routing_policy(config: Any) -> Policy:
     """The routing policy options of a training config (snapshot or flat mode)."""
-    return {
-        "sales_precision": config.sales_precision,
-        "max_disqualified_wins": config.max_disqualified_wins,
-    }
+    return Policy(
+        sales_precision=config.sales_precision,
+        max_disqualified_wins=config.max_disqualified_wins,
+    )
 
 
 def global_drivers(
@@ -107,40 +109,46 @@ def point_values(intervals: dict[str, dict[str, tuple[float, float, float]]]) ->
 
 def model_info(
     *,
-    mode: str,
+    details: CrmDetails | FlatDetails,
     cold_start: bool,
     kinds: dict[str, str],
     thresholds: Thresholds,
-    policy: dict[str, float],
-    routes: dict,
-    intervals: dict,
-    leaderboard: list,
+    policy: Policy,
+    routes: dict[str, dict[str, float]],
+    intervals: dict[str, dict[str, tuple[float, float, float]]],
+    leaderboard: list[dict[str, object]],
     drivers: dict[str, float],
     labels: dict[str, str],
     features: list[str],
-) -> dict[str, object]:
-    """The metadata every model carries, whatever its mode (it travels in MLflow's MLmodel)."""
-    return {
-        "model_name": model_name(mode == "flat"),
-        "mode": mode,
-        "cold_start": cold_start,
-        "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
-        "thresholds": thresholds.as_dict(),
-        "policy": policy,
-        "routes": routes,
-        "metrics": point_values(intervals),
-        "intervals": {name: {m: list(v) for m, v in ci.items()} for name, ci in intervals.items()},
-        "leaderboard": leaderboard,
-        "drivers": drivers,
-        "labels": labels,
-        "features": features,
-    }
+    custom: dict[str, str],
+) -> ModelInfo:
+    """The metadata every model carries (it travels in MLflow's MLmodel), with the section of
+    its mode: `details`."""
+    flat = isinstance(details, FlatDetails)
+    return ModelInfo.model_validate(
+        {
+            "model_name": model_name(flat),
+            "mode": MODE if flat else "snapshots",
+            "cold_start": cold_start,
+            "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
+            "thresholds": thresholds,
+            "policy": policy,
+            "routes": routes,
+            "metrics": point_values(intervals),
+            "intervals": intervals,
+            "leaderboard": leaderboard,
+            "drivers": drivers,
+            "labels": labels,
+            "features": features,
+            "custom": custom,
+            "flat" if flat else "crm": details,
+        }
+    )
 
 
 def assemble(
     *,
-    mode: str,
     cold_start: bool,
     encoder: FeatureEncoder,
     models: dict[str, Calibrated],
@@ -151,15 +159,16 @@ def assemble(
     explained: np.ndarray,
     labels: dict[str, str],
     holdout: Holdout,
-    details: dict[str, Any],
+    details: CrmDetails | FlatDetails,
+    custom: dict[str, str],
     fingerprint: dict[str, str | int],
     params: dict[str, object],
     explaining: Callable[[], None] = lambda: None,
 ) -> TrainResult:
     """The scorer (`models` keyed `ready` and `potential`, their candidate names in `kinds`),
-    its metadata (shared keys, then the mode's `details`) and the hold-out measurements, as
-    publication takes them. Drivers are measured on the encoded rows `explained`, after
-    `explaining` is called (a progress step)."""
+    its metadata (shared fields, `custom` features, the mode's `details`) and the hold-out
+    measurements, as publication takes them. Drivers are measured on the encoded rows
+    `explained`, after `explaining` is called (a progress step)."""
     intervals = holdout_intervals(holdout, config.seed)
     routes = route_statistics(
         holdout.scores["readiness"],
@@ -170,22 +179,20 @@ def assemble(
         thresholds,
     )
     explaining()
-    info = {
-        **model_info(
-            mode=mode,
-            cold_start=cold_start,
-            kinds=kinds,
-            thresholds=thresholds,
-            policy=routing_policy(config),
-            routes=routes,
-            intervals=intervals,
-            leaderboard=leaderboard,
-            drivers=global_drivers(models["ready"], explained, encoder.features_, config.seed),
-            labels=labels,
-            features=encoder.features_,
-        ),
-        **details,
-    }
+    info = model_info(
+        details=details,
+        cold_start=cold_start,
+        kinds=kinds,
+        thresholds=thresholds,
+        policy=routing_policy(config),
+        routes=routes,
+        intervals=intervals,
+        leaderboard=leaderboard,
+        drivers=global_drivers(models["ready"], explained, encoder.features_, config.seed),
+        labels=labels,
+        features=encoder.features_,
+        custom=custom,
+    )
     return TrainResult(
         scorer=LeadScorer(encoder, models["ready"], models["potential"], info),
         metrics=point_values(intervals),

@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any
 from rich.table import Table
 from rich.text import Text
 
-from leadready.features.routing import Thresholds, nurture_warning, route_rules
+from leadready.features.metadata import ModelInfo
+from leadready.features.routing import nurture_warning, route_rules
 from leadready.training.flat_table import LEAKAGE_AUC, FlatData
 
 if TYPE_CHECKING:
@@ -62,14 +63,14 @@ def _metrics_table(title: str, result: TrainResult, names: dict[str, str]) -> Ta
     return table
 
 
-def _routing_warning(info: dict[str, Any]) -> list[Any]:
-    warning = nurture_warning(info["routes"], Thresholds(**info["thresholds"]))
+def _routing_warning(info: ModelInfo) -> list[Any]:
+    warning = nurture_warning(info.routes["nurture"].share, info.thresholds)
     return [f"[bold yellow]Routing warning:[/] {warning}"] if warning else []
 
 
-def _registered(info: dict[str, Any], published: Published) -> str:
+def _registered(info: ModelInfo, published: Published) -> str:
     return (
-        f"Registered [bold]{info['model_name']}[/] version {published.version} (run "
+        f"Registered [bold]{info.model_name}[/] version {published.version} (run "
         f"{published.run_id}) as challenger; "
         + ("[green]now champion[/]" if published.promoted else "[yellow]not champion[/]")
         + f": {published.reason}."
@@ -91,7 +92,7 @@ def crm_summary(result: TrainResult, published: Published, seconds: float) -> li
     info = result.scorer.info
     metrics = result.metrics
     out: list[Any] = []
-    if info["cold_start"]:
+    if info.cold_start:
         out.append(
             "[yellow]Cold start:[/] fewer than 40 won or 40 lost leads, so the model is the "
             "BANT points scorecard, calibrated on the history there is; leadready switches to "
@@ -110,7 +111,7 @@ def crm_summary(result: TrainResult, published: Published, seconds: float) -> li
         )
     if "test_bant_scorecard_roc_auc" in metrics:
         out.append(
-            f"Readiness model: {info['model_kind']['readiness']}; ROC AUC "
+            f"Readiness model: {info.model_kind.readiness}; ROC AUC "
             f"{metrics['test_readiness_roc_auc'] - metrics['test_bant_scorecard_roc_auc']:+.3f} "
             "over the BANT scorecard, "
             f"{metrics['test_readiness_roc_auc'] - metrics['test_frequency_score_roc_auc']:+.3f}"
@@ -119,14 +120,14 @@ def crm_summary(result: TrainResult, published: Published, seconds: float) -> li
     routes = Table(title="Routing (thresholds from the validation slice, rates on the test set)")
     for column in ("route", "rule", "share", "win rate in horizon", "eventual win rate"):
         routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    rules = route_rules(Thresholds(**info["thresholds"]), flat=False)
-    for route, stats in info["routes"].items():
+    rules = route_rules(info.thresholds, flat=False)
+    for route, stats in info.routes.items():
         routes.add_row(
             route,
             rules[route],
-            f"{stats['share']:.1%}",
-            f"{stats['win_rate']:.1%}",
-            f"{stats['eventual_win_rate']:.1%}",
+            f"{stats.share:.1%}",
+            f"{stats.win_rate:.1%}",
+            f"{stats.eventual_win_rate:.1%}",
         )
     out += [routes, *_routing_warning(info), _registered(info, published)]
     out.append(Text(f"Promotion rule: {PROMOTION_RULE}", style="dim"))
@@ -137,16 +138,18 @@ def flat_summary(result: TrainResult, published: Published, seconds: float) -> l
     """The closing summary of a flat training run: hold-out metrics against the frequency
     score, routing, refit and registration."""
     info = result.scorer.info
+    flat = info.flat
+    if flat is None:
+        raise ValueError(f"flat_summary takes a flat-table model, not one of mode '{info.mode}'")
     metrics = result.metrics
-    split = info["split"]
     how = (
-        "the newest rows by " + str(info["time_column"])
-        if info["time_column"]
+        "the newest rows by " + str(flat.time_column)
+        if flat.time_column
         else "a stratified random sample"
     )
     out: list[Any] = [
         _metrics_table(
-            f"Hold-out ({split['test_rows']:,} rows, {how}; never used to fit or "
+            f"Hold-out ({flat.split.test_rows:,} rows, {how}; never used to fit or "
             "choose), 95% intervals",
             result,
             {"readiness": "model", "frequency_score": "frequency score"},
@@ -154,29 +157,29 @@ def flat_summary(result: TrainResult, published: Published, seconds: float) -> l
     ]
     gain = metrics["test_readiness_roc_auc"] - metrics["test_frequency_score_roc_auc"]
     out.append(
-        f"Model: {info['model_kind']['readiness']} (chosen by 5-fold cross-validation "
+        f"Model: {info.model_kind.readiness} (chosen by 5-fold cross-validation "
         f"AUC); ROC AUC {gain:+.3f} over the frequency score."
     )
     routes = Table(title="Routing (thresholds from cross-validated scores, rates on the hold-out)")
     for column in ("route", "rule", "share", "conversion rate"):
         routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    rules = route_rules(Thresholds(**info["thresholds"]), flat=True)
-    for route, stats in info["routes"].items():
-        rate = stats["win_rate"]
+    rules = route_rules(info.thresholds, flat=True)
+    for route, stats in info.routes.items():
+        rate = stats.win_rate
         routes.add_row(
-            route, rules[route], f"{stats['share']:.1%}", "-" if rate != rate else f"{rate:.1%}"
+            route, rules[route], f"{stats.share:.1%}", "-" if rate != rate else f"{rate:.1%}"
         )
     out += [routes, *_routing_warning(info)]
-    refit = info["refit"]
+    refit = flat.refit
     out.append(
-        f"Registered model refitted on all {refit['rows']:,} rows ({refit['positives']:,} "
+        f"Registered model refitted on all {refit.rows:,} rows ({refit.positives:,} "
         "converted) after the hold-out was scored; calibrated by cross-fitting."
     )
-    if info["leakage_warnings"]:
+    if flat.leakage_warnings:
         out.append(
             "[bold yellow]Leakage warnings:[/] "
             + ", ".join(
-                f"{name} (AUC {auc:.3f} alone)" for name, auc in info["leakage_warnings"].items()
+                f"{name} (AUC {auc:.3f} alone)" for name, auc in flat.leakage_warnings.items()
             )
         )
     out.append(_registered(info, published))

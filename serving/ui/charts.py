@@ -5,12 +5,13 @@ zoom); every chart has a title and an aria-label, and one with nothing to show s
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 from markupsafe import Markup, escape
 
+from leadready.features.metadata import RouteStats
 from leadready.features.routing import ROUTES
 from leadready.serving.ui.formatting import num, pct, when
 
@@ -275,11 +276,12 @@ def vbars(
     return _svg(width, height, "".join(parts), label)
 
 
-def route_strip(routes: dict[str, dict[str, float]], label: str, width: int = 1140) -> Markup:
+def route_strip(routes: Mapping[str, RouteStats], label: str, width: int = 1140) -> Markup:
     """One bar split by the share of each route."""
     height, x, parts = 44, 0.0, []
     for route in ROUTES:
-        share = float(routes.get(route.value, {}).get("share") or 0.0)
+        stats = routes.get(route.value)
+        share = stats.share if stats is not None else 0.0
         w = share * width
         if w <= 0:
             continue

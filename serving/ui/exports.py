@@ -117,7 +117,7 @@ def flat_table_export(name: str, frame: pd.DataFrame, model: FlatModel) -> Expor
     """Every row of a flat table (after the schema) scored by the flat-table champion."""
     scored = score_table(frame, model.loaded, where=name)
     table = scored.sort_values("readiness", ascending=False, kind="stable").reset_index(drop=True)
-    id_column = model.info["id_column"]
+    id_column = model.details.id_column
     ids = scored[id_column].tolist()
     return Export(
         name=name,
@@ -171,7 +171,7 @@ def _flat_export(
 ) -> Export:
     """A flat table (one row per lead), scored by the flat-table champion (`serving.flat`)."""
     path = _save_upload(upload, folder, "table")
-    mapping = schema.table("table") if schema is not None else stored_mapping(model.info)
+    mapping = schema.table("table") if schema is not None else stored_mapping(model.details)
     return flat_table_export(str(upload.filename), read_flat(path, mapping), model)
 
 

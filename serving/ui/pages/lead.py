@@ -153,7 +153,7 @@ def lead_page(
     changed = bool(change.bant or change.added)
     candidates = whatif.crm_candidates(current)
     history = whatif.LeadHistory.from_frames(
-        lead_row, activities, touches, engine.info.get("custom", {}), export.as_of
+        lead_row, activities, touches, engine.info.custom, export.as_of
     )
     changes = [whatif.Change(), change, *(c for _, c in candidates)]
     n = len(changes)
@@ -212,7 +212,7 @@ def _flat_lead_page(
 ) -> Response:
     """A flat table's row: its score and reasons, its values, and a what-if over its inputs."""
     info = model.info
-    types: dict[str, str] = info["feature_types"]
+    types = model.details.feature_types
     assert export.frame is not None
     frame = export.frame.iloc[[export.positions[lead_id]]]
     row = {name: str(frame[name].iloc[0]).strip() for name in types}
@@ -223,7 +223,7 @@ def _flat_lead_page(
         for name in types
         if types[name] == "categorical"
     }
-    drivers = info.get("drivers", {})
+    drivers = info.drivers
     by_drive = sorted(types, key=lambda name: -drivers.get(name, 0.0))
     editable = by_drive[: whatif.FLAT_EDITABLE]
     file_numbers = flat_columns(

@@ -17,8 +17,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
+from leadready.features.metadata import ModelInfo
 from leadready.features.registry import CHALLENGER, CHAMPION, HOLDOUT
-from leadready.features.routing import ROUTES, Thresholds, nurture_warning, route_rules
+from leadready.features.routing import ROUTES, Route, nurture_warning, route_rules
 from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel
 from leadready.serving.store import (
@@ -88,7 +89,7 @@ class ModelReads:
 
     models_dir: Path
     curves_by_run: dict[tuple[str, str], dict[str, Any] | None] = field(default_factory=dict)
-    infos: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    infos: dict[str, ModelInfo | None] = field(default_factory=dict)
     versions_by_name: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
 
     def curves(self, model: Engine | FlatModel) -> dict[str, Any] | None:
@@ -105,7 +106,7 @@ class ModelReads:
             self.curves_by_run[key] = holdout_curves(frame)
         return self.curves_by_run[key]
 
-    def info(self, run_id: str) -> dict[str, Any] | None:
+    def info(self, run_id: str) -> ModelInfo | None:
         """The `model_info.json` training logged with a version's run."""
         if run_id not in self.infos:
             self.infos[run_id] = version_info(self.models_dir, run_id)
@@ -122,23 +123,23 @@ class ModelReads:
         return out
 
 
-def _side(info: dict[str, Any], version: str) -> dict[str, Any]:
-    metrics = info.get("metrics", {})
-    routes = info.get("routes", {})
+def _side(info: ModelInfo, version: str) -> dict[str, Any]:
+    metrics = info.metrics
+    sales = info.routes[Route.SALES]
     return {
         "version": version,
-        "trained_at": info.get("trained_at"),
-        "kind": info.get("model_kind", {}).get("readiness"),
+        "trained_at": info.trained_at,
+        "kind": info.model_kind.readiness,
         "roc_auc": metrics.get("test_readiness_roc_auc"),
         "ece": metrics.get("test_readiness_ece"),
         "lift": metrics.get("test_readiness_top_decile_lift"),
         "bant": metrics.get("test_bant_scorecard_roc_auc"),
-        "sales": info.get("thresholds", {}).get("sales"),
-        "disqualify": info.get("thresholds", {}).get("disqualify"),
-        "sales_share": routes.get("sales", {}).get("share"),
-        "sales_win": routes.get("sales", {}).get("win_rate"),
-        "test_from": info.get("split", {}).get("test_from"),
-        "leads": info.get("data", {}).get("leads"),
+        "sales": info.thresholds.sales,
+        "disqualify": info.thresholds.disqualify,
+        "sales_share": sales.share,
+        "sales_win": sales.win_rate,
+        "test_from": info.details.split.test_from,
+        "leads": info.details.data.leads,
     }
 
 
@@ -188,11 +189,11 @@ def _calibration_and_gains(curves: dict[str, Any] | None, flat: bool) -> tuple[A
     return calibration, gains
 
 
-def _metric_rows(info: dict[str, Any], flat: bool) -> tuple[list[dict], list[tuple[str, str]]]:
+def _metric_rows(info: ModelInfo, flat: bool) -> tuple[list[dict], list[tuple[str, str]]]:
     """The hold-out metrics table: a row per metric, a cell (value, 95% interval) per scorer
     the version was tested with (a flat table has one label, so no potential model)."""
-    metrics = info.get("metrics", {})
-    intervals = info.get("intervals", {})
+    metrics = info.metrics
+    intervals = info.intervals
     present = [
         (name, title)
         for name, title in SCORERS
@@ -221,7 +222,7 @@ def model_page(request: Request, session: SessionDep, champions: ChampionsDep) -
     reads = workspace(request).model_reads
     info = engine.info
     labels = engine.labels
-    drivers = sorted(info["drivers"].items(), key=lambda kv: -kv[1])[:15]
+    drivers = sorted(info.drivers.items(), key=lambda kv: -kv[1])[:15]
     drivers_chart = hbars(
         [(capital(labels.get(f, f)), v, ACCENT) for f, v in drivers],
         "Global drivers: mean absolute contribution to readiness by input",
@@ -230,9 +231,9 @@ def model_page(request: Request, session: SessionDep, champions: ChampionsDep) -
     curves = reads.curves(engine)
     calibration, gains = _calibration_and_gains(curves, flat)
     rows, present = _metric_rows(info, flat)
-    rules = route_rules(Thresholds(**info["thresholds"]), flat)
+    rules = route_rules(info.thresholds, flat)
     routes = [
-        {"route": r.value, **info.get("routes", {}).get(r.value, {}), "rule": rules[r.value]}
+        {"route": r.value, **info.routes[r.value].model_dump(), "rule": rules[r.value]}
         for r in ROUTES
     ]
     versions = reads.versions(engine.loaded.name)
@@ -267,10 +268,8 @@ def model_page(request: Request, session: SessionDep, champions: ChampionsDep) -
             "gains": gains,
             "curves": curves,
             "routes": routes,
-            "routing_warning": nurture_warning(
-                info.get("routes", {}), Thresholds(**info["thresholds"])
-            ),
-            "route_chart": route_strip(info.get("routes", {}), "Share of hold-out leads by route"),
+            "routing_warning": nurture_warning(info.routes[Route.NURTURE].share, info.thresholds),
+            "route_chart": route_strip(info.routes, "Share of hold-out leads by route"),
             "sides": sides,
             "same": same,
             "stale": versions.get(CHAMPION, {}).get("version") not in (None, engine.loaded.version),

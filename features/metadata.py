@@ -1,0 +1,259 @@
+"""What travels with a registered model: `ModelInfo`, typed, one model for both training modes.
+
+Training writes it (`training.result.assemble`), the scorer carries it in its pickle, MLflow
+keeps it as `model_info.json` and the MLmodel `metadata`, and serving, the CLI and the report
+read it. Keys every model has are fields of `ModelInfo`; what only one mode knows is in its own
+section, `crm` (CRM exports, mode "snapshots") or `flat` (flat tables), so asking a CRM model
+for its id column is a type error, not a KeyError in production.
+
+Versions registered before the metadata was typed carry one flat dict (the mode's keys beside
+the shared ones); validating such a dict moves the mode's keys into their section, so their
+pickles and `model_info.json` files still read.
+
+Win rates of an empty route (and other measurements with nothing to measure) are NaN in
+memory and null in JSON.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from leadready.features.routing import ROUTES, Thresholds
+
+Mode = Literal["snapshots", "flat"]
+"""How a model was trained: on CRM exports (snapshots of leads over time) or a flat table."""
+FeatureKind = Literal["numeric", "categorical"]
+
+
+def _nan_from_null(value: object) -> object:
+    return math.nan if value is None else value
+
+
+def _null_from_nan(value: float) -> float | None:
+    return None if math.isnan(value) else value
+
+
+Number = Annotated[
+    float,
+    BeforeValidator(_nan_from_null),
+    PlainSerializer(_null_from_nan, return_type=float | None, when_used="json"),
+]
+"""A measured value: NaN when there was nothing to measure, written as null in JSON."""
+
+
+class Section(BaseModel):
+    """Immutable, and strict about keys: a misspelt or unknown key is an error naming it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelKinds(Section):
+    """The chosen candidate of each model (the same one twice in flat mode)."""
+
+    readiness: str
+    potential: str
+
+
+class Policy(Section):
+    """The routing policy options thresholds were chosen for (`leadready train` options)."""
+
+    sales_precision: float
+    max_disqualified_wins: float
+
+
+class RouteStats(Section):
+    """One route on the hold-out: share of rows, win rate within the horizon (the label in flat
+    mode), eventual win rate, row count."""
+
+    share: Number
+    win_rate: Number
+    eventual_win_rate: Number
+    rows: int
+
+
+class LeaderboardRow(Section):
+    """A candidate model as selection scored it; `params` is its hyperparameters as JSON."""
+
+    target: Literal["ready", "potential"]
+    candidate: str
+    cv_roc_auc: Number
+    validation_roc_auc: Number
+    explainable: bool
+    chosen: bool
+    params: str
+
+
+class Fingerprint(Section):
+    """The training data, for traceability; both modes have these keys, so the report and
+    `leadready models list` read either (a flat table's leads are its labelled rows, and it
+    has no activities or touches: "n/a (flat table)")."""
+
+    leads: int
+    closed_leads: int
+    activities: int | str
+    touches: int | str
+    first_created_at: str
+    last_created_at: str
+    sha256: str
+
+
+class TableFingerprint(Fingerprint):
+    file: str
+    rows: int
+    positives: int
+    unlabelled_rows: int
+
+
+class Split(Section):
+    """Rows of each part of the split, and where the test set starts (an ISO time, or
+    "stratified random" for a flat table without a time column)."""
+
+    test_from: str
+    fit_rows: int
+    test_rows: int
+
+
+class SnapshotSplit(Split):
+    validation_from: str
+    validation_rows: int
+
+
+class TableSplit(Split):
+    holdout: str
+    validation_rows: str  # "5-fold cross-validation": flat mode has no validation slice
+
+
+class CrmDetails(Section):
+    """What only a model trained on CRM exports has: its label horizon and snapshot step
+    (days), the export's fingerprint and the time split."""
+
+    horizon_days: int
+    step_days: int
+    data: Fingerprint
+    split: SnapshotSplit
+
+
+class FlatLabel(Section):
+    column: str
+    positive: str
+
+
+class StoredMapping(Section):
+    """The schema `table` section a flat model was trained with (see `features.table`)."""
+
+    columns: dict[str, str]
+    values: dict[str, dict[str, str]]
+    dates: dict[str, str]
+
+
+class Refit(Section):
+    """The registered flat model, refitted on every row after the hold-out test."""
+
+    rows: int
+    positives: int
+    trees: int
+    calibration: str
+
+
+class FlatDetails(Section):
+    """What only a flat-table model has: the columns it reads and the types training settled
+    on, what it left out and why, single-column ROC AUCs (and those high enough to suspect
+    leakage), the schema mapping, the refit, the table's fingerprint and the split."""
+
+    id_column: str
+    label: FlatLabel
+    time_column: str | None
+    feature_types: dict[str, FeatureKind]
+    excluded: dict[str, str]
+    single_feature_auc: dict[str, Number]
+    leakage_warnings: dict[str, Number]
+    table_mapping: StoredMapping
+    refit: Refit
+    data: TableFingerprint
+    split: TableSplit
+
+
+CRM_KEYS = tuple(CrmDetails.model_fields)
+FLAT_KEYS = tuple(FlatDetails.model_fields)
+SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
+    "snapshots": ("crm", CRM_KEYS),
+    "flat": ("flat", FLAT_KEYS),
+}
+"""Per mode, its section and the keys a legacy flat dict held at the top level for it."""
+
+
+class ModelInfo(Section):
+    """The metadata of a registered model. `metrics` are hold-out point values
+    (`test_{model}_{metric}`), `intervals` model -> metric -> (value, low, high) with 95%
+    bootstrap bounds, `drivers` the mean absolute contribution (log-odds) per feature, largest
+    first, `labels` feature -> plain words, `custom` the schema's extra lead features (CRM
+    mode) with their kind; `trained_at` is ISO 8601 UTC, to the second."""
+
+    model_name: str
+    mode: Mode
+    cold_start: bool
+    trained_at: str
+    model_kind: ModelKinds
+    thresholds: Thresholds
+    policy: Policy
+    routes: dict[str, RouteStats]
+    metrics: dict[str, Number]
+    intervals: dict[str, dict[str, tuple[Number, Number, Number]]]
+    leaderboard: list[LeaderboardRow]
+    drivers: dict[str, Number]
+    labels: dict[str, str]
+    features: list[str]
+    custom: dict[str, FeatureKind] = {}  # absent from versions trained before schema files
+    crm: CrmDetails | None = None
+    flat: FlatDetails | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_legacy(cls, data: Any) -> Any:
+        """A flat dict of a version registered before the metadata was typed (no `crm` or
+        `flat` section) with its mode's keys moved into their section."""
+        if not isinstance(data, Mapping) or "crm" in data or "flat" in data:
+            return data
+        if data.get("mode") not in SECTIONS:
+            return data  # the mode's own error names what is wrong
+        section, keys = SECTIONS[data["mode"]]
+        return {
+            **{k: v for k, v in data.items() if k not in keys},
+            section: {k: v for k, v in data.items() if k in keys},
+        }
+
+    @field_validator("routes")
+    @classmethod
+    def _every_route(cls, routes: dict[str, RouteStats]) -> dict[str, RouteStats]:
+        if set(routes) != set(ROUTES):
+            raise ValueError(f"needs statistics of the routes {', '.join(ROUTES)}")
+        return routes
+
+    @model_validator(mode="after")
+    def _one_section(self) -> ModelInfo:
+        """Exactly the section of the model's mode."""
+        section = SECTIONS[self.mode][0]
+        for name in ("crm", "flat"):
+            if (getattr(self, name) is not None) != (name == section):
+                state = "needs" if name == section else "cannot have"
+                raise ValueError(f"a model of mode '{self.mode}' {state} a '{name}' section")
+        return self
+
+    @property
+    def details(self) -> CrmDetails | FlatDetails:
+        """The mode's section; both have `data` and `split`, which the report reads."""
+        if self.flat is not None:
+            return self.flat
+        assert self.crm is not None  # validation gives every model its mode's section
+        return self.crm
