@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
+
 from leadready.features.build import FEATURES
 from leadready.features.metadata import ModelInfo
 from leadready.features.model import LeadScorer
@@ -16,6 +18,7 @@ from leadready.features.registry import (
     CHAMPION,
     NoChampionError,
     embedded_uri,
+    load_holdout,
     load_scorer,
     model_name,
     tracking_uri,
@@ -124,14 +127,14 @@ def version_info(models_dir: Path, run_id: str) -> ModelInfo | None:
         return None
 
 
-def download_run_file(models_dir: Path, run_id: str, artifact_path: str) -> Path | None:
-    """A local copy of one artifact of a run (such as its hold-out scores), or None when the
-    run has no such file."""
-    import mlflow
+def holdout_scores(models_dir: Path, run_id: str) -> tuple[np.ndarray, np.ndarray] | None:
+    """The 0/1 labels of a run's hold-out and the readiness its tested model gave them; None
+    when the run kept no hold-out scores (runs logged before they were kept)."""
     from mlflow.exceptions import MlflowException
 
     use_store(models_dir)
     try:
-        return Path(mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact_path))
-    except (MlflowException, OSError, ValueError):
+        _, ready, _, tested = load_holdout(run_id)
+    except (MlflowException, OSError, ValueError, KeyError):
         return None
+    return None if tested is None else (ready, tested)

@@ -12,18 +12,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
 from leadready.features.metadata import ModelInfo
-from leadready.features.registry import CHALLENGER, CHAMPION, HOLDOUT
+from leadready.features.registry import CHALLENGER, CHAMPION
 from leadready.features.routing import ROUTES, Route, nurture_warning, route_rules
 from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel
 from leadready.serving.store import (
-    download_run_file,
+    holdout_scores,
     registry_versions,
     version_info,
 )
@@ -59,14 +58,14 @@ MODEL_KINDS = {"crm": "trained on CRM exports", "flat": "trained on flat tables"
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
-def holdout_curves(frame: pd.DataFrame | None) -> dict[str, Any] | None:
+def holdout_curves(scores: tuple[np.ndarray, np.ndarray] | None) -> dict[str, Any] | None:
     """Calibration bins (mean predicted, observed rate; CALIBRATION_BINS equal-size groups)
     and the cumulative gains curve (share contacted, share of wins captured) of the scores a
-    hold-out got; None without labelled, scored rows with a positive among them."""
-    if frame is None or not {"__ready", "__readiness"} <= set(frame) or not frame["__ready"].any():
+    hold-out got (`scores`: its labels and readiness); None without them or without a
+    positive among the labels."""
+    if scores is None or not scores[0].any():
         return None
-    y = frame["__ready"].to_numpy(dtype=float)
-    p = frame["__readiness"].to_numpy(dtype=float)
+    y, p = (np.asarray(values, dtype=float) for values in scores)
     table = calibration_table(y, p, CALIBRATION_BINS)
     bins = list(zip(table.predicted.tolist(), table.observed.tolist(), strict=True))
     curve = gains_table(y, p)
@@ -98,12 +97,8 @@ class ModelReads:
         hold-out would reuse seen rows)."""
         key = (model.loaded.name, model.loaded.run_id)
         if key not in self.curves_by_run:
-            path = download_run_file(self.models_dir, model.loaded.run_id, HOLDOUT)
-            try:
-                frame = pd.read_parquet(path) if path is not None else None
-            except (OSError, ValueError):
-                frame = None
-            self.curves_by_run[key] = holdout_curves(frame)
+            scores = holdout_scores(self.models_dir, model.loaded.run_id)
+            self.curves_by_run[key] = holdout_curves(scores)
         return self.curves_by_run[key]
 
     def info(self, run_id: str) -> ModelInfo | None:
