@@ -52,7 +52,7 @@ def equal_frequency_bins(weights: np.ndarray, bins: int) -> np.ndarray:
     size, extra = divmod(total, bins)
     k = np.arange(1, bins)
     starts = k * size + np.minimum(k, extra)
-    before = np.cumsum(weights) - weights
+    before: np.ndarray = np.cumsum(weights) - weights
     return np.searchsorted(starts, before, side="right")
 
 

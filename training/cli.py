@@ -182,6 +182,7 @@ def train(
             promote,
         )
         return
+    assert data is not None  # exactly one of --data and --table, checked above
     stray = [option for option, value in flat.items() if value is not None]
     if stray:
         raise fail(f"{', '.join(stray)} only apply to a flat table (--table FILE)")
