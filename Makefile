@@ -37,8 +37,10 @@ typecheck: install
 	@for part in features training serving cli.py; do ln -s "$(CURDIR)/$$part" $(TYPECHECK)/leadready/; done
 	@MYPYPATH=$(TYPECHECK) $(BIN)/python -m mypy $(MYPY_TARGETS) > $(TYPECHECK)/mypy.txt; \
 	status=$$?; sed 's#$(TYPECHECK)/leadready/##g' $(TYPECHECK)/mypy.txt; exit $$status
-# Lint, formatting and the import contracts of pyproject.toml (serving -> features <- training).
+# Lint, formatting, the import contracts of pyproject.toml (serving -> features <- training) and
+# the types (typecheck above).
 check: install
 	$(BIN)/python -m ruff check .
 	$(BIN)/python -m ruff format --check .
 	$(BIN)/lint-imports
+	@$(MAKE) --no-print-directory typecheck

@@ -5,7 +5,7 @@ the options both sides take. The commands themselves live in `training/cli.py` a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, overload
 
 import typer
 from rich.console import Console
@@ -48,6 +48,12 @@ def fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+@overload
+def load_schema(path: Path) -> Schema: ...
+@overload
+def load_schema(path: None) -> None: ...
+@overload
+def load_schema(path: Path | None) -> Schema | None: ...
 def load_schema(path: Path | None) -> Schema | None:
     return Schema.load(path) if path is not None else None
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,10 @@ import pandas as pd
 if TYPE_CHECKING:
     from leadready.features.schema import Schema, TableMapping
 
-SOURCES = (
+# Each vocabulary is a `Literal` type, for the API's fields (serving.schemas), and the tuple of
+# its values in order (the order of the int codes of features.build), typed as plain strings:
+# it is what any text read from an export is checked against.
+Source = Literal[
     "web_form",
     "trade_show",
     "webinar",
@@ -32,13 +35,18 @@ SOURCES = (
     "outbound",
     "chat",
     "other",
-)
-BUDGET = ("confirmed", "indicated", "none", "unknown")
-AUTHORITY = ("decision_maker", "influencer", "user", "unknown")
-NEED = ("confirmed", "indicated", "none", "unknown")
-TIMEFRAME = ("lt_1m", "1_3m", "3_6m", "6_12m", "gt_12m", "unknown")
+]
+SOURCES: tuple[str, ...] = get_args(Source)
+Budget = Literal["confirmed", "indicated", "none", "unknown"]
+BUDGET: tuple[str, ...] = get_args(Budget)
+Authority = Literal["decision_maker", "influencer", "user", "unknown"]
+AUTHORITY: tuple[str, ...] = get_args(Authority)
+Need = Literal["confirmed", "indicated", "none", "unknown"]
+NEED: tuple[str, ...] = get_args(Need)
+Timeframe = Literal["lt_1m", "1_3m", "3_6m", "6_12m", "gt_12m", "unknown"]
+TIMEFRAME: tuple[str, ...] = get_args(Timeframe)
 OUTCOMES = ("won", "lost", "open")
-ACTIVITY_TYPES = (
+ActivityType = Literal[
     "email_open",
     "email_click",
     "web_visit",
@@ -51,9 +59,12 @@ ACTIVITY_TYPES = (
     "chat",
     "form_submit",
     "unsubscribe",
-)
-CHANNELS = ("email", "call", "meeting", "direct_mail", "social", "event")
-TEAMS = ("marketing", "sales")
+]
+ACTIVITY_TYPES: tuple[str, ...] = get_args(ActivityType)
+Channel = Literal["email", "call", "meeting", "direct_mail", "social", "event"]
+CHANNELS: tuple[str, ...] = get_args(Channel)
+Team = Literal["marketing", "sales"]
+TEAMS: tuple[str, ...] = get_args(Team)
 BANT_FIELDS = {"budget": BUDGET, "authority": AUTHORITY, "need": NEED, "timeframe": TIMEFRAME}
 
 TABLES = ("leads", "activities", "touches")

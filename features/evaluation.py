@@ -52,9 +52,8 @@ def equal_frequency_bins(weights: np.ndarray, bins: int) -> np.ndarray:
     size, extra = divmod(total, bins)
     k = np.arange(1, bins)
     starts = k * size + np.minimum(k, extra)
-    before = np.cumsum(weights) - weights
-    bin_of: np.ndarray = np.searchsorted(starts, before, side="right")
-    return bin_of
+    before: np.ndarray = np.cumsum(weights) - weights
+    return np.searchsorted(starts, before, side="right")
 
 
 def calibration_table(

@@ -13,16 +13,17 @@ contributions plus the base value add up to the logit of the returned probabilit
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.linear_model import LogisticRegression
 
 from leadready.features.build import CATEGORICAL, NUMERIC
 from leadready.features.metadata import ModelInfo
 
-Columns = Mapping[str, Any]
+Columns = Mapping[str, Any] | pd.DataFrame
 
 
 class FeatureEncoder(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no type hints
@@ -149,10 +150,19 @@ class LinearMargin:
         return margin
 
 
+class Margin(Protocol):
+    """What Calibrated scales: TreeMargin, LinearMargin and the baselines of
+    features.baselines (margins and contributions in log-odds)."""
+
+    def margin(self, x: np.ndarray) -> np.ndarray: ...
+
+    def contributions(self, x: np.ndarray, threads: int = 1) -> np.ndarray: ...
+
+
 class Calibrated:
     """A margin model with Platt scaling: probability = sigmoid(a * margin + b)."""
 
-    def __init__(self, base: TreeMargin | LinearMargin, a: float, b: float) -> None:
+    def __init__(self, base: Margin, a: float, b: float) -> None:
         self.base = base
         self.a = a
         self.b = b

@@ -127,5 +127,12 @@ def load_scorer(name: str, version: str) -> LeadScorer:
                 "retrain it with `leadready train`"
             )
         with open(local / flavor["pickled_model"], "rb") as file:
-            scorer: LeadScorer = _LeadreadyUnpickler(file).load()
-        return scorer
+            scorer = _LeadreadyUnpickler(file).load()
+    from leadready.features.model import LeadScorer
+
+    if not isinstance(scorer, LeadScorer):
+        raise ValueError(
+            f"version {version} of '{name}' is a pickled {type(scorer).__name__}, not a "
+            "leadready scorer; retrain it with `leadready train`"
+        )
+    return scorer

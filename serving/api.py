@@ -10,6 +10,7 @@ server log has the full reason.
 from __future__ import annotations
 
 import hmac
+from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -92,7 +93,7 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
-def field_errors(errors: list[dict]) -> list[dict[str, str]]:
+def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     """Pydantic errors as {field: dotted path, message: what was wrong and expected}."""
     out = []
     for error in errors:

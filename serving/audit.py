@@ -80,7 +80,7 @@ class AuditLog:
         stop = False
         while not stop:
             batch: list[dict] = []
-            deadline = None
+            deadline: float | None = None
             while len(batch) < FLUSH_ROWS:
                 timeout = None if deadline is None else deadline - time.monotonic()
                 if timeout is not None and timeout <= 0:

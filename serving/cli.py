@@ -168,6 +168,7 @@ def score(
             raise fail("--as-of applies to --data only: a flat table is scored as it is")
         _score_table(table, out, schema, models_dir)
         return
+    assert data is not None  # exactly one of --data and --table, checked above
     from leadready.features.registry import NoChampionError
     from leadready.serving.batch import score_export
     from leadready.serving.store import load_champion
@@ -219,7 +220,7 @@ def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -
         loaded = load_champion(models_dir, flat=True)
         mapping = (
             load_schema(schema).table("table")
-            if schema is not None  # type: ignore[union-attr]
+            if schema is not None
             else stored_mapping(flat_details(loaded))
         )
         frame = read_flat(path, mapping)

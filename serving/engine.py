@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -92,7 +93,7 @@ class Engine:
             prediction.contributions[row], prediction.columns, row, self.features, self.labels
         )
 
-    def explain(self, prediction: Prediction, row: int) -> dict[str, object]:
+    def explain(self, prediction: Prediction, row: int) -> dict[str, Any]:
         """One lead's scores as the API and the workspace show them: readiness, potential,
         route, the route's reason and the reasons object (contributions in plain words)."""
         return {

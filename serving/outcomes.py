@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -28,7 +28,8 @@ from leadready.features.routing import ROUTES
 from leadready.serving.audit import engine_for, scores
 from leadready.serving.schemas import EARLIEST, LATEST, Moment, unix_seconds
 
-OUTCOMES = ("won", "lost")
+Outcome = Literal["won", "lost"]
+OUTCOMES: tuple[str, ...] = get_args(Outcome)
 COLUMNS = ("lead_id", "outcome", "outcome_at")
 MAX_OUTCOMES = 10_000
 """Most outcomes accepted in one `POST /v1/outcomes` request."""
@@ -72,7 +73,7 @@ class OutcomeIn(BaseModel):
         },
     )
     lead_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_lead_id)]
-    outcome: Literal[OUTCOMES]
+    outcome: Outcome
     outcome_at: Moment
 
 
@@ -100,7 +101,11 @@ def store(engine: sa.Engine, rows: list[OutcomeIn]) -> OutcomesImported:
     by_lead = {row.lead_id: row for row in rows}
     if len(by_lead) < len(rows):
         seen: set[str] = set()
-        twice = [r.lead_id for r in rows if r.lead_id in seen or seen.add(r.lead_id)]
+        twice = []
+        for row in rows:
+            if row.lead_id in seen:
+                twice.append(row.lead_id)
+            seen.add(row.lead_id)
         raise OutcomeError(
             f"lead_id {', '.join(map(repr, dict.fromkeys(twice)))} appears more "
             "than once; expected one outcome per lead"

@@ -12,14 +12,14 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from leadready.features.contract import (
-    ACTIVITY_TYPES,
-    AUTHORITY,
-    BUDGET,
-    CHANNELS,
-    NEED,
-    SOURCES,
-    TEAMS,
-    TIMEFRAME,
+    ActivityType,
+    Authority,
+    Budget,
+    Channel,
+    Need,
+    Source,
+    Team,
+    Timeframe,
 )
 
 MAX_EVENTS = 5000
@@ -54,14 +54,14 @@ class LeadIn(BaseModel):
     model_config = Strict
     lead_id: str = Field(min_length=1, max_length=200)
     created_at: Moment
-    source: Literal[SOURCES]
-    industry: str | None = Field(None, max_length=200)
-    company_size: float | None = Field(None, ge=0, le=10_000_000)
-    country: str | None = Field(None, max_length=100)
-    budget: Literal[BUDGET] = "unknown"
-    authority: Literal[AUTHORITY] = "unknown"
-    need: Literal[NEED] = "unknown"
-    timeframe: Literal[TIMEFRAME] = "unknown"
+    source: Source
+    industry: str | None = Field(default=None, max_length=200)
+    company_size: float | None = Field(default=None, ge=0, le=10_000_000)
+    country: str | None = Field(default=None, max_length=100)
+    budget: Budget = "unknown"
+    authority: Authority = "unknown"
+    need: Need = "unknown"
+    timeframe: Timeframe = "unknown"
     custom: dict[str, str | float | None] = Field(
         default_factory=dict,
         max_length=200,
@@ -73,14 +73,14 @@ class LeadIn(BaseModel):
 class ActivityIn(BaseModel):
     model_config = Strict
     occurred_at: Moment
-    type: Literal[ACTIVITY_TYPES]
+    type: ActivityType
 
 
 class TouchIn(BaseModel):
     model_config = Strict
     occurred_at: Moment
-    channel: Literal[CHANNELS]
-    team: Literal[TEAMS]
+    channel: Channel
+    team: Team
     responded: bool | None = None
 
 

@@ -88,10 +88,10 @@ class SavedExports:
             meta = json.loads((folder / "meta.json").read_text())
             crm = frame = None
             if meta["kind"] == "crm":
-                crm = Crm(
-                    *(pd.read_parquet(folder / f"{name}.parquet") for name in CRM_TABLES),
-                    custom=dict(meta["custom"]),
+                leads, activities, touches = (
+                    pd.read_parquet(folder / f"{name}.parquet") for name in CRM_TABLES
                 )
+                crm = Crm(leads, activities, touches, custom=dict(meta["custom"]))
             elif meta["kind"] == "flat":
                 frame = pd.read_parquet(folder / "table.parquet")
         except (OSError, ValueError, KeyError):

@@ -13,8 +13,11 @@ import pandas as pd
 import pytest
 from legacy_metadata import legacy_info
 from mlflow.tracking import MlflowClient
+from sklearn.linear_model import LogisticRegression
+from typer.testing import CliRunner
 
 from leadready import features
+from leadready.cli import app
 from leadready.features import baselines, model
 from leadready.features.contract import load_crm
 from leadready.features.metadata import ModelInfo
@@ -107,6 +110,55 @@ def test_a_champion_that_is_not_a_pickled_scorer_is_refused_in_words(tmp_path):
     MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, "1")
     with pytest.raises(NoChampionError, match="version 1 of 'sales-readiness' is no scorer"):
         load_champion(models)
+
+
+@pytest.mark.model
+def test_a_champion_pickled_as_another_estimator_is_refused_in_words(tmp_path):
+    models = tmp_path / "models"
+    configure(models)
+    with mlflow.start_run():
+        mlflow.sklearn.log_model(
+            LogisticRegression().fit(np.array([[0.0], [1.0]]), [0, 1]),
+            name="model",
+            registered_model_name=MODEL_NAME,
+            serialization_format="cloudpickle",
+            pip_requirements=["mlflow"],
+        )
+    MlflowClient().set_registered_model_alias(MODEL_NAME, CHAMPION, "1")
+    with pytest.raises(
+        NoChampionError,
+        match="version 1 of 'sales-readiness' is a pickled LogisticRegression, not a leadready "
+        "scorer",
+    ):
+        load_champion(models)
+
+
+@pytest.mark.model
+def test_comparing_with_a_version_registered_without_a_run_says_why_it_cannot(
+    champion_dir, tmp_path
+):
+    """A version registered from a model folder has no run, so no hold-out to test on."""
+    current = load_champion(champion_dir)
+    models = tmp_path / "models"
+    configure(models)
+    with mlflow.start_run():
+        logged = mlflow.sklearn.log_model(
+            current.scorer,
+            name="model",
+            registered_model_name=MODEL_NAME,
+            serialization_format="cloudpickle",
+            pip_requirements=["mlflow"],
+        )
+    client = MlflowClient()
+    folder = mlflow.get_logged_model(logged.model_id).artifact_location
+    assert client.create_model_version(MODEL_NAME, folder).run_id is None
+
+    result = CliRunner().invoke(app, ["models", "compare", "1", "2", "--models-dir", str(models)])
+
+    assert result.exit_code == 2, result.output
+    assert "version 2 of 'sales-readiness' was registered without a training run" in " ".join(
+        result.output.split()
+    )
 
 
 def _expected(champion_dir: Path, example: pd.DataFrame) -> np.ndarray:

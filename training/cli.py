@@ -23,6 +23,7 @@ from leadready.features.console import (
 from leadready.features.contract import ContractError, load_crm
 
 if TYPE_CHECKING:
+    from leadready.training.flat_table import FlatConfig
     from leadready.training.registry import Published
     from leadready.training.result import TrainResult
 
@@ -182,6 +183,7 @@ def train(
             promote,
         )
         return
+    assert data is not None  # exactly one of --data and --table, checked above
     stray = [option for option, value in flat.items() if value is not None]
     if stray:
         raise fail(f"{', '.join(stray)} only apply to a flat table (--table FILE)")
@@ -244,7 +246,7 @@ def _print(renderables: list[object]) -> None:
 
 
 def _train_table(
-    path: Path, config: object, schema: Path | None, models_dir: Path, promote: bool
+    path: Path, config: FlatConfig, schema: Path | None, models_dir: Path, promote: bool
 ) -> None:
     """`train --table`: check and infer (printed), warn of leaks, fit, register, summarise."""
     from leadready.training.flat import STEPS, fit
@@ -255,11 +257,11 @@ def _train_table(
 
     def prepare_and_fit(advance: Callable[[str], None]) -> TrainResult:
         mapping = load_schema(schema).table("table") if schema is not None else None
-        data = prepare(path, config, mapping)  # type: ignore[arg-type]
+        data = prepare(path, config, mapping)
         console.print(inference_table(data))
         for message in leakage_messages(data):
             errors.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
-        return fit(data, config, advance)  # type: ignore[arg-type]
+        return fit(data, config, advance)
 
     result, published = _fit_and_publish(
         STEPS[0], len(STEPS) + 1, prepare_and_fit, models_dir, promote

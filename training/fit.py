@@ -124,12 +124,12 @@ def search_lightgbm(
     base = {**LGBM_PARAMS, "seed": seed, "num_threads": threads}
 
     def cv(params: dict) -> float:
-        return _cv(
-            lambda a, b, c, d: _lgbm(params, a, b, c, d, n_categorical).predict(c, raw_score=True),
-            x,
-            y,
-            folds,
-        )
+        def fold_scores(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
+            scores = _lgbm(params, a, b, c, d, n_categorical).predict(c, raw_score=True)
+            assert isinstance(scores, np.ndarray)  # raw scores of a dense matrix
+            return scores
+
+        return _cv(fold_scores, x, y, folds)
 
     def objective(trial: optuna.Trial) -> float:
         return cv(

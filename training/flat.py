@@ -192,6 +192,7 @@ def _lightgbm_cv(
         callbacks=[lgb.early_stopping(EARLY_STOPPING, verbose=False)],
     )
     boosters = result["cvbooster"]
+    assert isinstance(boosters, lgb.CVBooster)  # return_cvbooster=True puts it there
     best = int(boosters.best_iteration) or MAX_ROUNDS
     margins = np.empty(len(y))
     for (_, held), booster in zip(folds, boosters.boosters, strict=True):

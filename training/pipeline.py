@@ -27,7 +27,7 @@ from leadready.features.build import (
 from leadready.features.contract import Crm
 from leadready.features.labels import FEATURE_LABELS
 from leadready.features.metadata import CrmDetails
-from leadready.features.model import Calibrated, FeatureEncoder
+from leadready.features.model import Calibrated, FeatureEncoder, Margin
 from leadready.features.routing import Thresholds
 from leadready.training.evaluate import choose_thresholds
 from leadready.training.examples import Snapshots, make_snapshots, split_by_time
@@ -105,11 +105,11 @@ def _check_classes(snaps: Snapshots, masks: dict[str, np.ndarray]) -> None:
                 )
 
 
-def _calibrated(base: object, x: np.ndarray, y: np.ndarray) -> Calibrated:
+def _calibrated(base: Margin, x: np.ndarray, y: np.ndarray) -> Calibrated:
     """Platt-scale a margin model on (x, y), or use the default mapping without both classes."""
     if len(y) and 0 < y.sum() < len(y):
-        return Calibrated(base, *platt(base.margin(x), y))  # type: ignore[attr-defined]
-    return Calibrated(base, *COLD_START_DEFAULT)  # type: ignore[arg-type]
+        return Calibrated(base, *platt(base.margin(x), y))
+    return Calibrated(base, *COLD_START_DEFAULT)
 
 
 def _baselines(
@@ -188,7 +188,9 @@ def train(
             config.threads,
             config.search_seconds * SEARCH_SHARE[label],
         )
-        models[label], kinds[label] = candidates[0].model, candidates[0].name
+        best = candidates[0]
+        assert best.model is not None  # fit_candidates puts its explainable candidates first
+        models[label], kinds[label] = best.model, best.name
         leaderboard += [
             {
                 "target": label,

@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import matplotlib.pyplot as plt
 import mlflow
@@ -235,7 +236,7 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
     version = str(logged.registered_model_version)
     promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
     client.set_registered_model_alias(name, CHALLENGER, version)
-    tags = {
+    tags: dict[str, str] = {
         key: f"{result.metrics[key]:.4f}"
         for key in ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc")
         if key in result.metrics
@@ -365,7 +366,7 @@ def _requirements() -> list[str]:
     ]
 
 
-def list_versions(models_dir: Path) -> list[dict[str, object]]:
+def list_versions(models_dir: Path) -> list[dict[str, str]]:
     """Every registered version of both models (CRM exports, then flat tables), newest first,
     with aliases, key metrics and data fingerprint."""
     configure(models_dir)
@@ -401,7 +402,7 @@ def list_versions(models_dir: Path) -> list[dict[str, object]]:
     return rows
 
 
-def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> dict[str, object]:
+def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> dict[str, Any]:
     """Versions a and b on the hold-out of the newer one, with the paired AUC test and the
     promotion rule's verdict for b replacing a."""
     configure(models_dir)
@@ -414,6 +415,11 @@ def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> di
         raise ValueError(
             f"no versions {a} and {b} of '{name}'; see `leadready models list`"
         ) from None
+    if newer.run_id is None:
+        raise ValueError(
+            f"version {newer.version} of '{name}' was registered without a training run, so "
+            "it has no hold-out to compare on"
+        )
     holdout, ready, leads, tested = load_holdout(newer.run_id)
     try:
         p_a, p_b = (

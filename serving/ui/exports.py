@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from fastapi import UploadFile
+from starlette.datastructures import UploadFile
 
 from leadready.features.build import to_seconds
 from leadready.features.contract import BANT_FIELDS, ContractError, Crm, load_crm

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 import pandas as pd
@@ -187,18 +187,20 @@ def crm_variants(history: LeadHistory, changes: Sequence[Change]) -> tuple[Leads
     n = len(changes)
     first = np.zeros(n, dtype=np.int64)
     base = history.lead
-    repeated = Leads(
-        **{f.name: getattr(base, f.name)[first] for f in fields(Leads) if f.name != "extra"},
-        extra={name: values[first] for name, values in base.extra.items()},
-    )
-    leads = replace(
-        repeated,
+    bant = {
+        name: np.array(
+            [change.bant.get(name, getattr(base, name)[0]) for change in changes], dtype=object
+        )
+        for name in BANT_FIELDS
+    }
+    leads = Leads(
         **{
-            name: np.array(
-                [change.bant.get(name, getattr(base, name)[0]) for change in changes], dtype=object
-            )
-            for name in BANT_FIELDS
+            f.name: getattr(base, f.name)[first]
+            for f in fields(Leads)
+            if f.name != "extra" and f.name not in bant
         },
+        **bant,
+        extra={name: values[first] for name, values in base.extra.items()},
     )
     positions = np.arange(n)
     activities = [_per_variant(history.activities, positions)]
@@ -207,11 +209,11 @@ def crm_variants(history: LeadHistory, changes: Sequence[Change]) -> tuple[Leads
         for name, count in change.added.items():
             kind, what = ADDITIONS[name][2]
             if kind == "activity":
-                row = [i, history.as_of, ACTIVITY_CODES[what]]
-                activities.append(np.tile(row, (count, 1)))
+                activity = [i, history.as_of, ACTIVITY_CODES[what]]
+                activities.append(np.tile(activity, (count, 1)))
             else:  # an answered sales touch
-                row = [i, history.as_of, CHANNEL_CODES[what], TEAM_CODES["sales"], 1.0]
-                touches.append(np.tile(row, (count, 1)))
+                touch = [i, history.as_of, CHANNEL_CODES[what], TEAM_CODES["sales"], 1.0]
+                touches.append(np.tile(touch, (count, 1)))
     return (leads, *event_arrays(np.concatenate(activities), np.concatenate(touches)))
 
 

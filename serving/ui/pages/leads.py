@@ -11,10 +11,10 @@ from urllib.parse import urlencode
 
 import numpy as np
 import pandas as pd
-from fastapi import APIRouter, Request, UploadFile
+from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
-from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.datastructures import UploadFile
 
 from leadready.features.contract import AUTHORITY, BUDGET, NEED, SOURCES, TIMEFRAME, ContractError
 from leadready.features.routing import ROUTES
@@ -174,7 +174,7 @@ async def upload(request: Request, session: SessionDep, champions: ChampionsDep)
     bodies this path accepts (MAX_UPLOAD_BYTES)."""
     async with request.form(max_files=8, max_fields=16) as form:
         files = {name: form.get(name) for name in UPLOAD_TABLES}
-        uploads = {k: v if isinstance(v, StarletteUpload) else None for k, v in files.items()}
+        uploads = {k: v if isinstance(v, UploadFile) else None for k, v in files.items()}
         as_of = str(form.get("as_of") or "").strip()
         return await run_in_threadpool(_upload, request, session, champions, uploads, as_of)
 

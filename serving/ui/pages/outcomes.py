@@ -76,7 +76,7 @@ def outcomes_page(request: Request, session: SessionDep) -> Response:
         "Conversion rate by month of the score, by route",
         "month scored",
         "won",
-        x_ticks=[(float(i), m["month"]) for i, m in enumerate(months)][::step],
+        x_ticks=[(float(i), str(m["month"])) for i, m in enumerate(months)][::step],
         x_max=float(max(1, len(months) - 1)),
         width=1100,
         height=320,
