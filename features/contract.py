@@ -191,7 +191,7 @@ def _without_copies(frame: pd.DataFrame, path: str) -> pd.DataFrame:
         return frame
     table = CheckedTable.of(path, frame)
     for name in names[names.duplicated()].unique():
-        positions = np.flatnonzero(names == name)
+        positions = [int(i) for i in np.flatnonzero(names == name)]
         cells = [cell_text(frame.iloc[:, i]) for i in positions]
         differ = np.zeros(len(frame), dtype=bool)
         for other in cells[1:]:

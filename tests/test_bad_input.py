@@ -12,6 +12,7 @@ import pandas as pd
 import pytest
 from conftest import ACTIVITIES, LEADS, TOUCHES, write_crm
 from typer.testing import CliRunner
+from workspace_server import FLAT_TRAIN
 
 from leadready.cli import app
 from leadready.features.contract import MAX_SHOWN_CHARS, load_crm
@@ -200,22 +201,10 @@ def test_header_only_tables_are_nothing_to_score(tmp_path):
 @pytest.mark.unit
 def test_a_flat_table_with_a_header_only_is_refused(tmp_path):
     table = tmp_path / "flat.csv"
-    table.write_text("lead,visits,converted\n")
+    table.write_text("lead,created,visits,converted\n")
     models = tmp_path / "models"
     refused(
-        [
-            "train",
-            "--table",
-            str(table),
-            "--id",
-            "lead",
-            "--label",
-            "converted",
-            "--positive",
-            "yes",
-            "--models-dir",
-            str(models),
-        ],
+        [a.format(table=table, models=models) for a in FLAT_TRAIN],
         ["flat.csv: no rows; expected one row per lead below the header"],
         models,
     )
