@@ -8,7 +8,7 @@ vocabulary (empty BANT fields become "unknown"), dates become timezone-naive UTC
 `company_size` a float (NaN when missing) and `responded` a float (1, 0, or NaN when missing).
 Any violation stops the load with a `ContractError` whose message names the file, the lines
 (as a spreadsheet shows them, header = line 1), the column, the bad values and what was expected.
-What a file is before it is parsed (UTF-8 or not, a workbook named .csv) is `features/files.py`.
+What a file is before it is parsed (UTF-8 or not, a workbook named .csv) is `features/reading.py`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from leadready.features.files import (
+from leadready.features.reading import (
     PARQUET,
     binary_kind,
     first_bad_utf8,
