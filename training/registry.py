@@ -331,7 +331,7 @@ def report_data(
 
 MODEL_CODE = ("model.py", "baselines.py", "build.py", "contract.py", "reading.py")
 """The leadready.features modules a registered scorer's pickle needs: its classes (model.py,
-baselines.py) and what they import (build.py, contract.py, files.py). leadready is not on
+baselines.py) and what they import (build.py, contract.py, reading.py). leadready is not on
 PyPI, so they are logged with the model: `mlflow.pyfunc.load_model` then works where leadready
 is not installed."""
 
