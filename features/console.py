@@ -9,6 +9,7 @@ from typing import Annotated, overload
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -43,8 +44,9 @@ ModelsDir = Annotated[
 
 
 def fail(message: str) -> typer.Exit:
-    """Print an error and return the exit (status 2) for the caller to raise."""
-    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print an error and return the exit (status 2) for the caller to raise. The message is
+    printed as it is: values from the user's files may hold brackets that rich reads as markup."""
+    errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=2)
 
 

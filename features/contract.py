@@ -8,6 +8,7 @@ vocabulary (empty BANT fields become "unknown"), dates become timezone-naive UTC
 `company_size` a float (NaN when missing) and `responded` a float (1, 0, or NaN when missing).
 Any violation stops the load with a `ContractError` whose message names the file, the lines
 (as a spreadsheet shows them, header = line 1), the column, the bad values and what was expected.
+What a file is before it is parsed (UTF-8 or not, a workbook named .csv) is `features/reading.py`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,14 @@ from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
 import pandas as pd
+
+from leadready.features.reading import (
+    PARQUET,
+    binary_kind,
+    first_bad_utf8,
+    read_csv_cells,
+    spreadsheet_column,
+)
 
 if TYPE_CHECKING:
     from leadready.features.schema import Schema, TableMapping
@@ -83,6 +92,14 @@ ACTIVITY_COLUMNS = ("lead_id", "occurred_at", "type")
 TOUCH_COLUMNS = ("lead_id", "occurred_at", "channel", "team", "responded")
 
 MAX_LISTED_ROWS = 10
+MAX_SHOWN_CHARS = 60
+"""Longest value an error message quotes in full; longer ones are cut and their length said."""
+EARLIEST = 0  # 1970-01-01, Unix seconds
+LATEST = 4_102_444_800  # 2100-01-01
+DATE_RANGE = "a date between 1970-01-01 and 2100-01-01"
+"""The dates leadready accepts, in files as in API requests: outside them a date is a typo
+(year 3000, 9999-12-31 placeholders) and would not fit a nanosecond timestamp anyway."""
+SAVE_AS_CSV = "save it as CSV UTF-8 (in Excel: File > Save As > CSV UTF-8)"
 _TRUE = ("true", "1", "yes")
 _FALSE = ("false", "0", "no")
 
@@ -134,7 +151,7 @@ class CheckedTable:
     def report(self, mask: np.ndarray, column: str, what: str, expected: str) -> None:
         values = self.frame[column][mask] if column in self.frame else pd.Series(dtype=object)
         distinct = list(dict.fromkeys(values.astype(str)))[:5]
-        shown = ", ".join(repr(v) for v in distinct)
+        shown = ", ".join(quoted(v) for v in distinct)
         self.problems.append(
             f"{self.file}, column '{column}', {self.where(mask)}: {what}"
             + (f" ({shown})" if shown else "")
@@ -142,17 +159,65 @@ class CheckedTable:
         )
 
 
+def quoted(value: object) -> str:
+    """A value as an error message quotes it: cut to MAX_SHOWN_CHARS characters with its length
+    said, so one 50,000-character cell cannot make a 50 KB error line."""
+    text = str(value)
+    if len(text) <= MAX_SHOWN_CHARS:
+        return repr(text)
+    return f"{text[:MAX_SHOWN_CHARS]!r}... ({len(text):,} characters)"
+
+
 def read_table(path: Path) -> pd.DataFrame:
-    """A CSV (every cell as text, '' when empty) or parquet file, with stripped column names."""
+    """A CSV (every cell as text, '' when empty) or parquet file, with stripped column names.
+
+    A CSV must be UTF-8 text (a byte-order mark is fine) whose rows have no more fields than
+    its header. Columns whose names are equal once stripped must hold the same values, and
+    are then kept once."""
+    csv = path.suffix != ".parquet"
+    kind = binary_kind(path) if csv and path.is_file() else None
+    if kind is not None:
+        advice = "name it .parquet" if kind == PARQUET else SAVE_AS_CSV
+        raise ContractError(f"{path}: this is {kind}, not UTF-8 CSV text; {advice}")
     try:
-        if path.suffix == ".parquet":
-            frame = pd.read_parquet(path)
-        else:
-            frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_filter=False)
+        frame = read_csv_cells(path) if csv else pd.read_parquet(path)
+    except UnicodeDecodeError:
+        bad = first_bad_utf8(path)
+        where = f", line {bad.line}, character {bad.character}" if bad else ""
+        found = f" (byte 0x{bad.byte:02x} in {quoted(bad.near)})" if bad else ""
+        raise ContractError(
+            f"{path}{where}: not UTF-8 text{found}, Latin-1 or Windows-1252 perhaps; " + SAVE_AS_CSV
+        ) from None
     except (ValueError, OSError, pd.errors.ParserError) as exc:
-        raise ContractError(f"{path}: cannot be read as {path.suffix[1:]}: {exc}") from None
+        reason = quoted(exc) if len(str(exc)) > 4 * MAX_SHOWN_CHARS else str(exc).strip()
+        raise ContractError(f"{path}: cannot be read as {path.suffix[1:]}: {reason}") from None
     frame.columns = [str(c).strip() for c in frame.columns]
-    return frame
+    return _without_copies(frame, str(path))
+
+
+def _without_copies(frame: pd.DataFrame, path: str) -> pd.DataFrame:
+    """The frame with each repeated column name kept once; a ContractError when the copies
+    disagree on some row, since no one can tell which of them is meant."""
+    names = pd.Index(frame.columns)
+    if names.is_unique:
+        return frame
+    table = CheckedTable.of(path, frame)
+    for name in names[names.duplicated()].unique():
+        positions = [int(i) for i in np.flatnonzero(names == name)]
+        cells = [cell_text(frame.iloc[:, i]) for i in positions]
+        differ = np.zeros(len(frame), dtype=bool)
+        for other in cells[1:]:
+            differ |= (other != cells[0]).to_numpy()
+        if differ.any():
+            where = " and ".join(f"{i + 1} ({spreadsheet_column(i)})" for i in positions)
+            table.problems.append(
+                f"{path}: column {quoted(name)} appears {len(positions)} times (columns {where})"
+                f" and the copies differ on {table.where(differ)}; expected each column once: "
+                "remove or rename the copies"
+            )
+    if table.problems:
+        raise ContractError("\n".join(table.problems))
+    return frame.loc[:, ~names.duplicated()]
 
 
 def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable:
@@ -202,7 +267,7 @@ def _require_columns(
             f"{table.file}: missing column{'s' if len(missing) > 1 else ''} "
             + ", ".join(f"'{c}'" for c in missing)
             + f"; expected columns {', '.join(columns)}"
-            + f" (found {', '.join(map(str, table.frame.columns)) or 'none'})"
+            + f" (found {', '.join(map(quoted, table.frame.columns)) or 'none'})"
         )
     return not missing
 
@@ -243,7 +308,28 @@ def check_dates(table: CheckedTable, column: str, required: bool) -> pd.Series:
         table.report(bad, column, "date that does not parse", expected)
     if required and missing.any():
         table.report(missing, column, "empty date", expected)
+    earliest, latest = (pd.Timestamp(t, unit="s", tz="UTC") for t in (EARLIEST, LATEST))
+    outside = ((parsed < earliest) | (parsed >= latest)).to_numpy()
+    if outside.any():
+        table.report(outside, column, "date out of range", DATE_RANGE)
+        parsed = parsed.mask(outside)
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def parse_moment(text: str, what: str) -> int:
+    """Unix seconds of an ISO 8601 time a person typed (`--as-of`, the workspace's scoring
+    time), naive taken as UTC; a ContractError naming `what` when it does not parse or is not
+    within DATE_RANGE, the bound the API applies too."""
+    stamp = pd.to_datetime(text, format="ISO8601", utc=True, errors="coerce")
+    if pd.isna(stamp):
+        raise ContractError(
+            f"{what} {quoted(text)} is not an ISO 8601 date or time; expected e.g. "
+            "2025-03-04 or 2025-03-04T10:15:00Z"
+        )
+    seconds = int(stamp.timestamp())
+    if not EARLIEST <= seconds < LATEST:
+        raise ContractError(f"{what} {quoted(text)} is out of range; expected {DATE_RANGE}")
+    return seconds
 
 
 def _number(table: CheckedTable, column: str) -> pd.Series:
@@ -307,6 +393,8 @@ def _check_leads(
     if not _require_columns(table, LEAD_COLUMNS, required):
         return pd.DataFrame()
     frame = table.frame
+    if frame.empty:
+        table.problems.append(f"{table.file}: no rows; expected one row per lead below the header")
     out = pd.DataFrame(index=frame.index)
     out["lead_id"] = _text(table, "lead_id")
     empty_id = (out["lead_id"] == "").to_numpy()
@@ -365,16 +453,18 @@ def _check_leads(
 def _check_events(
     table: CheckedTable,
     columns: tuple[str, ...],
-    known: pd.Series,
+    known: pd.Series | None,
     enums: dict[str, tuple[str, ...]],
 ) -> pd.DataFrame:
+    """The events of a table checked; `known` is the leads' ids (None when the leads table could
+    not be checked, so every id would look unknown)."""
     required = tuple(c for c in columns if c != "responded")
     if not _require_columns(table, columns, required):
         return pd.DataFrame()
     out = pd.DataFrame(index=table.frame.index)
     out["lead_id"] = _text(table, "lead_id")
-    unknown = ~out["lead_id"].isin(known).to_numpy()
-    if unknown.any() and len(known):
+    unknown = ~out["lead_id"].isin(known).to_numpy() if known is not None else None
+    if unknown is not None and unknown.any():
         table.report(unknown, "lead_id", "lead not in the leads table", "a lead_id from leads")
     out["occurred_at"] = check_dates(table, "occurred_at", required=True)
     for column, allowed in enums.items():
@@ -398,7 +488,7 @@ def load_crm(
     leads_t, activities_t, touches_t = (_read(folder, name, mappings[name]) for name in TABLES)
     custom = dict(mappings["leads"].features) if mappings["leads"] else {}
     leads = _check_leads(leads_t, require_outcome, custom)
-    known = leads["lead_id"] if "lead_id" in leads else pd.Series(dtype=str)
+    known = leads.get("lead_id")
     activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, {"type": ACTIVITY_TYPES})
     touches = _check_events(touches_t, TOUCH_COLUMNS, known, {"channel": CHANNELS, "team": TEAMS})
     problems = leads_t.problems + activities_t.problems + touches_t.problems

@@ -40,6 +40,8 @@ def read_flat(path: str | Path, mapping: TableMapping | None = None) -> pd.DataF
     if not path.is_file():
         raise ContractError(f"{path}: no such file; expected a .csv or .parquet table")
     frame = read_table(path)
+    if frame.empty:
+        raise ContractError(f"{path}: no rows; expected one row per lead below the header")
     if mapping is not None:
         frame = mapping.apply(frame)
     return pd.DataFrame({name: cell_text(frame[name]) for name in frame.columns})

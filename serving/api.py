@@ -98,8 +98,15 @@ def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
     out = []
     for error in errors:
         path = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        out.append({"field": path, "message": error.get("msg", "invalid value")})
+        out.append({"field": printable(path), "message": printable(error.get("msg", "invalid"))})
     return out
+
+
+def printable(text: str) -> str:
+    """`text` as UTF-8 can carry it back: a lone surrogate, which a JSON escape such as
+    "\\udc80" smuggles into a string, becomes that escape again instead of failing the
+    response (a 500)."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _audit_and_count(results: list[dict], audit: AuditLog, metrics: Metrics) -> None:
@@ -141,7 +148,7 @@ def score_batch(
             slots.append(
                 {
                     "index": i,
-                    "lead_id": lead_id if isinstance(lead_id, str) else None,
+                    "lead_id": printable(lead_id) if isinstance(lead_id, str) else None,
                     "errors": field_errors(list(exc.errors())),
                 }
             )

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from leadready.features.build import Events, Leads, to_seconds
-from leadready.features.contract import Crm
+from leadready.features.contract import Crm, parse_moment
 from leadready.serving.engine import Engine
 from leadready.serving.explain import top_labels
 from leadready.serving.store import LoadedModel
@@ -37,16 +37,9 @@ def score_export(
     progress: Callable[[int, int], None] = lambda done, total: None,
     threads: int = os.cpu_count() or 1,
 ) -> pd.DataFrame:
-    """One row per open lead: id, readiness, potential, route, route reason, top reasons."""
-    if as_of is None:
-        moment = latest_time(crm)
-    else:
-        try:
-            moment = int(
-                to_seconds(pd.to_datetime([as_of], format="ISO8601", utc=True).tz_localize(None))[0]
-            )
-        except ValueError:
-            raise ValueError(f"--as-of {as_of!r} is not an ISO 8601 time") from None
+    """One row per open lead: id, readiness, potential, route, route reason, top reasons.
+    A ContractError when `as_of` is no ISO 8601 time within the contract's date range."""
+    moment = latest_time(crm) if as_of is None else parse_moment(as_of, "--as-of")
     return score_open_leads(crm, Engine(loaded), moment, progress, threads)
 
 

@@ -18,7 +18,7 @@ from leadready.features.console import (
     load_schema,
     progress_bar,
 )
-from leadready.features.contract import ContractError, load_crm
+from leadready.features.contract import ContractError, load_crm, parse_moment
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -175,6 +175,8 @@ def score(
 
     started = time.perf_counter()
     try:
+        if as_of is not None:
+            parse_moment(as_of, "--as-of")  # a typo fails before a large export is read
         crm = load_crm(data, require_outcome=False, schema=load_schema(schema))
         loaded = load_champion(models_dir)
     except (ContractError, NoChampionError) as exc:
@@ -191,6 +193,11 @@ def score(
         except ValueError as exc:
             progress.stop()
             raise fail(str(exc)) from None
+    if frame.empty:
+        raise fail(
+            f"nothing to score: {data} has no open lead created on or before "
+            f"{as_of or 'the latest time it records'}; {out} was not written"
+        )
     _write_scores(frame, out, f"{len(frame):,} leads with {loaded.name} v{loaded.version}", started)
 
 

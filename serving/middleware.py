@@ -6,6 +6,7 @@ dependency or key check reads it, and every answer, refusals included, is counte
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -40,8 +41,9 @@ class Metrics:
 
 class LimitsAndMetrics:
     """ASGI middleware: 413 for bodies over 1 MiB (or a path's own limit in `larger`, bytes),
-    and request counts and latency by endpoint; paths not in `known_paths` count as "other", so
-    probes of random URLs cannot grow the metrics without bound."""
+    with Content-Length or chunked, and request counts and latency by endpoint; paths not in
+    `known_paths` count as "other", so probes of random URLs cannot grow the metrics without
+    bound."""
 
     def __init__(
         self,
@@ -60,32 +62,43 @@ class LimitsAndMetrics:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status = {"code": 500}
+        status = {"code": 500, "started": False}
         route = scope.get("path", "")
 
         async def send_wrapper(message: dict) -> None:
             if message["type"] == "http.response.start":
-                status["code"] = message["status"]
+                status["code"], status["started"] = message["status"], True
             await send(message)
 
         limit = self.larger.get(route, MAX_BODY_BYTES)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and length.isdigit() and int(length) > limit:
-            await _too_large(send_wrapper)
+            await _too_large(send_wrapper, limit)
         else:
-            received = {"bytes": 0}
+            received = {"bytes": 0, "over": False}
 
             async def limited_receive() -> dict:
                 message = await receive()
                 received["bytes"] += len(message.get("body", b""))
                 if received["bytes"] > limit:
+                    received["over"] = True
                     raise _BodyTooLarge
                 return message
 
+            async def guarded_send(message: dict) -> None:
+                # A body without Content-Length (chunked) is only found too large while the app
+                # reads it; FastAPI answers that with a 400 "error parsing the body", which the
+                # 413 below replaces.
+                if not received["over"]:
+                    await send_wrapper(message)
+
             try:
-                await self.app(scope, limited_receive, send_wrapper)
-            except _BodyTooLarge:
-                await _too_large(send_wrapper)
+                await self.app(scope, limited_receive, guarded_send)
+            except Exception:
+                if not received["over"]:
+                    raise
+            if received["over"] and not status["started"]:
+                await _too_large(send_wrapper, limit)
         elapsed = time.perf_counter() - started
         code = str(status["code"])
         endpoint = route if route in self.known_paths else "other"
@@ -97,11 +110,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Any) -> None:
-    body = (
-        b'{"detail":[{"field":"body","message":"request body is larger than 1 MiB; '
-        b'send fewer leads per batch"}]}'
-    )
+async def _too_large(send: Any, limit: int) -> None:
+    """The 413 for a body over `limit` bytes, in the API's error shape."""
+    message = f"request body is larger than {limit / (1 << 20):g} MiB; send fewer leads per request"
+    body = json.dumps({"detail": [{"field": "body", "message": message}]}).encode()
     await send(
         {
             "type": "http.response.start",

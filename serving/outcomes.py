@@ -23,10 +23,19 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from leadready.features.contract import MAX_LISTED_ROWS, ContractError, cell_text, read_table
+from leadready.features.contract import (
+    DATE_RANGE,
+    EARLIEST,
+    LATEST,
+    MAX_LISTED_ROWS,
+    ContractError,
+    cell_text,
+    quoted,
+    read_table,
+)
 from leadready.features.routing import ROUTES
 from leadready.serving.audit import engine_for, scores
-from leadready.serving.schemas import EARLIEST, LATEST, Moment, unix_seconds
+from leadready.serving.schemas import Moment, unix_seconds
 
 Outcome = Literal["won", "lost"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
@@ -165,14 +174,14 @@ def read_file(path: Path) -> list[OutcomeIn]:
             f"{path}: missing column{'s' if len(missing) > 1 else ''} "
             + ", ".join(f"'{c}'" for c in missing)
             + f"; expected columns {', '.join(COLUMNS)} "
-            f"(found {', '.join(map(str, frame.columns)) or 'none'})"
+            f"(found {', '.join(map(quoted, frame.columns)) or 'none'})"
         )
     offset = 1 if path.suffix == ".parquet" else 2
     problems: list[str] = []
 
     def report(mask: np.ndarray, column: str, what: str, expected: str, values: pd.Series) -> None:
         rows = np.flatnonzero(mask)
-        shown = ", ".join(repr(v) for v in list(dict.fromkeys(values[mask].astype(str)))[:5])
+        shown = ", ".join(quoted(v) for v in list(dict.fromkeys(values[mask].astype(str)))[:5])
         problems.append(
             f"{path}, column '{column}', {_lines(rows, offset)}: {what}"
             + (f" ({shown})" if shown else "")
@@ -212,7 +221,7 @@ def read_file(path: Path) -> list[OutcomeIn]:
             out_of_range,
             "outcome_at",
             "date out of range",
-            "a date between 1970-01-01 and 2100-01-01",
+            DATE_RANGE,
             outcome_at,
         )
     if problems:

@@ -12,6 +12,9 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from leadready.features.contract import (
+    DATE_RANGE,
+    EARLIEST,
+    LATEST,
     ActivityType,
     Authority,
     Budget,
@@ -37,13 +40,9 @@ def unix_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-EARLIEST = 0  # 1970-01-01, Unix seconds
-LATEST = 4_102_444_800  # 2100-01-01
-
-
 def _in_range(moment: datetime) -> datetime:
     if not EARLIEST <= unix_seconds(moment) < LATEST:
-        raise ValueError("expected a date between 1970-01-01 and 2100-01-01")
+        raise ValueError(f"expected {DATE_RANGE}")
     return moment
 
 

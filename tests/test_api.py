@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -323,3 +324,42 @@ def test_as_of_defaults_to_now(client):
     as_of = datetime.fromisoformat(answer["as_of"])
     assert abs(as_of - datetime.now(UTC)) < timedelta(minutes=1)
     assert np.isfinite(answer["readiness"])
+
+
+def test_a_lone_surrogate_in_a_lead_id_is_a_field_error_not_a_500(client):
+    # Python's json turns the escape "\udc80" into a string UTF-8 cannot encode.
+    lead = json.dumps(EXAMPLE_REQUEST).replace('"L-10442"', '"\\udc80"')
+    headers = {**AUTH, "content-type": "application/json"}
+    single = client.post("/v1/score", headers=headers, content=lead.encode())
+    assert single.status_code == 422
+    assert single.json()["detail"][0]["field"] == "lead.lead_id"
+    batch = client.post(
+        "/v1/score/batch",
+        headers=headers,
+        content=f'{{"leads": [{lead}, {json.dumps(EXAMPLE_REQUEST)}]}}'.encode(),
+    )
+    assert batch.status_code == 200, batch.text
+    bad, good = batch.json()["results"]
+    assert bad["index"] == 0 and bad["lead_id"] == "\\udc80"
+    assert [e["field"] for e in bad["errors"]] == ["lead.lead_id"]
+    assert "valid string" in bad["errors"][0]["message"]
+    assert good["lead_id"] == "L-10442" and "readiness" in good
+
+
+def test_a_chunked_body_over_1_mib_gets_413(client):
+    def chunks():
+        for _ in range(12):
+            yield b" " * 100_000
+
+    response = client.post(
+        "/v1/score", headers={**AUTH, "content-type": "application/json"}, content=chunks()
+    )
+    assert response.status_code == 413, response.text
+    message = "request body is larger than 1 MiB; send fewer leads per request"
+    assert response.json()["detail"] == [{"field": "body", "message": message}]
+    small = client.post(
+        "/v1/score",
+        headers={**AUTH, "content-type": "application/json"},
+        content=iter([json.dumps(EXAMPLE_REQUEST).encode()]),
+    )
+    assert small.status_code == 200, small.text

@@ -104,7 +104,7 @@ def test_cli_import_names_missing_columns_and_files(tmp_path):
     message = " ".join(result.stderr.split())
     assert result.exit_code == 2
     assert "missing columns 'lead_id', 'outcome', 'outcome_at'" in message
-    assert "(found lead, result)" in message
+    assert "(found 'lead', 'result')" in message
     result = runner.invoke(
         cli, ["outcomes", "import", str(tmp_path / "none.csv"), "--audit-url", url]
     )

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from leadready.features.console import (
@@ -260,7 +261,9 @@ def _train_table(
         data = prepare(path, config, mapping)
         console.print(inference_table(data))
         for message in leakage_messages(data):
-            errors.print(f"[bold yellow]warning:[/] {message}", highlight=False, soft_wrap=True)
+            errors.print(
+                f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+            )
         return fit(data, config, advance)
 
     result, published = _fit_and_publish(

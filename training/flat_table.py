@@ -20,7 +20,7 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from leadready.features.contract import CheckedTable, ContractError, check_dates
+from leadready.features.contract import CheckedTable, ContractError, check_dates, quoted
 from leadready.features.schema import TableMapping
 from leadready.features.table import MISSING_TOKENS, flat_columns, numbers, read_flat
 from leadready.training.result import TrainingError
@@ -127,16 +127,16 @@ def _label(frame: pd.DataFrame, config: FlatConfig, path: str) -> tuple[np.ndarr
             f"distinct values in {int(labelled.sum()):,} rows), not an outcome; pass the "
             "column that says whether the lead converted with --label"
         )
-    shown = ", ".join(repr(v) for v in distinct[:8]) + (" ..." if len(distinct) > 8 else "")
+    shown = ", ".join(quoted(v) for v in distinct[:8]) + (" ..." if len(distinct) > 8 else "")
     if not hit.any():
         raise FlatTrainingError(
-            f"{path}: no row has {config.label} = {positive!r}, so there is one class only "
+            f"{path}: no row has {config.label} = {quoted(positive)}, so there is one class only "
             f"(values found: {shown or 'none'}); --positive must be the value that marks a "
             "converted lead"
         )
     if hit.all():
         raise FlatTrainingError(
-            f"{path}: every labelled row has {config.label} = {positive!r}, so there is one "
+            f"{path}: every labelled row has {config.label} = {quoted(positive)}, so there is one "
             f"class only; training needs converted and not converted leads (values found: "
             f"{shown})"
         )
@@ -156,7 +156,7 @@ def _check_id(frame: pd.DataFrame, column: str, path: str) -> list[str]:
         )
     duplicated = ids.duplicated(keep=False).to_numpy() & ~empty
     if duplicated.any():
-        shown = ", ".join(repr(v) for v in list(dict.fromkeys(ids[duplicated]))[:5])
+        shown = ", ".join(quoted(v) for v in list(dict.fromkeys(ids[duplicated]))[:5])
         problems.append(
             f"{path}, column '{column}' (--id), {_where(frame, path, duplicated)}: "
             f"duplicate id ({shown}); expected each id once, one row per lead"
@@ -232,7 +232,7 @@ def _infer(name: str, values: pd.Series, declared_date: bool) -> ColumnType:
     filled = values[values != ""]
     distinct = filled.unique()
     if values.nunique() <= 1:
-        shown = repr(distinct[0]) if len(distinct) else "empty"
+        shown = quoted(distinct[0]) if len(distinct) else "empty"
         return ColumnType(name, "excluded", "inferred", f"constant (every row is {shown})")
     parsed = numbers(filled)
     present = ~filled.str.lower().isin(MISSING_TOKENS)
@@ -244,7 +244,10 @@ def _infer(name: str, values: pd.Series, declared_date: bool) -> ColumnType:
         return ColumnType(name, "numeric", "inferred", _describe(values, "numeric"))
     if declared_date or (len(filled) and filled.str.match(_DATE).mean() >= DATE_SHARE):
         return ColumnType(
-            name, "excluded", "inferred", f"dates (e.g. {filled.iloc[0]!r}); only --time uses dates"
+            name,
+            "excluded",
+            "inferred",
+            f"dates (e.g. {quoted(filled.iloc[0])}); only --time uses dates",
         )
     if len(filled) >= 20 and len(distinct) >= ID_LIKE_SHARE * len(filled):
         return ColumnType(
@@ -266,7 +269,7 @@ def _label_copies(frame: pd.DataFrame, y: np.ndarray, types: list[ColumnType]) -
         rates = groups.groupby("v", sort=False)["y"].agg(["mean", "size"])
         if 2 <= len(rates) <= MAX_RELABEL_VALUES and rates["mean"].isin((0.0, 1.0)).all():
             pairs = ", ".join(
-                f"{v!r} -> {'positive' if m else 'negative'}"
+                f"{quoted(v)} -> {'positive' if m else 'negative'}"
                 for v, m in rates["mean"].head(4).items()
             )
             copies.append(f"'{t.name}' ({pairs}{' ...' if len(rates) > 4 else ''})")
@@ -322,7 +325,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
     if missing:
         raise ContractError(
             f"{path}: no column{'s' if len(missing) > 1 else ''} {', '.join(missing)}; the "
-            f"table has {', '.join(repr(c) for c in frame.columns) or 'no columns'}"
+            f"table has {', '.join(quoted(c) for c in frame.columns) or 'no columns'}"
         )
     if len(set(named.values())) < len(named):
         raise ContractError(
@@ -333,7 +336,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
     if unknown:
         raise ContractError(
             f"{path}: the schema's table.features names "
-            f"{', '.join(repr(c) for c in unknown)}, not columns of the table"
+            f"{', '.join(quoted(c) for c in unknown)}, not columns of the table"
         )
     problems = _check_id(frame, config.id_column, path)
     if problems:
@@ -349,7 +352,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
         if (y == cls).sum() < MIN_PER_CLASS:
             raise FlatTrainingError(
                 f"{path}: only {(y == cls).sum()} {name} rows ({config.label} "
-                f"{'=' if cls else '!='} {config.positive!r}); flat training needs at least "
+                f"{'=' if cls else '!='} {quoted(config.positive)}); flat training needs at least "
                 f"{MIN_PER_CLASS} of each outcome to fit, choose and test a model"
             )
     types = infer_types(frame, config, mapping)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
@@ -40,10 +41,10 @@ def inference_table(data: FlatData) -> Table:
         if auc is not None and auc > LEAKAGE_AUC:
             shown = f"[bold red]{shown} leak?[/]"
         table.add_row(
-            t.name,
+            escape(t.name),  # names and values from the table: brackets are no markup
             "[dim]excluded[/]" if t.kind == "excluded" else t.kind,
             "schema" if t.source == "schema" else "inferred",
-            t.note,
+            escape(t.note),
             shown,
         )
     return table

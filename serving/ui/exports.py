@@ -19,8 +19,7 @@ import numpy as np
 import pandas as pd
 from starlette.datastructures import UploadFile
 
-from leadready.features.build import to_seconds
-from leadready.features.contract import BANT_FIELDS, ContractError, Crm, load_crm
+from leadready.features.contract import BANT_FIELDS, ContractError, Crm, load_crm, parse_moment
 from leadready.features.registry import NoChampionError
 from leadready.features.schema import Schema
 from leadready.features.table import read_flat, stored_mapping
@@ -85,14 +84,7 @@ def build_export(
 ) -> Export:
     """A CRM export's open leads scored by `engine` at `as_of` (ISO 8601; default the latest
     time the export records)."""
-    if as_of:
-        try:
-            stamp = pd.to_datetime([as_of], format="ISO8601", utc=True).tz_localize(None)
-        except ValueError:
-            raise ValueError(f"scoring time {as_of!r} is not an ISO 8601 date or time") from None
-        moment = int(to_seconds(stamp)[0])
-    else:
-        moment = latest_time(crm)
+    moment = parse_moment(as_of, "scoring time") if as_of else latest_time(crm)
     scored = score_open_leads(crm, engine, moment)
     attributes = crm.leads[["lead_id", *LEAD_COLUMNS]]
     table = scored.merge(attributes, on="lead_id", how="left")
