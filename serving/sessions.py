@@ -4,8 +4,8 @@ session's uploaded export as it was validated (scored again by whichever process
 
 Everything lives under `<models folder>/workspace/`: `secret` (mode 0600) and one folder per
 session holding `meta.json` and parquet tables. Folders are written beside their final name and
-renamed into place, so a reader never sees half an export; only the newest MAX_SAVED, and none
-older than a session's lifetime, are kept.
+renamed into place (`features.files.replacing`), so a reader never sees half an export; only
+the newest MAX_SAVED, and none older than a session's lifetime, are kept.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from pathlib import Path
 import pandas as pd
 
 from leadready.features.contract import Crm
+from leadready.features.files import replacing
 
 MAX_SAVED = 64
 STALE_STAGING_SECONDS = 3600
@@ -59,27 +60,20 @@ class SavedExports:
         self.max_age = max_age
 
     def save(self, sid: str, saved: Saved) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        staging = self.folder / f".{sid}.{secrets.token_hex(4)}"
-        staging.mkdir()
-        if saved.crm is not None:
-            for name in CRM_TABLES:
-                getattr(saved.crm, name).to_parquet(staging / f"{name}.parquet", index=False)
-        if saved.frame is not None:
-            saved.frame.to_parquet(staging / "table.parquet", index=False)
-        meta = {
-            "name": saved.name,
-            "kind": saved.kind,
-            "as_of": saved.as_of,
-            "custom": saved.crm.custom if saved.crm is not None else {},
-        }
-        (staging / "meta.json").write_text(json.dumps(meta))
-        target = self.folder / sid
-        retired = self.folder / f".{sid}.{secrets.token_hex(4)}.old"
-        if target.exists():
-            target.rename(retired)
-        staging.rename(target)
-        shutil.rmtree(retired, ignore_errors=True)
+        with replacing(self.folder / sid) as staging:
+            staging.mkdir()
+            if saved.crm is not None:
+                for name in CRM_TABLES:
+                    getattr(saved.crm, name).to_parquet(staging / f"{name}.parquet", index=False)
+            if saved.frame is not None:
+                saved.frame.to_parquet(staging / "table.parquet", index=False)
+            meta = {
+                "name": saved.name,
+                "kind": saved.kind,
+                "as_of": saved.as_of,
+                "custom": saved.crm.custom if saved.crm is not None else {},
+            }
+            (staging / "meta.json").write_text(json.dumps(meta))
         self._prune()
 
     def load(self, sid: str) -> Saved | None:
