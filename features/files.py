@@ -24,7 +24,7 @@ import os
 import secrets
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import pandas as pd
@@ -131,6 +131,26 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
     with replacing(path) as temp:
         neutralise_formulas(frame).to_csv(temp, index=False, lineterminator=LINE_END)
     return Path(path)
+
+
+def write_once(path: Path, data: bytes, mode: int = 0o600) -> bytes:
+    """Create `path` holding `data` unless it exists, and return what it holds. Processes racing
+    to create it all get the first one's bytes and never a half-written file: the bytes are
+    written beside it, then hard-linked to the name, which fails when the name exists."""
+    path = Path(path)
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temp = _beside(path, PARTIAL_SUFFIX)
+        try:
+            with os.fdopen(os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode), "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            with suppress(FileExistsError):
+                os.link(temp, path)
+        finally:
+            temp.unlink(missing_ok=True)
+    return path.read_bytes()
 
 
 def write_parquet(frame: pd.DataFrame, path: Path) -> Path:

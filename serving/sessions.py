@@ -11,7 +11,6 @@ the newest MAX_SAVED, and none older than a session's lifetime, are kept.
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import time
@@ -21,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from leadready.features.contract import Crm
-from leadready.features.files import replacing
+from leadready.features.files import replacing, write_once
 
 MAX_SAVED = 64
 STALE_STAGING_SECONDS = 3600
@@ -29,16 +28,9 @@ CRM_TABLES = ("leads", "activities", "touches")
 
 
 def session_secret(folder: Path) -> bytes:
-    """The cookie-signing secret shared by the server's processes: created once (0600)."""
-    path = folder / "secret"
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(descriptor, "wb") as out:  # the first process to get here writes it
-        out.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    """The cookie-signing secret shared by the server's processes: created once (0600) by the
+    first worker to get here; the others read it, never a half-written one."""
+    return write_once(folder / "secret", secrets.token_bytes(32))
 
 
 @dataclass(frozen=True)
