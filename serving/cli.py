@@ -204,7 +204,10 @@ def score(
 
 def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> None:
     """Write scored rows to CSV and say how many went to each route."""
-    write_csv(frame, out)
+    try:
+        write_csv(frame, out)
+    except OSError as exc:  # a full disk, a folder made read-only since the check...
+        raise _unwritten(out, exc) from None
     counts = frame["route"].value_counts().to_dict()
     console.print(
         f"Scored {what} in {time.perf_counter() - started:.1f} s -> {out} ("
@@ -221,6 +224,11 @@ def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:
         check_output(out, suffixes)
     except OutputError as exc:
         raise fail(str(exc)) from None
+
+
+def _unwritten(out: Path, exc: OSError) -> typer.Exit:
+    """The exit for an output that failed while being written (its old version is kept)."""
+    return fail(f"--out {out}: could not write it ({exc.strerror or exc}); the file is as it was")
 
 
 def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -> None:
@@ -291,7 +299,10 @@ def scores_export(
     from leadready.serving.audit import EXPORT_SUFFIXES, default_url, export
 
     _check_out(out, EXPORT_SUFFIXES)
-    rows = export(audit_url or default_url(models_dir), out)
+    try:
+        rows = export(audit_url or default_url(models_dir), out)
+    except OSError as exc:
+        raise _unwritten(out, exc) from None
     console.print(f"Wrote {rows:,} scores to {out}")
 
 

@@ -153,6 +153,17 @@ def test_an_unwritable_out_stops_with_exit_2_before_any_work(tmp_path, monkeypat
     assert sorted(p.name for p in tmp_path.iterdir()) == ["file"]  # no audit.db, no models/
 
 
+@pytest.mark.unit
+def test_an_output_that_fails_while_written_stops_with_exit_2(tmp_path):
+    """/proc passes the check for root (it exists and root may write anywhere) and refuses the
+    file; for anyone else the check refuses it first. Either way: exit 2, the path, no
+    traceback."""
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    result = runner.invoke(app, ["scores", "export", "--audit-url", url, "--out", "/proc/s.csv"])
+    assert result.exit_code == 2, result.output
+    assert "--out /proc/s.csv" in result.output and "Traceback" not in result.output
+
+
 # ------------------------------------------------------------------ the three CSVs
 
 
