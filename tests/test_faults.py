@@ -7,7 +7,6 @@ together share one whole session secret."""
 
 from __future__ import annotations
 
-import os
 import random
 import re
 import signal
@@ -18,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from test_server import clean_env
 
 from leadready.features.files import PARTIAL_SUFFIX
 from leadready.serving.sessions import session_secret
@@ -57,7 +57,7 @@ def start(export: Path, out: Path, models: Path) -> subprocess.Popen:
         [*command, "--models-dir", str(models)],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
-        env={**os.environ, "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"},
+        env={**clean_env(), "OMP_WAIT_POLICY": "PASSIVE", "OMP_NUM_THREADS": "1"},
     )
 
 
