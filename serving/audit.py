@@ -14,6 +14,9 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from leadready.features.files import write_csv, write_parquet
+
+EXPORT_SUFFIXES = (".csv", ".parquet")
 FLUSH_SECONDS = 0.5
 FLUSH_ROWS = 500
 COLUMNS = (
@@ -106,16 +109,16 @@ class AuditLog:
 
 
 def export(url: str, out: Path) -> int:
-    """Write the audit log to CSV or parquet (by the file's extension); returns the rows."""
+    """Write the audit log to CSV or parquet (by the file's extension, one of EXPORT_SUFFIXES),
+    atomically and spreadsheet-safe (`features.files`); returns the rows."""
     import pandas as pd
 
     with engine_for(url).connect() as connection:
         frame = pd.read_sql(
             sa.select(*(scores.c[c] for c in COLUMNS)).order_by(scores.c.id), connection
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix == ".parquet":
-        frame.to_parquet(out, index=False)
+    if out.suffix.lower() == ".parquet":
+        write_parquet(frame, out)
     else:
-        frame.to_csv(out, index=False)
+        write_csv(frame, out)
     return len(frame)

@@ -19,6 +19,7 @@ from leadready.features.console import (
     progress_bar,
 )
 from leadready.features.contract import ContractError, load_crm, parse_moment
+from leadready.features.files import OutputError, check_output, write_csv
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,7 +124,14 @@ def serve(
 
 @app.command()
 def score(
-    out: Annotated[Path, typer.Option("--out", help="CSV file to write.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="CSV file to write (replaced only once complete; text cells that a "
+            "spreadsheet would run as a formula start with a quote).",
+        ),
+    ],
     data: Annotated[
         Path | None,
         typer.Option(
@@ -163,6 +171,7 @@ def score(
             if data is None
             else "--data and --table exclude each other; give one"
         )
+    _check_out(out, (".csv",))
     if table is not None:
         if as_of is not None:
             raise fail("--as-of applies to --data only: a flat table is scored as it is")
@@ -203,8 +212,10 @@ def score(
 
 def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> None:
     """Write scored rows to CSV and say how many went to each route."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_csv(out, index=False)
+    try:
+        write_csv(frame, out)
+    except OSError as exc:  # a full disk, a folder made read-only since the check...
+        raise _unwritten(out, exc) from None
     counts = frame["route"].value_counts().to_dict()
     console.print(
         f"Scored {what} in {time.perf_counter() - started:.1f} s -> {out} ("
@@ -213,6 +224,19 @@ def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> 
         )
         + ")"
     )
+
+
+def _check_out(out: Path, suffixes: tuple[str, ...]) -> None:
+    """Stop before any work when --out could not be written."""
+    try:
+        check_output(out, suffixes)
+    except OutputError as exc:
+        raise fail(str(exc)) from None
+
+
+def _unwritten(out: Path, exc: OSError) -> typer.Exit:
+    """The exit for an output that failed while being written (its old version is kept)."""
+    return fail(f"--out {out}: could not write it ({exc.strerror or exc}); the file is as it was")
 
 
 def _score_table(path: Path, out: Path, schema: Path | None, models_dir: Path) -> None:
@@ -259,7 +283,13 @@ app.add_typer(scores_app, name="scores")
 
 @scores_app.command("export")
 def scores_export(
-    out: Annotated[Path, typer.Option("--out", help="File to write: .csv or .parquet.")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="File to write: .csv (formula-like text cells start with a quote) or .parquet.",
+        ),
+    ],
     audit_url: Annotated[
         str | None,
         typer.Option(
@@ -274,9 +304,13 @@ def scores_export(
 
     Columns: request_id, lead_id, model name and version, readiness, potential, route,
     scored_at."""
-    from leadready.serving.audit import default_url, export
+    from leadready.serving.audit import EXPORT_SUFFIXES, default_url, export
 
-    rows = export(audit_url or default_url(models_dir), out)
+    _check_out(out, EXPORT_SUFFIXES)
+    try:
+        rows = export(audit_url or default_url(models_dir), out)
+    except OSError as exc:
+        raise _unwritten(out, exc) from None
     console.print(f"Wrote {rows:,} scores to {out}")
 
 

@@ -4,14 +4,13 @@ session's uploaded export as it was validated (scored again by whichever process
 
 Everything lives under `<models folder>/workspace/`: `secret` (mode 0600) and one folder per
 session holding `meta.json` and parquet tables. Folders are written beside their final name and
-renamed into place, so a reader never sees half an export; only the newest MAX_SAVED, and none
-older than a session's lifetime, are kept.
+renamed into place (`features.files.replacing`), so a reader never sees half an export; only
+the newest MAX_SAVED, and none older than a session's lifetime, are kept.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import secrets
 import shutil
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 import pandas as pd
 
 from leadready.features.contract import Crm
+from leadready.features.files import replacing, write_once
 
 MAX_SAVED = 64
 STALE_STAGING_SECONDS = 3600
@@ -28,16 +28,9 @@ CRM_TABLES = ("leads", "activities", "touches")
 
 
 def session_secret(folder: Path) -> bytes:
-    """The cookie-signing secret shared by the server's processes: created once (0600)."""
-    path = folder / "secret"
-    folder.mkdir(parents=True, exist_ok=True)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        return path.read_bytes()
-    with os.fdopen(descriptor, "wb") as out:  # the first process to get here writes it
-        out.write(secrets.token_bytes(32))
-    return path.read_bytes()
+    """The cookie-signing secret shared by the server's processes: created once (0600) by the
+    first worker to get here; the others read it, never a half-written one."""
+    return write_once(folder / "secret", secrets.token_bytes(32))
 
 
 @dataclass(frozen=True)
@@ -59,27 +52,20 @@ class SavedExports:
         self.max_age = max_age
 
     def save(self, sid: str, saved: Saved) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        staging = self.folder / f".{sid}.{secrets.token_hex(4)}"
-        staging.mkdir()
-        if saved.crm is not None:
-            for name in CRM_TABLES:
-                getattr(saved.crm, name).to_parquet(staging / f"{name}.parquet", index=False)
-        if saved.frame is not None:
-            saved.frame.to_parquet(staging / "table.parquet", index=False)
-        meta = {
-            "name": saved.name,
-            "kind": saved.kind,
-            "as_of": saved.as_of,
-            "custom": saved.crm.custom if saved.crm is not None else {},
-        }
-        (staging / "meta.json").write_text(json.dumps(meta))
-        target = self.folder / sid
-        retired = self.folder / f".{sid}.{secrets.token_hex(4)}.old"
-        if target.exists():
-            target.rename(retired)
-        staging.rename(target)
-        shutil.rmtree(retired, ignore_errors=True)
+        with replacing(self.folder / sid) as staging:
+            staging.mkdir()
+            if saved.crm is not None:
+                for name in CRM_TABLES:
+                    getattr(saved.crm, name).to_parquet(staging / f"{name}.parquet", index=False)
+            if saved.frame is not None:
+                saved.frame.to_parquet(staging / "table.parquet", index=False)
+            meta = {
+                "name": saved.name,
+                "kind": saved.kind,
+                "as_of": saved.as_of,
+                "custom": saved.crm.custom if saved.crm is not None else {},
+            }
+            (staging / "meta.json").write_text(json.dumps(meta))
         self._prune()
 
     def load(self, sid: str) -> Saved | None:

@@ -15,7 +15,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-TIERS = ("unit", "data", "model", "api", "server", "browser", "notebook")
+TIERS = ("unit", "data", "model", "api", "server", "fault", "browser", "notebook")
 """The test tiers (markers registered in pyproject.toml), from the quickest to the slowest."""
 HEAVY = {"sample_dir": "the 3,000-lead sample", "champion_dir": "a trained champion"}
 """Session fixtures that a unit test may not use, with what each one builds."""

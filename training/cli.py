@@ -43,8 +43,13 @@ def sample_data(
     seed: Annotated[int, typer.Option("--seed", help="Same seed, same files.")] = 7,
 ) -> None:
     """Generate a realistic sample CRM export from a documented, seeded simulation."""
+    from leadready.features.files import OutputError, check_folder
     from leadready.training.sample import SIMULATED_DAYS, write_sample
 
+    try:
+        check_folder(out)
+    except OutputError as exc:
+        raise fail(str(exc)) from None
     started = time.perf_counter()
     with progress_bar() as progress:
         task = progress.add_task("Simulating the CRM", total=SIMULATED_DAYS)

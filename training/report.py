@@ -22,6 +22,7 @@ from leadready.features.evaluation import (
     calibration_table,
     gains_table,
 )
+from leadready.features.files import write_text
 from leadready.training.report_html import (
     CSS,
     cell,
@@ -132,11 +133,9 @@ trained {escape(data.trained_at)}</p>
 
 
 def write_report(data: ReportData, path: Path) -> Path:
-    """Render and write the report (utf-8), creating missing folders; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_report(data), encoding="utf-8")
-    return path
+    """Render and write the report (utf-8, atomically), creating missing folders; returns the
+    path."""
+    return write_text(Path(path), render_report(data))
 
 
 # --- sections ----------------------------------------------------------------------------------

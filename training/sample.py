@@ -84,6 +84,7 @@ from leadready.features.contract import (
     TIMEFRAME,
     TOUCH_COLUMNS,
 )
+from leadready.features.files import write_csv
 
 EXPORT_AT = np.datetime64("2026-06-30T00:00", "m")
 """The moment of the export: every date in the output is before it."""
@@ -747,12 +748,12 @@ def generate_sample(
 def write_sample(
     out: Path, n_leads: int, seed: int, progress: Callable[[int], None] | None = None
 ) -> dict[str, int]:
-    """Write leads.csv, activities.csv and touches.csv into `out`; return rows per table."""
+    """Write leads.csv, activities.csv and touches.csv into `out`, each file atomically
+    (`features.files.write_csv`); return rows per table."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     frames = generate_sample(n_leads, seed, progress)
     counts = {}
     for name, frame in zip(("leads", "activities", "touches"), frames, strict=True):
-        frame.to_csv(out / f"{name}.csv", index=False, lineterminator="\n")
+        write_csv(frame, out / f"{name}.csv")
         counts[name] = len(frame)
     return counts

@@ -17,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
 from leadready.features.contract import AUTHORITY, BUDGET, NEED, SOURCES, TIMEFRAME, ContractError
+from leadready.features.files import csv_text
 from leadready.features.routing import ROUTES
 from leadready.serving.engine import Champions
 from leadready.serving.ui.auth import SessionDep
@@ -157,7 +158,7 @@ def leads_csv(request: Request, session: SessionDep, champions: ChampionsDep) ->
         out["created_at"] = out["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")
     stamp = datetime.fromtimestamp(export.as_of, UTC).strftime("%Y%m%d")
     return Response(
-        out.to_csv(index=False),
+        csv_text(out),
         media_type="text/csv",
         headers={
             **SECURITY_HEADERS,
