@@ -201,9 +201,10 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
         assert "Champion: sales-readiness-flat version 1" in model and "Champions" not in model
         leads = client.get("/ui/leads").text
         assert (
-            "Not available on this server: no &#39;champion&#39; version of model "
-            "&#39;sales-readiness&#39;" in leads
+            "Not available on this server: no model trained on CRM exports is in use on this "
+            "server yet" in leads
         )
+        assert "sqlite:" not in leads and str(models) not in leads
         with table.open("rb") as handle:
             uploaded = client.post("/ui/leads/upload", files={"table": ("new.csv", handle)})
         assert uploaded.status_code == 200 and "600 rows of a flat table" in uploaded.text
@@ -214,7 +215,8 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
             },
         )
         assert crm.status_code == 422
-        assert "no &#39;champion&#39; version of model &#39;sales-readiness&#39;" in crm.text
+        assert "no model trained on CRM exports is in use on this server yet" in crm.text
+        assert "sqlite:" not in crm.text and str(models) not in crm.text
         # An export naming the columns its own way, mapped by a schema's table section.
         renamed = pd.read_csv(table).rename(columns={"visits": "Site Visits", "source": "Origin"})
         renamed["Origin"] = renamed["Origin"].str.upper()

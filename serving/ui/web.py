@@ -132,16 +132,23 @@ def loaded_champions(request: Request) -> Champions:
 
 ChampionsDep = Annotated[Champions, Depends(loaded_champions)]
 
+MISSING = {
+    "crm": "no model trained on CRM exports is in use on this server yet",
+    "flat": "no model trained on flat tables is in use on this server yet",
+}
+"""What pages say of a champion the server could not load. Why it could not (which may name a
+tracking URI with credentials in it, or a path) is in the server log only."""
+
 
 def crm_model(champions: Champions) -> Engine:
     """The champion trained on CRM exports (scores exports, the sample and lead pages)."""
     if champions.engine is None:
-        raise NoChampionError(champions.unavailable.get("crm", "no model loaded"))
+        raise NoChampionError(MISSING["crm"])
     return champions.engine
 
 
 def flat_model(champions: Champions) -> FlatModel:
     """The flat-table champion (scores uploaded flat tables)."""
     if champions.flat is None:
-        raise NoChampionError(champions.unavailable.get("flat", "no model loaded"))
+        raise NoChampionError(MISSING["flat"])
     return champions.flat

@@ -23,6 +23,7 @@ from leadready.serving.engine import Champions
 from leadready.serving.ui.auth import SessionDep
 from leadready.serving.ui.exports import LEAD_COLUMNS, UPLOAD_TABLES, Export, UploadRefused
 from leadready.serving.ui.web import (
+    MISSING,
     PREFIX,
     SECURITY_HEADERS,
     ChampionsDep,
@@ -84,7 +85,7 @@ def _leads_context(
         "filters": FILTERS,
         "sample_available": exports.sample_available(),
         "sample_dir": str(exports.sample_dir),
-        "unavailable": champions.unavailable,
+        "unavailable": {kind: MISSING[kind] for kind in champions.unavailable},
     }
     if export is None:
         return context
