@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import re
 import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -63,6 +64,12 @@ def tracking_uri(models_dir: Path) -> str:
     """The user's `MLFLOW_TRACKING_URI` when set, else the embedded store in `models_dir`."""
     external = os.environ.get("MLFLOW_TRACKING_URI")
     return external if external and external not in _SET_HERE else embedded_uri(models_dir)
+
+
+def redacted(uri: str) -> str:
+    """A tracking URI as messages and logs show it: a user name and password in it (a remote
+    server's `https://user:secret@host`) are replaced by `***`."""
+    return re.sub(r"^([a-z][a-z0-9+.-]*://)[^/@]*@", r"\1***@", uri, flags=re.IGNORECASE)
 
 
 def use_store(models_dir: Path) -> str:

@@ -21,6 +21,7 @@ from leadready.features.registry import (
     load_holdout,
     load_scorer,
     model_name,
+    redacted,
     tracking_uri,
     use_store,
 )
@@ -65,7 +66,7 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
     try:
         version = client.get_model_version_by_alias(name, alias)
     except MlflowException:
-        raise NoChampionError(_no_champion(uri, flat)) from None
+        raise NoChampionError(_no_champion(redacted(uri), flat)) from None
     try:
         scorer = load_scorer(name, str(version.version))
     except ValueError as exc:

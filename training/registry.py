@@ -34,6 +34,7 @@ from leadready.features.registry import (
     load_holdout,
     load_scorer,
     model_name,
+    redacted,
     tracking_uri,
     use_store,
 )
@@ -57,7 +58,8 @@ class Published:
 
 
 def configure(models_dir: Path) -> str:
-    """Select the tracking store and experiment; returns the tracking URI in use."""
+    """Select the tracking store and experiment; returns the tracking URI in use, credentials
+    redacted (it is printed)."""
     embedded = tracking_uri(models_dir) == embedded_uri(models_dir)
     if embedded:
         models_dir.mkdir(parents=True, exist_ok=True)
@@ -66,7 +68,7 @@ def configure(models_dir: Path) -> str:
         location = (models_dir / "artifacts").resolve().as_uri() if embedded else None
         mlflow.create_experiment(EXPERIMENT, artifact_location=location)
     mlflow.set_experiment(EXPERIMENT)
-    return mlflow.get_tracking_uri()
+    return redacted(mlflow.get_tracking_uri())
 
 
 PROMOTION_RULE = (
