@@ -1,11 +1,13 @@
 """What the workspace keeps on disk, so every worker process (`serve --workers N`) and a
 restarted server can serve a session: the secret that signs session cookies, and each
-session's uploaded export as it was validated (scored again by whichever process serves it).
+session's uploaded export as it was validated (scored again by whichever process serves it), and
+the sessions logged out before their cookie expired.
 
-Everything lives under `<models folder>/workspace/`: `secret` (mode 0600) and one folder per
-session holding `meta.json` and parquet tables. Folders are written beside their final name and
-renamed into place (`features.files.replacing`), so a reader never sees half an export; only
-the newest MAX_SAVED, and none older than a session's lifetime, are kept.
+Everything lives under `<models folder>/workspace/`: `secret` (mode 0600), one folder per
+session holding `meta.json` and parquet tables, and one empty `revoked-<session id>` file per
+logged-out session. Folders are written beside their final name and renamed into place
+(`features.files.replacing`), so a reader never sees half an export; only the newest MAX_SAVED,
+and none older than a session's lifetime, are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from leadready.features.files import replacing, write_once
 MAX_SAVED = 64
 STALE_STAGING_SECONDS = 3600
 CRM_TABLES = ("leads", "activities", "touches")
+REVOKED = "revoked-"
 
 
 def session_secret(folder: Path) -> bytes:
@@ -102,3 +105,37 @@ class SavedExports:
         for rank, (mtime, path) in enumerate(dated):
             if rank >= MAX_SAVED or mtime < oldest:
                 shutil.rmtree(path, ignore_errors=True)
+
+
+class Revocations:
+    """Logged-out session ids, as empty `revoked-<id>` files in `folder`, so every worker refuses
+    a cookie once its session is logged out on any of them. A file older than `max_age` seconds
+    (the session lifetime) is dropped: its cookie has expired anyway."""
+
+    def __init__(self, folder: Path, max_age: float) -> None:
+        self.folder = folder
+        self.max_age = max_age
+
+    def _path(self, sid: str) -> Path | None:
+        """Session ids are URL-safe base64; anything else names no file."""
+        if not sid or not all(c.isascii() and (c.isalnum() or c in "-_") for c in sid):
+            return None
+        return self.folder / f"{REVOKED}{sid}"
+
+    def revoke(self, sid: str) -> None:
+        path = self._path(sid)
+        if path is None:
+            return
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path.touch()  # creating an empty file is atomic: no worker sees half a record
+        oldest = time.time() - self.max_age
+        for entry in self.folder.glob(f"{REVOKED}*"):
+            try:  # another worker may be pruning too
+                if entry.stat().st_mtime < oldest:
+                    entry.unlink()
+            except OSError:
+                continue
+
+    def revoked(self, sid: str) -> bool:
+        path = self._path(sid)
+        return path is None or path.exists()

@@ -14,22 +14,23 @@
 Everything is HTML from Jinja2 templates (`templates/`) and SVG charts drawn on the server
 (`charts`); the one script, in `static/`, only submits forms on change, so every page works
 without it. Access (`auth`): a login form takes one of the API keys (LEADREADY_API_KEYS) and
-sets a signed session cookie (HttpOnly, SameSite=Lax, Secure over https); with no keys
-configured the workspace is open, like the API. What-if scores are hypothetical and never
-written to the audit log.
+sets a signed session cookie (HttpOnly, SameSite=Lax, Secure over https), and logging out
+revokes it on every worker; with no keys configured the workspace is open, like the API. Every
+state-changing request must come from the workspace's own origin (`origin`). What-if scores
+are hypothetical and never written to the audit log.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from fastapi import FastAPI, Request
+from fastapi import Depends, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
 from leadready.features.registry import NoChampionError
-from leadready.serving.sessions import SavedExports, session_secret
-from leadready.serving.ui import auth
+from leadready.serving.sessions import Revocations, SavedExports, session_secret
+from leadready.serving.ui import auth, origin
 from leadready.serving.ui.exports import Exports
 from leadready.serving.ui.pages import lead, leads, model, outcomes
 from leadready.serving.ui.pages.leads import UPLOAD_PATH
@@ -46,14 +47,15 @@ def mount(app: FastAPI, models_dir: Path, sample_dir: Path, secret_setting: str 
     folder = models_dir / "workspace"
     secret = secret_setting.encode() if secret_setting else session_secret(folder)
     app.state.ui = Workspace(
-        auth=auth.Auth(secret),
+        auth=auth.Auth(secret, Revocations(folder, max_age=SESSION_SECONDS)),
         exports=Exports(sample_dir, SavedExports(folder, max_age=SESSION_SECONDS)),
         model_reads=model.ModelReads(models_dir),
     )
     for page in (auth, model, leads, lead, outcomes):
-        app.include_router(page.router)
+        app.include_router(page.router, dependencies=[Depends(origin.same_origin)])
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_exception_handler(auth.LoginRequired, auth.to_login)  # type: ignore[arg-type]
+    app.add_exception_handler(origin.CrossOriginRefused, origin.refused)  # type: ignore[arg-type]
 
     @app.exception_handler(NoChampionError)
     async def no_model(request: Request, exc: NoChampionError) -> Response:

@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
+from leadready.serving.sessions import Revocations
 from leadready.serving.ui.web import (
     COOKIE,
     PREFIX,
@@ -90,10 +91,12 @@ class LoginThrottle:
 
 @dataclass
 class Auth:
-    """Signs and checks session tokens with the secret every worker shares; counts wrong keys
-    per client address (each worker its own)."""
+    """Signs and checks session tokens with the secret every worker shares, refusing logged-out
+    ones (`revocations`, on disk for every worker); counts wrong keys per client address (each
+    worker its own)."""
 
     secret: bytes
+    revocations: Revocations
     throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def sign(self, payload: dict[str, object]) -> str:
@@ -102,7 +105,8 @@ class Auth:
         return f"{body}.{_b64(mac)}"
 
     def verify(self, token: str | None) -> dict[str, Any] | None:
-        """The token's payload when this secret signed it and it has not expired."""
+        """The token's payload when this secret signed it, it has not expired and its session was
+        not logged out."""
         if not token or "." not in token:
             return None
         body, _, mac = token.partition(".")
@@ -114,6 +118,8 @@ class Auth:
         except (ValueError, json.JSONDecodeError):
             return None
         if not isinstance(payload, dict) or payload.get("exp", 0) < time.time():
+            return None
+        if self.revocations.revoked(str(payload.get("sid", ""))):
             return None
         return payload
 
@@ -231,6 +237,11 @@ def login(
 
 @router.post("/logout")
 def logout(request: Request) -> Response:
+    """End the session on every worker: its cookie is refused from now on, wherever it is sent."""
+    auth = workspace(request).auth
+    payload = auth.verify(request.cookies.get(COOKIE))
+    if payload is not None:
+        auth.revocations.revoke(str(payload["sid"]))
     response = redirect(request, f"{PREFIX}/login")
     response.delete_cookie(COOKIE, path=PREFIX)
     return response
