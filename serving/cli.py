@@ -25,6 +25,14 @@ if TYPE_CHECKING:
     import pandas as pd
 
 app = typer.Typer()
+AuditUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--audit-url",
+        envvar="LEADREADY_AUDIT_URL",
+        help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.",
+    ),
+]
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
@@ -290,14 +298,7 @@ def scores_export(
             help="File to write: .csv (formula-like text cells start with a quote) or .parquet.",
         ),
     ],
-    audit_url: Annotated[
-        str | None,
-        typer.Option(
-            "--audit-url",
-            envvar="LEADREADY_AUDIT_URL",
-            help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.",
-        ),
-    ] = None,
+    audit_url: AuditUrl = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Write the audit log of API scores to a CSV or parquet file.
@@ -330,14 +331,7 @@ def outcomes_import(
             "outcome (won or lost) and outcome_at (ISO 8601)."
         ),
     ],
-    audit_url: Annotated[
-        str | None,
-        typer.Option(
-            "--audit-url",
-            envvar="LEADREADY_AUDIT_URL",
-            help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.",
-        ),
-    ] = None,
+    audit_url: AuditUrl = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Store the outcomes of leads beside the audit log of their scores.
