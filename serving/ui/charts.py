@@ -114,6 +114,13 @@ def _ticks(top: float) -> list[float]:
     return [k / 10 for k in range(0, tenths + 1, step)]
 
 
+def _y_label(text: object, middle: float) -> str:
+    """A chart's vertical axis title, centred at height `middle` (pixels from the top)."""
+    return _text(
+        14, middle, text, "middle", 12, "#4a5568", f' transform="rotate(-90 14 {middle:.1f})"'
+    )
+
+
 def line_chart(
     series: Sequence[dict[str, Any]],
     label: str,
@@ -187,17 +194,7 @@ def line_chart(
         parts.append(_text(legend_x + 16, top + 13, s["name"], "start", 11))
         legend_x += 24 + 7 * len(s["name"])
     parts.append(_text(left + plot_w / 2, height - 18, x_label, "middle", 12, "#4a5568"))
-    parts.append(
-        _text(
-            14,
-            top + plot_h / 2,
-            y_label,
-            "middle",
-            12,
-            "#4a5568",
-            f' transform="rotate(-90 14 {top + plot_h / 2:.1f})"',
-        )
-    )
+    parts.append(_y_label(y_label, top + plot_h / 2))
     return _svg(width, height, "".join(parts), label)
 
 
@@ -256,17 +253,7 @@ def vbars(
         f'<line x1="{left}" y1="{top + plot_h}" x2="{left + plot_w}" '
         f'y2="{top + plot_h}" stroke="#4a5568"/>'
     )
-    parts.append(
-        _text(
-            14,
-            top + plot_h / 2,
-            y_label,
-            "middle",
-            12,
-            "#4a5568",
-            f' transform="rotate(-90 14 {top + plot_h / 2:.1f})"',
-        )
-    )
+    parts.append(_y_label(y_label, top + plot_h / 2))
     if marker_name:
         parts.append(
             f'<circle cx="{left + 10}" cy="{top - 12}" r="4" fill="#fff" '
