@@ -10,6 +10,7 @@ server log has the full reason.
 from __future__ import annotations
 
 import hmac
+import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -32,6 +33,7 @@ from leadready.serving.schemas import (
     ScoreResponse,
 )
 from leadready.serving.state import ServerDep, served_models
+from leadready.serving.throttle import MAX_FAILURES, WINDOW, KeyThrottle, client_address
 
 NO_ENGINE = (
     f"no champion of '{MODEL_NAME}' is loaded; train one with `leadready train --data DIR`, "
@@ -46,10 +48,16 @@ NOTHING_TO_RELOAD = (
 
 
 def require_key(request: Request) -> None:
-    """401 unless the request carries one of the configured keys; open when none are set."""
+    """401 unless the request carries one of the configured keys; open when none are set.
+    An address with too many wrong keys gets 429 without its key being looked at."""
     keys: list[bytes] = request.app.state.keys
     if not keys:
         return
+    throttle: KeyThrottle = request.app.state.throttle
+    address = client_address(request)
+    wait = throttle.wait(address)
+    if wait:
+        raise too_many_wrong_keys(wait)
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     supplied = token.strip().encode()
@@ -58,11 +66,24 @@ def require_key(request: Request) -> None:
     for key in keys:
         matched |= hmac.compare_digest(supplied, key)
     if scheme.lower() != "bearer" or not matched:
+        # A request without the header guessed nothing: only keys that were sent count.
+        if header and (wait := throttle.failed(address)):
+            raise too_many_wrong_keys(wait)
         raise HTTPException(
             401,
             "missing or invalid API key; send 'Authorization: Bearer KEY'",
             headers={"WWW-Authenticate": "Bearer"},
         )
+
+
+def too_many_wrong_keys(wait: float) -> HTTPException:
+    seconds = math.ceil(wait)
+    return HTTPException(
+        429,
+        f"too many wrong API keys from this address ({MAX_FAILURES} within "
+        f"{WINDOW:.0f} s); try again in {seconds} s",
+        headers={"Retry-After": str(seconds)},
+    )
 
 
 V1_ERRORS: dict[int | str, dict[str, Any]] = {
@@ -72,6 +93,7 @@ V1_ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorResponse,
         "description": "Invalid input: each wrong field's path and what was expected",
     },
+    429: {"model": Message, "description": "Too many wrong API keys from this address"},
     503: {"model": Message, "description": "No champion trained on a CRM export is loaded"},
 }
 

@@ -25,6 +25,7 @@ from leadready.serving import api, ops, outcomes, ui
 from leadready.serving.audit import AuditLog, default_url
 from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.state import ServerState
+from leadready.serving.throttle import FOLDER, KeyThrottle
 
 
 class ServeSettings(BaseSettings):
@@ -86,6 +87,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     settings = settings or get_settings()
     app.state.server = server = ServerState(settings)
+    app.state.throttle = KeyThrottle(settings.models_dir / "workspace" / FOLDER)
     app.add_middleware(
         LimitsAndMetrics,
         metrics=server.metrics,

@@ -48,6 +48,15 @@ def serve(
     ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option("--workers", min=1, help="Worker processes.")] = 1,
+    forwarded_allow_ips: Annotated[
+        str,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="Comma-separated addresses of reverse proxies whose X-Forwarded-For and "
+            "X-Forwarded-Proto headers are believed; default none: the client is the "
+            "connection's peer, so no client can pose as another to the wrong-key throttle.",
+        ),
+    ] = "",
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Start the scoring API (FastAPI under uvicorn) and the workspace (/ui) on the champions.
@@ -66,6 +75,7 @@ def serve(
     from leadready.features.registry import NoChampionError
     from leadready.serving.app import ServeSettings
 
+    proxies = [a.strip() for a in forwarded_allow_ips.split(",") if a.strip()]
     os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     # The workspace downloads hold-outs and model info; no progress bars in a server's log.
@@ -107,6 +117,8 @@ def serve(
         workers=workers,
         access_log=False,
         log_level="warning",
+        proxy_headers=bool(proxies),
+        forwarded_allow_ips=proxies or None,
     )
     server = uvicorn.Server(config)
     if workers == 1:

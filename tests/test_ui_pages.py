@@ -17,7 +17,7 @@ from leadready.features.contract import load_crm
 from leadready.features.routing import Thresholds
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
-from leadready.serving.ui.auth import LOGIN_WINDOW, MAX_FAILED_LOGINS, LoginThrottle
+from leadready.serving.throttle import MAX_FAILURES, WINDOW, KeyThrottle
 from leadready.serving.ui.exports import build_export
 
 PAGES = ("/ui/model", "/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/leads.csv")
@@ -299,12 +299,17 @@ def _requests(metrics: str, endpoint: str, status: str) -> float:
 
 @pytest.mark.api
 def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
+    # A copy: the block stays in this test's models folder, not the one other tests share.
+    models = tmp_path / "models"
+    shutil.copytree(champion_dir, models)
     settings = ServeSettings(
-        models_dir=champion_dir, api_keys=KEY, audit_url=f"sqlite:///{tmp_path / 'a.db'}"
+        models_dir=models, api_keys=KEY, audit_url=f"sqlite:///{tmp_path / 'a.db'}"
     )
     with TestClient(create_app(settings)) as client:
-        for _ in range(MAX_FAILED_LOGINS):
+        for _ in range(MAX_FAILURES - 1):
             assert client.post("/ui/login", data={"key": "guess"}).status_code == 401
+        # The tenth wrong key is refused at once; then even the right one waits.
+        assert client.post("/ui/login", data={"key": "guess"}).status_code == 429
         refused = client.post("/ui/login", data={"key": KEY}, follow_redirects=False)
         assert refused.status_code == 429
         assert 0 < int(refused.headers["retry-after"]) <= 300
@@ -312,15 +317,16 @@ def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
 
 
 @pytest.mark.unit
-def test_the_login_throttle_forgets_failures_after_the_window():
-    throttle = LoginThrottle()
-    for i in range(MAX_FAILED_LOGINS):
-        assert throttle.wait("10.0.0.1", 100.0 + i) == 0.0
-        throttle.failed("10.0.0.1", 100.0 + i)
-    assert throttle.wait("10.0.0.1", 110.0) == pytest.approx(LOGIN_WINDOW - 10.0)
+def test_the_key_throttle_forgets_failures_after_the_window(tmp_path):
+    throttle = KeyThrottle(tmp_path / "throttle")
+    for i in range(MAX_FAILURES - 1):
+        assert throttle.failed("10.0.0.1", 100.0 + i) == 0.0
+    assert throttle.wait("10.0.0.1", 109.0) == 0.0
+    assert throttle.failed("10.0.0.1", 109.0) == pytest.approx(WINDOW - 9.0)
+    assert throttle.wait("10.0.0.1", 110.0) == pytest.approx(WINDOW - 10.0)
     assert throttle.wait("10.0.0.2", 110.0) == 0.0  # another address is not affected
-    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0  # the oldest has expired
-    throttle.failed("10.0.0.1", 100.0 + LOGIN_WINDOW)
-    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) > 0  # ten within the window again
-    throttle.succeeded("10.0.0.1")
-    assert throttle.wait("10.0.0.1", 100.0 + LOGIN_WINDOW) == 0.0
+    assert throttle.wait("10.0.0.1", 100.0 + WINDOW) == 0.0  # the oldest has expired
+    # Nine of the ten are still in the window: one more wrong key blocks again.
+    assert throttle.failed("10.0.0.1", 100.0 + WINDOW) > 0
+    assert throttle.wait("10.0.0.1", 100.0 + WINDOW) > 0
+    assert throttle.wait("10.0.0.1", 109.0 + 2 * WINDOW) == 0.0

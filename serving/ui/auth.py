@@ -11,10 +11,8 @@ import hmac
 import json
 import math
 import secrets
-import threading
 import time
-from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
@@ -22,6 +20,7 @@ from fastapi import APIRouter, Depends, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from leadready.serving.sessions import Revocations
+from leadready.serving.throttle import KeyThrottle, client_address
 from leadready.serving.ui.web import (
     COOKIE,
     PREFIX,
@@ -33,11 +32,6 @@ from leadready.serving.ui.web import (
     set_cookie,
     workspace,
 )
-
-MAX_FAILED_LOGINS = 10
-LOGIN_WINDOW = 300.0
-"""A client address with MAX_FAILED_LOGINS wrong keys within LOGIN_WINDOW seconds waits until
-the oldest of them is that old (HTTP 429), so keys cannot be guessed through the form."""
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
@@ -57,39 +51,6 @@ def key_fingerprint(key: bytes) -> str:
 
 
 @dataclass
-class LoginThrottle:
-    failures: dict[str, deque[float]] = field(default_factory=dict)
-    lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def wait(self, address: str, now: float) -> float:
-        """Seconds this address must wait before its next attempt (0: it may try now)."""
-        with self.lock:
-            recent = self.failures.get(address)
-            while recent and now - recent[0] >= LOGIN_WINDOW:
-                recent.popleft()
-            if not recent:
-                self.failures.pop(address, None)
-                return 0.0
-            return (
-                max(0.0, recent[0] + LOGIN_WINDOW - now)
-                if len(recent) >= MAX_FAILED_LOGINS
-                else 0.0
-            )
-
-    def failed(self, address: str, now: float) -> None:
-        with self.lock:
-            if len(self.failures) > 10_000:  # forget addresses with nothing recent
-                self.failures = {
-                    a: q for a, q in self.failures.items() if q and now - q[-1] < LOGIN_WINDOW
-                }
-            self.failures.setdefault(address, deque()).append(now)
-
-    def succeeded(self, address: str) -> None:
-        with self.lock:
-            self.failures.pop(address, None)
-
-
-@dataclass
 class Auth:
     """Signs and checks session tokens with the secret every worker shares, refusing logged-out
     ones (`revocations`, on disk for every worker); counts wrong keys per client address (each
@@ -97,7 +58,6 @@ class Auth:
 
     secret: bytes
     revocations: Revocations
-    throttle: LoginThrottle = field(default_factory=LoginThrottle)
 
     def sign(self, payload: dict[str, object]) -> str:
         body = _b64(json.dumps(payload, separators=(",", ":")).encode())
@@ -189,6 +149,24 @@ def login_form(request: Request, next: str | None = None) -> Response:
     return render(request, "login.html", {"next": _safe_next(next), "error": None}, None)
 
 
+def _throttled(request: Request, target: str, wait: float) -> Response:
+    """The login form again, 429: this address has had too many wrong keys."""
+    minutes = math.ceil(wait / 60)
+    refused = render(
+        request,
+        "login.html",
+        {
+            "next": target,
+            "error": "Too many wrong keys from this address: try again in "
+            f"{minutes} minute{'s' if minutes > 1 else ''}.",
+        },
+        None,
+        status=429,
+    )
+    refused.headers["Retry-After"] = str(math.ceil(wait))
+    return refused
+
+
 @router.post("/login", response_class=HTMLResponse)
 def login(
     request: Request, key: Annotated[str, Form()] = "", next: Annotated[str, Form()] = ""
@@ -198,30 +176,19 @@ def login(
     if not keys:
         return redirect(request, target)
     auth = workspace(request).auth
-    address = request.client.host if request.client else "unknown"
-    wait = auth.throttle.wait(address, time.monotonic())
+    throttle: KeyThrottle = request.app.state.throttle
+    address = client_address(request)
+    wait = throttle.wait(address)
     if wait:
-        minutes = math.ceil(wait / 60)
-        refused = render(
-            request,
-            "login.html",
-            {
-                "next": target,
-                "error": f"Too many wrong keys from this address: try again in "
-                f"{minutes} minute{'s' if minutes > 1 else ''}.",
-            },
-            None,
-            status=429,
-        )
-        refused.headers["Retry-After"] = str(math.ceil(wait))
-        return refused
+        return _throttled(request, target, wait)
     supplied = key.strip().encode()
     matched: bytes | None = None
     for candidate in keys:  # every key, always, as the API does
         if hmac.compare_digest(supplied, candidate):
             matched = candidate
     if matched is None:
-        auth.throttle.failed(address, time.monotonic())
+        if wait := throttle.failed(address):
+            return _throttled(request, target, wait)
         return render(
             request,
             "login.html",
@@ -229,7 +196,6 @@ def login(
             None,
             status=401,
         )
-    auth.throttle.succeeded(address)
     response = redirect(request, target)
     set_cookie(request, response, auth.new_token(key_fingerprint(matched)))
     return response
