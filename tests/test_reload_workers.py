@@ -182,3 +182,44 @@ def test_a_worker_started_again_serves_the_current_version(server):
     print(f"\nworker cold start (SIGKILL to status reported): {time.monotonic() - began:.1f} s")
     assert {w["model"] for w in found} == {current}
     promote(server.models, current)
+
+
+def test_a_version_that_cannot_load_leaves_the_old_one_and_readyz_says_so(server):
+    from mlflow.tracking import MlflowClient
+
+    from leadready.features.registry import MODEL_NAME
+    from leadready.serving.store import use_store
+
+    current = httpx.get(f"{server.url}/readyz", timeout=5).json()["model"]["version"]
+    # A version registered from an empty folder: there is no model to load.
+    empty = server.models / "artifacts" / "empty"
+    empty.mkdir()
+    use_store(server.models)
+    client = MlflowClient()
+    run = client.get_model_version(MODEL_NAME, current).run_id
+    broken = str(client.create_model_version(MODEL_NAME, str(empty), run).version)
+    promote(server.models, broken)
+    answer = httpx.post(f"{server.url}/v1/admin/reload", headers=AUTH, timeout=40)
+    assert answer.status_code == 409, answer.text
+    detail = answer.json()["detail"]
+    assert f"version {broken} of '{MODEL_NAME}' could not be loaded" in detail
+    assert str(server.models) not in detail
+    ready = httpx.get(f"{server.url}/readyz", timeout=5)
+    assert ready.status_code == 503
+    body = ready.json()
+    print(f"\n/readyz after a version that cannot load: {body['problems']}")
+    assert len(body["problems"]) == 2
+    assert all(
+        f"could not load version {broken} of '{MODEL_NAME}'" in p
+        and f"keeps serving version {current} of '{MODEL_NAME}'" in p
+        for p in body["problems"]
+    )
+    assert {(w["model"], w["state"]) for w in body["workers"]} == {(current, "failed")}
+    for _ in range(4):
+        scored = httpx.post(
+            f"{server.url}/v1/score", json=EXAMPLE_REQUEST, headers=AUTH, timeout=10
+        )
+        assert scored.json()["model"]["version"] == current
+    promote(server.models, current)
+    assert httpx.post(f"{server.url}/v1/admin/reload", headers=AUTH, timeout=40).status_code == 200
+    assert httpx.get(f"{server.url}/readyz", timeout=5).status_code == 200
