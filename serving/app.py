@@ -86,7 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         if watcher is not None:
             watcher.stopping.set()
-            server.run.withdraw(os.getpid())
+            watcher.run_folder.withdraw(os.getpid())
         app.state.audit.close()
 
 
