@@ -22,7 +22,8 @@ from pydantic import ValidationError
 from leadready.features.registry import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
 from leadready.serving import outcomes
 from leadready.serving.audit import AuditLog
-from leadready.serving.engine import Engine
+from leadready.serving.engine import Engine, Versions
+from leadready.serving.fleet import CONVERGE_SECONDS, describe, publish_champions, readiness
 from leadready.serving.middleware import Metrics
 from leadready.serving.schemas import (
     BatchRequest,
@@ -37,7 +38,7 @@ from leadready.serving.throttle import MAX_FAILURES, WINDOW, KeyThrottle, client
 
 NO_ENGINE = (
     f"no champion of '{MODEL_NAME}' is loaded; train one with `leadready train --data DIR`, "
-    "then reload the server (SIGHUP, or `POST /v1/admin/reload` with one worker)"
+    "then reload the server (SIGHUP to `leadready serve`, or `POST /v1/admin/reload`)"
 )
 """The 503 of scoring without a CRM-export champion; why it is missing is in the server log."""
 NOTHING_TO_RELOAD = (
@@ -221,13 +222,58 @@ def post_outcomes(
 @router.post(
     "/admin/reload",
     tags=["model"],
-    responses={409: {"model": Message, "description": "No champion"}},
+    responses={
+        202: {"description": "Published; not every worker has loaded it yet"},
+        409: {"model": Message, "description": "No champion, or it could not be loaded"},
+    },
 )
-def reload(server: ServerDep, request: Request) -> dict[str, Any]:
+def reload(server: ServerDep, request: Request) -> JSONResponse:
     """Load the versions the champion aliases point to now (of the CRM-export model and of
-    the flat-table model); requests in flight finish on the old ones."""
+    the flat-table model) in every worker; requests in flight finish on the old ones.
+
+    Under `serve`, the versions are published as the next generation, and the answer waits
+    (up to 30 s) until every worker has loaded them."""
+    state = request.app.state
+    if server.run is None:
+        try:
+            failed = server.reload(state)
+        except NoChampionError:
+            raise HTTPException(409, NOTHING_TO_RELOAD) from None
+        if failed:
+            raise HTTPException(409, refused(failed))
+        return JSONResponse(served_models(state.engine, state.flat))
     try:
-        champions = server.reload(request.app.state)
+        generation = publish_champions(server.run, server.settings.models_dir)
     except NoChampionError:
         raise HTTPException(409, NOTHING_TO_RELOAD) from None
-    return served_models(champions.engine, champions.flat)
+    statuses = server.run.wait(generation.number, CONVERGE_SECONDS)
+    failed = {
+        k: v for s in statuses if s.generation == generation.number for k, v in s.failed.items()
+    }
+    if failed:
+        raise HTTPException(409, refused(failed))
+    waiting = [s.pid for s in statuses if s.generation < generation.number]
+    body = {
+        "generation": generation.number,
+        "published": {
+            "model": generation.versions["crm"],
+            "flat_model": generation.versions["flat"],
+        },
+        **served_models(state.engine, state.flat),
+        "workers": readiness(server.run)[0],
+    }
+    if waiting:
+        body["detail"] = (
+            f"{len(waiting)} of {len(statuses)} workers have not loaded generation "
+            f"{generation.number} within {CONVERGE_SECONDS:.0f} s; /readyz says when they have"
+        )
+        return JSONResponse(body, status_code=202)
+    return JSONResponse(body)
+
+
+def refused(failed: Versions) -> str:
+    """Why a reload did not take, for a client: versions only, never the store or a path."""
+    return (
+        f"{describe(failed)} could not be loaded, so the models served so far stay (the server "
+        "log says why); promote another version and reload again"
+    )

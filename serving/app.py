@@ -8,11 +8,12 @@ is one `ServerState` on `app.state.server`, reached through typed dependencies.
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from fastapi import FastAPI, Request
@@ -21,8 +22,10 @@ from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadready.features.registry import NoChampionError
 from leadready.serving import api, ops, outcomes, ui
 from leadready.serving.audit import AuditLog, default_url
+from leadready.serving.fleet import Watcher
 from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.state import ServerState
 from leadready.serving.throttle import FOLDER, KeyThrottle
@@ -51,24 +54,40 @@ def get_settings() -> ServeSettings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the champions and open the audit log; SIGHUP reloads; shutdown flushes the log."""
+    """Load the champions and open the audit log; SIGHUP reloads; shutdown flushes the log.
+
+    Under `serve` (a run folder), this worker loads the versions of the current generation and
+    a watcher thread loads each one published later; a worker that cannot load any starts all
+    the same, says so in `/readyz`, and its supervisor keeps the other workers serving."""
     server: ServerState = app.state.server
     settings = server.settings
     app.state.engine = None
     app.state.flat = None
     app.state.unavailable = {}
     app.state.keys = settings.keys()
-    server.reload(app.state)
+    watcher = None
+    if server.run is None:
+        server.reload(app.state)
+        if app.state.engine is None and app.state.flat is None:
+            raise NoChampionError("; and ".join(app.state.unavailable.values()))
+    else:
+        generation = server.run.current()
+        server.follow(app.state, generation)
+        watcher = Watcher(server.run, generation.number, partial(server.follow, app.state))
+        watcher.start()
     app.state.audit = AuditLog(settings.audit_url or default_url(settings.models_dir))
     outcomes.create_table(app.state.audit.engine)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():
         loop.add_signal_handler(
-            signal.SIGHUP, lambda: loop.run_in_executor(None, server.reload, app.state)
+            signal.SIGHUP, lambda: loop.run_in_executor(None, server.hup, app.state)
         )
     try:
         yield
     finally:
+        if watcher is not None:
+            watcher.stopping.set()
+            watcher.run_folder.withdraw(os.getpid())
         app.state.audit.close()
 
 

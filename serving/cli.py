@@ -36,6 +36,9 @@ AuditUrl = Annotated[
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
+WORKER_HEALTHCHECK_SECONDS = 30
+"""How long uvicorn's supervisor waits for a worker to answer its health check (uvicorn: 5 s).
+A worker that is loading a model under load answers late; at 5 s it was taken for hung."""
 
 
 @app.command()
@@ -119,26 +122,39 @@ def serve(
         log_level="warning",
         proxy_headers=bool(proxies),
         forwarded_allow_ips=proxies or None,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
-    server = uvicorn.Server(config)
-    if workers == 1:
-        server.run()
-        return
-    from uvicorn.supervisors import Multiprocess
+    from leadready.serving.fleet import RUN_DIR, RunFolder, Supervisor
 
-    sock = config.bind_socket()
-    # Worker processes inherit this socket; without TCP_NODELAY uvicorn's multi-process mode
-    # leaves Nagle's algorithm on and every response waited about 40 ms (uvicorn issue 3149).
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # The generation file every worker follows (serving/fleet.py): generation 0 names the
+    # versions loaded above, so each worker, and any the supervisor starts again, loads those.
+    os.environ[RUN_DIR] = tempfile.mkdtemp(prefix="leadready-run-")
+    run = RunFolder(Path(os.environ[RUN_DIR]))
+    run.publish(
+        {
+            "crm": champions.engine.loaded.version if champions.engine else None,
+            "flat": champions.flat.loaded.version if champions.flat else None,
+        },
+        champions.unavailable,
+    )
     # Each worker writes its Prometheus metrics to files here and /metrics adds them all up,
     # whichever worker answers (prometheus_client's multiprocess mode).
     own = "PROMETHEUS_MULTIPROC_DIR" not in os.environ
-    if own:
+    if own and workers > 1:
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="leadready-metrics-")
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        if workers == 1:
+            uvicorn.Server(config).run()
+            return
+        sock = config.bind_socket()
+        # Worker processes inherit this socket; without TCP_NODELAY uvicorn's multi-process
+        # mode leaves Nagle's algorithm on and every response waited about 40 ms (uvicorn
+        # issue 3149).
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        Supervisor(config, sockets=[sock], run=run, models_dir=models_dir).run()
     finally:
-        if own:
+        shutil.rmtree(os.environ.pop(RUN_DIR), ignore_errors=True)
+        if own and workers > 1:
             shutil.rmtree(os.environ.pop("PROMETHEUS_MULTIPROC_DIR"), ignore_errors=True)
 
 

@@ -25,7 +25,7 @@ from leadready.serving.explain import reasons
 from leadready.serving.flat import FlatModel
 from leadready.serving.predict import Prediction, predict
 from leadready.serving.schemas import LeadIn, ScoreRequest, unix_seconds
-from leadready.serving.store import LoadedModel, load_champion
+from leadready.serving.store import LoadedModel, champion_version, load_champion, load_version
 
 ACTIVITY_CODES = {name: code for code, name in enumerate(ACTIVITY_TYPES)}
 CHANNEL_CODES = {name: code for code, name in enumerate(CHANNELS)}
@@ -252,6 +252,37 @@ class Champions:
     engine: Engine | None
     flat: FlatModel | None
     unavailable: dict[str, str]
+
+
+KINDS = {"crm": "CRM-export", "flat": "flat-table"}
+"""The two champions a server loads, as `Champions.unavailable` keys them and the log names
+them."""
+Versions = dict[str, str | None]
+"""The registered version to serve of each champion ("crm", "flat"); None: none of that kind."""
+
+
+def load_model(models_dir: Path, kind: str, version: str) -> Engine | FlatModel:
+    """Exactly this version of the kind's model, self-tested; NoChampionError when it cannot
+    be loaded or used."""
+    if kind == "flat":
+        return FlatModel(load_version(models_dir, version, flat=True))
+    return Engine(load_version(models_dir, version))
+
+
+def champion_versions(models_dir: Path) -> tuple[Versions, dict[str, str]]:
+    """The versions the `champion` aliases name now (nothing is loaded), and why a kind has
+    none; NoChampionError, with both reasons, when neither alias names a version."""
+    versions: Versions = {}
+    missing: dict[str, str] = {}
+    for kind in KINDS:
+        try:
+            versions[kind] = champion_version(models_dir, flat=kind == "flat")
+        except NoChampionError as exc:
+            versions[kind] = None
+            missing[kind] = str(exc)
+    if not any(versions.values()):
+        raise NoChampionError(f"{missing['crm']}; and {missing['flat']}")
+    return versions, missing
 
 
 def load_champions(models_dir: Path) -> Champions:

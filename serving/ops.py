@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from leadready.serving.fleet import readiness
 from leadready.serving.state import ServerDep, served_models
 
 router = APIRouter(tags=["ops"])
@@ -20,11 +22,20 @@ def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz")
-def readyz(request: Request) -> JSONResponse:
+def readyz(request: Request, server: ServerDep) -> JSONResponse:
+    """Ready when this process serves a champion and, under `serve`, every worker serves the
+    versions of the current generation (`workers`: each one, whichever worker answers)."""
     state = request.app.state
     if state.engine is None and state.flat is None:
         return JSONResponse({"status": "loading"}, status_code=503)
-    return JSONResponse({"status": "ready", **served_models(state.engine, state.flat)})
+    body: dict[str, Any] = served_models(state.engine, state.flat)
+    problems: list[str] = []
+    if server.run is not None:
+        body["workers"], stale = readiness(server.run)
+        problems += stale
+    if problems:
+        return JSONResponse({"status": "not ready", "problems": problems, **body}, 503)
+    return JSONResponse({"status": "ready", **body})
 
 
 @router.get("/metrics", response_class=PlainTextResponse)

@@ -52,35 +52,56 @@ def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False
     `flat=True` loads the flat-table champion (`sales-readiness-flat`, for `score --table` and
     the workspace's flat uploads); otherwise the one trained on CRM exports, which the API and
     `score --data` use."""
+    return load_version(models_dir, champion_version(models_dir, alias, flat=flat), flat=flat)
+
+
+def champion_version(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False) -> str:
+    """The version the alias names now, without loading it: what a reload publishes to every
+    worker of a server, which then all load that same version."""
     from mlflow.exceptions import MlflowException
     from mlflow.tracking import MlflowClient
 
-    name = model_name(flat)
     if (
         tracking_uri(models_dir) == embedded_uri(models_dir)
         and not (models_dir / "mlflow.db").exists()
     ):
         raise NoChampionError(_no_champion(embedded_uri(models_dir), flat))
     uri = use_store(models_dir)
-    client = MlflowClient()
     try:
-        version = client.get_model_version_by_alias(name, alias)
+        version = MlflowClient().get_model_version_by_alias(model_name(flat), alias)
     except MlflowException:
         raise NoChampionError(_no_champion(redacted(uri), flat)) from None
+    return str(version.version)
+
+
+def load_version(models_dir: Path, version: str, *, flat: bool = False) -> LoadedModel:
+    """Exactly this registered version of the CRM-export model (or, `flat=True`, of the
+    flat-table one), checked against the feature set this leadready builds."""
+    from mlflow.exceptions import MlflowException
+    from mlflow.tracking import MlflowClient
+
+    name = model_name(flat)
+    use_store(models_dir)
     try:
-        scorer = load_scorer(name, str(version.version))
+        run_id = MlflowClient().get_model_version(name, version).run_id
+    except MlflowException:
+        raise NoChampionError(f"version {version} of '{name}' is not in the registry") from None
+    try:
+        scorer = load_scorer(name, version)
     except ValueError as exc:
         raise NoChampionError(str(exc)) from None
+    except (MlflowException, OSError) as exc:  # its artifacts gone or unreadable
+        raise NoChampionError(f"version {version} of '{name}' cannot be read: {exc}") from None
     info = scorer.info
     if (info.mode == MODE) != flat or (
         not flat and {f for f in info.features if f not in info.custom} != set(FEATURES)
     ):
         raise NoChampionError(
-            f"'{alias}' version {version.version} of '{name}' was trained on another "
+            f"version {version} of '{name}' was trained on another "
             "feature set than this leadready builds; retrain it with `leadready train "
             + ("--table FILE`" if flat else "--data DIR`")
         )
-    return LoadedModel(scorer, name, str(version.version), str(version.run_id))
+    return LoadedModel(scorer, name, version, str(run_id))
 
 
 def _no_champion(uri: str, flat: bool) -> str:
