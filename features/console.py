@@ -43,11 +43,12 @@ ModelsDir = Annotated[
 ]
 
 
-def fail(message: str) -> typer.Exit:
-    """Print an error and return the exit (status 2) for the caller to raise. The message is
-    printed as it is: values from the user's files may hold brackets that rich reads as markup."""
+def fail(message: str, code: int = 2) -> typer.Exit:
+    """Print an error and return the exit (status 2, or 128 + N after signal N) for the caller
+    to raise. The message is printed as it is: values from the user's files may hold brackets
+    that rich reads as markup."""
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return typer.Exit(code=2)
+    return typer.Exit(code=code)
 
 
 @overload

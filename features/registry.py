@@ -21,6 +21,9 @@ import numpy as np
 import pandas as pd
 
 if TYPE_CHECKING:
+    from mlflow.entities.model_registry import ModelVersion
+    from mlflow.tracking import MlflowClient
+
     from leadready.features.model import LeadScorer
 
 MODEL_NAME = "sales-readiness"
@@ -30,6 +33,15 @@ holds a champion of each kind: the API scores CRM exports, the workspace also fl
 CHAMPION = "champion"
 CHALLENGER = "challenger"
 """Every new version becomes `challenger`; `champion` moves only on promotion."""
+
+COMPLETE_TAG = "model_kind"
+"""The version tag that says `leadready train` published a version to the end. `train` creates
+a version with all its tags in one call (one transaction in the SQL store), so a version it
+registered has them all or does not exist; before that, it registered the version first and set
+the tags one by one, `model_kind` last, so a version of a training run without it was cut off."""
+TRAIN_RUN_TAG = "data.sha256"
+"""The run tag every `leadready train` run has (the data fingerprint): a version registered from
+another run, or from none, is not one of train's and is taken as it is."""
 
 HOLDOUT = "holdout/holdout.parquet"
 """The run artifact holding the hold-out a version was tested on."""
@@ -81,6 +93,30 @@ def use_store(models_dir: Path) -> str:
         _SET_HERE.add(uri)
     mlflow.set_tracking_uri(uri)
     return uri
+
+
+def is_complete(client: MlflowClient, version: ModelVersion) -> bool:
+    """Whether a registered version is whole: not one a `train` cut off while publishing
+    (COMPLETE_TAG). Only a version without the tag costs a look at its run."""
+    from mlflow.exceptions import MlflowException
+
+    if COMPLETE_TAG in (version.tags or {}) or not version.run_id:
+        return True
+    try:
+        run = client.get_run(version.run_id)
+    except MlflowException:
+        return True
+    return TRAIN_RUN_TAG not in run.data.tags
+
+
+def require_complete(client: MlflowClient, version: ModelVersion) -> None:
+    """Refuse, in words, a version a `train` cut off while publishing (ValueError)."""
+    if not is_complete(client, version):
+        raise ValueError(
+            f"version {version.version} of '{version.name}' is incomplete: the `leadready "
+            "train` that registered it stopped before it finished publishing; use another "
+            "version (`leadready models list`) or train again"
+        )
 
 
 def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:

@@ -225,8 +225,9 @@ def _fit_and_publish(
     promote: bool,
 ) -> tuple[TrainResult, Published]:
     """Run a training job under a progress bar, then log and register its result; bad input
-    stops with exit 2 before anything reaches MLflow."""
-    from leadready.training.registry import publish
+    stops with exit 2 before anything reaches MLflow. Ctrl-C (or SIGTERM while publishing)
+    stops with 128 + the signal's number and says what the registry was left with."""
+    from leadready.training.registry import Interrupted, publish
     from leadready.training.result import TrainingError
 
     with progress_bar() as progress:
@@ -240,8 +241,15 @@ def _fit_and_publish(
         except (ContractError, TrainingError) as exc:
             progress.stop()
             raise fail(str(exc)) from None
+        except KeyboardInterrupt:
+            progress.stop()
+            raise fail("interrupted while training; nothing reached MLflow", 130) from None
         progress.update(task, advance=1, description="Logging to MLflow and registering")
-        published = publish(result, models_dir, force_promote=promote)
+        try:
+            published = publish(result, models_dir, force_promote=promote)
+        except Interrupted as exc:
+            progress.stop()
+            raise fail(str(exc), 128 + exc.signum) from None
         progress.update(task, advance=1, description="Done")
     return result, published
 

@@ -9,8 +9,14 @@ only when it beats the current champion on the new test set (or there is none, o
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
+import socket
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,8 +25,12 @@ import matplotlib.pyplot as plt
 import mlflow
 import numpy as np
 import pandas as pd
+from mlflow import ActiveRun
+from mlflow.entities import RunStatus
 from mlflow.exceptions import MlflowException
 from mlflow.models import infer_signature
+from mlflow.models.model import ModelInfo as LoggedModel
+from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from leadready import features
@@ -28,13 +38,16 @@ from leadready.features.evaluation import expected_calibration_error
 from leadready.features.registry import (
     CHALLENGER,
     CHAMPION,
+    COMPLETE_TAG,
     HOLDOUT,
     HOLDOUT_EXTRA,
     embedded_uri,
+    is_complete,
     load_holdout,
     load_scorer,
     model_name,
     redacted,
+    require_complete,
     tracking_uri,
     use_store,
 )
@@ -165,107 +178,255 @@ def _versus_champion(
 
 
 def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) -> Published:
-    """Log the run (candidates as nested runs) and model, register a version, set `challenger`
-    and maybe `champion`, and write the model report."""
-    tracking_uri = configure(models_dir)
-    client = MlflowClient()
+    """Log the run (candidates as nested runs) and the model, then register a version carrying
+    all its tags and move `challenger` (and maybe `champion`) in one step that SIGINT and SIGTERM
+    wait for, then write the model report.
+
+    Interrupted before that step, the run ends KILLED and the registry is as it was; after it,
+    only the report is missing. Either way `Interrupted` says which."""
+    name = result.scorer.info.model_name
+    version: str | None = None
+    promoted = False
+    with _handling_signals() as signals:
+        try:
+            tracking_uri = configure(models_dir)
+            client = MlflowClient()
+            end_abandoned_runs(client)
+            with _run(run_name=f"train-{result.scorer.info.trained_at}") as run:
+                logged = _log_run(result)
+                promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
+                _ensure_registered(client, name)
+                with signals.held():
+                    version = str(
+                        client.create_model_version(
+                            name,
+                            logged.model_uri,
+                            run.info.run_id,
+                            tags=_version_tags(result),
+                            model_id=logged.model_id,
+                        ).version
+                    )
+                    client.set_registered_model_alias(name, CHALLENGER, version)
+                    if promoted:
+                        client.set_registered_model_alias(name, CHAMPION, version)
+                    mlflow.end_run()
+            report = write_report(
+                report_data(result, version, comparison, promoted, reason),
+                models_dir / "reports" / f"{name}-v{version}.html",
+            )
+            client.log_artifact(run.info.run_id, str(report), "report")
+            return Published(
+                version,
+                run.info.run_id,
+                promoted,
+                reason,
+                tracking_uri,
+                f"models:/{name}/{version}",
+                report,
+            )
+        except Interrupted as exc:
+            raise Interrupted(
+                exc.signum,
+                "interrupted while publishing: its MLflow run was ended KILLED, no version was "
+                "registered and the aliases did not move"
+                if version is None
+                else f"interrupted after {name} version {version} was registered as challenger"
+                + (" and champion" if promoted else "")
+                + "; its model report was not written",
+            ) from None
+
+
+def _log_run(result: TrainResult) -> LoggedModel:
+    """Everything the active run keeps: params, data fingerprint, metrics, candidates (nested
+    runs), leaderboard, metadata, hold-out, plots, and the model itself, not yet registered."""
     info = result.scorer.info
-    name = info.model_name
     stored = info.model_dump(mode="json")
     example = pd.DataFrame({k: v[:5] for k, v in result.test_columns.items()})
     signature = infer_signature(example, result.scorer.predict_proba(example))
-    with mlflow.start_run(run_name=f"train-{info.trained_at}") as run:
-        mlflow.log_params(result.params)
-        mlflow.set_tags(
-            {f"data.{k}": v for k, v in result.fingerprint.items()}
-            | {"cold_start": str(info.cold_start).lower()}
-        )
-        mlflow.log_metrics(
-            {
-                **result.metrics,
-                "threshold_sales": info.thresholds.sales,
-                "threshold_disqualify": info.thresholds.disqualify,
-            }
-        )
-        for row in info.leaderboard:
-            with mlflow.start_run(run_name=f"{row.target}: {row.candidate}", nested=True):
-                mlflow.log_params(
-                    {
-                        "target": row.target,
-                        "candidate": row.candidate,
-                        "chosen": row.chosen,
-                        "explainable": row.explainable,
-                        **json.loads(row.params),
-                    }
-                )
-                mlflow.log_metrics(
-                    {"cv_roc_auc": row.cv_roc_auc, "validation_roc_auc": row.validation_roc_auc}
-                )
-        if info.leaderboard:
-            leaderboard = pd.DataFrame([row.model_dump() for row in info.leaderboard])
-            mlflow.log_table(leaderboard, "leaderboard.json")
-        mlflow.log_dict(stored, "model_info.json")
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / Path(HOLDOUT).name
-            _holdout_frame(result).to_parquet(path, index=False)
-            mlflow.log_artifact(str(path), str(Path(HOLDOUT).parent))
-        scores = {"model": result.test_scores["readiness"]}
-        scores.update(
-            {
-                name.replace("_", " "): result.test_scores[name]
-                for name in ("bant_scorecard", "frequency_score")
-                if name in result.test_scores
-            }
-        )
-        for path_name, figure in evaluation_figures(
-            result.test_ready, scores, info.drivers, info.labels
-        ).items():
-            mlflow.log_figure(figure, path_name)
-            plt.close(figure)
-        with tempfile.TemporaryDirectory() as folder:
-            logged = mlflow.sklearn.log_model(
-                result.scorer,
-                name="model",
-                signature=signature,
-                input_example=example,
-                registered_model_name=name,
-                serialization_format="cloudpickle",
-                pyfunc_predict_fn="predict_proba",
-                metadata=stored,
-                pip_requirements=_requirements(),
-                code_paths=_model_code(Path(folder)),
+    mlflow.log_params(result.params)
+    mlflow.set_tags(
+        {f"data.{k}": v for k, v in result.fingerprint.items()}
+        | {"cold_start": str(info.cold_start).lower()}
+    )
+    mlflow.log_metrics(
+        {
+            **result.metrics,
+            "threshold_sales": info.thresholds.sales,
+            "threshold_disqualify": info.thresholds.disqualify,
+        }
+    )
+    for row in info.leaderboard:
+        with _run(run_name=f"{row.target}: {row.candidate}", nested=True):
+            mlflow.log_params(
+                {
+                    "target": row.target,
+                    "candidate": row.candidate,
+                    "chosen": row.chosen,
+                    "explainable": row.explainable,
+                    **json.loads(row.params),
+                }
             )
-    version = str(logged.registered_model_version)
-    promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
-    client.set_registered_model_alias(name, CHALLENGER, version)
+            mlflow.log_metrics(
+                {"cv_roc_auc": row.cv_roc_auc, "validation_roc_auc": row.validation_roc_auc}
+            )
+    if info.leaderboard:
+        leaderboard = pd.DataFrame([row.model_dump() for row in info.leaderboard])
+        mlflow.log_table(leaderboard, "leaderboard.json")
+    mlflow.log_dict(stored, "model_info.json")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / Path(HOLDOUT).name
+        _holdout_frame(result).to_parquet(path, index=False)
+        mlflow.log_artifact(str(path), str(Path(HOLDOUT).parent))
+    scores = {"model": result.test_scores["readiness"]}
+    scores.update(
+        {
+            name.replace("_", " "): result.test_scores[name]
+            for name in ("bant_scorecard", "frequency_score")
+            if name in result.test_scores
+        }
+    )
+    for path_name, figure in evaluation_figures(
+        result.test_ready, scores, info.drivers, info.labels
+    ).items():
+        mlflow.log_figure(figure, path_name)
+        plt.close(figure)
+    with tempfile.TemporaryDirectory() as folder:
+        return mlflow.sklearn.log_model(
+            result.scorer,
+            name="model",
+            signature=signature,
+            input_example=example,
+            serialization_format="cloudpickle",
+            pyfunc_predict_fn="predict_proba",
+            metadata=stored,
+            pip_requirements=_requirements(),
+            code_paths=_model_code(Path(folder)),
+        )
+
+
+def _version_tags(result: TrainResult) -> dict[str, str]:
+    """The tags a version is created with, COMPLETE_TAG among them: key test metrics, cold
+    start, data fingerprint and model kind (what `models list` shows)."""
+    info = result.scorer.info
     tags: dict[str, str] = {
         key: f"{result.metrics[key]:.4f}"
         for key in ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc")
         if key in result.metrics
     }
-    tags |= {
+    return tags | {
         "cold_start": str(info.cold_start).lower(),
         "data.sha256": str(result.fingerprint["sha256"]),
-        "model_kind": info.model_kind.readiness,
+        COMPLETE_TAG: info.model_kind.readiness,
     }
-    for key, value in tags.items():
-        client.set_model_version_tag(name, version, key, value)
-    if promoted:
-        client.set_registered_model_alias(name, CHAMPION, version)
-    report = write_report(
-        report_data(result, version, comparison, promoted, reason),
-        models_dir / "reports" / f"{name}-v{version}.html",
-    )
-    client.log_artifact(run.info.run_id, str(report), "report")
-    return Published(
-        version,
-        run.info.run_id,
-        promoted,
-        reason,
-        tracking_uri,
-        f"models:/{name}/{version}",
-        report,
-    )
+
+
+def _ensure_registered(client: MlflowClient, name: str) -> None:
+    """Create the registered model on its first version (a concurrent `train` may just have)."""
+    try:
+        client.create_registered_model(name)
+    except MlflowException as exc:
+        if exc.error_code != ErrorCode.Name(RESOURCE_ALREADY_EXISTS):
+            raise
+
+
+PID_TAG = "leadready.pid"
+HOST_TAG = "leadready.host"
+"""Run tags naming the `train` process logging the run: a later `train` or `models list` ends
+KILLED the runs that a process which died without ending them (SIGKILL, a crash) left RUNNING."""
+
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM stopped `publish`; the message says what it left in the registry."""
+
+    def __init__(self, signum: int, message: str = "") -> None:
+        super().__init__(message)
+        self.signum = signum
+
+
+class _Signals:
+    """The handler of SIGINT and SIGTERM while `publish` runs: raises Interrupted (SIGTERM would
+    otherwise end the process without ending its run), except while `held()`, which registers
+    the version and moves the aliases: a signal then waits until those writes are all done."""
+
+    def __init__(self) -> None:
+        self.holding = False
+        self.pending: int | None = None
+
+    def __call__(self, signum: int, frame: object) -> None:
+        if self.holding:
+            self.pending = signum
+        else:
+            raise Interrupted(signum)
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        self.holding = True
+        try:
+            yield
+        finally:
+            self.holding = False
+        if self.pending is not None:
+            raise Interrupted(self.pending)
+
+
+@contextmanager
+def _handling_signals() -> Iterator[_Signals]:
+    """Install _Signals for the block, in the main thread (the only one signals reach)."""
+    signals = _Signals()
+    if threading.current_thread() is not threading.main_thread():
+        yield signals
+        return
+    previous = {number: signal.signal(number, signals) for number in STOP_SIGNALS}
+    try:
+        yield signals
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+@contextmanager
+def _run(**kwargs: Any) -> Iterator[ActiveRun]:
+    """An MLflow run tagged with this process, ended KILLED when interrupted (MLflow would say
+    FAILED), FAILED on an error, FINISHED otherwise."""
+    tags = {PID_TAG: str(os.getpid()), HOST_TAG: socket.gethostname()}
+    with mlflow.start_run(tags=tags, **kwargs) as run:
+        try:
+            yield run
+        except KeyboardInterrupt:
+            mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+            raise
+
+
+def end_abandoned_runs(client: MlflowClient) -> list[str]:
+    """End KILLED the runs left RUNNING by a `train` of this host that no longer runs (their
+    PID_TAG names no live process); returns their ids. Runs of another host, of a live process
+    or without the tags (another tool's) are left alone."""
+    experiment = client.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
+        return []
+    host, ended = socket.gethostname(), []
+    for run in client.search_runs(
+        [experiment.experiment_id], "attributes.status = 'RUNNING'", max_results=1000
+    ):
+        tags = run.data.tags
+        pid = tags.get(PID_TAG, "")
+        if tags.get(HOST_TAG) == host and pid.isdigit() and not _alive(int(pid)):
+            client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
+            ended.append(run.info.run_id)
+    return ended
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it runs, as another user
+        pass
+    return True
 
 
 def report_data(
@@ -377,10 +538,12 @@ def _requirements() -> list[str]:
 
 
 def list_versions(models_dir: Path) -> list[dict[str, str]]:
-    """Every registered version of both models (CRM exports, then flat tables), newest first,
-    with aliases, key metrics and data fingerprint."""
+    """Every complete registered version of both models (CRM exports, then flat tables), newest
+    first, with aliases, key metrics and data fingerprint. Runs a killed `train` left RUNNING
+    are ended first (end_abandoned_runs); versions one cut off are left out (is_complete)."""
     configure(models_dir)
     client = MlflowClient()
+    end_abandoned_runs(client)
     rows = []
     for name in (model_name(flat=False), model_name(flat=True)):
         try:
@@ -393,7 +556,7 @@ def list_versions(models_dir: Path) -> list[dict[str, str]]:
         versions = sorted(
             client.search_model_versions(f"name='{name}'"), key=lambda v: -int(v.version)
         )
-        for version in versions:
+        for version in filter(lambda v: is_complete(client, v), versions):
             tags = version.tags or {}
             rows.append(
                 {
@@ -418,13 +581,18 @@ def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> di
     configure(models_dir)
     client = MlflowClient()
     name = model_name(flat)
+    missing = f"no versions {a} and {b} of '{name}'; see `leadready models list`"
     try:
-        newer = client.get_model_version(name, str(max(int(a), int(b))))
+        versions = [client.get_model_version(name, v) for v in (a, b)]
+    except (MlflowException, ValueError):
+        raise ValueError(missing) from None
+    for version in versions:
+        require_complete(client, version)
+    try:
         models = [load_scorer(name, v) for v in (a, b)]
     except (MlflowException, ValueError):
-        raise ValueError(
-            f"no versions {a} and {b} of '{name}'; see `leadready models list`"
-        ) from None
+        raise ValueError(missing) from None
+    newer = max(versions, key=lambda v: int(v.version))
     if newer.run_id is None:
         raise ValueError(
             f"version {newer.version} of '{name}' was registered without a training run, so "
@@ -457,8 +625,9 @@ def promote(models_dir: Path, version: str, flat: bool = False) -> str:
     client = MlflowClient()
     name = model_name(flat)
     try:
-        client.get_model_version(name, version)
+        found = client.get_model_version(name, version)
     except MlflowException:
         raise ValueError(f"no version {version} of '{name}'; see `leadready models list`") from None
+    require_complete(client, found)
     client.set_registered_model_alias(name, CHAMPION, version)
     return name
