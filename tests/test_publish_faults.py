@@ -120,16 +120,21 @@ def test_an_interrupted_publish_leaves_complete_versions_and_no_running_run(
         versions_before, aliases_before = registry(client)
         process = start(table, models)
         began = watch(process, client)
-        moment = rng.uniform(0.0, 0.9 * window)
+        # One moment in each third of the window: early (logging), middle, late (registering).
+        moment = rng.uniform(attempt, attempt + 1) * 0.85 * window / ATTEMPTS
         time.sleep(max(0.0, moment - (time.perf_counter() - began)))
-        assert process.poll() is None, "train ended before the signal: the window is too wide"
-        process.send_signal(sent)
+        if process.poll() is None:  # a quieter machine may finish the late third sooner
+            process.send_signal(sent)
         _, stderr = process.communicate(timeout=RUN_SECONDS)
         versions, aliases = registry(client)
         new = sorted(set(versions) - set(versions_before))
         assert len(new) <= 1 and versions_before.items() <= versions.items()
         assert all(set(tags) == complete for tags in versions.values()), versions
         assert set(aliases.values()) <= set(versions)
+        if process.returncode == 0:
+            assert aliases == {CHALLENGER: new[0], CHAMPION: new[0]}, stderr
+            outcomes.append(f"{moment:.2f}s/{window:.2f}s: finished before the signal")
+            continue
         if sent == signal.SIGINT:
             # Registering the version and moving both aliases is one step SIGINT waits for.
             assert aliases == ({CHALLENGER: new[0], CHAMPION: new[0]} if new else aliases_before)
@@ -160,6 +165,7 @@ def test_an_interrupted_publish_leaves_complete_versions_and_no_running_run(
             f"run {parent[0].info.status if parent else 'none'}"
         )
 
+    assert sum("before the signal" in o for o in outcomes) < ATTEMPTS, outcomes
     final = start(table, models)
     _, stderr = final.communicate(timeout=RUN_SECONDS)
     assert final.returncode == 0, stderr
