@@ -109,16 +109,6 @@ def is_complete(client: MlflowClient, version: ModelVersion) -> bool:
     return TRAIN_RUN_TAG not in run.data.tags
 
 
-def require_complete(client: MlflowClient, version: ModelVersion) -> None:
-    """Refuse, in words, a version a `train` cut off while publishing (ValueError)."""
-    if not is_complete(client, version):
-        raise ValueError(
-            f"version {version.version} of '{version.name}' is incomplete: the `leadready "
-            "train` that registered it stopped before it finished publishing; use another "
-            "version (`leadready models list`) or train again"
-        )
-
-
 def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray | None]:
     """(feature columns, ready labels, lead ids, the tested model's readiness or None for
     runs logged before it was kept) of a run's hold-out, from the current store."""

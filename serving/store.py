@@ -22,7 +22,6 @@ from leadready.features.registry import (
     load_scorer,
     model_name,
     redacted,
-    require_complete,
     tracking_uri,
     use_store,
 )
@@ -83,14 +82,11 @@ def load_version(models_dir: Path, version: str, *, flat: bool = False) -> Loade
 
     name = model_name(flat)
     use_store(models_dir)
-    client = MlflowClient()
     try:
-        found = client.get_model_version(name, version)
+        run_id = MlflowClient().get_model_version(name, version).run_id
     except MlflowException:
         raise NoChampionError(f"version {version} of '{name}' is not in the registry") from None
-    run_id = found.run_id
     try:
-        require_complete(client, found)
         scorer = load_scorer(name, version)
     except ValueError as exc:
         raise NoChampionError(str(exc)) from None

@@ -47,7 +47,6 @@ from leadready.features.registry import (
     load_scorer,
     model_name,
     redacted,
-    require_complete,
     tracking_uri,
     use_store,
 )
@@ -581,18 +580,13 @@ def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> di
     configure(models_dir)
     client = MlflowClient()
     name = model_name(flat)
-    missing = f"no versions {a} and {b} of '{name}'; see `leadready models list`"
     try:
-        versions = [client.get_model_version(name, v) for v in (a, b)]
-    except (MlflowException, ValueError):
-        raise ValueError(missing) from None
-    for version in versions:
-        require_complete(client, version)
-    try:
+        newer = client.get_model_version(name, str(max(int(a), int(b))))
         models = [load_scorer(name, v) for v in (a, b)]
     except (MlflowException, ValueError):
-        raise ValueError(missing) from None
-    newer = max(versions, key=lambda v: int(v.version))
+        raise ValueError(
+            f"no versions {a} and {b} of '{name}'; see `leadready models list`"
+        ) from None
     if newer.run_id is None:
         raise ValueError(
             f"version {newer.version} of '{name}' was registered without a training run, so "
@@ -625,9 +619,8 @@ def promote(models_dir: Path, version: str, flat: bool = False) -> str:
     client = MlflowClient()
     name = model_name(flat)
     try:
-        found = client.get_model_version(name, version)
+        client.get_model_version(name, version)
     except MlflowException:
         raise ValueError(f"no version {version} of '{name}'; see `leadready models list`") from None
-    require_complete(client, found)
     client.set_registered_model_alias(name, CHAMPION, version)
     return name
