@@ -22,7 +22,7 @@ from fastapi.routing import APIRoute
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadready.serving import api, ops, outcomes, ui
-from leadready.serving.audit import AuditLog, default_url
+from leadready.serving.audit import AuditLog, default_url, journal_dir
 from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.state import ServerState
 
@@ -50,7 +50,8 @@ def get_settings() -> ServeSettings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the champions and open the audit log; SIGHUP reloads; shutdown flushes the log."""
+    """Load the champions and open the audit log; SIGHUP reloads; shutdown writes the rest of
+    the audit journal to its database."""
     server: ServerState = app.state.server
     settings = server.settings
     app.state.engine = None
@@ -58,7 +59,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     app.state.unavailable = {}
     app.state.keys = settings.keys()
     server.reload(app.state)
-    app.state.audit = AuditLog(settings.audit_url or default_url(settings.models_dir))
+    url = settings.audit_url or default_url(settings.models_dir)
+    app.state.audit = AuditLog(url, journal_dir(settings.models_dir, url), server.metrics)
     outcomes.create_table(app.state.audit.engine)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():

@@ -21,10 +21,16 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
+    """Ready when a champion is loaded and the audit log is being written (see
+    `serving.audit`: rows kept in the journal for over STALL_SECONDS make this a 503)."""
     state = request.app.state
     if state.engine is None and state.flat is None:
         return JSONResponse({"status": "loading"}, status_code=503)
-    return JSONResponse({"status": "ready", **served_models(state.engine, state.flat)})
+    audit, problem = state.audit.health()
+    body = {**served_models(state.engine, state.flat), "audit": audit}
+    if problem:
+        return JSONResponse({"status": "not ready", "problems": [problem], **body}, status_code=503)
+    return JSONResponse({"status": "ready", **body})
 
 
 @router.get("/metrics", response_class=PlainTextResponse)
