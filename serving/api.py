@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from leadready.features.registry import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
 from leadready.serving import outcomes
-from leadready.serving.audit import AuditLog
+from leadready.serving.audit import AuditError, AuditLog
 from leadready.serving.engine import Engine, Versions
 from leadready.serving.fleet import CONVERGE_SECONDS, describe, publish_champions, readiness
 from leadready.serving.middleware import Metrics
@@ -95,7 +95,11 @@ V1_ERRORS: dict[int | str, dict[str, Any]] = {
         "description": "Invalid input: each wrong field's path and what was expected",
     },
     429: {"model": Message, "description": "Too many wrong API keys from this address"},
-    503: {"model": Message, "description": "No champion trained on a CRM export is loaded"},
+    503: {
+        "model": Message,
+        "description": "No champion trained on a CRM export is loaded, or the audit log "
+        "cannot be written",
+    },
 }
 
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], responses=V1_ERRORS)
@@ -133,13 +137,17 @@ def printable(text: str) -> str:
 
 
 def _audit_and_count(results: list[dict], audit: AuditLog, metrics: Metrics) -> None:
+    """Journal the scores before they are answered: a score without its audit row is a 503."""
     scored = [r for r in results if "route" in r]
-    audit.record(
-        [
-            {**r, "model_name": r["model"]["name"], "model_version": r["model"]["version"]}
-            for r in scored
-        ]
-    )
+    try:
+        audit.record(
+            [
+                {**r, "model_name": r["model"]["name"], "model_version": r["model"]["version"]}
+                for r in scored
+            ]
+        )
+    except AuditError as exc:
+        raise HTTPException(503, str(exc)) from None
     for r in scored:
         metrics.scores.labels(r["route"]).inc()
 

@@ -24,7 +24,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadready.features.registry import NoChampionError
 from leadready.serving import api, ops, outcomes, ui
-from leadready.serving.audit import AuditLog, default_url
+from leadready.serving.audit import AuditLog, default_url, journal_dir
 from leadready.serving.fleet import Watcher
 from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.state import ServerState
@@ -54,7 +54,8 @@ def get_settings() -> ServeSettings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the champions and open the audit log; SIGHUP reloads; shutdown flushes the log.
+    """Load the champions and open the audit log; SIGHUP reloads; shutdown writes the rest
+    of the audit journal to its database.
 
     Under `serve` (a run folder), this worker loads the versions of the current generation and
     a watcher thread loads each one published later; a worker that cannot load any starts all
@@ -75,7 +76,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         server.follow(app.state, generation)
         watcher = Watcher(server.run, generation.number, partial(server.follow, app.state))
         watcher.start()
-    app.state.audit = AuditLog(settings.audit_url or default_url(settings.models_dir))
+    url = settings.audit_url or default_url(settings.models_dir)
+    app.state.audit = AuditLog(url, journal_dir(settings.models_dir, url), server.metrics)
     outcomes.create_table(app.state.audit.engine)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():

@@ -11,13 +11,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from leadready.serving.schemas import MAX_BODY_BYTES
 
 
 class Metrics:
-    """Prometheus metrics of one app: requests, latency (seconds) and scores by route."""
+    """Prometheus metrics of one app: requests, latency (seconds), scores by route, and the
+    audit log's rows waiting for the database and its failed writes (`serving.audit`)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -36,6 +37,18 @@ class Metrics:
         )
         self.scores = Counter(
             "leadready_scores_total", "Leads scored, by route", ("route",), registry=self.registry
+        )
+        # With several workers: the sum over the living ones.
+        self.audit_pending = Gauge(
+            "leadready_audit_pending_rows",
+            "Scores answered and journaled but not yet in the audit database",
+            multiprocess_mode="livesum",
+            registry=self.registry,
+        )
+        self.audit_failed_writes = Counter(
+            "leadready_audit_failed_writes",
+            "Failed attempts to write audit rows to the database (each is retried)",
+            registry=self.registry,
         )
 
 

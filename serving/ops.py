@@ -23,13 +23,16 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request, server: ServerDep) -> JSONResponse:
-    """Ready when this process serves a champion and, under `serve`, every worker serves the
-    versions of the current generation (`workers`: each one, whichever worker answers)."""
+    """Ready when this process serves a champion, the audit log is being written (see
+    `serving.audit`: rows kept in the journal for over STALL_SECONDS make this a 503) and,
+    under `serve`, every worker serves the versions of the current generation (`workers`: each
+    one, whichever worker answers)."""
     state = request.app.state
     if state.engine is None and state.flat is None:
         return JSONResponse({"status": "loading"}, status_code=503)
-    body: dict[str, Any] = served_models(state.engine, state.flat)
-    problems: list[str] = []
+    audit, problem = state.audit.health()
+    body: dict[str, Any] = {**served_models(state.engine, state.flat), "audit": audit}
+    problems: list[str] = [problem] if problem else []
     if server.run is not None:
         body["workers"], stale = readiness(server.run)
         problems += stale
