@@ -12,6 +12,9 @@ import os
 # LightGBM's OpenMP threads busy-wait by default, which made training 5-8x slower on 2 cores;
 # this must be set before lightgbm is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# leadready draws its own progress; MLflow's artifact bar (tqdm) cluttered every command that
+# loads a model, and its exit hook printed a traceback when Ctrl-C came as the command ended.
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import typer  # noqa: E402
 

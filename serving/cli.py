@@ -81,8 +81,6 @@ def serve(
     proxies = [a.strip() for a in forwarded_allow_ips.split(",") if a.strip()]
     os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    # The workspace downloads hold-outs and model info; no progress bars in a server's log.
-    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     settings = ServeSettings()
     if host not in LOOPBACK and not settings.keys():
         raise fail(

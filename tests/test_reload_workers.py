@@ -131,37 +131,33 @@ def server(champion_dir, tmp_path_factory) -> Iterator[Server]:
         stop(running)
 
 
-def test_admin_reload_reaches_every_worker_under_load(server):
+def reload_endpoint(server: Server, version: str) -> None:
+    answer = httpx.post(f"{server.url}/v1/admin/reload", headers=AUTH, timeout=40)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["published"]["model"] == version
+
+
+def sighup(server: Server, _: str) -> None:
+    server.process.send_signal(signal.SIGHUP)
+
+
+@pytest.mark.parametrize("reload", [reload_endpoint, sighup], ids=["admin-reload", "sighup"])
+def test_a_reload_reaches_every_worker_under_load(server, reload):
     version = register_copy(server.models)
     with under_load(server.url) as load:
         time.sleep(1)
         promote(server.models, version)
         since = time.monotonic()
-        answer = httpx.post(f"{server.url}/v1/admin/reload", headers=AUTH, timeout=40)
-        assert answer.status_code == 200, answer.text
-        assert answer.json()["published"]["model"] == version
+        reload(server, version)
         seconds = converge(load, version, since)
-    figures("POST /v1/admin/reload", load, since, seconds)
-    assert load.failures == []
-    assert seconds <= CONVERGE
-    assert {w["model"] for w in workers(server)} == {version}
-    assert len(workers(server)) == 2
-
-
-def test_sighup_to_serve_reaches_every_worker_under_load(server):
-    version = register_copy(server.models)
-    with under_load(server.url) as load:
-        time.sleep(1)
-        promote(server.models, version)
-        since = time.monotonic()
-        server.process.send_signal(signal.SIGHUP)
-        seconds = converge(load, version, since)
-    figures("SIGHUP", load, since, seconds)
+    trigger = "POST /v1/admin/reload" if reload is reload_endpoint else "SIGHUP"
+    figures(trigger, load, since, seconds)
     assert load.failures == []
     assert seconds <= CONVERGE
     ready = httpx.get(f"{server.url}/readyz", timeout=5)
     assert ready.status_code == 200, ready.text
     assert {w["model"] for w in ready.json()["workers"]} == {version}
+    assert len(ready.json()["workers"]) == 2
 
 
 def test_a_worker_started_again_serves_the_current_version(server):
