@@ -24,7 +24,7 @@ from leadready.features.metadata import ModelInfo
 from leadready.features.registry import CHAMPION, MODEL_NAME, NoChampionError, use_store
 from leadready.serving.batch import score_export
 from leadready.serving.store import load_champion
-from leadready.training.registry import configure
+from leadready.training.registry import configure, list_versions
 
 AS_OF = "2026-06-29T00:00:00"
 # The champion's load through MLflow in a new process, shared with bench/fresh_venv_load.py, which
@@ -194,3 +194,24 @@ def test_the_installed_leadready_wins_over_the_logged_code(champion_dir, tmp_pat
     logged = mlflow.pyfunc.load_model(f"models:/{MODEL_NAME}@{CHAMPION}")
     assert type(logged.get_raw_model()) is model.LeadScorer
     assert Path(sys.modules["leadready.features.model"].__file__).resolve() == installed
+
+
+@pytest.mark.model
+def test_models_list_leaves_out_a_version_an_older_train_cut_off(champion_dir, tmp_path):
+    """An older `train` registered the version first and tagged it after: cut off in between,
+    it left a version of a training run (its `data.*` run tags) without `model_kind`. A copy
+    registered by hand from a run that is not train's is listed as it is."""
+    scorer = load_champion(champion_dir).scorer
+    models = tmp_path / "models"
+    configure(models)
+    for tags in ({"data.sha256": "0" * 16}, {}):
+        with mlflow.start_run(tags=tags):
+            mlflow.sklearn.log_model(
+                scorer,
+                name="model",
+                registered_model_name=MODEL_NAME,
+                serialization_format="cloudpickle",
+                pip_requirements=["mlflow"],
+            )
+
+    assert [row["version"] for row in list_versions(models)] == ["2"]

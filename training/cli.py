@@ -238,18 +238,17 @@ def _fit_and_publish(
 
         try:
             result = fit(advance)
+            progress.update(task, advance=1, description="Logging to MLflow and registering")
+            published = publish(result, models_dir, force_promote=promote)
         except (ContractError, TrainingError) as exc:
             progress.stop()
             raise fail(str(exc)) from None
-        except KeyboardInterrupt:
-            progress.stop()
-            raise fail("interrupted while training; nothing reached MLflow", 130) from None
-        progress.update(task, advance=1, description="Logging to MLflow and registering")
-        try:
-            published = publish(result, models_dir, force_promote=promote)
         except Interrupted as exc:
             progress.stop()
             raise fail(str(exc), 128 + exc.signum) from None
+        except KeyboardInterrupt:
+            progress.stop()
+            raise fail("interrupted while training; nothing reached MLflow", 130) from None
         progress.update(task, advance=1, description="Done")
     return result, published
 

@@ -183,14 +183,14 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
 
     Interrupted before that step, the run ends KILLED and the registry is as it was; after it,
     only the report is missing. Either way `Interrupted` says which."""
+    tracking_uri = configure(models_dir)
+    client = MlflowClient()
+    end_abandoned_runs(client)
     name = result.scorer.info.model_name
     version: str | None = None
     promoted = False
     with _handling_signals() as signals:
         try:
-            tracking_uri = configure(models_dir)
-            client = MlflowClient()
-            end_abandoned_runs(client)
             with _run(run_name=f"train-{result.scorer.info.trained_at}") as run:
                 logged = _log_run(result)
                 promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
@@ -224,6 +224,9 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
                 report,
             )
         except Interrupted as exc:
+            while mlflow.active_run():  # one started but not yet entered as a `with`
+                mlflow.end_run(RunStatus.to_string(RunStatus.KILLED))
+            end_abandoned_runs(client, own=True)
             raise Interrupted(
                 exc.signum,
                 "interrupted while publishing: its MLflow run was ended KILLED, no version was "
@@ -399,10 +402,11 @@ def _run(**kwargs: Any) -> Iterator[ActiveRun]:
             raise
 
 
-def end_abandoned_runs(client: MlflowClient) -> list[str]:
+def end_abandoned_runs(client: MlflowClient, own: bool = False) -> list[str]:
     """End KILLED the runs left RUNNING by a `train` of this host that no longer runs (their
-    PID_TAG names no live process); returns their ids. Runs of another host, of a live process
-    or without the tags (another tool's) are left alone."""
+    PID_TAG names no live process), or with `own`, those of this process that an interruption
+    cut off before their `with` block began; returns their ids. Runs of another host, of a live
+    process or without the tags (another tool's) are left alone."""
     experiment = client.get_experiment_by_name(EXPERIMENT)
     if experiment is None:
         return []
@@ -412,7 +416,11 @@ def end_abandoned_runs(client: MlflowClient) -> list[str]:
     ):
         tags = run.data.tags
         pid = tags.get(PID_TAG, "")
-        if tags.get(HOST_TAG) == host and pid.isdigit() and not _alive(int(pid)):
+        if (
+            tags.get(HOST_TAG) == host
+            and pid.isdigit()
+            and (int(pid) == os.getpid() if own else not _alive(int(pid)))
+        ):
             client.set_terminated(run.info.run_id, RunStatus.to_string(RunStatus.KILLED))
             ended.append(run.info.run_id)
     return ended
