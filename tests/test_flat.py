@@ -363,3 +363,19 @@ def test_a_flat_challenger_is_compared_with_the_scores_its_hold_out_test_gave(tm
     assert compared["b_auc"] == pytest.approx(tested_auc, abs=1e-9)
     # Version 1 has seen these rows (refitted on the same file): it scores them better.
     assert compared["a_auc"] > compared["b_auc"]
+
+
+@pytest.mark.model
+def test_a_sales_capacity_raises_the_sales_threshold_and_says_why(tmp_path):
+    path = write(make_table(), tmp_path)
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app, train_args(path, models, "--time", "created", "--sales-capacity", "1")
+    )
+    assert result.exit_code == 0, result.output
+    info = load_champion(models, flat=True).scorer.info
+    assert info.policy.sales_capacity == 1
+    (note,) = [n for n in info.routing_notes if "sales capacity" in n]
+    assert note.startswith("sales threshold raised from ")
+    assert f"to {info.thresholds.sales:.3f} so that about" in note
+    assert "Routing adjusted: sales threshold raised" in " ".join(result.output.split())
