@@ -102,12 +102,13 @@ def route_rules(t: Thresholds, flat: bool) -> dict[str, str]:
     }
 
 
-MIN_ROUTE_SHARE = 0.05
-"""A route holding less of the hold-out than this is named in a warning."""
+MIN_ROUTE_SHARE = 0.02
+"""A route holding less of the hold-out than this is named in a warning: it holds almost
+nothing (the sample's sales route, at the default policy, holds 4.6% of test snapshots)."""
 
 
 def route_warning(shares: dict[str, float]) -> str | None:
-    """A warning in plain words when a route holds (almost) no leads: `shares` is each route's
+    """A warning in plain words when a route holds almost no leads: `shares` is each route's
     share of the hold-out (0-1)."""
     small = [f"{route} {share:.1%}" for route, share in shares.items() if share < MIN_ROUTE_SHARE]
     if not small:
