@@ -32,7 +32,14 @@ from leadready.features.schema import TableMapping
 from leadready.features.table import MODE, flat_columns
 from leadready.training.evaluate import choose_thresholds
 from leadready.training.fit import platt
-from leadready.training.flat_table import FOLDS, FlatConfig, FlatData, FlatTrainingError, prepare
+from leadready.training.flat_table import (
+    FOLDS,
+    FlatConfig,
+    FlatData,
+    FlatTrainingError,
+    holdout_warning,
+    prepare,
+)
 from leadready.training.result import Holdout, TrainResult, assemble, take
 
 MIN_COUNT = 2
@@ -299,6 +306,7 @@ def fit(
         oof, oof, y_train, y_train, config.sales_precision, config.max_disqualified_wins
     )
     readiness = tested.proba(x[test])
+    too_good = holdout_warning(float(roc_auc_score(y[test], readiness)), data)
     test_scores = {
         "readiness": readiness,
         "potential": readiness,
@@ -346,6 +354,8 @@ def fit(
                 "excluded": {t.name: t.note for t in data.types if t.kind == "excluded"},
                 "single_feature_auc": {k: round(v, 4) for k, v in data.single_auc.items()},
                 "leakage_warnings": {k: round(v, 4) for k, v in data.leaks.items()},
+                "suspected_leakage": data.leakage,
+                "holdout_warning": too_good,
                 "table_mapping": {
                     "columns": dict(data.mapping.columns),
                     "values": {k: dict(v) for k, v in data.mapping.values.items()},
