@@ -10,10 +10,12 @@ import pandas as pd
 import pytest
 from conftest import write
 
+from leadready.features.contract import load_crm
 from leadready.features.schema import Schema
 from leadready.training.flat_table import (
     TOO_GOOD_AUC,
     FlatConfig,
+    custom_feature_warnings,
     exclusion_notes,
     holdout_warning,
     leakage_evidence,
@@ -115,20 +117,20 @@ def test_a_column_the_schema_declares_is_kept_and_a_kept_leak_is_warned_about(ta
 
 def test_filled_or_empty_for_one_outcome_is_evidence_only_when_it_covers_enough_rows():
     y = np.array([1] * 100 + [0] * 300)
-    lost = pd.Series([""] * 100 + ["price"] * 60 + [""] * 240)
-    assert leakage_evidence(lost, "categorical", 0.6, y) == (
+    lost = np.array([False] * 100 + [True] * 60 + [False] * 240)  # a reason for 20% of losses
+    assert leakage_evidence(lost, 0.6, y) == (
         "filled for 0% of converted leads and 20% of the others (>= 20 times as often for one "
         "outcome: filled in after it?)"
     )
-    cleared = pd.Series(["n/a"] * 30 + ["3"] * 370)  # a numeric field emptied on conversion
-    assert leakage_evidence(cleared, "numeric", 0.6, y).startswith(
+    cleared = np.array([False] * 30 + [True] * 370)  # emptied once a lead converts
+    assert leakage_evidence(cleared, 0.6, y).startswith(
         "empty for 30% of converted leads and 0% of the others"
     )
-    few = pd.Series(["n/a"] * 4 + ["3"] * 396)  # 4 empty cells: no evidence of anything
-    assert leakage_evidence(few, "numeric", 0.6, y) is None
-    twice = pd.Series(["x"] * 60 + [""] * 40 + ["x"] * 90 + [""] * 210)  # 60% vs 30%
-    assert leakage_evidence(twice, "categorical", 0.84, y) is None
-    assert leakage_evidence(twice, "categorical", 0.85, y).startswith("alone it ranks")
+    few = np.array([False] * 4 + [True] * 396)  # 4 empty cells: no evidence of anything
+    assert leakage_evidence(few, 0.6, y) is None
+    twice = np.array([True] * 60 + [False] * 40 + [True] * 90 + [False] * 210)  # 60% vs 30%
+    assert leakage_evidence(twice, 0.84, y) is None
+    assert leakage_evidence(twice, 0.85, y).startswith("alone it ranks the outcome")
 
 
 def test_a_too_good_hold_out_auc_warns_naming_the_strongest_inputs(table):
@@ -145,3 +147,47 @@ def test_a_too_good_hold_out_auc_warns_naming_the_strongest_inputs(table):
         + ", ".join(f"'{n}' (AUC {data.single_auc[n]:.3f} alone)" for n in strongest)
         in warning
     )
+
+
+def test_custom_features_of_a_crm_export_get_the_same_checks(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = 300
+    won = rng.random(rows) < 0.3
+    leads = pd.DataFrame(
+        {
+            "lead_id": [f"L{i}" for i in range(rows)],
+            "created_at": "2025-01-01",
+            "source": rng.choice(["referral", "web_form"], rows),
+            "industry": "software",
+            "company_size": "",
+            "country": "DE",
+            "budget": "",
+            "authority": "",
+            "need": "",
+            "timeframe": "",
+            "outcome": np.where(won, "won", "lost"),
+            "outcome_at": "2025-03-01",
+            "Partner ID": 100 + np.arange(rows),
+            "Lost reason": np.where(~won & (rng.random(rows) < 0.4), "price", ""),
+            "MQL score": rng.integers(0, 100, rows),
+        }
+    )
+    leads.loc[:9, "outcome"] = "open"  # open leads count for the id check, not for leakage
+    leads.loc[:9, "outcome_at"] = ""
+    folder = write(leads, tmp_path / "crm").parent
+    (folder / "activities.csv").write_text("lead_id,occurred_at,type\n")
+    (folder / "touches.csv").write_text("lead_id,occurred_at,channel,team,responded\n")
+    kinds = {"Partner ID": "numeric", "Lost reason": "categorical", "MQL score": "numeric"}
+    crm = load_crm(folder, schema=Schema.parse({"leads": {"features": kinds}}))
+    closed_lost = leads["outcome"] == "lost"
+    reasons = (leads["Lost reason"][closed_lost] != "").mean()
+    assert custom_feature_warnings(crm) == [
+        "custom feature 'Partner ID' looks like an id (300 distinct values in 300 rows, a "
+        "sequence): what a model learns from an id does not carry over to new leads; remove it "
+        "from the schema's leads.features",
+        "suspected leakage: custom feature 'Lost reason' tells won from lost leads suspiciously "
+        f"well: filled for 0% of converted leads and {reasons:.0%} of the others (>= 20 times "
+        "as often for one outcome: filled in after it?). The schema declares it, so "
+        "training goes on with it; if it is filled in once the outcome is known, remove it from "
+        "the schema's leads.features",
+    ]

@@ -205,12 +205,19 @@ def train(
         search_seconds=search_seconds,
     )
     started = time.perf_counter()
+
+    def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
+        from leadready.training.flat_table import custom_feature_warnings
+
+        crm = load_crm(data, schema=load_schema(schema))
+        for message in custom_feature_warnings(crm, seed):
+            errors.print(
+                f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+            )
+        return run_training(crm, config, advance)
+
     result, published = _fit_and_publish(
-        "Loading and validating the export",
-        len(STEPS) + 2,
-        lambda advance: run_training(load_crm(data, schema=load_schema(schema)), config, advance),
-        models_dir,
-        promote,
+        "Loading and validating the export", len(STEPS) + 2, load_and_fit, models_dir, promote
     )
     from leadready.training.summary import crm_summary
 

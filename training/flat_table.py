@@ -7,7 +7,8 @@ inferred and excluded before `training.flat.fit` runs.
 the column types (docs/flat-mode.md), measures each feature's single-column ROC AUC out of fold
 and excludes suspected leakage. One rule overrides every exclusion: a column whose type the
 schema declares (`table: {features: {COLUMN: numeric | categorical}}`) is used as declared, and
-a declared column suspected of leakage is warned about instead.
+a declared column suspected of leakage is warned about instead. `custom_feature_warnings` runs
+the same checks on the custom features of a CRM export.
 """
 
 from __future__ import annotations
@@ -23,9 +24,15 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from leadready.features.contract import CheckedTable, ContractError, check_dates, quoted
+from leadready.features.contract import CheckedTable, ContractError, Crm, check_dates, quoted
 from leadready.features.schema import TableMapping
-from leadready.features.table import MISSING_TOKENS, flat_columns, numbers, read_flat
+from leadready.features.table import (
+    MISSING_CATEGORY,
+    MISSING_TOKENS,
+    flat_columns,
+    numbers,
+    read_flat,
+)
 from leadready.training.result import TrainingError
 
 NUMERIC_SHARE = 0.98
@@ -48,7 +55,8 @@ LEAKAGE_AUC = 0.85
 0.918; the next column 0.794 (`Lead Quality`, sales' own rating) and engagement at most 0.761
 (time on the website). On the sample CRM's leads table (`leadready sample-data`, 5,000 leads,
 seed 7, as a flat table) no column exceeds 0.663. The line sits between legitimate and leaked
-columns, below what a whole model on real conversion data usually reaches alone."""
+columns: one column at 0.85 ranks leads about as well as a good whole model on real conversion
+data."""
 ONE_CLASS_FILL = 20.0
 """A feature filled (or left empty) at least this many times as often for one outcome as for
 the other is suspected leakage: a field sales fill in after the fact ("lost reason", "won
@@ -273,16 +281,14 @@ def _infer(name: str, values: pd.Series, declared_date: bool) -> ColumnType:
         return ColumnType(name, "excluded", "inferred", f"constant (every row is {shown})")
     parsed = numbers(filled)
     present = ~filled.str.lower().isin(MISSING_TOKENS)
-    counted = f"{len(distinct):,} distinct values in {len(values):,} rows"
     if (
         not declared_date
         and present.any()
         and parsed.notna().sum() >= NUMERIC_SHARE * present.sum()
     ):
-        if _is_sequence(parsed.dropna()):
-            return ColumnType(
-                name, "excluded", "inferred", f"an id ({counted}, a sequence)", "numeric"
-            )
+        note = id_note(parsed.dropna(), len(values), numeric=True)
+        if note:
+            return ColumnType(name, "excluded", "inferred", note, "numeric")
         return ColumnType(name, "numeric", "inferred", _describe(values, "numeric"))
     if declared_date or (len(filled) and filled.str.match(_DATE).mean() >= DATE_SHARE):
         return ColumnType(
@@ -291,25 +297,33 @@ def _infer(name: str, values: pd.Series, declared_date: bool) -> ColumnType:
             "inferred",
             f"dates (e.g. {quoted(filled.iloc[0])}); only --time uses dates",
         )
-    if len(filled) >= MIN_PER_CLASS and len(distinct) >= ID_LIKE_SHARE * len(filled):
-        shape = next(
-            (
-                shape
-                for shape, pattern in _ID_SHAPES.items()
-                if filled.str.match(pattern).mean() >= ID_LIKE_SHARE
-            ),
-            None,
-        )
-        note = f"an id ({counted}, {shape})" if shape else f"an id or free text ({counted})"
+    note = id_note(filled, len(values), numeric=False)
+    if note:
         return ColumnType(name, "excluded", "inferred", note, "categorical")
     return ColumnType(name, "categorical", "inferred", _describe(values, "categorical"))
 
 
-def _is_sequence(present: pd.Series) -> bool:
-    """Integers, each in one row only, spanning at most SEQUENCE_SPAN times their count."""
-    if len(present) < MIN_PER_CLASS or not present.is_unique or (present % 1 != 0).any():
-        return False
-    return bool(present.max() - present.min() + 1 <= SEQUENCE_SPAN * len(present))
+def id_note(present: pd.Series, rows: int, numeric: bool) -> str | None:
+    """Why a column's `present` (non-missing) values, numbers or text, make it an id rather
+    than a feature, or None: a running number (integers, each once, spanning at most
+    SEQUENCE_SPAN times their count), or text at least ID_LIKE_SHARE distinct (named by its
+    shape: UUIDs, hashes, email addresses, else free text)."""
+    if len(present) < MIN_PER_CLASS:
+        return None
+    counted = f"{present.nunique():,} distinct values in {rows:,} rows"
+    if numeric:
+        sequence = (
+            present.is_unique
+            and not (present % 1 != 0).any()
+            and present.max() - present.min() + 1 <= SEQUENCE_SPAN * len(present)
+        )
+        return f"an id ({counted}, a sequence)" if sequence else None
+    if present.nunique() < ID_LIKE_SHARE * len(present):
+        return None
+    for shape, pattern in _ID_SHAPES.items():
+        if present.str.match(pattern).mean() >= ID_LIKE_SHARE:
+            return f"an id ({counted}, {shape})"
+    return f"an id or free text ({counted})"
 
 
 def _label_copies(frame: pd.DataFrame, y: np.ndarray, types: list[ColumnType]) -> list[str]:
@@ -363,13 +377,13 @@ def single_feature_auc(values: np.ndarray, kind: str, y: np.ndarray, seed: int =
     return float(max(best, auc, 1.0 - auc))
 
 
-def leakage_evidence(values: pd.Series, kind: str, auc: float, y: np.ndarray) -> str | None:
+def leakage_evidence(filled: np.ndarray, auc: float, y: np.ndarray) -> str | None:
     """Why a feature looks like it records the outcome, in words, or None: it alone ranks the
-    outcome with ROC AUC `auc` >= LEAKAGE_AUC, or it is filled (or empty) for one outcome at
-    least ONE_CLASS_FILL times as often as for the other (see the constants)."""
+    outcome with ROC AUC `auc` >= LEAKAGE_AUC, or it is filled (`filled`: not missing, per row)
+    or empty for one outcome at least ONE_CLASS_FILL times as often as for the other (see the
+    constants)."""
     if auc >= LEAKAGE_AUC:
         return f"alone it ranks the outcome with ROC AUC {auc:.3f} (out of fold; >= {LEAKAGE_AUC})"
-    filled = (numbers(values).notna() if kind == "numeric" else values != "").to_numpy()
     for side, mask in (("filled", filled), ("empty", ~filled)):
         converted, others = mask[y == 1], mask[y == 0]
         high, low = (
@@ -386,6 +400,11 @@ def leakage_evidence(values: pd.Series, kind: str, auc: float, y: np.ndarray) ->
                 "after it?)"
             )
     return None
+
+
+def _filled(values: pd.Series, kind: str) -> np.ndarray:
+    """Per row of a table's text column, whether it holds a value (a number, if numeric)."""
+    return (numbers(values).notna() if kind == "numeric" else values != "").to_numpy()
 
 
 # ---------------------------------------------------------------------------------- prepare
@@ -451,7 +470,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
     leakage = {
         name: evidence
         for name, kind in candidates.items()
-        if (evidence := leakage_evidence(data[name], kind, single[name], y))
+        if (evidence := leakage_evidence(_filled(data[name], kind), single[name], y))
     }
     types = [
         ColumnType(t.name, "excluded", t.source, f"suspected leakage: {leakage[t.name]}", t.kind)
@@ -543,3 +562,37 @@ def holdout_warning(auc: float, data: FlatData) -> str | None:
         f"inputs: {shown}. Keep only columns known when a new lead is scored; exclude one "
         "with table: {features: {COLUMN: ignore}} in the schema"
     )
+
+
+# ------------------------------------------------- the same checks on a CRM export's features
+
+
+def custom_feature_warnings(crm: Crm, seed: int = 0) -> list[str]:
+    """The id and leakage checks above on the custom lead features of a CRM export (declared
+    in its schema's `leads.features`, so used whatever the checks find): one warning per
+    suspect. Leakage is measured on the closed leads, won against lost."""
+    closed = crm.leads["outcome"].isin(("won", "lost")).to_numpy()
+    y = (crm.leads["outcome"][closed] == "won").to_numpy(dtype=np.int64)
+    out: list[str] = []
+    for name, kind in crm.custom.items():
+        values = crm.leads[name]  # floats if numeric, else text with MISSING_CATEGORY for empty
+        numeric = kind == "numeric"
+        filled = (values.notna() if numeric else values != MISSING_CATEGORY).to_numpy()
+        note = id_note(values[filled], len(values), numeric)
+        if note:
+            out.append(
+                f"custom feature '{name}' looks like {note}: what a model learns from an id "
+                "does not carry over to new leads; remove it from the schema's leads.features"
+            )
+        elif min(y.sum(), len(y) - y.sum()) >= MIN_PER_CLASS:
+            closed_values = values.to_numpy()[closed]
+            auc = single_feature_auc(closed_values, kind, y, seed)
+            evidence = leakage_evidence(filled[closed], auc, y)
+            if evidence:
+                out.append(
+                    f"suspected leakage: custom feature '{name}' tells won from lost leads "
+                    f"suspiciously well: {evidence}. The schema declares it, so training goes "
+                    "on with it; if it is filled in once the outcome is known, remove it from "
+                    "the schema's leads.features"
+                )
+    return out
