@@ -230,7 +230,7 @@ def test_ids_excluded_and_kept_leakage_are_reported_loudly_before_training_goes_
     )
     assert output.index("suspected leakage") < output.index("Hold-out (")
     # The leak makes the hold-out too good: the summary says so, naming the strongest input.
-    assert "Warning: hold-out ROC AUC 1.000 is too good to be true (>= 0.95)" in output
+    assert "Warning: hold-out ROC AUC 1.000 is too good to be true (>= 0.97)" in output
     assert "Strongest inputs: 'sales_rating' (AUC 1.000 alone)" in output
     assert output.index("too good to be true") < output.index("Registered")
     assert (models / "mlflow.db").exists()

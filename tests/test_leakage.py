@@ -139,7 +139,7 @@ def test_a_too_good_hold_out_auc_warns_naming_the_strongest_inputs(table):
     assert holdout_warning(TOO_GOOD_AUC - 0.001, data) is None
     warning = holdout_warning(0.991, data)
     assert warning is not None
-    assert warning.startswith("hold-out ROC AUC 0.991 is too good to be true (>= 0.95)")
+    assert warning.startswith("hold-out ROC AUC 0.991 is too good to be true (>= 0.97)")
     strongest = sorted(data.feature_types, key=lambda n: -data.single_auc[n])[:3]
     assert strongest[0] == "notes"
     assert (
