@@ -171,7 +171,8 @@ class FlatDetails(Section):
     on, what it left out and why, single-column ROC AUCs, suspected leakage (column -> evidence,
     excluded or kept by the schema; `leakage_warnings` the AUCs of those kept), the warning a
     too-good hold-out AUC raised, the schema mapping, the refit, the table's fingerprint and the
-    split. The last two of the leakage fields are absent from versions trained before them."""
+    split. Versions trained before `suspected_leakage` and `holdout_warning` read with their
+    defaults (none, no warning)."""
 
     id_column: str
     label: FlatLabel
