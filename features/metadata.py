@@ -29,7 +29,12 @@ from pydantic import (
     model_validator,
 )
 
-from leadready.features.routing import ROUTES, Thresholds
+from leadready.features.routing import (
+    MAX_DISQUALIFIED_WINS,
+    ROUTES,
+    SALES_PRECISION,
+    Thresholds,
+)
 
 Mode = Literal["snapshots", "flat"]
 """How a model was trained: on CRM exports (snapshots of leads over time) or a flat table."""
@@ -66,20 +71,30 @@ class ModelKinds(Section):
 
 
 class Policy(Section):
-    """The routing policy options thresholds were chosen for (`leadready train` options)."""
+    """The routing policy thresholds are chosen for (`leadready train` options; see
+    `training.evaluate.choose_thresholds`): the win rate within the horizon of leads at the
+    sales threshold, the eventual win rate above which a lead is not disqualified (None in
+    versions trained before that rule: the cap alone set the threshold), the most eventual wins
+    disqualified, and the sales team's capacity in leads a week (None: no limit)."""
 
-    sales_precision: float
-    max_disqualified_wins: float
+    sales_precision: float = SALES_PRECISION
+    disqualify_win_rate: float | None = None
+    max_disqualified_wins: float = MAX_DISQUALIFIED_WINS
+    sales_capacity: float | None = None
 
 
 class RouteStats(Section):
     """One route on the hold-out: share of rows, win rate within the horizon (the label in flat
-    mode), eventual win rate, row count."""
+    mode), eventual win rate, row count, and both win rates in the band of the route's rows
+    nearest the threshold it borders (see `training.evaluate.route_statistics`; NaN in versions
+    trained before they were measured)."""
 
     share: Number
     win_rate: Number
     eventual_win_rate: Number
     rows: int
+    margin_win_rate: Number = math.nan
+    margin_eventual_win_rate: Number = math.nan
 
 
 class LeaderboardRow(Section):
@@ -213,6 +228,7 @@ class ModelInfo(Section):
     thresholds: Thresholds
     policy: Policy
     routes: dict[str, RouteStats]
+    routing_notes: list[str] = []  # each adjustment the policy made to the thresholds
     metrics: dict[str, Number]
     intervals: dict[str, dict[str, tuple[Number, Number, Number]]]
     leaderboard: list[LeaderboardRow]

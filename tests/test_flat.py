@@ -364,26 +364,6 @@ def test_models_list_shows_both_models_and_promote_takes_flat(trained):
     assert "sales-readiness-flat version 1 is now champion" in right.output
 
 
-@pytest.mark.unit
-def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_flagged():
-    from leadready.features.routing import Thresholds, assign_routes, nurture_warning, route_rules
-
-    # The shared Leads export's thresholds: the sales cut-off below the disqualify one.
-    t = Thresholds(sales=0.006, disqualify=0.095)
-    readiness = np.array([0.003, 0.05, 0.5])
-    routes = assign_routes(readiness, readiness, np.zeros(3), t)
-    assert routes.tolist() == ["disqualify", "sales", "sales"]  # 0.05 is no disqualify
-    assert route_rules(t, flat=True)["disqualify"] == "readiness < 0.006"
-    stats = {"sales": {"share": 0.731}, "nurture": {"share": 0.0}, "disqualify": {"share": 0.269}}
-    warning = nurture_warning(stats["nurture"]["share"], t)
-    assert warning.startswith(
-        "only 0.0% of hold-out leads fall between the thresholds to be "
-        "nurtured (sales from readiness 0.006, disqualify below 0.095)"
-    )
-    assert "--sales-precision" in warning and "--max-disqualified-wins" in warning
-    assert nurture_warning(0.3, t) is None
-
-
 @pytest.mark.model
 def test_a_flat_challenger_is_compared_with_the_scores_its_hold_out_test_gave(tmp_path):
     """The registered flat model is refitted on every row, hold-out included: comparisons use
@@ -405,3 +385,19 @@ def test_a_flat_challenger_is_compared_with_the_scores_its_hold_out_test_gave(tm
     assert compared["b_auc"] == pytest.approx(tested_auc, abs=1e-9)
     # Version 1 has seen these rows (refitted on the same file): it scores them better.
     assert compared["a_auc"] > compared["b_auc"]
+
+
+@pytest.mark.model
+def test_a_sales_capacity_raises_the_sales_threshold_and_says_why(tmp_path):
+    path = write(make_table(), tmp_path)
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app, train_args(path, models, "--time", "created", "--sales-capacity", "1")
+    )
+    assert result.exit_code == 0, result.output
+    info = load_champion(models, flat=True).scorer.info
+    assert info.policy.sales_capacity == 1
+    (note,) = [n for n in info.routing_notes if "sales capacity" in n]
+    assert note.startswith("sales threshold raised from ")
+    assert f"to {info.thresholds.sales:.3f} so that about" in note
+    assert "Routing adjusted: sales threshold raised" in " ".join(result.output.split())

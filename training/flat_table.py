@@ -25,6 +25,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from leadready.features.contract import CheckedTable, ContractError, Crm, check_dates, quoted
+from leadready.features.metadata import Policy
 from leadready.features.schema import TableMapping
 from leadready.features.table import (
     MISSING_CATEGORY,
@@ -33,6 +34,7 @@ from leadready.features.table import (
     numbers,
     read_flat,
 )
+from leadready.training.evaluate import DEFAULT_POLICY
 from leadready.training.result import TrainingError
 
 NUMERIC_SHARE = 0.98
@@ -98,8 +100,7 @@ class FlatConfig:
     label: str
     positive: str
     time: str | None = None
-    sales_precision: float = 0.5
-    max_disqualified_wins: float = 0.02
+    policy: Policy = DEFAULT_POLICY
     test_share: float = 0.2
     seed: int = 0
     threads: int = 2
