@@ -183,8 +183,11 @@ class Refit(Section):
 
 class FlatDetails(Section):
     """What only a flat-table model has: the columns it reads and the types training settled
-    on, what it left out and why, single-column ROC AUCs (and those high enough to suspect
-    leakage), the schema mapping, the refit, the table's fingerprint and the split."""
+    on, what it left out and why, single-column ROC AUCs, suspected leakage (column -> evidence,
+    excluded or kept by the schema; `leakage_warnings` the AUCs of those kept), the warning a
+    too-good hold-out AUC raised, the schema mapping, the refit, the table's fingerprint and the
+    split. Versions trained before `suspected_leakage` and `holdout_warning` read with their
+    defaults (none, no warning)."""
 
     id_column: str
     label: FlatLabel
@@ -197,6 +200,8 @@ class FlatDetails(Section):
     refit: Refit
     data: TableFingerprint
     split: TableSplit
+    suspected_leakage: dict[str, str] = {}
+    holdout_warning: str | None = None
 
 
 CRM_KEYS = tuple(CrmDetails.model_fields)

@@ -240,12 +240,19 @@ def train(
         search_seconds=search_seconds,
     )
     started = time.perf_counter()
+
+    def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
+        from leadready.training.flat_table import custom_feature_warnings
+
+        crm = load_crm(data, schema=load_schema(schema))
+        for message in custom_feature_warnings(crm, seed):
+            errors.print(
+                f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+            )
+        return run_training(crm, config, advance)
+
     result, published = _fit_and_publish(
-        "Loading and validating the export",
-        len(STEPS) + 2,
-        lambda advance: run_training(load_crm(data, schema=load_schema(schema)), config, advance),
-        models_dir,
-        promote,
+        "Loading and validating the export", len(STEPS) + 2, load_and_fit, models_dir, promote
     )
     from leadready.training.summary import crm_summary
 
@@ -296,9 +303,10 @@ def _print(renderables: list[object]) -> None:
 def _train_table(
     path: Path, config: FlatConfig, schema: Path | None, models_dir: Path, promote: bool
 ) -> None:
-    """`train --table`: check and infer (printed), warn of leaks, fit, register, summarise."""
+    """`train --table`: check and infer (printed), say what the id and leakage checks
+    excluded, warn of leaks kept, fit, register, summarise."""
     from leadready.training.flat import STEPS, fit
-    from leadready.training.flat_table import leakage_messages, prepare
+    from leadready.training.flat_table import exclusion_notes, leakage_messages, prepare
     from leadready.training.summary import flat_summary, inference_table
 
     started = time.perf_counter()
@@ -307,6 +315,8 @@ def _train_table(
         mapping = load_schema(schema).table("table") if schema is not None else None
         data = prepare(path, config, mapping)
         console.print(inference_table(data))
+        for note in exclusion_notes(data):
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
         for message in leakage_messages(data):
             errors.print(
                 f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True

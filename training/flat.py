@@ -32,7 +32,14 @@ from leadready.features.schema import TableMapping
 from leadready.features.table import MODE, flat_columns
 from leadready.training.evaluate import choose_thresholds, leads_per_week
 from leadready.training.fit import platt
-from leadready.training.flat_table import FOLDS, FlatConfig, FlatData, FlatTrainingError, prepare
+from leadready.training.flat_table import (
+    FOLDS,
+    FlatConfig,
+    FlatData,
+    FlatTrainingError,
+    holdout_warning,
+    prepare,
+)
 from leadready.training.result import Holdout, TrainResult, assemble, config_params, take
 
 MIN_COUNT = 2
@@ -304,6 +311,7 @@ def fit(
         leads_per_week=None if data.times is None else leads_per_week(data.times[train]),
     )
     readiness = tested.proba(x[test])
+    too_good = holdout_warning(float(roc_auc_score(y[test], readiness)), data)
     test_scores = {
         "readiness": readiness,
         "potential": readiness,
@@ -351,6 +359,8 @@ def fit(
                 "excluded": {t.name: t.note for t in data.types if t.kind == "excluded"},
                 "single_feature_auc": {k: round(v, 4) for k, v in data.single_auc.items()},
                 "leakage_warnings": {k: round(v, 4) for k, v in data.leaks.items()},
+                "suspected_leakage": data.leakage,
+                "holdout_warning": too_good,
                 "table_mapping": {
                     "columns": dict(data.mapping.columns),
                     "values": {k: dict(v) for k, v in data.mapping.values.items()},

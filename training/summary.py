@@ -13,7 +13,7 @@ from rich.text import Text
 
 from leadready.features.metadata import ModelInfo
 from leadready.features.routing import route_rules, route_warning
-from leadready.training.flat_table import LEAKAGE_AUC, FlatData
+from leadready.training.flat_table import FlatData
 
 if TYPE_CHECKING:
     from leadready.training.registry import Published
@@ -38,7 +38,7 @@ def inference_table(data: FlatData) -> Table:
     for t in data.types:
         auc = data.single_auc.get(t.name)
         shown = "" if auc is None else f"{auc:.3f}"
-        if auc is not None and auc > LEAKAGE_AUC:
+        if t.name in data.leakage:
             shown = f"[bold red]{shown} leak?[/]"
         table.add_row(
             escape(t.name),  # names and values from the table: brackets are no markup
@@ -152,7 +152,7 @@ def crm_summary(result: TrainResult, published: Published, seconds: float) -> li
 
 def flat_summary(result: TrainResult, published: Published, seconds: float) -> list[Any]:
     """The closing summary of a flat training run: hold-out metrics against the frequency
-    score, routing, refit and registration."""
+    score (and a warning when they are too good to be true), routing, refit and registration."""
     info = result.scorer.info
     flat = info.flat
     if flat is None:
@@ -171,6 +171,8 @@ def flat_summary(result: TrainResult, published: Published, seconds: float) -> l
             {"readiness": "model", "frequency_score": "frequency score"},
         )
     ]
+    if flat.holdout_warning:
+        out.append(f"[bold red]Warning: {escape(flat.holdout_warning)}[/]")
     gain = metrics["test_readiness_roc_auc"] - metrics["test_frequency_score_roc_auc"]
     out.append(
         f"Model: {info.model_kind.readiness} (chosen by 5-fold cross-validation "
@@ -186,9 +188,10 @@ def flat_summary(result: TrainResult, published: Published, seconds: float) -> l
     )
     if flat.leakage_warnings:
         out.append(
-            "[bold yellow]Leakage warnings:[/] "
+            "[bold yellow]Suspected leakage kept by the schema:[/] "
             + ", ".join(
-                f"{name} (AUC {auc:.3f} alone)" for name, auc in flat.leakage_warnings.items()
+                f"{escape(name)} (AUC {auc:.3f} alone)"
+                for name, auc in flat.leakage_warnings.items()
             )
         )
     out.append(_registered(info, published))
