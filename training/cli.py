@@ -19,6 +19,7 @@ from leadready.features.console import (
     errors,
     fail,
     load_schema,
+    print_notes,
     progress_bar,
 )
 from leadready.features.contract import ContractError, load_crm
@@ -205,12 +206,14 @@ def train(
         search_seconds=search_seconds,
     )
     started = time.perf_counter()
+
+    def load_and_train(advance: Callable[[str], None]) -> TrainResult:
+        crm = load_crm(data, schema=load_schema(schema))
+        print_notes(crm.notes)
+        return run_training(crm, config, advance)
+
     result, published = _fit_and_publish(
-        "Loading and validating the export",
-        len(STEPS) + 2,
-        lambda advance: run_training(load_crm(data, schema=load_schema(schema)), config, advance),
-        models_dir,
-        promote,
+        "Loading and validating the export", len(STEPS) + 2, load_and_train, models_dir, promote
     )
     from leadready.training.summary import crm_summary
 
