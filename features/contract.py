@@ -129,12 +129,16 @@ def value_keys(values: pd.Series) -> pd.Series:
     return values.map(keys)
 
 
+def _most_frequent_first(counts: pd.Series) -> pd.Series:
+    """Counts sorted largest first, ties in their first-seen order (so messages are stable)."""
+    return counts.iloc[np.argsort(-counts.to_numpy(), kind="stable")]
+
+
 def counted_values(values: pd.Series, unit: str = "row") -> str:
     """The distinct values of a column, most frequent first, as a message lists them: with
     their counts unless each occurs once, MAX_LISTED_VALUES at most and "and K more values"
     for the rest; '' when there are none."""
-    counts = values.astype(str).value_counts(sort=False)
-    counts = counts.iloc[np.argsort(-counts.to_numpy(), kind="stable")]
+    counts = _most_frequent_first(values.astype(str).value_counts(sort=False))
     listed = counts.iloc[:MAX_LISTED_VALUES]
     each_once = bool((counts == 1).all())
     shown = ", ".join(
@@ -353,7 +357,7 @@ def _enum(
     respelt = ~bad & (text != values).to_numpy() & (text != "").to_numpy()
     if respelt.any():
         pairs = pd.DataFrame({"text": text[respelt], "key": values[respelt]})
-        counts = pairs.value_counts(sort=True).iloc[:MAX_LISTED_VALUES]
+        counts = _most_frequent_first(pairs.value_counts(sort=False)).iloc[:MAX_LISTED_VALUES]
         read = [
             f"{quoted(t)} read as {k} ({n:,} {table.unit}{'s' if n > 1 else ''})"
             for (t, k), n in zip(counts.index, counts, strict=True)

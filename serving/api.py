@@ -34,6 +34,7 @@ from leadready.serving.schemas import (
     Message,
     ScoreRequest,
     ScoreResponse,
+    id_text,
 )
 from leadready.serving.state import ServerDep, served_models
 from leadready.serving.throttle import MAX_FAILURES, WINDOW, KeyThrottle, client_address
@@ -192,7 +193,7 @@ def score_batch(
             slots.append(len(valid) - 1)
         except ValidationError as exc:
             lead = item.get("lead") if isinstance(item, dict) else None
-            lead_id = lead.get("lead_id") if isinstance(lead, dict) else None
+            lead_id = id_text(lead.get("lead_id")) if isinstance(lead, dict) else None
             slots.append(
                 {
                     "index": i,

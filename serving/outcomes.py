@@ -36,7 +36,7 @@ from leadready.features.contract import (
 )
 from leadready.features.routing import ROUTES
 from leadready.serving.audit import engine_for, scores
-from leadready.serving.schemas import Moment, Vocabulary, unix_seconds
+from leadready.serving.schemas import IdText, LeadId, Moment, Vocabulary, unix_seconds
 
 Outcome = Literal["won", "lost"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
@@ -82,7 +82,7 @@ class OutcomeIn(BaseModel):
             ]
         },
     )
-    lead_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_lead_id)]
+    lead_id: Annotated[LeadId, IdText, AfterValidator(_lead_id)]
     outcome: Annotated[Outcome, Vocabulary]
     outcome_at: Moment
 

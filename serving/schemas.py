@@ -89,7 +89,10 @@ def _none_when_empty(value: object) -> object:
     return None if isinstance(value, str) and not value.strip() else value
 
 
-def _id_text(value: object) -> object:
+LeadId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def id_text(value: object) -> object:
     """A CRM's numeric id (12345) as the text a file would hold ("12345")."""
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -98,6 +101,8 @@ def _id_text(value: object) -> object:
     return value
 
 
+IdText = BeforeValidator(id_text, json_schema_input_type=LeadId | int)
+"""A lead id field that takes a CRM's numeric id too (OpenAPI: the text or an integer)."""
 Vocabulary = WrapValidator(_vocabulary)
 """A vocabulary field matched as files match it (`features.contract.value_key`)."""
 
@@ -118,11 +123,7 @@ class LeadIn(BaseModel):
     fields; `source` is required."""
 
     model_config = Strict
-    lead_id: Annotated[
-        str,
-        BeforeValidator(_id_text, json_schema_input_type=str | int),
-        Field(min_length=1, max_length=200, description="Text; a number is read as its digits."),
-    ]
+    lead_id: Annotated[LeadId, IdText] = Field(description="Text; a number is read as its digits.")
     created_at: Moment
     source: Annotated[Source, Vocabulary]
     industry: Annotated[str | None, Empty] = Field(default=None, max_length=200)

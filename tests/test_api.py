@@ -426,6 +426,12 @@ def test_values_match_ignoring_case_spaces_and_punctuation(client):
 def test_a_numeric_lead_id_becomes_text(client):
     answer = score(client, with_lead(lead_id=12345))
     assert answer["lead_id"] == "12345"
+    failed = with_lead(lead_id=777, budget="lots")
+    batch = client.post("/v1/score/batch", headers=AUTH, json={"leads": [failed]}).json()
+    assert batch["results"][0]["lead_id"] == "777"
+    outcome = {"lead_id": 12345, "outcome": "Won", "outcome_at": "2026-07-01T00:00:00Z"}
+    stored = client.post("/v1/outcomes", headers=AUTH, json=[outcome])
+    assert stored.status_code == 200, stored.text
     assert (
         score(client, with_lead(lead_id=True), status=422)["detail"][0]["field"] == "lead.lead_id"
     )
