@@ -3,6 +3,7 @@ custom features, end to end through training and scoring."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
@@ -253,6 +254,14 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
         body["lead"]["custom"] = {"Partner tier": "bronze"}
         bronze = client.post("/v1/score", json=body).json()
         assert gold["readiness"] > bronze["readiness"]
+        # The workspace reads an upload without a schema with the stored one, too.
+        files = {
+            name: (f"{name}.csv", (export / f"{file}.csv").read_bytes())
+            for name, file in (("leads", "contacts"), ("activities",) * 2, ("touches",) * 2)
+        }
+        assert client.post("/ui/leads/upload", files=files).status_code == 200
+        uploaded = pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))
+        assert len(uploaded) == (leads["outcome"] == "open").sum()
 
     out = tmp_path / "scores.csv"
     scored = runner.invoke(
