@@ -81,12 +81,17 @@ def _vocabulary(value: object, handler: ValidatorFunctionWrapHandler) -> object:
     return handler(value)
 
 
+def _is_empty(value: object) -> bool:
+    """null, or text that is empty once stripped (as a CSV cell is read)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _unknown_when_empty(value: object, handler: ValidatorFunctionWrapHandler) -> object:
-    return "unknown" if value is None or value == "" else _vocabulary(value, handler)
+    return "unknown" if _is_empty(value) else _vocabulary(value, handler)
 
 
 def _none_when_empty(value: object) -> object:
-    return None if isinstance(value, str) and not value.strip() else value
+    return None if _is_empty(value) else value
 
 
 LeadId = Annotated[str, Field(min_length=1, max_length=200)]

@@ -395,7 +395,7 @@ def test_null_and_empty_mean_unknown_for_bant_and_missing_for_optional_fields(cl
         touch["responded"] = None
     expected = score(client, unknown)
     assert expected["readiness"] != score(client, EXAMPLE_REQUEST)["readiness"]
-    for empty in (None, ""):
+    for empty in (None, "", "  "):
         sent = with_lead(**dict.fromkeys((*BANT, *OPTIONAL), empty))
         for touch in sent["touches"]:
             touch["responded"] = empty
