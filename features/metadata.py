@@ -151,12 +151,15 @@ class TableSplit(Split):
 
 class CrmDetails(Section):
     """What only a model trained on CRM exports has: its label horizon and snapshot step
-    (days), the export's fingerprint and the time split."""
+    (days), the export's fingerprint, the time split, and the schema file it was trained with
+    (`features.schema.Schema.stored`; empty without one, and in versions trained before it was
+    kept), which scoring applies when it is given none."""
 
     horizon_days: int
     step_days: int
     data: Fingerprint
     split: SnapshotSplit
+    schema_tables: dict[str, dict[str, Any]] = {}
 
 
 class FlatLabel(Section):

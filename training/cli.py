@@ -19,6 +19,7 @@ from leadready.features.console import (
     errors,
     fail,
     load_schema,
+    print_notes,
     progress_bar,
 )
 from leadready.features.contract import ContractError, load_crm
@@ -245,6 +246,7 @@ def train(
         from leadready.training.flat_table import custom_feature_warnings
 
         crm = load_crm(data, schema=load_schema(schema))
+        print_notes(crm.notes)
         for message in custom_feature_warnings(crm, seed):
             errors.print(
                 f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True

@@ -24,7 +24,16 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from leadready.features.contract import CheckedTable, ContractError, Crm, check_dates, quoted
+from leadready.features.contract import (
+    CheckedTable,
+    ContractError,
+    Crm,
+    check_dates,
+    quoted,
+    unmatched_renames,
+    value_key,
+    value_keys,
+)
 from leadready.features.metadata import Policy
 from leadready.features.schema import TableMapping
 from leadready.features.table import (
@@ -157,14 +166,14 @@ def _where(frame: pd.DataFrame, path: str, mask: np.ndarray) -> str:
 
 def _label(frame: pd.DataFrame, config: FlatConfig, path: str) -> tuple[np.ndarray, np.ndarray]:
     """(labelled mask, 0/1 labels of all rows); the positive value is matched exactly, then
-    ignoring case, then as a number."""
+    as `value_key` folds it (ignoring case, spaces and punctuation), then as a number."""
     values = frame[config.label]
     labelled = (values != "").to_numpy()
     observed = values[labelled]
     positive = config.positive.strip()
     hit = observed == positive
     if not hit.any():
-        hit = observed.str.lower() == positive.lower()
+        hit = value_keys(observed) == value_key(positive)
     if not hit.any():
         with contextlib.suppress(ValueError):
             hit = numbers(observed) == float(positive)
@@ -418,6 +427,10 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
     mapping = mapping or TableMapping()
     path = str(path)
     frame = read_flat(path, mapping)
+    if unmatched := mapping.unmatched(list(frame.columns)):
+        raise ContractError(
+            "\n".join(unmatched_renames(unmatched, Path(path), list(frame.columns)))
+        )
     named = {"--id": config.id_column, "--label": config.label}
     if config.time:
         named["--time"] = config.time

@@ -257,6 +257,7 @@ def train(
             {
                 "horizon_days": config.horizon_days,
                 "step_days": config.step_days,
+                "schema_tables": crm.schema.stored() if crm.schema else {},
                 "data": data,
                 "split": {
                     "validation_from": datetime.fromtimestamp(
