@@ -50,8 +50,8 @@ def test_a_change_keeps_only_allowed_new_values_and_positive_counts():
     assert change.added == {"demo_requests": 3, "meetings": MAX_ADDED}
     assert change_words(change) == [
         "confirm budget",
-        "+3 demo requests",
         f"+{MAX_ADDED} sales meetings",
+        "+3 demo requests",
     ]
     assert parse_change({}, current) == Change()
 
@@ -65,7 +65,18 @@ def test_candidates_try_every_other_known_bant_value_and_one_more_of_each_event(
     added = [change.added for _, change in candidates if change.added]
     assert added == [{name: 1} for name in ADDITIONS]
     first, _ = candidates[0]
-    assert first == Candidate("budget", "confirm budget", {"budget": "confirmed"})
+    assert first == Candidate("budget", "confirm budget", {"budget": "confirmed"}, "lead")
+    # What sales and marketing can do is kept apart from what only the lead does.
+    sides = {c.group: c.by for c, _ in candidates}
+    assert {g for g, by in sides.items() if by == "us"} == {
+        "sales_calls",
+        "meetings",
+        "marketing_emails",
+        "event_invites",
+        "webinars",
+        "downloads",
+    }
+    assert sides["demo_requests"] == sides["contact_requests"] == sides["budget"] == "lead"
 
 
 def test_the_best_change_of_each_group_is_kept_and_the_top_three_shown():
@@ -76,6 +87,9 @@ def test_the_best_change_of_each_group_is_kept_and_the_top_three_shown():
     assert [(c.group, i) for c, _, i in best] == [("c", 3), ("a", 1), ("d", 4)]
     assert [round(gain, 6) for _, gain, _ in best] == [0.3, 0.2, 0.05]
     assert best_changes(before, candidates[:1], [0.5]) == []  # nothing raises readiness
+    sided = [Candidate("a", "a", {}, "us"), Candidate("b", "b", {}, "lead")]
+    assert [c.group for c, _, _ in best_changes(before, sided, [0.6, 0.9], "us")] == ["a"]
+    assert [c.group for c, _, _ in best_changes(before, sided, [0.6, 0.9], "lead")] == ["b"]
 
 
 def test_changed_leads_are_the_batch_features_of_the_lead_with_the_change(tiny_crm):
@@ -123,10 +137,13 @@ def test_a_lead_without_events_can_still_be_changed(tiny_crm):
         crm.leads.iloc[[2]], crm.activities.iloc[:0], crm.touches.iloc[:0], {}, as_of
     )
     assert history.activities.shape == (0, 2) and history.touches.shape == (0, 4)
-    leads, activities, touches = crm_variants(history, [Change(), Change(added={"meetings": 3})])
-    columns = build_features(leads, activities, touches, np.arange(2), np.full(2, as_of))
-    assert list(columns["touches_total"]) == [0, 3]
-    assert list(columns["activities_30d"]) == [0, 0]
+    changes = [Change(), Change(added={"meetings": 3}), Change(added={"marketing_emails": 2})]
+    leads, activities, touches = crm_variants(history, changes)
+    columns = build_features(leads, activities, touches, np.arange(3), np.full(3, as_of))
+    assert list(columns["touches_total"]) == [0, 3, 2]
+    assert list(columns["touches_marketing_total"]) == [0, 0, 2]
+    assert list(columns["touches_email_total"]) == [0, 0, 2]
+    assert list(columns["activities_30d"]) == [0, 0, 0]
 
 
 TYPES = {"visits": "numeric", "source": "categorical", "share": "numeric"}
