@@ -136,7 +136,7 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             r.path for r in (*api.router.routes, *ops.router.routes) if isinstance(r, APIRoute)
         ),
         # The workspace takes whole CRM exports as uploads; the API stays at 1 MiB.
-        larger={ui.UPLOAD_PATH: ui.MAX_UPLOAD_BYTES},
+        larger={ui.UPLOAD_PATH: ui.MAX_UPLOAD_BYTES, ui.OUTCOMES_UPLOAD_PATH: ui.MAX_UPLOAD_BYTES},
     )
     ui.mount(app, settings.models_dir, settings.sample_dir, settings.session_secret)
     app.exception_handler(RequestValidationError)(invalid)
