@@ -10,6 +10,7 @@ import pytest
 from leadready.features.build import Events, Leads, build_features, to_seconds
 from leadready.features.contract import BANT_FIELDS, load_crm
 from leadready.features.table import flat_columns
+from leadready.serving.explain import THEMES, describe, themed
 from leadready.serving.ui.whatif import (
     ADDITIONS,
     FLAT_PREFIX,
@@ -196,3 +197,50 @@ def test_flat_variants_are_the_columns_of_the_row_with_the_change():
         for name, values in flat_columns(changed, TYPES).items():
             np.testing.assert_array_equal(variants[name][i : i + 1], values, err_msg=name)
     np.testing.assert_array_equal(columns["visits"], [3.0])  # the row itself is not changed
+
+
+def test_counts_of_one_are_singular_and_reasons_group_by_theme():
+    labels = {
+        "activity_pricing_page_view_30d": "pricing-page views in the last 30 days",
+        "days_since_last_activity": "days since the last activity",
+        "touches_marketing_total": "marketing touches so far",
+        "lead_age_days": "days since the lead was created",
+        "budget": "Budget",
+        "source": "Lead source",
+    }
+    assert describe("activity_pricing_page_view_30d", 1.0, labels) == (
+        "1 pricing-page view in the last 30 days"
+    )
+    assert describe("activity_pricing_page_view_30d", 2.0, labels) == (
+        "2 pricing-page views in the last 30 days"
+    )
+    assert describe("days_since_last_activity", 1.0, labels) == "1 day since the last activity"
+    assert describe("touches_marketing_total", 1.0, labels) == "1 marketing touch so far"
+    assert describe("lead_age_days", 1.0, labels) == "Lead created 1 day ago"
+    assert describe("lead_age_days", 1200.0, labels) == "Lead created 1,200 days ago"
+    features = list(labels)
+    columns = {name: np.array([1.0]) for name in features}
+    columns["budget"] = np.array(["confirmed"], dtype=object)
+    columns["source"] = np.array(["webinar"], dtype=object)
+    # Many small pushes the same way: no "everything else" bar, each theme sums its inputs.
+    terms = np.array([0.2, 0.1, -0.3, 0.05, 0.6, 0.02, -1.0])  # last: the base value
+    groups = themed(terms, columns, 0, features, labels, grouped=True)
+    assert [g["title"] for g in groups] == [
+        THEMES["bant"],
+        THEMES["engagement"],
+        THEMES["touches"],
+        THEMES["profile"],
+    ]
+    assert [round(g["total"], 6) for g in groups] == [0.6, 0.3, -0.3, 0.07]
+    assert groups[3]["items"] == [("Lead created 1 day ago", 0.05), ("Lead source: webinar", 0.02)]
+
+    # A flat row's columns are their own groups; the rest never outweighs the last one shown.
+    def flat(terms: list[float]) -> list[dict]:
+        names = [f"c{i}" for i in range(len(terms))]
+        columns = {name: np.array([1.0]) for name in names}
+        return themed(np.array([*terms, 0.0]), columns, 0, names, {}, grouped=False)
+
+    many_small = flat([0.5] + [0.01] * 20)
+    assert len(many_small) == 21 and many_small[0]["title"] == "c0: 1"
+    few_small = flat([1.0] * 12 + [0.002] * 5)
+    assert len(few_small) == 13 and few_small[-1]["title"] == "The other 5 inputs together"

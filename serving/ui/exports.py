@@ -340,7 +340,7 @@ class Exports:
         if self.sample is not None and self.sample[0] == key:
             return self.sample[1]
         crm = load_crm(folder, require_outcome=False)
-        export = build_export(f"sample ({folder})", crm, engine, None, sample=True)
+        export = build_export("Sample CRM", crm, engine, None, sample=True)
         self.sample = (key, export)
         return export
 

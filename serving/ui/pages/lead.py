@@ -153,7 +153,6 @@ def lead_page(
     export = workspace(request).exports.session_export(session.sid, champions)
     if export is not None and export.crm is None and lead_id in export.positions:
         return _flat_lead_page(request, session, export, lead_id, flat_model(champions))
-    engine = crm_model(champions)
     rows = export.lead_rows(lead_id) if export is not None else None
     if rows is None or export is None:
         return render(
@@ -163,6 +162,7 @@ def lead_page(
             session,
             status=404,
         )
+    engine = crm_model(champions)
     lead_row, activities, touches = rows
     horizon = engine.info.crm.horizon_days if engine.info.crm is not None else 0
     row = lead_row.iloc[0]

@@ -81,7 +81,6 @@ def _leads_context(
         "error": error,
         "params": params,
         "sample_available": exports.sample_available(),
-        "sample_dir": str(exports.sample_dir),
         "unavailable": {kind: MISSING[kind] for kind in champions.unavailable},
     }
     if export is None:

@@ -20,7 +20,7 @@ from leadready.features.routing import ROUTES
 from leadready.serving import outcomes as outcome_store
 from leadready.serving.ui.auth import SessionDep
 from leadready.serving.ui.charts import ACCENT, INK, ROUTE_COLORS, line_chart, vbars
-from leadready.serving.ui.formatting import count
+from leadready.serving.ui.formatting import plural
 from leadready.serving.ui.web import PREFIX, Session, redirect, render
 
 OUTCOMES_UPLOAD_PATH = f"{PREFIX}/outcomes/upload"
@@ -106,7 +106,7 @@ def _page(
                 "label": r["route"],
                 "value": r["rate"],
                 "color": ROUTE_COLORS[str(r["route"])],
-                "note": f"{count(r['leads'])} leads",
+                "note": plural(r["leads"], "lead"),
                 "marker": r["mean_readiness"],
             }
             for r in analysis.by_route
