@@ -168,11 +168,16 @@ class FlatLabel(Section):
 
 
 class StoredMapping(Section):
-    """The schema `table` section a flat model was trained with (see `features.table`)."""
+    """The schema `table` section a flat model was trained with (see `features.table`):
+    renames, value maps, date formats, the columns the workspace shows beside each row
+    (`display`, never features) and the features marketing can change (`actionable`, the only
+    ones the what-if suggests); versions trained before these two have none."""
 
     columns: dict[str, str]
     values: dict[str, dict[str, str]]
     dates: dict[str, str]
+    display: list[str] = []
+    actionable: list[str] = []
 
 
 class Refit(Section):

@@ -9,7 +9,10 @@ flat one-row-per-lead export). Each section may hold:
   `features.contract.value_key` folds both: ignoring case, spaces and punctuation);
 - `dates`: per contract column, a strftime format such as `%d/%m/%Y %H:%M`;
 - `features`: extra export columns to use as model features, each `numeric`, `categorical`
-  or (flat mode) `ignore`.
+  or (flat mode) `ignore`;
+- (flat mode) `display`: columns the workspace shows beside each row (name, company, email,
+  owner...), never used as features; `actionable`: feature columns marketing can change (the
+  only ones the workspace's what-if suggests changing).
 """
 
 from __future__ import annotations
@@ -25,7 +28,8 @@ from leadready.features.contract import ContractError, value_keys
 
 SECTIONS = ("leads", "activities", "touches", "table")
 FEATURE_KINDS = ("numeric", "categorical", "ignore")
-_KEYS = ("file", "columns", "values", "dates", "features")
+_KEYS = ("file", "columns", "values", "dates", "features", "display", "actionable")
+_FLAT_ONLY = ("display", "actionable")
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class TableMapping:
     values: dict[str, dict[str, str]] = field(default_factory=dict)
     dates: dict[str, str] = field(default_factory=dict)
     features: dict[str, str] = field(default_factory=dict)
+    display: tuple[str, ...] = ()
+    actionable: tuple[str, ...] = ()
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Renamed columns and mapped values; a new frame, the input is left as it was."""
@@ -130,6 +136,16 @@ def _mapping(value: Any, where: str, problems: list[str], nested: bool = False) 
     return out
 
 
+def _names(value: Any, where: str, problems: list[str]) -> tuple[str, ...]:
+    """A list of column names (one name alone is a list of one)."""
+    if isinstance(value, str):
+        return (value,)
+    if not isinstance(value, list) or not all(isinstance(v, str | int) for v in value):
+        problems.append(f"{where}: expected a list of column names")
+        return ()
+    return tuple(dict.fromkeys(str(v) for v in value))
+
+
 def _section(section: Any, name: str, problems: list[str]) -> TableMapping:
     if not isinstance(section, dict):
         problems.append(f"{name}: expected a mapping with keys {', '.join(_KEYS)}")
@@ -146,6 +162,22 @@ def _section(section: Any, name: str, problems: list[str]) -> TableMapping:
         problems.append(
             f"{name}.features: custom features are lead-level; declare them under leads"
         )
+    for key in _FLAT_ONLY:
+        if key in section and name != "table":
+            problems.append(f"{name}.{key}: only the flat mode's table section has {key}")
+    display = _names(section.get("display", []), f"{name}.display", problems)
+    actionable = _names(section.get("actionable", []), f"{name}.actionable", problems)
+    for column in [c for c in display if c in actionable]:
+        problems.append(
+            f"{name}.display and {name}.actionable both name '{column}'; a display column "
+            "is never a feature"
+        )
+    for column in display:
+        if features.get(column, "ignore") != "ignore":
+            problems.append(
+                f"{name}.display names '{column}', which {name}.features makes a feature; a "
+                "display column is never a feature"
+            )
     file = section.get("file")
     if file is not None and not isinstance(file, str):
         problems.append(f"{name}.file: expected a file name")
@@ -155,4 +187,6 @@ def _section(section: Any, name: str, problems: list[str]) -> TableMapping:
         values=_mapping(section.get("values", {}), f"{name}.values", problems, nested=True),
         dates=_mapping(section.get("dates", {}), f"{name}.dates", problems),
         features=features,
+        display=display,
+        actionable=actionable,
     )

@@ -48,13 +48,16 @@ def read_flat(path: str | Path, mapping: TableMapping | None = None) -> pd.DataF
 
 
 def stored_mapping(details: FlatDetails) -> TableMapping:
-    """The schema `table` section (renames, value maps, date formats) a model was trained with,
+    """The schema `table` section (renames, value maps, date formats, display and actionable
+    columns) a model was trained with,
     so a file from the same export scores without passing --schema again."""
     stored = details.table_mapping
     return TableMapping(
         columns=dict(stored.columns),
         values={k: dict(v) for k, v in stored.values.items()},
         dates=dict(stored.dates),
+        display=tuple(stored.display),
+        actionable=tuple(stored.actionable),
     )
 
 

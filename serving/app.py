@@ -16,10 +16,13 @@ from contextlib import asynccontextmanager
 from functools import lru_cache, partial
 from pathlib import Path
 
+import fastapi_offline
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from leadready.features.registry import NoChampionError
@@ -94,6 +97,21 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         app.state.audit.close()
 
 
+DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
+"""Swagger UI's script and stylesheet, shipped by the `fastapi-offline` package, so `/docs`
+draws with no internet access (FastAPI's default page loads them from a CDN)."""
+
+
+def docs_page() -> HTMLResponse:
+    return get_swagger_ui_html(
+        openapi_url="/openapi.json",
+        title="leadready scoring API",
+        swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+        swagger_css_url="/docs-assets/swagger-ui.css",
+        swagger_favicon_url="/ui/static/favicon.svg",
+    )
+
+
 async def invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
     return JSONResponse({"detail": api.field_errors(list(exc.errors()))}, status_code=422)
 
@@ -106,6 +124,8 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         "nurture, disqualify) and the reasons, from the champion model in the MLflow "
         "registry. `/v1/*` needs `Authorization: Bearer KEY` when LEADREADY_API_KEYS is set.",
         lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
     )
     settings = settings or get_settings()
     app.state.server = server = ServerState(settings)
@@ -116,12 +136,18 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         known_paths=frozenset(
             r.path for r in (*api.router.routes, *ops.router.routes) if isinstance(r, APIRoute)
         ),
-        # The workspace takes whole CRM exports as uploads, a batch up to 1,000 leads; the
-        # rest of the API stays at 1 MiB.
-        larger={ui.UPLOAD_PATH: ui.MAX_UPLOAD_BYTES, api.BATCH_PATH: MAX_BATCH_BODY_BYTES},
+        # The workspace takes whole CRM exports and outcome files as uploads, a batch up to
+        # 1,000 leads; the rest of the API stays at 1 MiB.
+        larger={
+            ui.UPLOAD_PATH: ui.MAX_UPLOAD_BYTES,
+            ui.OUTCOMES_UPLOAD_PATH: ui.MAX_UPLOAD_BYTES,
+            api.BATCH_PATH: MAX_BATCH_BODY_BYTES,
+        },
     )
     ui.mount(app, settings.models_dir, settings.sample_dir, settings.session_secret)
     app.exception_handler(RequestValidationError)(invalid)
     app.include_router(api.router)
     app.include_router(ops.router)
+    app.get("/docs", include_in_schema=False)(docs_page)
+    app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")
     return app

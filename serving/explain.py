@@ -25,6 +25,64 @@ _NEVER = {
 }
 
 
+THEMES = {
+    "bant": "BANT (budget, authority, need, timeframe)",
+    "engagement": "Engagement (what the lead did)",
+    "touches": "Touches (what sales and marketing did)",
+    "profile": "Profile (source, industry, size, age)",
+}
+"""The groups the workspace's reasons chart sums a CRM lead's contributions into."""
+THEME_ITEMS = 3
+"""Inputs listed under each theme of the chart, strongest first."""
+FLAT_LISTED = 12
+"""Columns of a flat row the chart lists on their own before "the other N inputs"."""
+_SINGULAR = {
+    "views": "view",
+    "visits": "visit",
+    "opens": "open",
+    "clicks": "click",
+    "downloads": "download",
+    "webinars": "webinar",
+    "events": "event",
+    "requests": "request",
+    "chats": "chat",
+    "forms": "form",
+    "unsubscribes": "unsubscribe",
+    "days": "day",
+    "touches": "touch",
+    "emails": "email",
+    "calls": "call",
+    "meetings": "meeting",
+    "activities": "activity",
+}
+"""Plural words of the built-in labels and their singular, for a count of one."""
+
+
+def theme(feature: str) -> str:
+    """The THEMES key of a CRM model's feature (a custom schema feature describes the lead:
+    profile)."""
+    if feature in _BANT:
+        return "bant"
+    if feature.startswith("touches_") or feature == "days_since_last_touch":
+        return "touches"
+    if feature.startswith(("activit", "buying_signal_", "hand_raise_", "days_since_")):
+        return "engagement"
+    return "profile"
+
+
+def _one(label: str) -> str:
+    """A count label for exactly one: 'pricing-page views in the last 30 days' -> 'pricing-page
+    view in the last 30 days' (only the first plural word changes)."""
+    words = label.split(" ")
+    for i, word in enumerate(words):
+        last = word.rsplit("-", 1)
+        if last[-1] in _SINGULAR:
+            last[-1] = _SINGULAR[last[-1]]
+            words[i] = "-".join(last)
+            return " ".join(words)
+    return label
+
+
 def _words(value: str) -> str:
     return BANT_WORDS.get(value, value.replace("_", " "))
 
@@ -46,9 +104,14 @@ def describe(feature: str, value: object, labels: dict[str, str]) -> str:
         return f"{number:.0%} of touches responded to"
     if feature.startswith(("buying_signal_", "hand_raise_")):
         return label[0].upper() + label[1:] if number else f"No {label}"
+    count = round(number)
     if feature == "lead_age_days":
-        return f"Lead created {number:.0f} days ago"
-    return f"{number:.0f} {label}"
+        return (
+            "Lead created today"
+            if count == 0
+            else f"Lead created {count:,} day{'s' * (count != 1)} ago"
+        )
+    return f"{count:,} {_one(label) if count == 1 else label}"
 
 
 def _value(value: object) -> str | float | None:
@@ -120,3 +183,56 @@ def reasons(
         "down": [item(j) for j in down],
         "others": float(sum(terms[j] for j in range(len(terms)) if j not in listed)),
     }
+
+
+def themed(
+    contributions: np.ndarray,
+    columns: dict[str, np.ndarray],
+    row: int,
+    features: list[str],
+    labels: dict[str, str],
+    grouped: bool,
+) -> list[dict[str, object]]:
+    """One lead's contributions (its row, last = base value) for the reasons chart, as groups
+    `{"title", "total", "items": [(label, contribution)]}`, the largest push first.
+
+    With `grouped` (a CRM model), every input falls in one of THEMES and each theme lists its
+    THEME_ITEMS strongest inputs, so nothing is left in an "everything else" bar. A flat model's
+    columns have no themes: each is a group of its own, FLAT_LISTED at least and then more until
+    the rest together push less than the smallest one listed."""
+    terms = contributions[:-1]
+    label = [describe(name, columns[name][row], labels) for name in features]
+    if grouped:
+        groups: dict[str, list[int]] = {key: [] for key in THEMES}
+        for j, name in enumerate(features):
+            groups[theme(name)].append(j)
+        out = [
+            {
+                "title": THEMES[key],
+                "total": float(terms[members].sum()),
+                "items": [
+                    (label[j], float(terms[j]))
+                    for j in sorted(members, key=lambda j: -abs(terms[j]))[:THEME_ITEMS]
+                    if abs(terms[j]) >= 0.005
+                ],
+            }
+            for key, members in groups.items()
+            if members
+        ]
+        return sorted(out, key=lambda g: -abs(float(g["total"])))  # type: ignore[arg-type]
+    order = sorted(range(len(features)), key=lambda j: -abs(terms[j]))
+    shown = min(FLAT_LISTED, len(order))
+    while shown < len(order) and abs(terms[order[shown:]].sum()) >= abs(terms[order[shown - 1]]):
+        shown += 1
+    out = [{"title": label[j], "total": float(terms[j]), "items": []} for j in order[:shown]]
+    rest = order[shown:]
+    if rest and abs(terms[rest].sum()) >= 0.005:
+        n = len(rest)
+        out.append(
+            {
+                "title": f"The other {n} input{'s' * (n != 1)} together",
+                "total": float(terms[rest].sum()),
+                "items": [],
+            }
+        )
+    return out

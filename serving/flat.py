@@ -20,7 +20,7 @@ from leadready.features.metadata import FlatDetails, ModelInfo
 from leadready.features.registry import NoChampionError
 from leadready.features.routing import route_reason
 from leadready.features.table import flat_columns
-from leadready.serving.explain import reasons, top_labels
+from leadready.serving.explain import reasons, themed, top_labels
 from leadready.serving.predict import Prediction, predict
 from leadready.serving.store import LoadedModel
 
@@ -98,8 +98,9 @@ def reason_for(info: ModelInfo, route: str, readiness: float) -> str:
 
 def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[dict[str, Any]]:
     """Per row of feature columns (`flat_columns`), what the API gives a lead: readiness,
-    potential, route, route reason and the reasons object (contributions in plain words,
-    log-odds)."""
+    potential, route, route reason, the reasons object (contributions in plain words,
+    log-odds) and the reasons chart's groups (`themes`: a flat row's columns have no themes,
+    so each is its own)."""
     info = loaded.scorer.info
     p = predict_columns(columns, loaded)
     return [
@@ -109,6 +110,9 @@ def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[di
             "route": str(p.routes[i]),
             "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i])),
             "reasons": reasons(p.contributions[i], p.columns, i, info.features, info.labels),
+            "themes": themed(
+                p.contributions[i], p.columns, i, info.features, info.labels, grouped=False
+            ),
         }
         for i in range(len(p.readiness))
     ]

@@ -182,6 +182,16 @@ def test_unmapped_values_and_non_numeric_custom_values_are_reported(customer_exp
         ("leads: {columns: [a, b]}", "leads.columns: expected a mapping"),
         ("touches: {features: {x: numeric}}", "custom features are lead-level"),
         ("leads: [", "not valid YAML"),
+        ("leads: {display: [name]}", "leads.display: only the flat mode's table section"),
+        ("table: {display: {a: b}}", "table.display: expected a list of column names"),
+        (
+            "table: {display: [name], actionable: [name]}",
+            "table.display and table.actionable both name 'name'",
+        ),
+        (
+            "table: {display: [name], features: {name: categorical}}",
+            "table.display names 'name', which table.features makes a feature",
+        ),
     ],
 )
 def test_a_bad_schema_file_stops_train_with_exit_2(tmp_path, tiny_crm, text, expected):
@@ -295,3 +305,12 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
     )
     assert other.exit_code == 2
     assert "no 'leads' table" in " ".join(other.stderr.split())
+
+
+@pytest.mark.unit
+def test_display_and_actionable_columns_are_lists_of_names():
+    mapping = Schema.parse(
+        {"table": {"display": ["Name", "Email", "Name"], "actionable": "Lead Source"}}
+    ).table("table")
+    assert mapping.display == ("Name", "Email") and mapping.actionable == ("Lead Source",)
+    assert Schema.parse({"table": {}}).table("table").display == ()

@@ -17,6 +17,7 @@ import pytest
 from workspace_server import AUTH, KEY, running_server
 
 from leadready.serving.schemas import EXAMPLE_REQUEST
+from leadready.serving.ui.formatting import chance
 
 pytestmark = pytest.mark.browser
 
@@ -82,6 +83,11 @@ def assert_charts_drawn(page, minimum: int) -> None:
         assert box is not None and box["width"] > 50 and box["height"] > 30, box
         marks = chart.locator("rect, polyline, circle, line").count()
         assert marks > 0, chart.get_attribute("aria-label")
+
+
+def readiness_column(page) -> list[float]:
+    cells = page.locator("td.readiness")
+    return [float(cells.nth(i).get_attribute("data-value")) for i in range(cells.count())]
 
 
 def test_pages_need_a_login_and_wrong_keys_are_refused(server, browser):
@@ -158,7 +164,7 @@ def test_upload_a_small_export_then_filter_search_and_download(page, small_expor
     assert "240 open leads scored" in page.locator(".page-head").inner_text()
     rows = page.locator("table#leads tbody tr")
     assert rows.count() == 50
-    values = [float(v) for v in page.locator("td.readiness").all_inner_texts()]
+    values = readiness_column(page)
     assert values == sorted(values, reverse=True)
     assert "page 1 of 5" in page.locator(".pager").inner_text()
 
@@ -216,9 +222,25 @@ def test_lead_page_explains_and_what_if_changes_the_score(page):
     bars = page.locator("svg.chart[aria-label^='What pushes'] rect.bar")
     assert bars.count() >= 2
     suggestions = page.locator("ol.suggestions li").all_inner_texts()
-    assert 1 <= len(suggestions) <= 3
-    assert all(f"{before:.2f} → " in s for s in suggestions)
+    assert 1 <= len(suggestions) <= 6  # up to three for each side
+    assert all(f"{chance(before)} → " in s for s in suggestions)
     assert page.locator("table.timeline tbody tr").count() > 0
+    # What sales and marketing can do is apart from what only the lead does.
+    us, lead_side = page.locator("fieldset.side-us"), page.locator("fieldset.side-lead")
+    assert us.locator("legend").inner_text() == "What sales and marketing can do"
+    assert us.locator("#whatif-marketing_emails").is_visible()
+    assert lead_side.locator("#whatif-demo_requests").is_visible()
+    assert lead_side.locator("#whatif-budget").is_visible()
+    assert us.locator("#whatif-demo_requests").count() == 0
+    for side in ("us", "lead"):
+        heading = page.locator(f".whatif-result .side-{side} h3").inner_text()
+        assert heading.endswith("the changes that would raise readiness most")
+        texts = page.locator(f".whatif-result .side-{side} li").all_inner_texts()
+        hand_raises = [t for t in texts if "demo request" in t or "contact request" in t]
+        assert not hand_raises if side == "us" else True
+    bars = page.locator("svg.chart[aria-label^='What pushes'] text").all_text_contents()
+    assert "BANT (budget, authority, need, timeframe)" in bars
+    assert not any(b.startswith("All other inputs") for b in bars)
 
     current = page.locator("#whatif-budget").input_value()
     other = "confirmed" if current != "confirmed" else "indicated"
@@ -256,7 +278,8 @@ def test_the_model_page_shows_either_champion(page):
     assert "readiness = probability that converted is yes" in head
     metrics = page.locator("table.data").first.inner_text().lower()
     assert "roc auc" in metrics and "potential" not in metrics
-    assert "newest by created" in page.locator("section.card").first.inner_text()
+    assert "newest by created" in page.locator("section.card").nth(1).inner_text()
+    assert "Of 100 leads this model sends to sales" in page.locator("#plain-words").inner_text()
     assert_charts_drawn(page, minimum=4)
     rules = page.locator("table.data").nth(1).inner_text()
     assert "readiness ≥" in rules and "hand-raise" not in rules
@@ -272,10 +295,23 @@ def test_a_flat_table_upload_is_scored_by_the_flat_champion(page, served):
     page.wait_for_url("**/ui/leads")
     assert "600 rows of a flat table scored" in page.locator(".page-head").inner_text()
     assert "version 1 of the flat-table champion" in page.locator(".page-head").inner_text()
-    values = [float(v) for v in page.locator("td.readiness").all_inner_texts()]
+    values = readiness_column(page)
     assert len(values) == 50 and values == sorted(values, reverse=True)
     reasons = page.locator("td.reason").all_inner_texts()
     assert any(": " in r for r in reasons)  # "visits: 7" — the column and its value
+    # People by name and company (the schema's display columns), not bare ids.
+    names = page.locator("table#leads tbody td.lead a").all_inner_texts()
+    assert all(n.startswith("Person 4-") for n in names)
+    assert page.locator("table#leads thead th").nth(1).inner_text().lower() == "company"
+    assert page.locator("table#leads tbody td.display").first.inner_text().startswith("Company ")
+    page.select_option("select[name=size]", "200+")  # a categorical input filters
+    page.wait_for_url("**size=200%2B**")
+    assert page.locator("table#leads tbody tr").count() > 0
+    page.fill("input[name=q]", names[0])
+    page.press("input[name=q]", "Enter")
+    page.wait_for_url("**q=Person**")
+    assert page.locator("table#leads tbody td.lead a").all_inner_texts() in ([names[0]], [])
+    page.goto("/ui/leads")
     page.get_by_role("link", name="disqualify").first.click()
     page.wait_for_url("**route=disqualify**")
     assert set(page.locator("table#leads tbody .badge").all_inner_texts()) <= {"disqualify"}
@@ -299,7 +335,10 @@ def test_a_flat_row_page_explains_and_what_if_changes_the_score(page):
     assert len(values) == 6 and any(v.startswith("visits\t") for v in values)
     suggestions = page.locator("ol.suggestions li").all_inner_texts()
     assert 1 <= len(suggestions) <= 3
-    assert all(f"{before:.2f} → " in s for s in suggestions)
+    assert all(f"{chance(before)} → " in s for s in suggestions)
+    assert all(s.startswith(("visits ", "source: ")) for s in suggestions)  # actionable only
+    assert page.locator("fieldset.flat-actionable [data-whatif]").count() == 2
+    assert page.locator("fieldset.flat-others [data-whatif=balance]").count() == 1
 
     source = page.locator("select[data-whatif=source]")
     now = source.input_value()
@@ -317,12 +356,13 @@ def test_a_flat_row_page_explains_and_what_if_changes_the_score(page):
     assert float(page.locator("#readiness-after").get_attribute("data-value")) > before
 
 
-def test_the_sample_button_scores_the_sample_folder(page):
+def test_the_sample_button_scores_the_sample_folder(page, sample_dir):
     page.goto("/ui/leads")
     page.locator("details.upload summary").click()
     page.click("#use-sample")
     page.wait_for_url("**/ui/leads")
-    assert "sample (" in page.locator(".page-head").inner_text()
+    head = page.locator(".page-head").inner_text()
+    assert "Sample CRM ·" in head and str(sample_dir) not in page.content()
     assert page.locator("table#leads tbody tr").count() == 50
 
 
@@ -366,3 +406,47 @@ def test_outcomes_page_compares_scores_with_outcomes(page, server):
     assert heat.locator("thead th").all_inner_texts()[1:] == [f"D{k}" for k in range(1, 11)]
     assert heat.locator("tbody tr").count() >= 1
     assert heat.locator("tbody td[title$='leads']").count() >= 1
+
+
+def test_outcomes_are_uploaded_on_the_outcomes_page(page, tmp_path):
+    bad = tmp_path / "bad-outcomes.csv"
+    bad.write_text("lead_id,outcome,outcome_at\nU-1,won,2026-01-02\nU-2,sold,2026-01-02\n")
+    page.goto("/ui/outcomes")
+    stored = page.locator(".grid.stats .stat").first.inner_text()
+    page.locator("#import-outcomes summary").click()
+    page.set_input_files("#import-outcomes input[name=file]", str(bad))
+    page.get_by_role("button", name="Import").click()
+    alert = page.get_by_role("alert").inner_text()
+    assert "bad-outcomes.csv, column 'outcome', line 3: value not allowed ('sold')" in alert
+    assert page.locator(".grid.stats .stat").first.inner_text() == stored  # nothing stored
+    good = tmp_path / "outcomes.csv"
+    good.write_text("lead_id,outcome,outcome_at\nU-1,won,2026-01-02\nU-2,lost,2026-01-03\n")
+    page.set_input_files("#import-outcomes input[name=file]", str(good))
+    page.get_by_role("button", name="Import").click()
+    page.wait_for_url("**/ui/outcomes?imported=2**")
+    assert page.locator("#imported").inner_text() == "Imported 2 outcomes."
+
+
+def test_the_api_docs_draw_with_no_internet(browser, server):
+    """Swagger UI's script and stylesheet come from the server: with every request to another
+    host blocked, /docs still draws the API's operations."""
+    context = browser.new_context(base_url=server)
+    blocked: list[str] = []
+
+    def only_loopback(route):
+        if urlsplit(route.request.url).hostname in LOCAL_HOSTS:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", only_loopback)
+    page = context.new_page()
+    try:
+        page.goto("/docs")
+        page.locator(".swagger-ui .info .title").wait_for(timeout=15_000)
+        assert "leadready scoring API" in page.locator(".swagger-ui .info .title").inner_text()
+        assert page.locator(".opblock-summary-path", has_text="/v1/score").count() >= 1
+        assert blocked == []
+    finally:
+        context.close()

@@ -5,17 +5,23 @@ server, a flat-table-only server, and sessions shared by several worker processe
 from __future__ import annotations
 
 import io
+import re
+import shlex
 import shutil
 
 import httpx
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
+from markupsafe import escape
+from typer.testing import CliRunner
 from workspace_server import KEY, running_server, train_flat
 
+from leadready.cli import app as cli
 from leadready.features.contract import load_crm
 from leadready.features.routing import Thresholds
 from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.explain import THEMES
 from leadready.serving.schemas import EXAMPLE_REQUEST
 from leadready.serving.throttle import MAX_FAILURES, WINDOW, KeyThrottle
 from leadready.serving.ui.exports import build_export
@@ -63,6 +69,14 @@ def test_static_files_come_from_the_package(champion_dir, tmp_path):
         page = client.get("/ui/login")
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert "http" not in page.text.replace("http://testserver", "").split("<body>")[0]
+        # The API's docs page too: Swagger UI's assets ship in a package (fastapi-offline).
+        docs = client.get("/docs").text
+        assets = re.findall(r'(?:src|href)="([^"]+)"', docs)
+        assert {"/docs-assets/swagger-ui.css", "/docs-assets/swagger-ui-bundle.js"} <= set(assets)
+        assert all(url.startswith("/") for url in assets) and "cdn" not in docs
+        for name, kind in (("swagger-ui-bundle.js", "javascript"), ("swagger-ui.css", "css")):
+            answer = client.get(f"/docs-assets/{name}")
+            assert answer.status_code == 200 and kind in answer.headers["content-type"]
 
 
 @pytest.mark.api
@@ -138,6 +152,21 @@ def test_a_what_if_scores_what_the_api_scores_for_the_changed_lead(
     assert before == pytest.approx(api_before["readiness"], abs=1e-12)
     assert after == pytest.approx(api_after["readiness"], abs=1e-12) and after != before
     assert route == api_after["route"] == "sales"  # a demo request today is a hand-raise
+    # Reasons by theme, nothing left in an "everything else" bar; the what-if's two sides.
+    chart = page.split("What pushes the readiness", 1)[1].split("</svg>", 1)[0]
+    assert all(escape(title) in chart for title in THEMES.values())
+    assert "All other inputs" not in page and "log-odds" not in page
+    us = page.split('<fieldset class="side-us">', 1)[1].split("</fieldset>", 1)[0]
+    lead_side = page.split('<fieldset class="side-lead">', 1)[1].split("</fieldset>", 1)[0]
+    assert "Marketing emails" in us and "Sales meetings" in us and "Demo requests" not in us
+    assert "Demo requests" in lead_side and 'name="budget"' in lead_side
+    assert "What sales and marketing can do: the changes" in page
+    assert "What the lead would do or tell you: the changes" in page
+    meaning = page.split('id="readiness-meaning">', 1)[1].split("<", 1)[0]
+    assert meaning.startswith("Of 100 leads scored like this, ")
+    assert meaning.endswith(" are won within 90 days.")
+    if 1 <= round(before * 100) <= 99:
+        assert f"about {round(before * 100)} are won" in meaning
 
 
 @pytest.mark.api
@@ -244,6 +273,16 @@ def test_a_server_with_only_a_flat_champion_serves_the_workspace(tmp_path):
             "a schema whose table section renames them: docs/flat-mode.md)"
         )
         assert "600 rows of a flat table" in unmapped.text  # the last good upload stays
+        # With a challenger, the Model page gives the command that compares the two, and it
+        # runs as shown.
+        assert "leadready models compare" not in client.get("/ui/model").text
+        train_flat(models, tmp_path)
+        client.app.state.ui.model_reads.versions_by_name.clear()
+        model = client.get("/ui/model").text
+        command = model.split('<code id="compare-command">', 1)[1].split("</code>", 1)[0]
+        assert command == f"leadready models compare 1 2 --flat --models-dir {models}"
+        result = CliRunner().invoke(cli, shlex.split(command)[1:])
+        assert result.exit_code == 0, result.output
 
 
 @pytest.mark.server
@@ -330,3 +369,101 @@ def test_the_key_throttle_forgets_failures_after_the_window(tmp_path):
     assert throttle.failed("10.0.0.1", 100.0 + WINDOW) > 0
     assert throttle.wait("10.0.0.1", 100.0 + WINDOW) > 0
     assert throttle.wait("10.0.0.1", 109.0 + 2 * WINDOW) == 0.0
+
+
+def _csv(client: TestClient, query: str = "") -> pd.DataFrame:
+    text = client.get(f"/ui/leads.csv{query}").text
+    return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+
+@pytest.mark.api
+def test_flat_pages_show_names_only_open_rows_and_filter_by_any_category(served, tmp_path):
+    """The flat champion was trained with workspace_server.FLAT_SCHEMA: its display columns
+    travel with it and are no features; rows whose label is filled are no leads to work; every
+    categorical input filters; only the inputs marked actionable are suggested."""
+    settings = ServeSettings(
+        models_dir=served["models"],
+        audit_url=f"sqlite:///{tmp_path / 'a.db'}",
+        sample_dir=tmp_path / "none",
+    )
+    new = pd.read_csv(served["flat_table"], dtype=str, keep_default_na=False)
+    new["converted"] = ""
+    new.loc[:39, "converted"] = "yes"  # 40 leads whose outcome is known already
+    with TestClient(create_app(settings)) as client:
+        details = client.app.state.flat.details
+        assert details.table_mapping.display == ["name", "company"]
+        assert details.table_mapping.actionable == ["visits", "source"]
+        assert "name" not in details.feature_types and "company" not in details.feature_types
+        assert "display" in details.excluded["name"]
+        body = new.to_csv(index=False).encode()
+        page = client.post("/ui/leads/upload", files={"table": ("new.csv", body)}).text
+        assert "560 rows of a flat table" in page
+        assert "40 rows of the table already have an outcome (a value in converted)" in page
+        table = _csv(client)
+        assert len(table) == 560 and not set(table["lead"]) & set(new["lead"][:40])
+        assert {"name", "company", "source", "size"} <= set(table.columns)
+        top = table.iloc[0]
+        link = f'<a href="/ui/leads/{top["lead"]}">{top["name"]}</a> <span class="hint">'
+        assert link in page and f'<td class="display">{top["company"]}</td>' in page
+        # A filter for each categorical input, with the values of the table.
+        assert '<select name="source">' in page and '<select name="size">' in page
+        big = _csv(client, "?size=200%2B&source=referral")
+        assert len(big) == ((table["size"] == "200+") & (table["source"] == "referral")).sum()
+        assert len(big) > 0 and set(big["size"]) == {"200+"}
+        found = _csv(client, "?q=company+3")  # the search looks in the display columns too
+        assert len(found) and found["company"].str.startswith("Company 3").all()
+
+        lead = client.get(f"/ui/leads/{top['lead']}").text
+        assert f"<h1>{top['name']} <span" in lead and f"{top['company']}" in lead
+        actionable = lead.split('<fieldset class="flat-actionable">', 1)[1].split("</fieldset>")[0]
+        assert 'name="x.visits"' in actionable and 'name="x.source"' in actionable
+        assert 'name="x.balance"' not in actionable and 'name="x.balance"' in lead
+        low = table.iloc[-1]  # the lowest readiness: something raises it
+        suggested = re.findall(
+            r'<li><a href="[^"]*#what-if">([^<]*)</a>', client.get(f"/ui/leads/{low['lead']}").text
+        )
+        assert suggested and all(s.startswith(("visits ", "source: ")) for s in suggested)
+        assert client.get(f"/ui/leads/{new['lead'][0]}").status_code == 404  # known outcome
+
+        model = client.get("/ui/model?model=flat").text
+        assert "In plain words" in model and "Of 100 leads this model sends to sales" in model
+        for jargon in ("--sales-precision", "log-odds", "leadready models compare"):
+            assert jargon not in model and jargon not in lead
+        assert "sqlite:" not in page
+
+
+@pytest.mark.api
+def test_outcomes_are_imported_on_the_outcomes_page(champion_dir, tmp_path):
+    """The code of `leadready outcomes import`: every problem named, nothing stored when one
+    row is wrong; a form from another origin is refused."""
+    with TestClient(create_app(open_settings(champion_dir, tmp_path))) as client:
+        path = "/ui/outcomes/upload"
+        bad = b"lead_id,outcome,outcome_at\nA,won,2026-01-02\nB,maybe,\n"
+        answer = client.post(path, files={"file": ("crm-outcomes.csv", bad)})
+        assert answer.status_code == 422
+        alert = answer.text.split("<pre>", 1)[1].split("</pre>", 1)[0]
+        assert alert.startswith("The outcomes in crm-outcomes.csv cannot be imported (2 problems)")
+        assert (
+            "crm-outcomes.csv, column &#39;outcome&#39;, line 3: value not allowed "
+            "(&#39;maybe&#39;); expected won | lost" in alert
+        )
+        assert "line 3: date that does not parse or is empty" in alert and "/tmp" not in alert
+        assert "0 outcomes stored" in answer.text
+        wrong = client.post(path, files={"file": ("outcomes.xlsx", b"x")})
+        assert wrong.status_code == 422 and (
+            "outcomes.xlsx: expected a .csv or .parquet file with columns lead_id, outcome, "
+            "outcome_at" in wrong.text
+        )
+        assert "choose a file" in client.post(path, data={"x": "1"}).text
+        good = b"lead_id,outcome,outcome_at\nA,won,2026-01-02\nB,lost,2026-01-03T10:00:00Z\n"
+        foreign = client.post(
+            path, files={"file": ("o.csv", good)}, headers={"Origin": "http://127.0.0.1:9"}
+        )
+        assert foreign.status_code == 403
+        done = client.post(path, files={"file": ("o.csv", good)}, follow_redirects=False)
+        assert done.status_code == 303
+        assert done.headers["location"] == "/ui/outcomes?imported=2&replaced=0"
+        page = client.get(done.headers["location"]).text
+        assert "Imported 2 outcomes." in page and "2 outcomes stored" in page
+        again = client.post(path, files={"file": ("o.csv", good.rsplit(b"\n", 2)[0] + b"\n")})
+        assert "Imported 1 outcome (1 replaced an earlier one)." in again.text

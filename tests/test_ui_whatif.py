@@ -10,6 +10,7 @@ import pytest
 from leadready.features.build import Events, Leads, build_features, to_seconds
 from leadready.features.contract import BANT_FIELDS, load_crm
 from leadready.features.table import flat_columns
+from leadready.serving.explain import THEMES, describe, themed
 from leadready.serving.ui.whatif import (
     ADDITIONS,
     FLAT_PREFIX,
@@ -50,8 +51,8 @@ def test_a_change_keeps_only_allowed_new_values_and_positive_counts():
     assert change.added == {"demo_requests": 3, "meetings": MAX_ADDED}
     assert change_words(change) == [
         "confirm budget",
-        "+3 demo requests",
         f"+{MAX_ADDED} sales meetings",
+        "+3 demo requests",
     ]
     assert parse_change({}, current) == Change()
 
@@ -65,7 +66,18 @@ def test_candidates_try_every_other_known_bant_value_and_one_more_of_each_event(
     added = [change.added for _, change in candidates if change.added]
     assert added == [{name: 1} for name in ADDITIONS]
     first, _ = candidates[0]
-    assert first == Candidate("budget", "confirm budget", {"budget": "confirmed"})
+    assert first == Candidate("budget", "confirm budget", {"budget": "confirmed"}, "lead")
+    # What sales and marketing can do is kept apart from what only the lead does.
+    sides = {c.group: c.by for c, _ in candidates}
+    assert {g for g, by in sides.items() if by == "us"} == {
+        "sales_calls",
+        "meetings",
+        "marketing_emails",
+        "event_invites",
+        "webinars",
+        "downloads",
+    }
+    assert sides["demo_requests"] == sides["contact_requests"] == sides["budget"] == "lead"
 
 
 def test_the_best_change_of_each_group_is_kept_and_the_top_three_shown():
@@ -76,6 +88,9 @@ def test_the_best_change_of_each_group_is_kept_and_the_top_three_shown():
     assert [(c.group, i) for c, _, i in best] == [("c", 3), ("a", 1), ("d", 4)]
     assert [round(gain, 6) for _, gain, _ in best] == [0.3, 0.2, 0.05]
     assert best_changes(before, candidates[:1], [0.5]) == []  # nothing raises readiness
+    sided = [Candidate("a", "a", {}, "us"), Candidate("b", "b", {}, "lead")]
+    assert [c.group for c, _, _ in best_changes(before, sided, [0.6, 0.9], "us")] == ["a"]
+    assert [c.group for c, _, _ in best_changes(before, sided, [0.6, 0.9], "lead")] == ["b"]
 
 
 def test_changed_leads_are_the_batch_features_of_the_lead_with_the_change(tiny_crm):
@@ -123,10 +138,13 @@ def test_a_lead_without_events_can_still_be_changed(tiny_crm):
         crm.leads.iloc[[2]], crm.activities.iloc[:0], crm.touches.iloc[:0], {}, as_of
     )
     assert history.activities.shape == (0, 2) and history.touches.shape == (0, 4)
-    leads, activities, touches = crm_variants(history, [Change(), Change(added={"meetings": 3})])
-    columns = build_features(leads, activities, touches, np.arange(2), np.full(2, as_of))
-    assert list(columns["touches_total"]) == [0, 3]
-    assert list(columns["activities_30d"]) == [0, 0]
+    changes = [Change(), Change(added={"meetings": 3}), Change(added={"marketing_emails": 2})]
+    leads, activities, touches = crm_variants(history, changes)
+    columns = build_features(leads, activities, touches, np.arange(3), np.full(3, as_of))
+    assert list(columns["touches_total"]) == [0, 3, 2]
+    assert list(columns["touches_marketing_total"]) == [0, 0, 2]
+    assert list(columns["touches_email_total"]) == [0, 0, 2]
+    assert list(columns["activities_30d"]) == [0, 0, 0]
 
 
 TYPES = {"visits": "numeric", "source": "categorical", "share": "numeric"}
@@ -179,3 +197,50 @@ def test_flat_variants_are_the_columns_of_the_row_with_the_change():
         for name, values in flat_columns(changed, TYPES).items():
             np.testing.assert_array_equal(variants[name][i : i + 1], values, err_msg=name)
     np.testing.assert_array_equal(columns["visits"], [3.0])  # the row itself is not changed
+
+
+def test_counts_of_one_are_singular_and_reasons_group_by_theme():
+    labels = {
+        "activity_pricing_page_view_30d": "pricing-page views in the last 30 days",
+        "days_since_last_activity": "days since the last activity",
+        "touches_marketing_total": "marketing touches so far",
+        "lead_age_days": "days since the lead was created",
+        "budget": "Budget",
+        "source": "Lead source",
+    }
+    assert describe("activity_pricing_page_view_30d", 1.0, labels) == (
+        "1 pricing-page view in the last 30 days"
+    )
+    assert describe("activity_pricing_page_view_30d", 2.0, labels) == (
+        "2 pricing-page views in the last 30 days"
+    )
+    assert describe("days_since_last_activity", 1.0, labels) == "1 day since the last activity"
+    assert describe("touches_marketing_total", 1.0, labels) == "1 marketing touch so far"
+    assert describe("lead_age_days", 1.0, labels) == "Lead created 1 day ago"
+    assert describe("lead_age_days", 1200.0, labels) == "Lead created 1,200 days ago"
+    features = list(labels)
+    columns = {name: np.array([1.0]) for name in features}
+    columns["budget"] = np.array(["confirmed"], dtype=object)
+    columns["source"] = np.array(["webinar"], dtype=object)
+    # Many small pushes the same way: no "everything else" bar, each theme sums its inputs.
+    terms = np.array([0.2, 0.1, -0.3, 0.05, 0.6, 0.02, -1.0])  # last: the base value
+    groups = themed(terms, columns, 0, features, labels, grouped=True)
+    assert [g["title"] for g in groups] == [
+        THEMES["bant"],
+        THEMES["engagement"],
+        THEMES["touches"],
+        THEMES["profile"],
+    ]
+    assert [round(g["total"], 6) for g in groups] == [0.6, 0.3, -0.3, 0.07]
+    assert groups[3]["items"] == [("Lead created 1 day ago", 0.05), ("Lead source: webinar", 0.02)]
+
+    # A flat row's columns are their own groups; the rest never outweighs the last one shown.
+    def flat(terms: list[float]) -> list[dict]:
+        names = [f"c{i}" for i in range(len(terms))]
+        columns = {name: np.array([1.0]) for name in names}
+        return themed(np.array([*terms, 0.0]), columns, 0, names, {}, grouped=False)
+
+    many_small = flat([0.5] + [0.01] * 20)
+    assert len(many_small) == 21 and many_small[0]["title"] == "c0: 1"
+    few_small = flat([1.0] * 12 + [0.002] * 5)
+    assert len(few_small) == 13 and few_small[-1]["title"] == "The other 5 inputs together"

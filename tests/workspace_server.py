@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
+import pandas as pd
 from conftest import make_table, write
 
 KEY = "ui-test-key"
@@ -42,17 +43,34 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+FLAT_SCHEMA = "table:\n  display: [name, company]\n  actionable: [visits, source]\n"
+"""The flat champion's schema: two columns shown beside each row (never features), and the
+two inputs marketing can change (the only ones the what-if suggests)."""
+
+
+def with_people(frame: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """make_table's rows with the columns a CRM shows people by: a name and a company."""
+    out = frame.copy()
+    out["name"] = [f"Person {seed}-{i}" for i in range(len(out))]
+    out["company"] = [f"Company {i % 37}" for i in range(len(out))]
+    return out
+
+
 def train_flat(models: Path, folder: Path) -> Path:
-    """Register a flat-table champion in `models`, trained on make_table's rows; returns a
-    table of new rows (no label) to upload."""
+    """Register a flat-table champion in `models`, trained on make_table's rows (with names
+    and companies, FLAT_SCHEMA); returns a table of new rows (no label) to upload."""
     from typer.testing import CliRunner
 
     from leadready.cli import app
 
-    table = write(make_table(), folder, "history.csv")
-    result = CliRunner().invoke(app, [a.format(table=table, models=models) for a in FLAT_TRAIN])
+    table = write(with_people(make_table(), 3), folder, "history.csv")
+    schema = folder / "flat-schema.yaml"
+    schema.write_text(FLAT_SCHEMA)
+    args = [a.format(table=table, models=models) for a in FLAT_TRAIN]
+    result = CliRunner().invoke(app, [*args, "--schema", str(schema)])
     assert result.exit_code == 0, result.output
-    return write(make_table(seed=4).drop(columns=["converted"]), folder, "new-leads.csv")
+    new = with_people(make_table(seed=4).drop(columns=["converted"]), 4)
+    return write(new, folder, "new-leads.csv")
 
 
 @contextmanager

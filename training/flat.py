@@ -365,6 +365,8 @@ def fit(
                     "columns": dict(data.mapping.columns),
                     "values": {k: dict(v) for k, v in data.mapping.values.items()},
                     "dates": dict(data.mapping.dates),
+                    "display": list(data.mapping.display),
+                    "actionable": [c for c in data.mapping.actionable if c in feature_types],
                 },
                 "refit": {
                     "rows": int(len(y)),

@@ -252,7 +252,11 @@ def infer_types(frame: pd.DataFrame, config: FlatConfig, mapping: TableMapping) 
         if name in special:
             continue
         override = mapping.features.get(name)
-        if override == "ignore":
+        if name in mapping.display:
+            out.append(
+                ColumnType(name, "excluded", "schema", "shown on pages (display), never a feature")
+            )
+        elif override == "ignore":
             out.append(ColumnType(name, "excluded", "schema", "ignored by the schema"))
         elif override is not None:
             out.append(ColumnType(name, override, "schema", _describe(frame[name], override)))
@@ -445,12 +449,17 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
             f"{path}: {', '.join(named)} must name different columns "
             f"(got {', '.join(f'{k} {v!r}' for k, v in named.items())})"
         )
-    unknown = [c for c in mapping.features if c not in frame]
-    if unknown:
-        raise ContractError(
-            f"{path}: the schema's table.features names "
-            f"{', '.join(quoted(c) for c in unknown)}, not columns of the table"
-        )
+    for key, named_columns in (
+        ("features", mapping.features),
+        ("display", mapping.display),
+        ("actionable", mapping.actionable),
+    ):
+        unknown = [c for c in named_columns if c not in frame]
+        if unknown:
+            raise ContractError(
+                f"{path}: the schema's table.{key} names "
+                f"{', '.join(quoted(c) for c in unknown)}, not columns of the table"
+            )
     problems = _check_id(frame, config.id_column, path)
     if problems:
         raise ContractError(

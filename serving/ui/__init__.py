@@ -9,7 +9,8 @@
 - **Lead** (`pages.lead`): readiness, potential, route and reason, contributions, the
   timeline, and a what-if panel (`whatif`) with the three single changes that would raise
   readiness most.
-- **Outcomes** (`pages.outcomes`): audit-log scores against won and lost outcomes.
+- **Outcomes** (`pages.outcomes`): audit-log scores against won and lost outcomes, and an
+  upload form for an outcomes file.
 
 Everything is HTML from Jinja2 templates (`templates/`) and SVG charts drawn on the server
 (`charts`); the one script, in `static/`, only submits forms on change, so every page works
@@ -34,12 +35,13 @@ from leadready.serving.ui import auth, origin
 from leadready.serving.ui.exports import Exports
 from leadready.serving.ui.pages import lead, leads, model, outcomes
 from leadready.serving.ui.pages.leads import UPLOAD_PATH
+from leadready.serving.ui.pages.outcomes import OUTCOMES_UPLOAD_PATH
 from leadready.serving.ui.web import HERE, PREFIX, SESSION_SECONDS, Workspace, render
 
 MAX_UPLOAD_BYTES = 200 << 20
 """Largest upload body accepted under /ui (the API takes 1 MiB, 16 MiB for a batch)."""
 
-__all__ = ["MAX_UPLOAD_BYTES", "UPLOAD_PATH", "mount"]
+__all__ = ["MAX_UPLOAD_BYTES", "OUTCOMES_UPLOAD_PATH", "UPLOAD_PATH", "mount"]
 
 
 def mount(app: FastAPI, models_dir: Path, sample_dir: Path, secret_setting: str = "") -> None:

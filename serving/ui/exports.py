@@ -19,10 +19,18 @@ import numpy as np
 import pandas as pd
 from starlette.datastructures import UploadFile
 
-from leadready.features.contract import BANT_FIELDS, ContractError, Crm, load_crm, parse_moment
+from leadready.features.contract import (
+    BANT_FIELDS,
+    SOURCES,
+    ContractError,
+    Crm,
+    load_crm,
+    parse_moment,
+)
 from leadready.features.registry import NoChampionError
+from leadready.features.routing import ROUTES
 from leadready.features.schema import Schema
-from leadready.features.table import read_flat, stored_mapping
+from leadready.features.table import MISSING_CATEGORY, read_flat, stored_mapping
 from leadready.serving.batch import latest_time, score_open_leads
 from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel, score_table
@@ -35,6 +43,30 @@ LEAD_COLUMNS = ("source", "industry", "company_size", "created_at", *BANT_FIELDS
 """Lead attributes the Leads table shows and filters on beside the scores."""
 UPLOAD_TABLES = ("leads", "activities", "touches", "table", "schema")
 """The upload form's file fields: a CRM export's three tables, or one flat table; a schema."""
+MAX_FILTER_VALUES = 50
+"""A categorical column with more distinct values than this (free text, ids) is not offered
+as a filter of the Leads page."""
+RESERVED = frozenset({"q", "page", "route", "readiness", "potential", "route_reason"})
+"""Names the Leads page's query and table use itself; a flat column so named is no filter."""
+CRM_FILTERS: dict[str, tuple[str, ...]] = {"source": SOURCES, **BANT_FIELDS}
+"""Filters of a CRM export whose values the contract fixes (in its order)."""
+
+
+def filter_options(
+    table: pd.DataFrame, fixed: dict[str, tuple[str, ...]], columns: list[str]
+) -> dict[str, tuple[str, ...]]:
+    """The Leads page's filters, column -> values offered: the route, the contract's columns
+    with their values, then each other categorical column with its values in the table (when
+    it has 2 to MAX_FILTER_VALUES)."""
+    out = {"route": tuple(r.value for r in ROUTES)}
+    out.update({name: values for name, values in fixed.items() if name in table})
+    for name in columns:
+        if name in RESERVED or name in out or name not in table:
+            continue
+        values = sorted(set(table[name].dropna().astype(str)) - {""}, key=str.lower)
+        if 2 <= len(values) <= MAX_FILTER_VALUES:
+            out[name] = tuple(values)
+    return out
 
 
 @dataclass
@@ -54,6 +86,12 @@ class Export:
     scored: frozenset[str] = frozenset()
     frame: pd.DataFrame | None = None
     """A flat table as uploaded (after the schema), kept to score again with a new champion."""
+    display: tuple[str, ...] = ()
+    """Columns shown beside each lead (the schema's `display`, flat mode), in `table`."""
+    known: int = 0
+    """Rows of a flat table left out because their outcome is already known (label filled)."""
+    filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """The Leads page's filters: column -> values (`filter_options`)."""
 
     def lead_rows(self, lead_id: str) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None:
         """A scored lead of a CRM export: its row of the leads table (a one-row frame), its
@@ -86,7 +124,8 @@ def build_export(
     time the export records)."""
     moment = parse_moment(as_of, "scoring time") if as_of else latest_time(crm)
     scored = score_open_leads(crm, engine, moment)
-    attributes = crm.leads[["lead_id", *LEAD_COLUMNS]]
+    custom = [name for name, kind in engine.info.custom.items() if kind == "categorical"]
+    attributes = crm.leads[["lead_id", *LEAD_COLUMNS, *(c for c in custom if c in crm.leads)]]
     table = scored.merge(attributes, on="lead_id", how="left")
     table = table.sort_values(
         ["readiness", "lead_id"], ascending=[False, True], kind="stable"
@@ -102,24 +141,53 @@ def build_export(
         touch_ids=crm.touches["lead_id"].to_numpy(dtype=object),
         sample=sample,
         scored=frozenset(table["lead_id"]),
+        filters=filter_options(table, CRM_FILTERS, ["industry", *custom]),
     )
 
 
-def flat_table_export(name: str, frame: pd.DataFrame, model: FlatModel) -> Export:
-    """Every row of a flat table (after the schema) scored by the flat-table champion."""
-    scored = score_table(frame, model.loaded, where=name)
+def flat_table_export(
+    name: str, frame: pd.DataFrame, model: FlatModel, display: tuple[str, ...] | None = None
+) -> Export:
+    """The rows of a flat table (after the schema) still open, scored by the flat-table
+    champion: a row whose label column is filled already has its outcome and is no lead to
+    work. `display` columns (default: the model's schema's) are shown beside each row; the
+    categorical inputs are kept in the table for the filters."""
+    details = model.details
+    label = details.label.column
+    open_rows = (frame[label] == "").to_numpy() if label in frame else np.ones(len(frame), bool)
+    positions = np.flatnonzero(open_rows)
+    if not len(positions):
+        raise ContractError(
+            f"{name}: every row has a value in '{label}', so every lead already has its "
+            "outcome; upload leads whose outcome is still open (an empty "
+            f"'{label}'), or import outcomes on the Outcomes page"
+        )
+    rows = frame.iloc[positions]
+    scored = score_table(rows, model.loaded, where=name)
+    wanted = details.table_mapping.display if display is None else display
+    shown = tuple(c for c in wanted if c in frame and c not in scored)
+    categorical = [
+        c for c, kind in details.feature_types.items() if kind == "categorical" and c not in scored
+    ]
+    extra = {c: rows[c].to_numpy() for c in shown}
+    for c in categorical:
+        if c not in extra:
+            extra[c] = rows[c].mask(rows[c] == "", MISSING_CATEGORY).to_numpy()
+    scored = pd.concat([scored, pd.DataFrame(extra)], axis=1)
     table = scored.sort_values("readiness", ascending=False, kind="stable").reset_index(drop=True)
-    id_column = model.details.id_column
-    ids = scored[id_column].tolist()
+    ids = scored[details.id_column].tolist()
     return Export(
         name=name,
         table=table,
         crm=None,
         as_of=int(time.time()),
         model_version=model.loaded.version,
-        id_column=id_column,
+        id_column=details.id_column,
         frame=frame,
-        positions={lead: i for i, lead in reversed(list(enumerate(ids)))},
+        positions={lead: int(positions[i]) for i, lead in reversed(list(enumerate(ids)))},
+        display=shown,
+        known=int(len(frame) - len(positions)),
+        filters=filter_options(table, {}, categorical),
     )
 
 
@@ -163,7 +231,8 @@ def _flat_export(
     """A flat table (one row per lead), scored by the flat-table champion (`serving.flat`)."""
     path = _save_upload(upload, folder, "table")
     mapping = schema.table("table") if schema is not None else stored_mapping(model.details)
-    return flat_table_export(str(upload.filename), read_flat(path, mapping), model)
+    frame = read_flat(path, mapping)
+    return flat_table_export(str(upload.filename), frame, model, mapping.display or None)
 
 
 def _score_upload(
@@ -273,7 +342,7 @@ class Exports:
         if self.sample is not None and self.sample[0] == key:
             return self.sample[1]
         crm = load_crm(folder, require_outcome=False)
-        export = build_export(f"sample ({folder})", crm, engine, None, sample=True)
+        export = build_export("Sample CRM", crm, engine, None, sample=True)
         self.sample = (key, export)
         return export
 

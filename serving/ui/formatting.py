@@ -21,6 +21,26 @@ def pct(value: object, digits: int = 1) -> str:
     return f"{float(value):.{digits}%}"  # type: ignore[arg-type]
 
 
+def chance(value: object) -> str:
+    """A probability as a whole percentage, the way the workspace shows readiness to
+    marketers: 0.257 -> '26%'; below 0.5% '<1%', above 99.5% '>99%' (never a rounded 0% or
+    100%, which would read as certain)."""
+    if _missing(value):
+        return "—"
+    share = float(value)  # type: ignore[arg-type]
+    if share < 0.005:
+        return "<1%"
+    if share > 0.995:
+        return ">99%"
+    return f"{share:.0%}"
+
+
+def plural(n: object, one: str, many: str | None = None) -> str:
+    """A count with its noun: (1, 'day') -> '1 day', (3, 'day') -> '3 days'."""
+    number = int(n)  # type: ignore[call-overload]
+    return f"{number:,} {one if number == 1 else many or one + 's'}"
+
+
 def num(value: object, digits: int = 2) -> str:
     """A number with thousands separators: 1234.5 -> '1,234.50'."""
     if _missing(value):
@@ -67,6 +87,8 @@ def capital(text: str) -> str:
 
 FILTERS = {
     "pct": pct,
+    "chance": chance,
+    "plural": plural,
     "num": num,
     "thousands": count,
     "words": words,

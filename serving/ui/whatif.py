@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -18,17 +19,53 @@ from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, T
 from leadready.serving.engine import ACTIVITY_CODES, CHANNEL_CODES, TEAM_CODES, event_arrays
 from leadready.serving.ui.formatting import words
 
+
+class Addition(NamedTuple):
+    """An event a what-if can add at the scoring time: its words for one and for several, an
+    activity of `what` type or a touch on the `what` channel by `team` (`responded` 1, 0 or
+    NaN), and `by` whom: "us" (sales and marketing: touches, content and events offered) or
+    "lead" (what only the lead does: hand-raises, pricing-page views, clicks)."""
+
+    one: str
+    many: str
+    kind: str
+    what: str
+    by: str
+    team: str = "sales"
+    responded: float = 1.0
+
+
 ADDITIONS = {
-    # form field: (plain words for one, for several, activity type or touch (channel, team))
-    "demo_requests": ("demo request", "demo requests", ("activity", "demo_request")),
-    "contact_requests": ("contact request", "contact requests", ("activity", "contact_request")),
-    "pricing_views": ("pricing-page view", "pricing-page views", ("activity", "pricing_page_view")),
-    "webinars": ("webinar attended", "webinars attended", ("activity", "webinar_attended")),
-    "downloads": ("content download", "content downloads", ("activity", "content_download")),
-    "email_clicks": ("email click", "email clicks", ("activity", "email_click")),
-    "sales_calls": ("answered sales call", "answered sales calls", ("touch", "call")),
-    "meetings": ("sales meeting", "sales meetings", ("touch", "meeting")),
+    # form field: what it adds
+    "sales_calls": Addition("answered sales call", "answered sales calls", "touch", "call", "us"),
+    "meetings": Addition("sales meeting", "sales meetings", "touch", "meeting", "us"),
+    "marketing_emails": Addition(
+        "marketing email", "marketing emails", "touch", "email", "us", "marketing", math.nan
+    ),
+    "event_invites": Addition(
+        "event invitation", "event invitations", "touch", "event", "us", "marketing", math.nan
+    ),
+    "webinars": Addition(
+        "webinar attended", "webinars attended", "activity", "webinar_attended", "us"
+    ),
+    "downloads": Addition(
+        "content download", "content downloads", "activity", "content_download", "us"
+    ),
+    "demo_requests": Addition("demo request", "demo requests", "activity", "demo_request", "lead"),
+    "contact_requests": Addition(
+        "contact request", "contact requests", "activity", "contact_request", "lead"
+    ),
+    "pricing_views": Addition(
+        "pricing-page view", "pricing-page views", "activity", "pricing_page_view", "lead"
+    ),
+    "email_clicks": Addition("email click", "email clicks", "activity", "email_click", "lead"),
 }
+SIDES = {
+    "us": "What sales and marketing can do",
+    "lead": "What the lead would do or tell you",
+}
+"""The what-if's two sides, kept apart in its form and its suggestions: touches, content and
+events offered; and hand-raises, clicks and BANT answers, which only the lead gives."""
 MAX_ADDED = 20
 """Most events of one kind a what-if adds (more in the query count as this many)."""
 BANT_ACTIONS = {
@@ -69,11 +106,13 @@ class Change:
 @dataclass(frozen=True)
 class Candidate:
     """A single change a page tries as a suggestion: the best gain of each `group` (a BANT
-    field, an event kind, a column) is kept; `params` is the query that applies it."""
+    field, an event kind, a column) is kept; `params` is the query that applies it; `by` is
+    the SIDES key of who makes it happen."""
 
     group: str
     text: str
     params: dict[str, str]
+    by: str = "us"
 
 
 def bant_action(name: str, value: str) -> str:
@@ -106,8 +145,8 @@ def parse_change(query: Mapping[str, str], current: Mapping[str, str]) -> Change
 def change_words(change: Change) -> list[str]:
     out = [bant_action(name, value) for name, value in change.bant.items()]
     for name, n in change.added.items():
-        one, many, _ = ADDITIONS[name]
-        out.append(f"+{n} {one if n == 1 else many}")
+        addition = ADDITIONS[name]
+        out.append(f"+{n} {addition.one if n == 1 else addition.many}")
     return out
 
 
@@ -115,25 +154,34 @@ def crm_candidates(current: Mapping[str, str]) -> list[tuple[Candidate, Change]]
     """Every single change the suggestions try: each other known value of each BANT field,
     and one more event of each ADDITIONS kind."""
     out = [
-        (Candidate(name, bant_action(name, value), {name: value}), Change(bant={name: value}))
+        (
+            Candidate(name, bant_action(name, value), {name: value}, "lead"),
+            Change(bant={name: value}),
+        )
         for name, allowed in BANT_FIELDS.items()
         for value in allowed
         if value != current[name] and value != "unknown"
     ]
     out += [
-        (Candidate(name, f"+1 {one}", {name: "1"}), Change(added={name: 1}))
-        for name, (one, _, _) in ADDITIONS.items()
+        (Candidate(name, f"+1 {a.one}", {name: "1"}, a.by), Change(added={name: 1}))
+        for name, a in ADDITIONS.items()
     ]
     return out
 
 
 def best_changes(
-    before: float, candidates: Sequence[Candidate], readiness: Sequence[float]
+    before: float,
+    candidates: Sequence[Candidate],
+    readiness: Sequence[float],
+    by: str | None = None,
 ) -> list[tuple[Candidate, float, int]]:
     """The SUGGESTIONS single changes that raise readiness most, one per group, as
-    (candidate, gain, its position in `candidates`); `readiness` is each candidate's score."""
+    (candidate, gain, its position in `candidates`); `readiness` is each candidate's score.
+    With `by`, only the candidates of that side."""
     best: dict[str, tuple[Candidate, float, int]] = {}
     for i, (candidate, score) in enumerate(zip(candidates, readiness, strict=True)):
+        if by is not None and candidate.by != by:
+            continue
         gain = score - before
         if gain > MIN_GAIN and (candidate.group not in best or gain > best[candidate.group][1]):
             best[candidate.group] = (candidate, gain, i)
@@ -207,12 +255,12 @@ def crm_variants(history: LeadHistory, changes: Sequence[Change]) -> tuple[Leads
     touches = [_per_variant(history.touches, positions)]
     for i, change in enumerate(changes):
         for name, count in change.added.items():
-            kind, what = ADDITIONS[name][2]
-            if kind == "activity":
-                activity = [i, history.as_of, ACTIVITY_CODES[what]]
+            a = ADDITIONS[name]
+            if a.kind == "activity":
+                activity = [i, history.as_of, ACTIVITY_CODES[a.what]]
                 activities.append(np.tile(activity, (count, 1)))
-            else:  # an answered sales touch
-                touch = [i, history.as_of, CHANNEL_CODES[what], TEAM_CODES["sales"], 1.0]
+            else:
+                touch = [i, history.as_of, CHANNEL_CODES[a.what], TEAM_CODES[a.team], a.responded]
                 touches.append(np.tile(touch, (count, 1)))
     return (leads, *event_arrays(np.concatenate(activities), np.concatenate(touches)))
 

@@ -17,13 +17,14 @@ from fastapi.responses import HTMLResponse, Response
 
 from leadready.features.contract import BANT_FIELDS
 from leadready.features.table import MISSING_CATEGORY, flat_columns
+from leadready.serving.explain import themed
 from leadready.serving.flat import FlatModel, explain_rows
 from leadready.serving.ui import whatif
 from leadready.serving.ui.auth import SessionDep
 from leadready.serving.ui.charts import (
     ACCENT,
     DOWN,
-    MUTED,
+    INK,
     ROUTE_COLORS,
     UP,
     hbars,
@@ -93,19 +94,23 @@ def _seconds(at: object) -> float:
 
 
 def _reason_rows(result: dict[str, Any]) -> list[tuple[str, float, str]]:
-    reasons = result["reasons"]
-    rows = [(r["label"], r["contribution"], UP) for r in reasons["up"]]
-    rows += [(r["label"], r["contribution"], DOWN) for r in reasons["down"]][::-1]
-    if abs(reasons["others"]) >= 0.005:
-        rows.append(("All other inputs together", reasons["others"], MUTED))
+    """The reasons chart's bars: each group's total push, then (CRM themes, in dark bars) its
+    strongest inputs, marked with a dot."""
+    rows = []
+    for group in result["themes"]:
+        total = group["total"]
+        rows.append((group["title"], total, INK if group["items"] else UP if total > 0 else DOWN))
+        rows += [
+            (f"· {label}", value, UP if value > 0 else DOWN) for label, value in group["items"]
+        ]
     return rows
 
 
-def _contributions(lead_id: str, shown: dict[str, Any]) -> Any:
+def _contributions(title: str, shown: dict[str, Any]) -> Any:
     return hbars(
         _reason_rows(shown),
-        f"What pushes the readiness of {lead_id} up or down",
-        "push on readiness (log-odds): right raises it, left lowers it",
+        f"What pushes the readiness of {title} up or down",
+        "push on readiness: right raises it, left lowers it",
     )
 
 
@@ -114,9 +119,13 @@ def _suggestions(
     before: dict[str, Any],
     candidates: Sequence[whatif.Candidate],
     results: Sequence[dict[str, Any]],
+    by: str,
 ) -> list[dict[str, Any]]:
-    """The best single changes as the page lists them, each with the link that applies it."""
-    best = whatif.best_changes(before["readiness"], candidates, [r["readiness"] for r in results])
+    """The best single changes of one side (`whatif.SIDES`) as the page lists them, each with
+    the link that applies it."""
+    best = whatif.best_changes(
+        before["readiness"], candidates, [r["readiness"] for r in results], by
+    )
     return [
         {
             "text": candidate.text,
@@ -129,6 +138,14 @@ def _suggestions(
     ]
 
 
+def _readiness_note(readiness: float, outcome: str) -> str:
+    """What a readiness means, in one line: 'Of 100 leads scored like this, about 25 are won
+    within 90 days.'"""
+    n = round(readiness * 100)
+    about = "fewer than 1" if n < 1 else "more than 99" if n > 99 else f"about {n}"
+    return f"Of 100 leads scored like this, {about} {outcome}."
+
+
 @router.get("/leads/{lead_id:path}", response_class=HTMLResponse)
 def lead_page(
     request: Request, lead_id: str, session: SessionDep, champions: ChampionsDep
@@ -136,7 +153,6 @@ def lead_page(
     export = workspace(request).exports.session_export(session.sid, champions)
     if export is not None and export.crm is None and lead_id in export.positions:
         return _flat_lead_page(request, session, export, lead_id, flat_model(champions))
-    engine = crm_model(champions)
     rows = export.lead_rows(lead_id) if export is not None else None
     if rows is None or export is None:
         return render(
@@ -146,7 +162,9 @@ def lead_page(
             session,
             status=404,
         )
+    engine = crm_model(champions)
     lead_row, activities, touches = rows
+    horizon = engine.info.crm.horizon_days if engine.info.crm is not None else 0
     row = lead_row.iloc[0]
     current = {name: row[name] for name in BANT_FIELDS}
     change = whatif.parse_change(request.query_params, current)
@@ -161,6 +179,15 @@ def lead_page(
         *whatif.crm_variants(history, changes), np.arange(n), np.full(n, export.as_of)
     )
     results = [engine.explain(prediction, i) for i in range(n)]
+    for i in (0, 1):  # the lead and the user's change: the two the chart can show
+        results[i]["themes"] = themed(
+            prediction.contributions[i],
+            prediction.columns,
+            i,
+            engine.info.features,
+            engine.labels,
+            grouped=True,
+        )
     before, after = results[0], results[1]
     shown = after if changed else before
     events, later = _timeline(activities, touches, export.as_of)
@@ -191,8 +218,20 @@ def lead_page(
             "bant": change.bant,
             "added": change.added,
             "bant_fields": BANT_FIELDS,
-            "additions": whatif.ADDITIONS,
-            "suggestions": _suggestions(lead_id, before, [c for c, _ in candidates], results[2:]),
+            "sides": {
+                side: {
+                    "title": title,
+                    "additions": {k: a for k, a in whatif.ADDITIONS.items() if a.by == side},
+                    "suggestions": _suggestions(
+                        lead_id, before, [c for c, _ in candidates], results[2:], side
+                    ),
+                }
+                for side, title in whatif.SIDES.items()
+            },
+            "readiness_note": _readiness_note(
+                before["readiness"], f"are won within {horizon} days"
+            ),
+            "potential_note": _readiness_note(before["potential"], "are won eventually"),
             "contributions": _contributions(lead_id, shown),
             "timeline_chart": timeline_chart(
                 visible, _seconds(row["created_at"]), float(export.as_of), f"Timeline of {lead_id}"
@@ -217,6 +256,9 @@ def _flat_lead_page(
     frame = export.frame.iloc[[export.positions[lead_id]]]
     row = {name: str(frame[name].iloc[0]).strip() for name in types}
     columns = flat_columns(frame, types)
+    label = model.details.label
+    display_name = str(frame[export.display[0]].iloc[0]) if export.display else ""
+    title = display_name or lead_id
     vocabulary = model.scorer.encoder.vocabulary_
     choices = {
         name: sorted(vocabulary.get(name, {}), key=str.lower)
@@ -225,12 +267,15 @@ def _flat_lead_page(
     }
     drivers = info.drivers
     by_drive = sorted(types, key=lambda name: -drivers.get(name, 0.0))
-    editable = by_drive[: whatif.FLAT_EDITABLE]
+    # Only columns the schema marks actionable are suggested: a flat table's columns may be
+    # filled after the outcome (a "Lost to ..." tag), which no one can act on.
+    actionable = [name for name in model.details.table_mapping.actionable if name in types]
+    others = [name for name in by_drive if name not in actionable][: whatif.FLAT_EDITABLE]
     file_numbers = flat_columns(
-        export.frame, {name: "numeric" for name in editable if types[name] == "numeric"}
+        export.frame, {name: "numeric" for name in actionable if types[name] == "numeric"}
     )
     change = whatif.flat_changes(request.query_params, row, choices, types)
-    candidates = whatif.flat_candidates(row, columns, file_numbers, editable, choices, types)
+    candidates = whatif.flat_candidates(row, columns, file_numbers, actionable, choices, types)
     variants = whatif.flat_variants(columns, [{}, change, *(c for _, c in candidates)], types)
     results = explain_rows(variants, model.loaded)
     before, after = results[0], results[1]
@@ -242,6 +287,7 @@ def _flat_lead_page(
         {
             "page": "leads",
             "lead_id": lead_id,
+            "title": title,
             "export": export,
             "info": info,
             "before": before,
@@ -252,18 +298,32 @@ def _flat_lead_page(
                 f"{name} {value}" if types[name] == "numeric" else f"{name}: {value}"
                 for name, value in change.items()
             ],
-            "editable": [
-                {
-                    "name": name,
-                    "kind": types[name],
-                    "now": row[name],
-                    "value": change.get(name, row[name]),
-                    "choices": choices.get(name, []),
-                    "field": whatif.FLAT_PREFIX + name,
+            "editable": {
+                group: [
+                    {
+                        "name": name,
+                        "kind": types[name],
+                        "now": row[name],
+                        "value": change.get(name, row[name]),
+                        "choices": choices.get(name, []),
+                        "field": whatif.FLAT_PREFIX + name,
+                    }
+                    for name in names
+                ]
+                for group, names in (("actionable", actionable), ("others", others))
+            },
+            "display": {c: str(frame[c].iloc[0]) for c in export.display},
+            "readiness_note": _readiness_note(
+                before["readiness"], f"have {label.column} = {label.positive}"
+            ),
+            "sides": {
+                "us": {
+                    "title": "What you can change",
+                    "suggestions": _suggestions(
+                        lead_id, before, [c for c, _ in candidates], results[2:], "us"
+                    ),
                 }
-                for name in editable
-            ],
-            "suggestions": _suggestions(lead_id, before, [c for c, _ in candidates], results[2:]),
+            },
             "values": [
                 {
                     "name": name,
@@ -274,7 +334,7 @@ def _flat_lead_page(
                 for name in by_drive
             ],
             "delta": after["readiness"] - before["readiness"],
-            "contributions": _contributions(lead_id, shown),
+            "contributions": _contributions(title, shown),
         },
         session,
     )

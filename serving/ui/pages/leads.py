@@ -16,12 +16,12 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import UploadFile
 
-from leadready.features.contract import AUTHORITY, BUDGET, NEED, SOURCES, TIMEFRAME, ContractError
+from leadready.features.contract import BANT_FIELDS, ContractError
 from leadready.features.files import csv_text
 from leadready.features.routing import ROUTES
 from leadready.serving.engine import Champions
 from leadready.serving.ui.auth import SessionDep
-from leadready.serving.ui.exports import LEAD_COLUMNS, UPLOAD_TABLES, Export, UploadRefused
+from leadready.serving.ui.exports import UPLOAD_TABLES, Export, UploadRefused
 from leadready.serving.ui.web import (
     MISSING,
     PREFIX,
@@ -35,34 +35,32 @@ from leadready.serving.ui.web import (
 
 UPLOAD_PATH = f"{PREFIX}/leads/upload"
 PAGE_SIZE = 50
-FILTERS = {
-    "route": tuple(r.value for r in ROUTES),
-    "source": SOURCES,
-    "budget": BUDGET,
-    "authority": AUTHORITY,
-    "need": NEED,
-    "timeframe": TIMEFRAME,
-}
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
-def _filtered(table: pd.DataFrame, params: dict[str, str], id_column: str) -> pd.DataFrame:
+def _filtered(table: pd.DataFrame, params: dict[str, str], export: Export) -> pd.DataFrame:
+    """The rows matching every filter, and the search (`q`) in the id and display columns."""
     mask = np.ones(len(table), dtype=bool)
-    for name, allowed in FILTERS.items():
+    for name, allowed in export.filters.items():
         value = params.get(name, "")
         if value in allowed and name in table:
-            mask &= (table[name] == value).to_numpy()
+            mask &= (table[name].astype(str) == value).to_numpy()
     q = params.get("q", "").strip().lower()
     if q:
-        mask &= table[id_column].astype(str).str.lower().str.contains(q, regex=False).to_numpy()
+        found = np.zeros(len(table), dtype=bool)
+        for column in (export.id_column, *export.display):
+            text = table[column].astype(str).str.lower()
+            found |= text.str.contains(q, regex=False).to_numpy()
+        mask &= found
     return table[mask]
 
 
-def _filter_params(request: Request) -> dict[str, str]:
+def _filter_params(request: Request, export: Export | None) -> dict[str, str]:
     query = request.query_params
-    params = {name: query.get(name, "") for name in FILTERS}
-    params = {k: v for k, v in params.items() if v in FILTERS[k]}
+    filters = export.filters if export is not None else {}
+    params = {name: query.get(name, "") for name in filters}
+    params = {k: v for k, v in params.items() if v in filters[k]}
     q = query.get("q", "").strip()[:200]
     if q:
         params["q"] = q
@@ -76,21 +74,19 @@ def _leads_context(
     error: str | None = None,
 ) -> dict[str, Any]:
     exports = workspace(request).exports
-    params = _filter_params(request)
+    params = _filter_params(request, export)
     context: dict[str, Any] = {
         "page": "leads",
         "export": export,
         "error": error,
         "params": params,
-        "filters": FILTERS,
         "sample_available": exports.sample_available(),
-        "sample_dir": str(exports.sample_dir),
         "unavailable": {kind: MISSING[kind] for kind in champions.unavailable},
     }
     if export is None:
         return context
     table = export.table
-    filtered = _filtered(table, params, export.id_column)
+    filtered = _filtered(table, params, export)
     total = len(filtered)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     try:
@@ -98,9 +94,7 @@ def _leads_context(
     except ValueError:
         page = 1
     rows = filtered.iloc[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    without_route = _filtered(
-        table, {k: v for k, v in params.items() if k != "route"}, export.id_column
-    )
+    without_route = _filtered(table, {k: v for k, v in params.items() if k != "route"}, export)
     counts = without_route["route"].value_counts().to_dict()
 
     def link(**changes: object) -> str:
@@ -110,6 +104,10 @@ def _leads_context(
 
     context.update(
         {
+            **_outcome_words(export, champions),
+            "search_label": " or ".join(
+                ("lead id" if export.crm is not None else export.id_column, *export.display)
+            ),
             "rows": rows.to_dict("records"),
             "total": total,
             "all": len(table),
@@ -119,12 +117,29 @@ def _leads_context(
             "link": link,
             "csv_url": f"{PREFIX}/leads.csv" + ("?" + urlencode(params) if params else ""),
             "as_of": datetime.fromtimestamp(export.as_of, UTC),
-            "columns_present": {c: c in table for c in (*FILTERS, *LEAD_COLUMNS)},
+            "filters": export.filters,
+            "bant": [c for c in BANT_FIELDS if c in table],
             "first": (page - 1) * PAGE_SIZE + 1 if total else 0,
             "last": min(page * PAGE_SIZE, total),
         }
     )
     return context
+
+
+def _outcome_words(export: Export, champions: Champions) -> dict[str, str]:
+    """What readiness predicts, in words for the Leads page ("... are won within 90 days"),
+    and the label column whose filled rows are left out (flat mode)."""
+    if export.crm is not None and champions.engine is not None:
+        crm = champions.engine.info.crm
+        days = crm.horizon_days if crm is not None else 0
+        return {"outcome_words": f"are won within {days} days", "info_label": ""}
+    if champions.flat is not None:
+        label = champions.flat.details.label
+        return {
+            "outcome_words": f"have {label.column} = {label.positive}",
+            "info_label": label.column,
+        }
+    return {"outcome_words": "convert", "info_label": ""}
 
 
 def _refused(
@@ -153,7 +168,7 @@ def leads_csv(request: Request, session: SessionDep, champions: ChampionsDep) ->
     export = workspace(request).exports.session_export(session.sid, champions)
     if export is None:
         return redirect(request, f"{PREFIX}/leads", session)
-    filtered = _filtered(export.table, _filter_params(request), export.id_column)
+    filtered = _filtered(export.table, _filter_params(request, export), export)
     out = filtered.copy()
     if "created_at" in out:
         out["created_at"] = out["created_at"].dt.strftime("%Y-%m-%dT%H:%M:%S")

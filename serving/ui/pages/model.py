@@ -6,6 +6,7 @@ registry is cached per process (`ModelReads`)."""
 from __future__ import annotations
 
 import math
+import shlex
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,12 +41,39 @@ from leadready.serving.ui.web import (
 
 REGISTRY_SECONDS = 15.0
 METRICS = (
-    ("roc_auc", "ROC AUC", "higher is better"),
-    ("pr_auc", "PR AUC", "higher is better"),
-    ("top_decile_lift", "top-decile lift", "higher is better"),
-    ("ece", "expected calibration error", "lower is better"),
-    ("brier", "Brier score", "lower is better"),
-    ("log_loss", "log loss", "lower is better"),
+    (
+        "roc_auc",
+        "Ranking (ROC AUC)",
+        "how often a lead that converted is scored above one that did not: 0.5 is a coin "
+        "toss, 1 is perfect",
+    ),
+    (
+        "pr_auc",
+        "Precision at the top (PR AUC)",
+        "the share of converting leads among the highest scored, averaged over every cut-off; "
+        "higher is better",
+    ),
+    (
+        "top_decile_lift",
+        "Top-10% lift",
+        "how many times more often the top 10% by score convert than leads on average",
+    ),
+    (
+        "ece",
+        "Calibration error",
+        "how far the scores are from the rates observed, on average (0.02 = 2 points); "
+        "lower is better",
+    ),
+    (
+        "brier",
+        "Brier score",
+        "the mean squared gap between score and outcome; 0 is perfect, lower is better",
+    ),
+    (
+        "log_loss",
+        "Log loss",
+        "like the Brier score, but punishing confident mistakes harder; lower is better",
+    ),
 )
 SCORERS = (
     ("readiness", "readiness model"),
@@ -138,6 +166,28 @@ def _side(info: ModelInfo, version: str) -> dict[str, Any]:
     }
 
 
+def _outcome_words(info: ModelInfo) -> str:
+    """What a positive means for this model, for the page's plain-words lines."""
+    if info.flat is not None:
+        return f"had {info.flat.label.column} = {info.flat.label.positive}"
+    days = info.crm.horizon_days if info.crm is not None else 0
+    return f"were won within {days} days"
+
+
+def _compare_command(request: Request, flat: bool, sides: list[dict[str, Any]]) -> str | None:
+    """The command that compares the champion with the challenger on one hold-out, exactly as
+    it runs (against this server's models folder); None when there is one version only."""
+    if len(sides) < 2:
+        return None
+    models_dir = request.app.state.server.settings.models_dir
+    words = ["leadready", "models", "compare", sides[0]["version"], sides[1]["version"]]
+    if flat:
+        words.append("--flat")
+    if Path(models_dir) != Path("models"):
+        words += ["--models-dir", shlex.quote(str(models_dir))]
+    return " ".join(words)
+
+
 def _page_model(request: Request, champions: Champions) -> tuple[str, Engine | FlatModel]:
     """The champion the Model page shows: `?model=flat` or `crm`, else the API's one when the
     server has it, else the flat-table one."""
@@ -221,7 +271,7 @@ def model_page(request: Request, session: SessionDep, champions: ChampionsDep) -
     drivers_chart = hbars(
         [(capital(labels.get(f, f)), v, ACCENT) for f, v in drivers],
         "Global drivers: mean absolute contribution to readiness by input",
-        "mean absolute push on readiness (log-odds)",
+        "average push on readiness, up or down",
     )
     curves = reads.curves(engine)
     calibration, gains = _calibration_and_gains(curves, flat)
@@ -265,6 +315,8 @@ def model_page(request: Request, session: SessionDep, champions: ChampionsDep) -
             "routes": routes,
             "routing_warning": route_warning({r: s.share for r, s in info.routes.items()}),
             "routing_notes": info.routing_notes,
+            "outcome_words": _outcome_words(info),
+            "compare": _compare_command(request, flat, sides),
             "route_chart": route_strip(info.routes, "Share of hold-out leads by route"),
             "sides": sides,
             "same": same,
