@@ -21,6 +21,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
 from leadready.features.contract import CheckedTable, ContractError, check_dates, quoted
+from leadready.features.metadata import SCHEMA_IGNORED
 from leadready.features.schema import TableMapping
 from leadready.features.table import MISSING_TOKENS, flat_columns, numbers, read_flat
 from leadready.training.result import TrainingError
@@ -107,7 +108,9 @@ def _where(frame: pd.DataFrame, path: str, mask: np.ndarray) -> str:
     return table.where(mask)
 
 
-def _label(frame: pd.DataFrame, config: FlatConfig, path: str) -> tuple[np.ndarray, np.ndarray]:
+def read_labels(
+    frame: pd.DataFrame, config: FlatConfig, path: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(labelled mask, 0/1 labels of all rows); the positive value is matched exactly, then
     ignoring case, then as a number."""
     values = frame[config.label]
@@ -196,7 +199,7 @@ def infer_types(frame: pd.DataFrame, config: FlatConfig, mapping: TableMapping) 
             continue
         override = mapping.features.get(name)
         if override == "ignore":
-            out.append(ColumnType(name, "excluded", "schema", "ignored by the schema"))
+            out.append(ColumnType(name, "excluded", "schema", SCHEMA_IGNORED))
         elif override is not None:
             out.append(ColumnType(name, override, "schema", _describe(frame[name], override)))
         else:
@@ -344,7 +347,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
             f"{path}: the --id column is not an id:\n" + "\n".join(f"- {p}" for p in problems)
         )
     times = _times(frame, config.time, mapping, path) if config.time else None
-    labelled, y_all = _label(frame, config, path)
+    labelled, y_all = read_labels(frame, config, path)
     rows = np.flatnonzero(labelled)
     data = frame.iloc[rows].reset_index(drop=True)
     y = y_all[rows]
