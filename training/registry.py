@@ -68,6 +68,9 @@ from leadready.training.report import ReportData, write_report
 from leadready.training.result import TrainResult
 
 EXPERIMENT = "leadready"
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+"""MLflow 3's UI opens an experiment of this kind on its training runs, not on an empty GenAI
+traces view; experiments created before it was set get it on the next `train`."""
 
 
 @dataclass(frozen=True)
@@ -88,9 +91,14 @@ def configure(models_dir: Path) -> str:
     if embedded:
         models_dir.mkdir(parents=True, exist_ok=True)
     use_store(models_dir)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
         location = (models_dir / "artifacts").resolve().as_uri() if embedded else None
-        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location, tags=EXPERIMENT_TAGS)
+    else:
+        for key, value in EXPERIMENT_TAGS.items():
+            if experiment.tags.get(key) != value:
+                MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     mlflow.set_experiment(EXPERIMENT)
     return redacted(mlflow.get_tracking_uri())
 
