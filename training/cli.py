@@ -379,7 +379,7 @@ def models_promote(
     flat: Flat = False,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Make VERSION the champion (a running server picks it up on reload or SIGHUP)."""
+    """Make VERSION the champion (a running server serves it within seconds)."""
     from leadready.training.registry import promote
 
     try:
@@ -387,6 +387,6 @@ def models_promote(
     except ValueError as exc:
         raise fail(str(exc)) from None
     console.print(
-        f"{name} version {version} is now champion; reload a running API "
-        "with POST /v1/admin/reload or SIGHUP."
+        f"{name} version {version} is now champion; a running server serves it within a few "
+        "seconds (at once with POST /v1/admin/reload or SIGHUP)."
     )
