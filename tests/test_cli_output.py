@@ -46,6 +46,8 @@ def test_train_prints_no_mlflow_log_lines_unless_verbose_and_its_experiment_open
     mlflow.set_tracking_uri(f"sqlite:///{models / 'mlflow.db'}")
     experiment = mlflow.get_experiment_by_name("leadready")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    link = f"/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
+    assert link in "".join(said.split())
 
     verbose = run("--verbose", "models", "list", "--models-dir", str(tmp_path / "fresh"))
     assert "INFO mlflow" in verbose.stderr  # a new store's set-up, shown on request

@@ -82,6 +82,8 @@ class Published:
     tracking_uri: str
     model_uri: str
     report: Path
+    runs_url: str
+    """Where the MLflow UI shows the experiment's training runs (`experiment_runs_url`)."""
 
 
 def configure(models_dir: Path) -> str:
@@ -101,6 +103,18 @@ def configure(models_dir: Path) -> str:
                 MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     mlflow.set_experiment(EXPERIMENT)
     return redacted(mlflow.get_tracking_uri())
+
+
+def experiment_runs_url(tracking_uri: str, experiment_id: str) -> str:
+    """The MLflow UI page of the experiment's training runs: on the tracking server itself, or
+    for the embedded store, on `mlflow ui`'s default address. MLflow 3.17's UI opens every
+    experiment on its GenAI views unless the link asks for `workflowType=machine_learning`."""
+    base = (
+        tracking_uri
+        if tracking_uri.startswith(("http://", "https://"))
+        else "http://127.0.0.1:5000"
+    )
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def _holdout_frame(result: TrainResult) -> pd.DataFrame:
@@ -212,6 +226,7 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
                 tracking_uri,
                 f"models:/{name}/{version}",
                 report,
+                experiment_runs_url(tracking_uri, run.info.experiment_id),
             )
         except Interrupted as exc:
             while mlflow.active_run():  # one started but not yet entered as a `with`
