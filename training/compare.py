@@ -108,21 +108,22 @@ def own_columns(version: Version, rows: Rows) -> dict[str, np.ndarray]:
 
 
 def seen_rows(version: Version, rows: Rows, holder: ModelInfo | None) -> np.ndarray:
-    """Which rows the version was fitted on. Flat: ids among those it recorded, else (older
-    runs) every row when the hold-out's `holder` was trained on the same table (same
-    fingerprint). CRM: every row when the holder's test window starts before the version's
-    own (the version was fitted on snapshots up to its test window)."""
-    info, n = version.info, len(rows.ids)
+    """Which rows the version was fitted on: those of leads among the ids it recorded (a flat
+    model's every row, a CRM model's leads before its test split). A version logged before it
+    recorded them has seen every row when the hold-out's `holder` was trained on the same data
+    (same fingerprint) and, for a CRM model, its test window starts before the version's own."""
+    n = len(rows.ids)
+    if version.trained is not None:
+        return np.isin(rows.ids.astype(str), version.trained.astype(str))
+    info = version.info
+    same = holder is not None and holder.details.data.sha256 == info.details.data.sha256
     if info.crm is not None:
-        overlap = (
-            holder is not None
+        same = (
+            same
+            and holder is not None
             and holder.crm is not None
             and pd.Timestamp(holder.crm.split.test_from) < pd.Timestamp(info.crm.split.test_from)
         )
-        return np.full(n, overlap)
-    if version.trained is not None:
-        return np.isin(rows.ids.astype(str), version.trained.astype(str))
-    same = holder is not None and holder.details.data.sha256 == info.details.data.sha256
     return np.full(n, same)
 
 

@@ -176,7 +176,8 @@ def assemble(
     its metadata (shared fields, `custom` features, the mode's `details`) and the hold-out
     measurements, as publication takes them. Drivers are measured on the encoded rows
     `explained`, after `explaining` is called (a progress step). `trained_ids` are the ids of
-    every row the registered model was fitted on, when it was refitted on its hold-out too."""
+    the leads the registered model was fitted (or calibrated) on: a flat model's every row, a CRM
+    model's leads before its test split."""
     intervals = holdout_intervals(holdout, config.seed)
     routes = route_statistics(
         holdout.scores["readiness"],
