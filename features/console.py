@@ -51,6 +51,12 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code=code)
 
 
+def print_notes(notes: list[str]) -> None:
+    """Say how values were read that the data contract spells otherwise (not errors)."""
+    for note in notes:
+        console.print(f"[bold]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
+
+
 @overload
 def load_schema(path: Path) -> Schema: ...
 @overload

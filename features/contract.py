@@ -13,6 +13,7 @@ What a file is before it is parsed (UTF-8 or not, a workbook named .csv) is `fea
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
@@ -92,6 +93,9 @@ ACTIVITY_COLUMNS = ("lead_id", "occurred_at", "type")
 TOUCH_COLUMNS = ("lead_id", "occurred_at", "channel", "team", "responded")
 
 MAX_LISTED_ROWS = 10
+MAX_LISTED_VALUES = 10
+"""Most distinct values one problem or note lists (by count, largest first); the rest are
+counted as "and K more values"."""
 MAX_SHOWN_CHARS = 60
 """Longest value an error message quotes in full; longer ones are cut and their length said."""
 EARLIEST = 0  # 1970-01-01, Unix seconds
@@ -108,17 +112,61 @@ class ContractError(ValueError):
     """Input that breaks the data contract; the message is meant for the person who made it."""
 
 
+_SEPARATORS = re.compile(r"[\W_]+")
+
+
+def value_key(text: str) -> str:
+    """A vocabulary value as leadready matches it: case folded, and every run of spaces,
+    punctuation and underscores one "_", none at the ends. "Trade Show", "trade-show" and
+    " TRADE_SHOW " are all `trade_show`. Files (`_enum`, schema value maps) and the API
+    (serving.schemas) match through this one function."""
+    return _SEPARATORS.sub("_", text.casefold()).strip("_")
+
+
+def value_keys(values: pd.Series) -> pd.Series:
+    """`value_key` of every cell of a text column, computed once per distinct value."""
+    keys = {value: value_key(value) for value in values.unique()}
+    return values.map(keys)
+
+
+def _most_frequent_first(counts: pd.Series) -> pd.Series:
+    """Counts sorted largest first, ties in their first-seen order (so messages are stable)."""
+    return counts.iloc[np.argsort(-counts.to_numpy(), kind="stable")]
+
+
+def counted_values(values: pd.Series, unit: str = "row") -> str:
+    """The distinct values of a column, most frequent first, as a message lists them: with
+    their counts unless each occurs once, MAX_LISTED_VALUES at most and "and K more values"
+    for the rest; '' when there are none."""
+    counts = _most_frequent_first(values.astype(str).value_counts(sort=False))
+    listed = counts.iloc[:MAX_LISTED_VALUES]
+    each_once = bool((counts == 1).all())
+    shown = ", ".join(
+        quoted(v) if each_once else f"{quoted(v)} in {n:,} {unit}{'s' if n > 1 else ''}"
+        for v, n in listed.items()
+    )
+    rest = counts.iloc[MAX_LISTED_VALUES:]
+    if len(rest):
+        more = f"{len(rest):,} more value{'s' if len(rest) > 1 else ''}"
+        total = int(rest.sum())
+        shown += f" and {more}" + ("" if each_once else f" in {total:,} {unit}s")
+    return shown
+
+
 @dataclass(frozen=True)
 class Crm:
     """A validated CRM export. Frames are sorted by lead (and time for events).
 
     `custom` names the extra lead columns a schema declared as features, with their kind
-    (numeric or categorical); they are columns of `leads`."""
+    (numeric or categorical); they are columns of `leads`. `schema` is the one the export was
+    read with; `notes` the values read as another spelling of a contract value."""
 
     leads: pd.DataFrame
     activities: pd.DataFrame
     touches: pd.DataFrame
     custom: dict[str, str] = field(default_factory=dict)
+    schema: Schema | None = None
+    notes: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -131,6 +179,11 @@ class CheckedTable:
     is_csv: bool
     problems: list[str]
     date_formats: dict[str, str]
+    notes: list[str] = field(default_factory=list)
+    """Values read as another spelling of a contract value: not problems, said once."""
+    unmatched: dict[str, str] = field(default_factory=dict)
+    """Schema renames (export column -> contract column) whose export column is missing: the
+    problem is the schema's, so the contract column is not reported missing as well."""
 
     @classmethod
     def of(
@@ -138,9 +191,13 @@ class CheckedTable:
     ) -> CheckedTable:
         return cls(path, frame, not path.endswith(".parquet"), [], dict(date_formats or {}))
 
+    @property
+    def unit(self) -> str:
+        return "line" if self.is_csv else "row"
+
     def where(self, mask: np.ndarray) -> str:
         rows = np.flatnonzero(mask)
-        unit = "line" if self.is_csv else "row"
+        unit = self.unit
         # Header is line 1 in a CSV; parquet rows are counted from 1.
         numbers = rows + (2 if self.is_csv else 1)
         shown = ", ".join(str(n) for n in numbers[:MAX_LISTED_ROWS])
@@ -150,8 +207,7 @@ class CheckedTable:
 
     def report(self, mask: np.ndarray, column: str, what: str, expected: str) -> None:
         values = self.frame[column][mask] if column in self.frame else pd.Series(dtype=object)
-        distinct = list(dict.fromkeys(values.astype(str)))[:5]
-        shown = ", ".join(quoted(v) for v in distinct)
+        shown = counted_values(cell_text(values), self.unit)
         self.problems.append(
             f"{self.file}, column '{column}', {self.where(mask)}: {what}"
             + (f" ({shown})" if shown else "")
@@ -236,10 +292,22 @@ def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable
         raise ContractError(f"{folder}: both {name}.csv and {name}.parquet exist; keep one")
     path = present[0]
     frame = read_table(path)
-    if mapping is not None:
-        frame = mapping.apply(frame)
-    dates = mapping.dates if mapping is not None else {}
-    return CheckedTable.of(str(path), frame, dates)
+    if mapping is None:
+        return CheckedTable.of(str(path), frame)
+    table = CheckedTable.of(str(path), mapping.apply(frame), mapping.dates)
+    table.unmatched = mapping.unmatched(list(frame.columns))
+    table.problems.extend(unmatched_renames(table.unmatched, path, list(frame.columns)))
+    return table
+
+
+def unmatched_renames(unmatched: dict[str, str], path: Path, columns: list[str]) -> list[str]:
+    """One problem per schema rename whose export column `path` does not have."""
+    found = ", ".join(map(quoted, columns)) or "none"
+    return [
+        f"{path}: the schema maps column {quoted(key)} (to {target}), which is not in "
+        f"{path.name} (columns: {found}); expected the column's name as the file spells it"
+        for key, target in unmatched.items()
+    ]
 
 
 def cell_text(series: pd.Series) -> pd.Series:
@@ -261,7 +329,8 @@ def _text(table: CheckedTable, column: str) -> pd.Series:
 def _require_columns(
     table: CheckedTable, columns: tuple[str, ...], required: tuple[str, ...]
 ) -> bool:
-    missing = [c for c in required if c not in table.frame.columns]
+    renamed = set(table.unmatched.values())  # reported as the schema's problem already
+    missing = [c for c in required if c not in table.frame.columns and c not in renamed]
     if missing:
         table.problems.append(
             f"{table.file}: missing column{'s' if len(missing) > 1 else ''} "
@@ -269,19 +338,33 @@ def _require_columns(
             + f"; expected columns {', '.join(columns)}"
             + f" (found {', '.join(map(quoted, table.frame.columns)) or 'none'})"
         )
-    return not missing
+    return all(c in table.frame.columns for c in required)
 
 
 def _enum(
     table: CheckedTable, column: str, allowed: tuple[str, ...], empty: str | None
 ) -> pd.Series:
-    values = _text(table, column).str.lower()
+    """A vocabulary column matched through `value_key`; other spellings of an allowed value
+    ("Trade Show" for trade_show) are read as it and noted, other values reported."""
+    text = _text(table, column)
+    values = value_keys(text)
     if empty is not None:
         values = values.mask(values == "", empty)
     bad = ~values.isin(allowed).to_numpy()
     if bad.any():
         note = f" (empty means {empty})" if empty is not None else ""
         table.report(bad, column, "value not allowed", f"one of {' | '.join(allowed)}{note}")
+    respelt = ~bad & (text != values).to_numpy() & (text != "").to_numpy()
+    if respelt.any():
+        pairs = pd.DataFrame({"text": text[respelt], "key": values[respelt]})
+        counts = _most_frequent_first(pairs.value_counts(sort=False)).iloc[:MAX_LISTED_VALUES]
+        read = [
+            f"{quoted(t)} read as {k} ({n:,} {table.unit}{'s' if n > 1 else ''})"
+            for (t, k), n in zip(counts.index, counts, strict=True)
+        ]
+        rest = len(pairs.drop_duplicates()) - MAX_LISTED_VALUES
+        more = f" and {rest} more spelling{'s' if rest > 1 else ''}" if rest > 0 else ""
+        table.notes.append(f"{table.file}, column '{column}': {', '.join(read)}{more}")
     return values
 
 
@@ -342,7 +425,7 @@ def _number(table: CheckedTable, column: str) -> pd.Series:
 
 
 def _flag(table: CheckedTable, column: str) -> pd.Series:
-    text = _text(table, column).str.lower()
+    text = value_keys(_text(table, column))
     values = pd.Series(np.nan, index=text.index)
     values[text.isin(_TRUE)] = 1.0
     values[text.isin(_FALSE)] = 0.0
@@ -491,7 +574,8 @@ def load_crm(
     known = leads.get("lead_id")
     activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, {"type": ACTIVITY_TYPES})
     touches = _check_events(touches_t, TOUCH_COLUMNS, known, {"channel": CHANNELS, "team": TEAMS})
-    problems = leads_t.problems + activities_t.problems + touches_t.problems
+    tables = (leads_t, activities_t, touches_t)
+    problems = [p for t in tables for p in t.problems]
     if problems:
         count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
         raise ContractError(
@@ -507,4 +591,6 @@ def load_crm(
             drop=True
         ),
         custom=custom,
+        schema=schema,
+        notes=[n for t in tables for n in t.notes],
     )

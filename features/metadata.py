@@ -29,7 +29,12 @@ from pydantic import (
     model_validator,
 )
 
-from leadready.features.routing import ROUTES, Thresholds
+from leadready.features.routing import (
+    MAX_DISQUALIFIED_WINS,
+    ROUTES,
+    SALES_PRECISION,
+    Thresholds,
+)
 
 Mode = Literal["snapshots", "flat"]
 """How a model was trained: on CRM exports (snapshots of leads over time) or a flat table."""
@@ -68,20 +73,30 @@ class ModelKinds(Section):
 
 
 class Policy(Section):
-    """The routing policy options thresholds were chosen for (`leadready train` options)."""
+    """The routing policy thresholds are chosen for (`leadready train` options; see
+    `training.evaluate.choose_thresholds`): the win rate within the horizon of leads at the
+    sales threshold, the eventual win rate above which a lead is not disqualified (None in
+    versions trained before that rule: the cap alone set the threshold), the most eventual wins
+    disqualified, and the sales team's capacity in leads a week (None: no limit)."""
 
-    sales_precision: float
-    max_disqualified_wins: float
+    sales_precision: float = SALES_PRECISION
+    disqualify_win_rate: float | None = None
+    max_disqualified_wins: float = MAX_DISQUALIFIED_WINS
+    sales_capacity: float | None = None
 
 
 class RouteStats(Section):
     """One route on the hold-out: share of rows, win rate within the horizon (the label in flat
-    mode), eventual win rate, row count."""
+    mode), eventual win rate, row count, and both win rates in the band of the route's rows
+    nearest the threshold it borders (see `training.evaluate.route_statistics`; NaN in versions
+    trained before they were measured)."""
 
     share: Number
     win_rate: Number
     eventual_win_rate: Number
     rows: int
+    margin_win_rate: Number = math.nan
+    margin_eventual_win_rate: Number = math.nan
 
 
 class LeaderboardRow(Section):
@@ -138,12 +153,15 @@ class TableSplit(Split):
 
 class CrmDetails(Section):
     """What only a model trained on CRM exports has: its label horizon and snapshot step
-    (days), the export's fingerprint and the time split."""
+    (days), the export's fingerprint, the time split, and the schema file it was trained with
+    (`features.schema.Schema.stored`; empty without one, and in versions trained before it was
+    kept), which scoring applies when it is given none."""
 
     horizon_days: int
     step_days: int
     data: Fingerprint
     split: SnapshotSplit
+    schema_tables: dict[str, dict[str, Any]] = {}
 
 
 class FlatLabel(Section):
@@ -170,8 +188,11 @@ class Refit(Section):
 
 class FlatDetails(Section):
     """What only a flat-table model has: the columns it reads and the types training settled
-    on, what it left out and why, single-column ROC AUCs (and those high enough to suspect
-    leakage), the schema mapping, the refit, the table's fingerprint and the split."""
+    on, what it left out and why, single-column ROC AUCs, suspected leakage (column -> evidence,
+    excluded or kept by the schema; `leakage_warnings` the AUCs of those kept), the warning a
+    too-good hold-out AUC raised, the schema mapping, the refit, the table's fingerprint and the
+    split. Versions trained before `suspected_leakage` and `holdout_warning` read with their
+    defaults (none, no warning)."""
 
     id_column: str
     label: FlatLabel
@@ -184,13 +205,15 @@ class FlatDetails(Section):
     refit: Refit
     data: TableFingerprint
     split: TableSplit
+    suspected_leakage: dict[str, str] = {}
+    holdout_warning: str | None = None
 
     @property
     def distrusted(self) -> set[str]:
         """Columns this training suspected of leakage or was told to ignore: another version
         that reads one of them is not trusted against this one (`training.compare`)."""
         ignored = {name for name, note in self.excluded.items() if note == SCHEMA_IGNORED}
-        return set(self.leakage_warnings) | ignored
+        return set(self.suspected_leakage) | set(self.leakage_warnings) | ignored
 
 
 CRM_KEYS = tuple(CrmDetails.model_fields)
@@ -217,6 +240,7 @@ class ModelInfo(Section):
     thresholds: Thresholds
     policy: Policy
     routes: dict[str, RouteStats]
+    routing_notes: list[str] = []  # each adjustment the policy made to the thresholds
     metrics: dict[str, Number]
     intervals: dict[str, dict[str, tuple[Number, Number, Number]]]
     leaderboard: list[LeaderboardRow]

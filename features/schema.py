@@ -5,8 +5,8 @@ flat one-row-per-lead export). Each section may hold:
 
 - `file`: the file name in the export folder, when it is not `<table>.csv`/`.parquet`;
 - `columns`: renames, export column -> contract column;
-- `values`: per contract column, export value -> contract value (matched exactly, then
-  ignoring case and surrounding spaces);
+- `values`: per contract column, export value -> contract value (matched exactly, then as
+  `features.contract.value_key` folds both: ignoring case, spaces and punctuation);
 - `dates`: per contract column, a strftime format such as `%d/%m/%Y %H:%M`;
 - `features`: extra export columns to use as model features, each `numeric`, `categorical`
   or (flat mode) `ignore`.
@@ -14,14 +14,14 @@ flat one-row-per-lead export). Each section may hold:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import yaml
 
-from leadready.features.contract import ContractError
+from leadready.features.contract import ContractError, value_keys
 
 SECTIONS = ("leads", "activities", "touches", "table")
 FEATURE_KINDS = ("numeric", "categorical", "ignore")
@@ -43,12 +43,20 @@ class TableMapping:
             if column not in out:
                 continue
             exact = out[column].astype(object)
-            folded = {str(k).strip().lower(): v for k, v in mapping.items()}
-            text = exact.astype(str).str.strip().str.lower()
+            folded = dict(zip(value_keys(pd.Series(list(mapping))), mapping.values(), strict=True))
             mapped = exact.map(mapping)
-            mapped = mapped.where(mapped.notna(), text.map(folded))
+            mapped = mapped.where(mapped.notna(), value_keys(exact.astype(str)).map(folded))
             out[column] = mapped.where(mapped.notna(), exact)
         return out
+
+    def unmatched(self, columns: list[str]) -> dict[str, str]:
+        """The renames (export column -> contract column) whose export column is not among
+        `columns` while the contract column is not there either: a misspelt or stale schema."""
+        return {
+            key: target
+            for key, target in self.columns.items()
+            if key not in columns and target not in columns
+        }
 
 
 @dataclass(frozen=True)
@@ -58,6 +66,23 @@ class Schema:
 
     def table(self, name: str) -> TableMapping:
         return self.tables.get(name, TableMapping())
+
+    def stored(self) -> dict[str, dict[str, Any]]:
+        """The sections as plain data, for a model's metadata (`CrmDetails.schema_tables`)."""
+        return {name: asdict(mapping) for name, mapping in self.tables.items()}
+
+    @classmethod
+    def from_stored(cls, tables: dict[str, dict[str, Any]], source: str) -> Schema | None:
+        """The schema a model stored with `stored`; None when it was trained without one."""
+        if not tables:
+            return None
+        return cls({name: TableMapping(**mapping) for name, mapping in tables.items()}, source)
+
+    def without_files(self) -> Schema:
+        """The schema for tables saved under the contract's names (the workspace's uploads)."""
+        return replace(
+            self, tables={name: replace(m, file=None) for name, m in self.tables.items()}
+        )
 
     @classmethod
     def load(cls, path: str | Path) -> Schema:

@@ -10,6 +10,7 @@ server log has the full reason.
 from __future__ import annotations
 
 import hmac
+import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
+from leadready.features.contract import quoted
 from leadready.features.registry import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
 from leadready.serving import outcomes
 from leadready.serving.audit import AuditError, AuditLog
@@ -32,6 +34,7 @@ from leadready.serving.schemas import (
     Message,
     ScoreRequest,
     ScoreResponse,
+    id_text,
 )
 from leadready.serving.state import ServerDep, served_models
 from leadready.serving.throttle import MAX_FAILURES, WINDOW, KeyThrottle, client_address
@@ -89,7 +92,10 @@ def too_many_wrong_keys(wait: float) -> HTTPException:
 
 V1_ERRORS: dict[int | str, dict[str, Any]] = {
     401: {"model": Message, "description": "Missing or invalid API key"},
-    413: {"model": ErrorResponse, "description": "Body over 1 MiB"},
+    413: {
+        "model": ErrorResponse,
+        "description": "Body over 1 MiB (16 MiB for /v1/score/batch: 1,000 realistic leads)",
+    },
     422: {
         "model": ErrorResponse,
         "description": "Invalid input: each wrong field's path and what was expected",
@@ -121,12 +127,21 @@ AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
 def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Pydantic errors as {field: dotted path, message: what was wrong and expected}."""
+    """Pydantic errors as {field: dotted path, message: what was wrong and expected, and the
+    value sent when it is one value (cut as `features.contract.quoted` cuts it)}."""
     out = []
     for error in errors:
         path = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
-        out.append({"field": printable(path), "message": printable(error.get("msg", "invalid"))})
+        message = error.get("msg", "invalid")
+        value = error.get("input")
+        if error.get("type") != "missing" and (value is None or isinstance(value, SCALARS)):
+            message += f"; got {quoted(value) if isinstance(value, str) else json.dumps(value)}"
+        out.append({"field": printable(path), "message": printable(message)})
     return out
+
+
+SCALARS = (str, int, float, bool)
+"""Values a 422 message quotes; a whole object or list is not repeated back."""
 
 
 def printable(text: str) -> str:
@@ -162,7 +177,10 @@ def score(
     return JSONResponse(results[0])
 
 
-@router.post("/score/batch", response_model=BatchResponse, tags=["scoring"])
+BATCH_PATH = "/v1/score/batch"
+
+
+@router.post(BATCH_PATH.removeprefix(router.prefix), response_model=BatchResponse, tags=["scoring"])
 def score_batch(
     body: BatchRequest, engine: EngineDep, audit: AuditDep, server: ServerDep
 ) -> JSONResponse:
@@ -175,7 +193,7 @@ def score_batch(
             slots.append(len(valid) - 1)
         except ValidationError as exc:
             lead = item.get("lead") if isinstance(item, dict) else None
-            lead_id = lead.get("lead_id") if isinstance(lead, dict) else None
+            lead_id = id_text(lead.get("lead_id")) if isinstance(lead, dict) else None
             slots.append(
                 {
                     "index": i,

@@ -27,6 +27,7 @@ from leadready.serving import api, ops, outcomes, ui
 from leadready.serving.audit import AuditLog, default_url, journal_dir
 from leadready.serving.fleet import Watcher
 from leadready.serving.middleware import LimitsAndMetrics
+from leadready.serving.schemas import MAX_BATCH_BODY_BYTES
 from leadready.serving.state import ServerState
 from leadready.serving.throttle import FOLDER, KeyThrottle
 
@@ -115,8 +116,9 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
         known_paths=frozenset(
             r.path for r in (*api.router.routes, *ops.router.routes) if isinstance(r, APIRoute)
         ),
-        # The workspace takes whole CRM exports as uploads; the API stays at 1 MiB.
-        larger={ui.UPLOAD_PATH: ui.MAX_UPLOAD_BYTES},
+        # The workspace takes whole CRM exports as uploads, a batch up to 1,000 leads; the
+        # rest of the API stays at 1 MiB.
+        larger={ui.UPLOAD_PATH: ui.MAX_UPLOAD_BYTES, api.BATCH_PATH: MAX_BATCH_BODY_BYTES},
     )
     ui.mount(app, settings.models_dir, settings.sample_dir, settings.session_secret)
     app.exception_handler(RequestValidationError)(invalid)

@@ -67,6 +67,7 @@ COLUMNS = (
     "potential",
     "route",
     "scored_at",
+    "as_of",
 )
 
 metadata = sa.MetaData()
@@ -84,7 +85,11 @@ scores = sa.Table(
     sa.Column("scored_at", sa.String(40), nullable=False),
     # Null in rows written before the journal existed; NULLs never collide in a unique index.
     sa.Column("record_key", sa.String(80), nullable=True),
+    # The time the lead was scored at (the request's as_of, or now); null in older rows.
+    sa.Column("as_of", sa.String(40), nullable=True),
 )
+ADDED_COLUMNS = {"record_key": "VARCHAR(80)", "as_of": "VARCHAR(40)"}
+"""Columns newer than the first audit logs, added on start to a table that lacks them."""
 record_key_index = sa.Index("ix_scores_record_key", scores.c.record_key, unique=True)
 
 
@@ -117,21 +122,23 @@ def engine_for(url: str) -> sa.Engine:
             connection.exec_driver_sql("PRAGMA journal_mode=WAL")
     try:
         metadata.create_all(engine)
-        _add_record_key(engine)
+        _add_columns(engine)
     except sa.exc.DatabaseError:
         # Another worker process created or upgraded the table between the check and the change.
         columns = {c["name"] for c in sa.inspect(engine).get_columns(scores.name)}
-        if "record_key" not in columns:
+        if not set(ADDED_COLUMNS) <= columns:
             raise
     return engine
 
 
-def _add_record_key(engine: sa.Engine) -> None:
-    """Audit logs written before the journal have no `record_key`: add it and its index."""
+def _add_columns(engine: sa.Engine) -> None:
+    """Audit logs written by older versions lack `record_key` (before the journal) or `as_of`:
+    add them, and the record_key index."""
     with engine.begin() as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns(scores.name)}
-        if "record_key" not in columns:
-            connection.execute(sa.text("ALTER TABLE scores ADD COLUMN record_key VARCHAR(80)"))
+        for name, kind in ADDED_COLUMNS.items():
+            if name not in columns:
+                connection.execute(sa.text(f"ALTER TABLE scores ADD COLUMN {name} {kind}"))
         record_key_index.create(connection, checkfirst=True)
 
 
@@ -220,7 +227,9 @@ class Journal:
         rows = []
         offset = self.shipped
         for line in chunk.split(b"\n")[:-1][:FLUSH_ROWS]:
-            rows.append({**json.loads(line), "record_key": f"{self.path.stem}:{offset}"})
+            # A journal written by an older version may lack newer columns (as_of): null.
+            row = {**dict.fromkeys(COLUMNS), **json.loads(line)}
+            rows.append({**row, "record_key": f"{self.path.stem}:{offset}"})
             offset += len(line) + 1
         return rows, offset
 

@@ -16,6 +16,7 @@ from leadready.features.console import (
     console,
     fail,
     load_schema,
+    print_notes,
     progress_bar,
 )
 from leadready.features.contract import ContractError, load_crm, parse_moment
@@ -23,6 +24,8 @@ from leadready.features.files import OutputError, check_output, write_csv
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from leadready.serving.store import LoadedModel
 
 app = typer.Typer()
 AuditUrl = Annotated[
@@ -241,10 +244,18 @@ def score(
     try:
         if as_of is not None:
             parse_moment(as_of, "--as-of")  # a typo fails before a large export is read
-        crm = load_crm(data, require_outcome=False, schema=load_schema(schema))
-        loaded = load_champion(models_dir)
+        try:
+            loaded: LoadedModel | None = load_champion(models_dir)
+        except NoChampionError as exc:
+            loaded, no_champion = None, exc  # said after the export's own problems
+        # Without --schema, the schema the champion was trained with (if any) reads the export.
+        mapping = load_schema(schema) if schema is not None or loaded is None else loaded.schema
+        crm = load_crm(data, require_outcome=False, schema=mapping)
+        if loaded is None:
+            raise no_champion
     except (ContractError, NoChampionError) as exc:
         raise fail(str(exc)) from None
+    print_notes(crm.notes)
     with progress_bar() as progress:
         task = progress.add_task("Scoring leads", total=None)
         try:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from leadready.features.build import DAY, Events, Leads, build_features
-from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS, quoted
 from leadready.features.metadata import CrmDetails
 from leadready.features.registry import NoChampionError
 from leadready.features.routing import route_reason
@@ -125,9 +125,22 @@ class Engine:
                 "as_of": datetime.fromtimestamp(int(as_of[i]), UTC).isoformat(),
                 "scored_at": scored_at,
                 "request_id": uuid.uuid4().hex,
+                "warnings": unknown_custom(request.lead, self.info.custom),
             }
             for i, request in enumerate(requests)
         ]
+
+
+def unknown_custom(lead: LeadIn, custom: Mapping[str, str]) -> list[str]:
+    """A warning per `lead.custom` key the model has no feature of: scoring goes on without
+    it, but a misspelt key would otherwise pass unnoticed."""
+    known = ", ".join(map(quoted, custom)) or "none"
+    return [
+        f"lead.custom {quoted(key)} is not a custom feature of this model, so it was ignored "
+        f"(the model's custom features: {known})"
+        for key in lead.custom
+        if key not in custom
+    ]
 
 
 def _custom_value(value: str | float | None, kind: str) -> object:

@@ -27,15 +27,16 @@ from leadready.features.contract import (
     DATE_RANGE,
     EARLIEST,
     LATEST,
-    MAX_LISTED_ROWS,
+    CheckedTable,
     ContractError,
     cell_text,
     quoted,
     read_table,
+    value_keys,
 )
 from leadready.features.routing import ROUTES
 from leadready.serving.audit import engine_for, scores
-from leadready.serving.schemas import Moment, unix_seconds
+from leadready.serving.schemas import IdText, LeadId, Moment, Vocabulary, unix_seconds
 
 Outcome = Literal["won", "lost"]
 OUTCOMES: tuple[str, ...] = get_args(Outcome)
@@ -81,8 +82,8 @@ class OutcomeIn(BaseModel):
             ]
         },
     )
-    lead_id: Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_lead_id)]
-    outcome: Outcome
+    lead_id: Annotated[LeadId, IdText, AfterValidator(_lead_id)]
+    outcome: Annotated[Outcome, Vocabulary]
     outcome_at: Moment
 
 
@@ -144,16 +145,6 @@ def store(engine: sa.Engine, rows: list[OutcomeIn]) -> OutcomesImported:
     return OutcomesImported(imported=len(records), replaced=replaced)
 
 
-def _lines(rows: np.ndarray, offset: int) -> str:
-    numbers = rows + offset
-    shown = ", ".join(str(n) for n in numbers[:MAX_LISTED_ROWS])
-    more = len(rows) - MAX_LISTED_ROWS
-    unit = "line" if offset == 2 else "row"
-    return f"{unit}{'s' if len(rows) > 1 else ''} {shown}" + (
-        f" and {more} more ({len(rows)} in all)" if more > 0 else ""
-    )
-
-
 def read_file(path: Path) -> list[OutcomeIn]:
     """Validate an outcomes file (columns lead_id, outcome, outcome_at; CSV or parquet).
 
@@ -176,34 +167,25 @@ def read_file(path: Path) -> list[OutcomeIn]:
             + f"; expected columns {', '.join(COLUMNS)} "
             f"(found {', '.join(map(quoted, frame.columns)) or 'none'})"
         )
-    offset = 1 if path.suffix == ".parquet" else 2
-    problems: list[str] = []
-
-    def report(mask: np.ndarray, column: str, what: str, expected: str, values: pd.Series) -> None:
-        rows = np.flatnonzero(mask)
-        shown = ", ".join(quoted(v) for v in list(dict.fromkeys(values[mask].astype(str)))[:5])
-        problems.append(
-            f"{path}, column '{column}', {_lines(rows, offset)}: {what}"
-            + (f" ({shown})" if shown else "")
-            + f"; expected {expected}"
-        )
+    table = CheckedTable.of(str(path), frame)
+    report = table.report
 
     def text(column: str) -> pd.Series:
         return cell_text(frame[column])
 
-    lead_id, outcome, outcome_at = text("lead_id"), text("outcome").str.lower(), text("outcome_at")
+    lead_id, outcome, outcome_at = text("lead_id"), value_keys(text("outcome")), text("outcome_at")
     empty = (lead_id == "").to_numpy()
     if empty.any():
-        report(empty, "lead_id", "empty id", "the lead_id the lead was scored with", lead_id)
+        report(empty, "lead_id", "empty id", "the lead_id the lead was scored with")
     long = (lead_id.str.len() > 200).to_numpy()
     if long.any():
-        report(long, "lead_id", "id longer than 200 characters", "at most 200", lead_id)
+        report(long, "lead_id", "id longer than 200 characters", "at most 200")
     twice = lead_id.duplicated(keep=False).to_numpy() & ~empty
     if twice.any():
-        report(twice, "lead_id", "lead listed more than once", "one outcome per lead", lead_id)
+        report(twice, "lead_id", "lead listed more than once", "one outcome per lead")
     bad = ~outcome.isin(OUTCOMES).to_numpy()
     if bad.any():
-        report(bad, "outcome", "value not allowed", "won | lost", text("outcome"))
+        report(bad, "outcome", "value not allowed", "won | lost")
     parsed = pd.to_datetime(outcome_at, format="ISO8601", utc=True, errors="coerce")
     undated = parsed.isna().to_numpy()
     if undated.any():
@@ -212,7 +194,6 @@ def read_file(path: Path) -> list[OutcomeIn]:
             "outcome_at",
             "date that does not parse or is empty",
             "an ISO 8601 date or time, the day the lead was won or lost",
-            outcome_at,
         )
     stamps = parsed.dt.tz_localize(None).to_numpy(dtype="datetime64[s]").astype(np.int64)
     out_of_range = ~undated & ((stamps < EARLIEST) | (stamps >= LATEST))
@@ -222,9 +203,8 @@ def read_file(path: Path) -> list[OutcomeIn]:
             "outcome_at",
             "date out of range",
             DATE_RANGE,
-            outcome_at,
         )
-    if problems:
+    if problems := table.problems:
         count = f"{len(problems)} problems" if len(problems) > 1 else "1 problem"
         raise OutcomeError(
             f"The outcomes in {path} cannot be imported ({count}):\n"

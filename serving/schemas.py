@@ -2,6 +2,9 @@
 
 Validation happens here, once, at the boundary: a body that passes can be scored without
 further checks, and one that does not gets a 422 naming the field path and what was expected.
+Values are read as files are (`features.contract`): vocabulary values through `value_key`
+("Trade Show" is trade_show), null or "" as unknown (BANT, optional fields), numeric lead ids
+as text.
 """
 
 from __future__ import annotations
@@ -9,7 +12,17 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    WrapValidator,
+    model_validator,
+)
 
 from leadready.features.contract import (
     DATE_RANGE,
@@ -23,12 +36,20 @@ from leadready.features.contract import (
     Source,
     Team,
     Timeframe,
+    value_key,
 )
 
 MAX_EVENTS = 5000
 """Most activities, and most touches, accepted for one lead in one request."""
 MAX_BATCH = 1000
 MAX_BODY_BYTES = 1 << 20
+"""Largest body of any request but a batch: one lead with 5,000 activities and 5,000 touches
+is about 0.9 MB."""
+MAX_BATCH_BODY_BYTES = 16 << 20
+"""Largest /v1/score/batch body, sized so that MAX_BATCH realistic leads fit: 1,000 leads of
+the 3,000-lead sample (44 activities and 19 touches each on average, all of their history)
+measured 5.5 MB as JSON, the 1,000 largest of them 9.4 MB; 16 MiB is 1,000 leads of 16 KiB,
+above the sample's 95th percentile lead (15 KB), about 3 times its mean."""
 
 Strict = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -49,18 +70,74 @@ def _in_range(moment: datetime) -> datetime:
 Moment = Annotated[datetime, AfterValidator(_in_range)]
 
 
+def _vocabulary(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    """The value as `value_key` spells it, validated; when that fails, the error of the value
+    as sent, so a 422 quotes what the client sent."""
+    if isinstance(value, str):
+        try:
+            return handler(value_key(value))
+        except ValidationError:
+            pass
+    return handler(value)
+
+
+def _is_empty(value: object) -> bool:
+    """null, or text that is empty once stripped (as a CSV cell is read)."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _unknown_when_empty(value: object, handler: ValidatorFunctionWrapHandler) -> object:
+    return "unknown" if _is_empty(value) else _vocabulary(value, handler)
+
+
+def _none_when_empty(value: object) -> object:
+    return None if _is_empty(value) else value
+
+
+LeadId = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+def id_text(value: object) -> object:
+    """A CRM's numeric id (12345) as the text a file would hold ("12345")."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return value
+
+
+IdText = BeforeValidator(id_text, json_schema_input_type=LeadId | int)
+"""A lead id field that takes a CRM's numeric id too (OpenAPI: the text or an integer)."""
+Vocabulary = WrapValidator(_vocabulary)
+"""A vocabulary field matched as files match it (`features.contract.value_key`)."""
+
+
+def unknown_when_empty(vocabulary: Any) -> WrapValidator:
+    """A vocabulary field where null and "" mean unknown, as an empty cell does (the OpenAPI
+    schema lists the values and null)."""
+    return WrapValidator(_unknown_when_empty, json_schema_input_type=vocabulary | None)
+
+
+Empty = BeforeValidator(_none_when_empty)
+"""An optional field where "" means missing, like null."""
+
+
 class LeadIn(BaseModel):
+    """A lead as a CRM sends it. Vocabulary values match ignoring case, spaces and punctuation
+    ("Trade Show" is trade_show); null or "" is unknown for BANT and missing for the optional
+    fields; `source` is required."""
+
     model_config = Strict
-    lead_id: str = Field(min_length=1, max_length=200)
+    lead_id: Annotated[LeadId, IdText] = Field(description="Text; a number is read as its digits.")
     created_at: Moment
-    source: Source
-    industry: str | None = Field(default=None, max_length=200)
-    company_size: float | None = Field(default=None, ge=0, le=10_000_000)
-    country: str | None = Field(default=None, max_length=100)
-    budget: Budget = "unknown"
-    authority: Authority = "unknown"
-    need: Need = "unknown"
-    timeframe: Timeframe = "unknown"
+    source: Annotated[Source, Vocabulary]
+    industry: Annotated[str | None, Empty] = Field(default=None, max_length=200)
+    company_size: Annotated[float | None, Empty] = Field(default=None, ge=0, le=10_000_000)
+    country: Annotated[str | None, Empty] = Field(default=None, max_length=100)
+    budget: Annotated[Budget, unknown_when_empty(Budget)] = "unknown"
+    authority: Annotated[Authority, unknown_when_empty(Authority)] = "unknown"
+    need: Annotated[Need, unknown_when_empty(Need)] = "unknown"
+    timeframe: Annotated[Timeframe, unknown_when_empty(Timeframe)] = "unknown"
     custom: dict[str, str | float | None] = Field(
         default_factory=dict,
         max_length=200,
@@ -72,15 +149,15 @@ class LeadIn(BaseModel):
 class ActivityIn(BaseModel):
     model_config = Strict
     occurred_at: Moment
-    type: ActivityType
+    type: Annotated[ActivityType, Vocabulary]
 
 
 class TouchIn(BaseModel):
     model_config = Strict
     occurred_at: Moment
-    channel: Channel
-    team: Team
-    responded: bool | None = None
+    channel: Annotated[Channel, Vocabulary]
+    team: Annotated[Team, Vocabulary]
+    responded: Annotated[bool | None, Empty] = None
 
 
 EXAMPLE_REQUEST: dict[str, Any] = {
@@ -120,19 +197,37 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 
 
 class ScoreRequest(BaseModel):
-    """One lead with its engagement history; `as_of` defaults to now."""
+    """One lead with its engagement history; `as_of` defaults to now (null or "" too). Events
+    after `as_of` are accepted and do not count, as in a file scored at an earlier time."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
     lead: LeadIn
     activities: list[ActivityIn] = Field(default_factory=list, max_length=MAX_EVENTS)
     touches: list[TouchIn] = Field(default_factory=list, max_length=MAX_EVENTS)
-    as_of: Moment | None = None
+    as_of: Annotated[Moment | None, Empty] = None
 
     @model_validator(mode="after")
     def _as_of_after_creation(self) -> ScoreRequest:
-        if self.as_of is not None and unix_seconds(self.as_of) < unix_seconds(self.lead.created_at):
-            raise ValueError("as_of is before lead.created_at; expected a time on or after it")
+        """A lead created after the time it is scored at is a 422, `as_of` given or not (a
+        created_at in the future is a typo or a clock off, and has no history to score)."""
+        created = self.lead.created_at
+        if self.as_of is None:
+            now = datetime.now(UTC)
+            if unix_seconds(created) > unix_seconds(now):
+                raise ValueError(
+                    f"lead.created_at {_iso(created)} is in the future (as_of defaults to now, "
+                    f"{_iso(now)}); expected a time on or before as_of"
+                )
+        elif unix_seconds(self.as_of) < unix_seconds(created):
+            raise ValueError(
+                f"as_of {_iso(self.as_of)} is before lead.created_at {_iso(created)}; expected "
+                "a time on or after it"
+            )
         return self
+
+
+def _iso(moment: datetime) -> str:
+    return datetime.fromtimestamp(unix_seconds(moment), UTC).isoformat().replace("+00:00", "Z")
 
 
 class BatchRequest(BaseModel):
@@ -197,6 +292,10 @@ class ScoreResponse(BaseModel):
     as_of: datetime
     scored_at: datetime
     request_id: str
+    warnings: list[str] = Field(
+        description="What was sent but not used, in words: e.g. a `lead.custom` key that is "
+        "no custom feature of the model. Empty when everything was used."
+    )
 
 
 class FieldError(BaseModel):

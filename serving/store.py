@@ -25,6 +25,7 @@ from leadready.features.registry import (
     tracking_uri,
     use_store,
 )
+from leadready.features.schema import Schema
 from leadready.features.table import MODE
 
 
@@ -44,6 +45,16 @@ class LoadedModel:
             "run_id": self.run_id,
             "kind": self.scorer.info.model_kind.readiness,
         }
+
+    @property
+    def schema(self) -> Schema | None:
+        """The schema file a CRM-export model was trained with, which scoring an export applies
+        when it is given none; None without one (and for flat models: `features.table`)."""
+        crm = self.scorer.info.crm
+        if crm is None:
+            return None
+        source = f"the schema version {self.version} of '{self.name}' was trained with"
+        return Schema.from_stored(crm.schema_tables, source)
 
 
 def load_champion(models_dir: Path, alias: str = CHAMPION, *, flat: bool = False) -> LoadedModel:

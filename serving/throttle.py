@@ -16,6 +16,7 @@ comes from a proxy the operator listed (`leadready serve --forwarded-allow-ips`)
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import time
 from pathlib import Path
@@ -28,6 +29,7 @@ MAX_FAILURES = 10
 WINDOW = 300.0
 FOLDER = "throttle"
 """Under the workspace folder (`models/workspace/throttle/`)."""
+log = logging.getLogger(__name__)
 
 
 def client_address(request: Request) -> str:
@@ -54,11 +56,22 @@ class KeyThrottle:
             until = self._paths(address)[1].stat().st_mtime
         except FileNotFoundError:
             return 0.0
+        except OSError as error:
+            log.error("wrong-key throttle cannot read %s: %s", self.folder, error)
+            return 0.0
         return max(0.0, until - (time.time() if now is None else now))
 
     def failed(self, address: str, now: float | None = None) -> float:
-        """Count one wrong key; returns how long the address is now blocked (0: not blocked)."""
-        now = time.time() if now is None else now
+        """Count one wrong key; returns how long the address is now blocked (0: not blocked).
+        A folder that cannot be written is logged and counts nothing: the wrong key still gets
+        its 401, never a 500."""
+        try:
+            return self._count(address, time.time() if now is None else now)
+        except OSError as error:
+            log.error("wrong-key throttle cannot count in %s: %s", self.folder, error)
+            return 0.0
+
+    def _count(self, address: str, now: float) -> float:
         failures, block = self._paths(address)
         self.folder.mkdir(parents=True, exist_ok=True)
         # One write with O_APPEND: workers counting the same address at once lose no line.

@@ -19,8 +19,12 @@ def legacy_info(info: ModelInfo) -> dict[str, Any]:
         "trained_at": typed["trained_at"],
         "model_kind": typed["model_kind"],
         "thresholds": typed["thresholds"],
-        "policy": typed["policy"],
-        "routes": typed["routes"],
+        # Before the marginal routing rule: two policy options, four numbers per route.
+        "policy": {k: typed["policy"][k] for k in ("sales_precision", "max_disqualified_wins")},
+        "routes": {
+            route: {k: stats[k] for k in ("share", "win_rate", "eventual_win_rate", "rows")}
+            for route, stats in typed["routes"].items()
+        },
         "metrics": typed["metrics"],
         "intervals": {
             name: {metric: list(values) for metric, values in ci.items()}

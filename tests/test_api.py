@@ -12,11 +12,18 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
-from leadready.features.contract import load_crm
+from leadready.cli import app
+from leadready.features.contract import MAX_SHOWN_CHARS, load_crm
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.batch import score_export
-from leadready.serving.schemas import EXAMPLE_REQUEST, MAX_EVENTS
+from leadready.serving.schemas import (
+    EXAMPLE_REQUEST,
+    MAX_BATCH_BODY_BYTES,
+    MAX_BODY_BYTES,
+    MAX_EVENTS,
+)
 from leadready.serving.store import load_champion
 
 pytestmark = pytest.mark.api
@@ -49,9 +56,30 @@ def logit(p: float) -> float:
 
 def request_for(crm, lead_id: str, as_of: pd.Timestamp) -> dict:
     """A /v1/score body for one lead of a CRM export, with all its events."""
-    lead = crm.leads.set_index("lead_id").loc[lead_id]
-    acts = crm.activities[crm.activities.lead_id == lead_id]
-    tch = crm.touches[crm.touches.lead_id == lead_id]
+    return requests_for(crm, [lead_id], as_of)[0]
+
+
+def requests_for(crm, lead_ids, as_of: pd.Timestamp) -> list[dict]:
+    """/v1/score bodies for leads of a CRM export, with all their events."""
+    leads = crm.leads.set_index("lead_id")
+    events = {
+        name: dict(tuple(frame[frame.lead_id.isin(lead_ids)].groupby("lead_id")))
+        for name, frame in (("activities", crm.activities), ("touches", crm.touches))
+    }
+    none = {"activities": crm.activities.iloc[:0], "touches": crm.touches.iloc[:0]}
+    return [
+        _body(
+            lead_id,
+            leads.loc[lead_id],
+            events["activities"].get(lead_id, none["activities"]),
+            events["touches"].get(lead_id, none["touches"]),
+            as_of,
+        )
+        for lead_id in lead_ids
+    ]
+
+
+def _body(lead_id: str, lead: pd.Series, acts, tch, as_of: pd.Timestamp) -> dict:
     return {
         "lead": {
             "lead_id": lead_id,
@@ -234,7 +262,7 @@ def test_as_of_before_creation_says_so(client):
     body = copy.deepcopy(EXAMPLE_REQUEST)
     body["as_of"] = "2020-01-01T00:00:00Z"
     errors = score(client, body, status=422)["detail"]
-    assert "as_of is before lead.created_at" in errors[0]["message"]
+    assert "as_of 2020-01-01T00:00:00Z is before lead.created_at" in errors[0]["message"]
 
 
 def test_too_many_leads_in_a_batch_and_too_large_bodies_are_refused(client):
@@ -363,3 +391,142 @@ def test_a_chunked_body_over_1_mib_gets_413(client):
         content=iter([json.dumps(EXAMPLE_REQUEST).encode()]),
     )
     assert small.status_code == 200, small.text
+
+
+# What CRMs send (issue 11, item 5): nulls, other spellings, numeric ids, future dates, large
+# batches, the audit's as_of, unknown custom keys and the value a 422 quotes.
+
+
+def with_lead(**fields) -> dict:
+    body = copy.deepcopy(EXAMPLE_REQUEST)
+    body["lead"].update(fields)
+    return body
+
+
+BANT = ("budget", "authority", "need", "timeframe")
+OPTIONAL = ("industry", "company_size", "country")
+
+
+def test_null_and_empty_mean_unknown_for_bant_and_missing_for_optional_fields(client):
+    unknown = copy.deepcopy(EXAMPLE_REQUEST)
+    unknown["lead"].update(dict.fromkeys(BANT, "unknown"))
+    for key in OPTIONAL:
+        del unknown["lead"][key]
+    for touch in unknown["touches"]:
+        touch["responded"] = None
+    expected = score(client, unknown)
+    assert expected["readiness"] != score(client, EXAMPLE_REQUEST)["readiness"]
+    for empty in (None, "", "  "):
+        sent = with_lead(**dict.fromkeys((*BANT, *OPTIONAL), empty))
+        for touch in sent["touches"]:
+            touch["responded"] = empty
+        answer = score(client, sent)
+        assert answer["readiness"] == expected["readiness"], repr(empty)
+        assert answer["reasons"] == expected["reasons"]
+
+
+def test_an_empty_source_is_refused_as_in_a_file(client):
+    for empty in (None, ""):
+        errors = score(client, with_lead(source=empty), status=422)["detail"]
+        assert [e["field"] for e in errors] == ["lead.source"], errors
+        assert "'web_form'" in errors[0]["message"]
+
+
+def test_values_match_ignoring_case_spaces_and_punctuation(client):
+    body = with_lead(source="trade_show", budget="confirmed", timeframe="1_3m")
+    expected = score(client, body)["readiness"]
+    for spelling in ("Trade Show", "trade-show", " TRADE_SHOW "):
+        other = with_lead(source=spelling, budget="Confirmed", timeframe="1-3M")
+        other["activities"][2]["type"] = "Demo Request"
+        other["touches"][0].update(channel="EMAIL", team="Marketing")
+        assert score(client, other)["readiness"] == expected, spelling
+    webinar = score(client, with_lead(source="Webinar"))["readiness"]
+    assert webinar == score(client, EXAMPLE_REQUEST)["readiness"]
+
+
+def test_a_numeric_lead_id_becomes_text(client):
+    answer = score(client, with_lead(lead_id=12345))
+    assert answer["lead_id"] == "12345"
+    failed = with_lead(lead_id=777, budget="lots")
+    batch = client.post("/v1/score/batch", headers=AUTH, json={"leads": [failed]}).json()
+    assert batch["results"][0]["lead_id"] == "777"
+    outcome = {"lead_id": 12345, "outcome": "Won", "outcome_at": "2026-07-01T00:00:00Z"}
+    stored = client.post("/v1/outcomes", headers=AUTH, json=[outcome])
+    assert stored.status_code == 200, stored.text
+    assert (
+        score(client, with_lead(lead_id=True), status=422)["detail"][0]["field"] == "lead.lead_id"
+    )
+
+
+def test_created_at_after_as_of_is_refused_given_or_defaulted(client):
+    given = with_lead(created_at="2026-07-01T00:00:00Z")
+    message = score(client, given, status=422)["detail"][0]["message"]
+    assert "as_of 2026-06-12T00:00:00Z is before lead.created_at 2026-07-01T00:00:00Z" in message
+    future = (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    defaulted = with_lead(created_at=future)
+    del defaulted["as_of"]
+    message = score(client, defaulted, status=422)["detail"][0]["message"]
+    assert "is in the future (as_of defaults to now" in message
+    defaulted["as_of"] = None  # null is the default too
+    assert "is in the future" in score(client, defaulted, status=422)["detail"][0]["message"]
+
+
+def test_a_batch_of_1000_realistic_leads_fits_the_body_limit(client, sample_dir):
+    crm = load_crm(sample_dir, require_outcome=False)
+    ids = list(crm.leads["lead_id"][:1000])
+    body = json.dumps({"leads": requests_for(crm, ids, pd.Timestamp("2026-06-29"))})
+    assert len(body) > 4 * MAX_BODY_BYTES, "1,000 sample leads make several MiB"
+    response = client.post(
+        "/v1/score/batch",
+        headers={**AUTH, "content-type": "application/json"},
+        content=body.encode(),
+    )
+    assert response.status_code == 200, response.text[:500]
+    results = response.json()["results"]
+    assert len(results) == 1000 and all("readiness" in r for r in results)
+    over = client.post(
+        "/v1/score/batch",
+        headers={**AUTH, "content-type": "application/json"},
+        content=b'{"leads": []' + b" " * MAX_BATCH_BODY_BYTES + b"}",
+    )
+    assert over.status_code == 413
+    assert "16 MiB" in over.json()["detail"][0]["message"]
+
+
+def test_the_audit_log_and_its_export_keep_as_of(champion_dir, tmp_path):
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    defaulted = copy.deepcopy(EXAMPLE_REQUEST)
+    del defaulted["as_of"]
+    with TestClient(create_app(ServeSettings(models_dir=champion_dir, audit_url=url))) as c:
+        given = c.post("/v1/score", json=EXAMPLE_REQUEST).json()
+        now = c.post("/v1/score", json=defaulted).json()
+    out = tmp_path / "audit.csv"
+    result = CliRunner().invoke(app, ["scores", "export", "--out", str(out), "--audit-url", url])
+    assert result.exit_code == 0, result.output
+    rows = pd.read_csv(out).set_index("request_id")
+    assert rows.loc[given["request_id"], "as_of"] == "2026-06-12T00:00:00+00:00"
+    assert rows.loc[now["request_id"], "as_of"] == now["as_of"]
+
+
+def test_unknown_custom_keys_are_warned_about(client):
+    assert score(client, EXAMPLE_REQUEST)["warnings"] == []
+    answer = score(client, with_lead(custom={"Partner teir": "gold"}))
+    assert answer["warnings"] == [
+        "lead.custom 'Partner teir' is not a custom feature of this model, so it was ignored "
+        "(the model's custom features: none)"
+    ]
+    documented = client.get("/openapi.json").json()["components"]["schemas"]["ScoreResponse"]
+    assert "warnings" in documented["required"]
+    assert documented["properties"]["warnings"]["description"]
+
+
+def test_a_422_quotes_the_value_sent_cut_when_long(client):
+    errors = score(client, with_lead(budget="Lots!"), status=422)["detail"]
+    assert errors[0]["field"] == "lead.budget"
+    assert errors[0]["message"].endswith("; got 'Lots!'")
+    size = score(client, with_lead(company_size=-3), status=422)["detail"][0]["message"]
+    assert size.endswith("; got -3")
+    long = "x" * 5000
+    message = score(client, with_lead(source=long), status=422)["detail"][0]["message"]
+    assert f"; got {'x' * MAX_SHOWN_CHARS!r}... (5,000 characters)" in message
+    assert len(message) < 400

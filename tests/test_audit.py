@@ -1,11 +1,13 @@
 """The audit log's database and journal mechanics, in one process: an audit database from
-before the journal is upgraded in place, and a large, fully written journal is replaced."""
+before the journal (and before `as_of`) is upgraded in place, and a large, fully written
+journal is replaced."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
 
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 
@@ -23,10 +25,11 @@ ROW = {
     "potential": 0.5,
     "route": "sales",
     "scored_at": "2026-01-01T00:00:00+00:00",
+    "as_of": "2025-12-31T00:00:00+00:00",
 }
 
 
-def test_an_audit_database_without_record_keys_gets_them_and_keeps_its_rows(tmp_path):
+def test_an_audit_database_without_record_keys_or_as_of_gets_them_and_keeps_its_rows(tmp_path):
     path = tmp_path / "audit.db"
     with sqlite3.connect(path) as old:
         old.execute(
@@ -45,6 +48,9 @@ def test_an_audit_database_without_record_keys_gets_them_and_keeps_its_rows(tmp_
     indexes = sa.inspect(engine_for(url)).get_indexes("scores")
     assert any(i["name"] == "ix_scores_record_key" and i["unique"] for i in indexes)
     assert export(url, tmp_path / "audit.csv") == 2
+    exported = pd.read_csv(tmp_path / "audit.csv")
+    assert exported["as_of"].isna().tolist() == [True, False]  # the old row has none
+    assert exported["as_of"].iloc[1] == ROW["as_of"]
 
 
 def test_a_shipped_journal_past_the_rotation_size_is_replaced(tmp_path, monkeypatch):

@@ -168,3 +168,17 @@ def test_a_refused_reload_keeps_the_reason_in_the_server_log(champion_dir, tmp_p
         assert c.get("/v1/model").json()["model"]["version"] == "1"  # the old one stays
     logged = [r.getMessage() for r in caplog.records]
     assert any("reload refused" in m and str(models.resolve()) in m for m in logged), logged
+
+
+def test_a_throttle_folder_that_cannot_be_written_still_answers_401_and_logs_it(
+    client, models, caplog
+):
+    shutil.rmtree(models / "workspace" / FOLDER, ignore_errors=True)
+    (models / "workspace" / FOLDER).write_text("a file where the throttle's folder should be")
+    with caplog.at_level(logging.ERROR, "leadready.serving.throttle"):
+        answers = [
+            client.get("/v1/model", headers=REFUSED["a wrong key"]).status_code for _ in range(12)
+        ]
+    assert answers == [401] * 12
+    assert "wrong-key throttle cannot count" in caplog.text
+    assert client.get("/v1/model", headers=AUTH).status_code not in (401, 500)

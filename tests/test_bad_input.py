@@ -284,3 +284,15 @@ def test_an_export_with_no_open_lead_by_as_of_is_nothing_to_score(served, tiny_c
         ],
         out,
     )
+
+
+@pytest.mark.unit
+def test_a_sales_capacity_without_dates_is_refused(tmp_path):
+    table = tmp_path / "leads.csv"
+    table.write_text("id,converted,visits\na,1,3\nb,0,1\n")
+    refused(
+        ["train", "--table", str(table), "--id", "id", "--label", "converted", "--positive", "1"]
+        + ["--sales-capacity", "50", "--models-dir", str(tmp_path / "models")],
+        ["--sales-capacity needs --time", "how many leads arrive a week"],
+        tmp_path / "models",
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import mlflow
 import pytest
 from conftest import make_table, write
-from test_flat import train_args, with_leak
+from test_flat import KEEP_LEAK, train_args, with_leak
 from typer.testing import CliRunner
 
 from leadready.cli import app
@@ -71,13 +71,15 @@ def test_versions_of_one_table_compare_on_what_their_own_tests_gave(tmp_path):
 def test_a_leak_free_retrain_with_other_columns_compares_and_replaces_the_leaky_champion(
     tmp_path,
 ):
+    """The leaky champion reads sales_rating because its schema declared it; the retrain leaves
+    it out as suspected leakage (the default)."""
     leaky = write(with_leak(make_table()), tmp_path, "history.csv")
     schema = tmp_path / "schema.yaml"
-    schema.write_text("table:\n  features:\n    sales_rating: ignore\n")
+    schema.write_text(KEEP_LEAK)
     models = tmp_path / "models"
-    first = runner.invoke(app, train_args(leaky, models))
+    first = runner.invoke(app, train_args(leaky, models, "--schema", str(schema)))
     assert first.exit_code == 0, first.output
-    second = runner.invoke(app, train_args(leaky, models, "--schema", str(schema)))
+    second = runner.invoke(app, train_args(leaky, models))
     assert second.exit_code == 0, second.output
     said = " ".join(second.output.split())
     assert "champion v1 reads 'sales_rating', which this training suspects of leakage" in said

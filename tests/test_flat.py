@@ -23,12 +23,18 @@ runner = CliRunner()
 
 
 def with_leak(frame: pd.DataFrame) -> pd.DataFrame:
-    """A column filled in after the outcome: almost, but not exactly, the label."""
+    """A column filled in after the outcome (almost, but not exactly, the label) and a running
+    lead number."""
     rng = np.random.default_rng(0)
     out = frame.copy()
     score = np.where(out["converted"] == "yes", 80.0, 20.0) + rng.normal(0, 6, len(out))
     out["sales_rating"] = np.round(score, 1)
+    out["lead_number"] = 5000 + 2 * np.arange(len(out))
     return out
+
+
+KEEP_LEAK = "table: {features: {sales_rating: numeric}}"
+"""A schema that keeps the leaking column, which the leakage check would exclude."""
 
 
 TRAIN = ["train", "--table", "{path}", "--id", "lead", "--label", "converted", "--positive", "yes"]
@@ -197,24 +203,36 @@ def test_option_mistakes_stop_with_exit_status_2(tmp_path, args, message):
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A flat champion trained through the CLI on a table with a leaking column, holding out
-    the newest 20% by --time."""
+    """A flat champion trained through the CLI on a table with a lead number and a leaking
+    column its schema keeps, holding out the newest 20% by --time."""
     folder = tmp_path_factory.mktemp("flat")
     path = write(with_leak(make_table()), folder)
+    schema = folder / "keep-leak.yaml"
+    schema.write_text(KEEP_LEAK)
     models = folder / "models"
-    result = runner.invoke(app, train_args(path, models, "--time", "created"))
+    result = runner.invoke(
+        app, train_args(path, models, "--time", "created", "--schema", str(schema))
+    )
     assert result.exit_code == 0, result.output
     return path, models, " ".join(result.output.split())
 
 
 @pytest.mark.model
-def test_leakage_is_reported_loudly_before_training_which_goes_on(trained):
+def test_ids_excluded_and_kept_leakage_are_reported_loudly_before_training_goes_on(trained):
     _, models, output = trained
     assert (
-        "warning: possible leakage: column 'sales_rating' alone predicts 'converted' with "
-        "ROC AUC" in output
+        "note: 'lead_number' excluded as an id (600 distinct values in 600 rows, a sequence); "
+        "to use it, declare it in the schema: table: {features: {lead_number: numeric}}"
+    ) in output
+    assert (
+        "warning: suspected leakage: column 'sales_rating' predicts 'converted' suspiciously "
+        "well: alone it ranks the outcome with ROC AUC 1.000" in output
     )
-    assert output.index("possible leakage") < output.index("Registered")
+    assert output.index("suspected leakage") < output.index("Hold-out (")
+    # The leak makes the hold-out too good: the summary says so, naming the strongest input.
+    assert "Warning: hold-out ROC AUC 1.000 is too good to be true (>= 0.97)" in output
+    assert "Strongest inputs: 'sales_rating' (AUC 1.000 alone)" in output
+    assert output.index("too good to be true") < output.index("Registered")
     assert (models / "mlflow.db").exists()
 
 
@@ -231,7 +249,11 @@ def test_training_prints_what_was_inferred_and_registers_a_flat_champion(trained
     assert info.flat.feature_types["balance"] == "numeric"
     assert info.flat.feature_types["source"] == "categorical"
     assert "comment" in info.flat.excluded and "created" not in info.flat.feature_types
-    assert "sales_rating" in info.flat.leakage_warnings
+    assert info.flat.excluded["lead_number"].startswith("an id (600 distinct values")
+    assert list(info.flat.leakage_warnings) == ["sales_rating"]
+    assert list(info.flat.suspected_leakage) == ["sales_rating"]
+    assert info.flat.suspected_leakage["sales_rating"].startswith("alone it ranks the outcome")
+    assert info.flat.holdout_warning.startswith("hold-out ROC AUC 1.000 is too good to be true")
     assert 0.5 < info.metrics["test_readiness_roc_auc"] <= 1.0
 
 
@@ -342,21 +364,17 @@ def test_models_list_shows_both_models_and_promote_takes_flat(trained):
     assert "sales-readiness-flat version 1 is now champion" in right.output
 
 
-@pytest.mark.unit
-def test_route_rules_say_what_assign_routes_does_and_an_empty_nurture_band_is_flagged():
-    from leadready.features.routing import Thresholds, assign_routes, nurture_warning, route_rules
-
-    # The shared Leads export's thresholds: the sales cut-off below the disqualify one.
-    t = Thresholds(sales=0.006, disqualify=0.095)
-    readiness = np.array([0.003, 0.05, 0.5])
-    routes = assign_routes(readiness, readiness, np.zeros(3), t)
-    assert routes.tolist() == ["disqualify", "sales", "sales"]  # 0.05 is no disqualify
-    assert route_rules(t, flat=True)["disqualify"] == "readiness < 0.006"
-    stats = {"sales": {"share": 0.731}, "nurture": {"share": 0.0}, "disqualify": {"share": 0.269}}
-    warning = nurture_warning(stats["nurture"]["share"], t)
-    assert warning.startswith(
-        "only 0.0% of hold-out leads fall between the thresholds to be "
-        "nurtured (sales from readiness 0.006, disqualify below 0.095)"
+@pytest.mark.model
+def test_a_sales_capacity_raises_the_sales_threshold_and_says_why(tmp_path):
+    path = write(make_table(), tmp_path)
+    models = tmp_path / "models"
+    result = runner.invoke(
+        app, train_args(path, models, "--time", "created", "--sales-capacity", "1")
     )
-    assert "--sales-precision" in warning and "--max-disqualified-wins" in warning
-    assert nurture_warning(0.3, t) is None
+    assert result.exit_code == 0, result.output
+    info = load_champion(models, flat=True).scorer.info
+    assert info.policy.sales_capacity == 1
+    (note,) = [n for n in info.routing_notes if "sales capacity" in n]
+    assert note.startswith("sales threshold raised from ")
+    assert f"to {info.thresholds.sales:.3f} so that about" in note
+    assert "Routing adjusted: sales threshold raised" in " ".join(result.output.split())

@@ -15,6 +15,7 @@ from pydantic import ValidationError
 from leadready.features.metadata import CrmDetails, FlatDetails, ModelInfo, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer, LinearMargin
 from leadready.features.routing import Thresholds
+from leadready.training.evaluate import Chosen
 from leadready.training.result import model_info
 
 pytestmark = pytest.mark.unit
@@ -95,7 +96,7 @@ def _info(details: CrmDetails | FlatDetails, custom: dict[str, str]) -> ModelInf
         details=details,
         cold_start=False,
         kinds={"ready": "lightgbm", "potential": "lightgbm"},
-        thresholds=Thresholds(sales=0.4, disqualify=0.05),
+        routing=Chosen(Thresholds(sales=0.4, disqualify=0.05), ()),
         policy=Policy(sales_precision=0.5, max_disqualified_wins=0.02),
         routes=ROUTES,
         intervals={"readiness": {"roc_auc": (0.8, 0.75, 0.85), "ece": (0.02, 0.01, 0.03)}},

@@ -84,7 +84,7 @@ def test_every_bad_row_is_named_and_nothing_is_stored(tmp_path):
     assert "column 'outcome', line 4: value not allowed ('maybe'); expected won | lost" in message
     assert "column 'outcome_at', lines 5, 6: date that does not parse or is empty" in message
     assert "'next week'" in message
-    assert "column 'lead_id', lines 2, 7: lead listed more than once ('L1')" in message
+    assert "column 'lead_id', lines 2, 7: lead listed more than once ('L1' in 2 lines)" in message
     assert "column 'outcome_at', line 8: date out of range" in message
 
     url = f"sqlite:///{tmp_path / 'audit.db'}"

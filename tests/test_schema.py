@@ -3,18 +3,19 @@ custom features, end to end through training and scoring."""
 
 from __future__ import annotations
 
+import io
 import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import ACTIVITIES, TOUCHES
+from conftest import ACTIVITIES, LEADS, TOUCHES, make_table, write, write_crm
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from leadready.cli import app
-from leadready.features.contract import ContractError, load_crm
+from leadready.features.contract import ContractError, load_crm, value_key
 from leadready.features.schema import Schema
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
@@ -71,11 +72,79 @@ def test_renames_value_maps_date_formats_and_custom_columns(customer_export):
 
 
 @pytest.mark.unit
-def test_values_match_ignoring_case_and_spaces(customer_export):
+def test_values_match_ignoring_case_spaces_and_punctuation(customer_export):
     folder, schema = customer_export
-    text = CUSTOMER_LEADS.replace("Decision Maker", " decision MAKER ")
+    text = CUSTOMER_LEADS.replace("Decision Maker", " decision-MAKER ")
     (folder / "crm_leads.csv").write_text(text)
     assert load_crm(folder, schema=schema).leads["authority"][0] == "decision_maker"
+    for spelling in ("Trade Show", "trade-show", " TRADE_SHOW ", "trade  show!"):
+        assert value_key(spelling) == "trade_show"
+
+
+@pytest.mark.unit
+def test_close_spellings_of_contract_values_are_read_and_noted(tmp_path):
+    leads = LEADS.replace(",referral,", ",Referral,").replace(",trade_show,", ",Trade Show,")
+    crm = load_crm(write_crm(tmp_path / "crm", leads=leads))
+    assert list(crm.leads["source"]) == ["referral", "trade_show", "web_form"]
+    assert crm.notes == [
+        f"{tmp_path / 'crm' / 'leads.csv'}, column 'source': 'Referral' read as referral "
+        "(1 line), 'Trade Show' read as trade_show (1 line)"
+    ]
+
+
+def _leads_with_sources(sources: list[str]) -> str:
+    header, first = LEADS.splitlines()[:2]
+    rows = [
+        first.replace("L1,", f"X{i},").replace(",referral,", f",{source},")
+        for i, source in enumerate(sources)
+    ]
+    return "\n".join([header, *rows]) + "\n"
+
+
+@pytest.mark.unit
+def test_every_bad_value_is_counted_in_one_message(tmp_path):
+    sources = ["Unsubscribed"] * 14 + ["Bounced"] * 3 + [f"bad{i}" for i in range(10)]
+    crm = write_crm(
+        tmp_path / "crm",
+        leads=_leads_with_sources(sources),
+        activities=ACTIVITIES.splitlines()[0] + "\n",
+        touches=TOUCHES.splitlines()[0] + "\n",
+    )
+    result = runner.invoke(app, ["train", "--data", str(crm), "--models-dir", str(tmp_path / "m")])
+    message = " ".join(result.stderr.split())
+    assert result.exit_code == 2, result.output
+    assert "(1 problem;" in message
+    assert (
+        "column 'source', lines 2, 3, 4, 5, 6, 7, 8, 9, 10, 11 and 17 more (27 in all): value not "
+        "allowed ('Unsubscribed' in 14 lines, 'Bounced' in 3 lines, 'bad0' in 1 line"
+    ) in message
+    assert "'bad7' in 1 line and 2 more values in 2 lines); expected one of web_form" in message
+
+
+@pytest.mark.unit
+def test_a_schema_rename_of_a_column_not_in_the_file_is_named_as_such(tmp_path, tiny_crm):
+    (tiny_crm / "leads.csv").write_text(LEADS.replace(",source,", ",Origin,", 1))
+    schema = tmp_path / "schema.yaml"
+    schema.write_text("leads: {columns: {Lead Src: source}}\n")
+    args = ["train", "--data", str(tiny_crm), "--schema", str(schema)]
+    result = runner.invoke(app, [*args, "--models-dir", str(tmp_path / "m")])
+    message = " ".join(result.stderr.split())
+    assert result.exit_code == 2, result.output
+    assert (
+        "leads.csv: the schema maps column 'Lead Src' (to source), which is not in leads.csv "
+        "(columns: 'lead_id', 'created_at', 'Origin', 'industry'"
+    ) in message
+    assert "missing column" not in message
+
+    table = write(make_table(), tmp_path / "flat")
+    schema.write_text("table: {columns: {Lead Src: origin}}\n")
+    flat = ["train", "--table", str(table), "--id", "lead", "--label", "converted"]
+    result = runner.invoke(
+        app, [*flat, "--positive", "yes", "--schema", str(schema), "--models-dir", str(tmp_path)]
+    )
+    message = " ".join(result.stderr.split())
+    assert result.exit_code == 2, result.output
+    assert "the schema maps column 'Lead Src' (to origin), which is not in leads.csv" in message
 
 
 @pytest.mark.unit
@@ -137,10 +206,14 @@ def test_a_bad_schema_file_stops_train_with_exit_2(tmp_path, tiny_crm, text, exp
 
 @pytest.mark.api
 def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
-    """A customer's 'Partner tier' that carries signal becomes a feature end to end."""
+    """A customer's 'Partner tier' that carries signal becomes a feature end to end; the
+    schema is stored with the model, so scoring the export needs no --schema."""
     export = tmp_path / "export"
     shutil.copytree(sample_dir, export)
     leads = pd.read_csv(export / "leads.csv", dtype=str, keep_default_na=False)
+    (export / "leads.csv").unlink()
+    trade_show = leads["source"] == "trade_show"
+    leads.loc[trade_show, "source"] = "Trade Show"
     rng = np.random.default_rng(0)
     won = leads["outcome"] == "won"
     leads["Partner tier"] = np.where(
@@ -150,10 +223,10 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
     )
     leads["MQL score"] = rng.integers(0, 100, len(leads)).astype(str)
     leads = leads.rename(columns={"lead_id": "Lead ID"})
-    leads.to_csv(export / "leads.csv", index=False)
+    leads.to_csv(export / "contacts.csv", index=False)
     schema = tmp_path / "schema.yaml"
     schema.write_text(
-        "leads:\n  columns: {Lead ID: lead_id}\n"
+        "leads:\n  file: contacts.csv\n  columns: {Lead ID: lead_id}\n"
         "  features: {Partner tier: categorical, MQL score: numeric}\n"
     )
     models = tmp_path / "models"
@@ -161,6 +234,10 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
         app, ["train", "--data", str(export), "--schema", str(schema), "--models-dir", str(models)]
     )
     assert result.exit_code == 0, result.output
+    assert (
+        f"note: {export / 'contacts.csv'}, column 'source': 'Trade Show' read as trade_show "
+        f"({trade_show.sum():,} lines)"
+    ) in " ".join(result.output.split())
 
     settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}")
     with TestClient(create_app(settings)) as client:
@@ -177,6 +254,14 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
         body["lead"]["custom"] = {"Partner tier": "bronze"}
         bronze = client.post("/v1/score", json=body).json()
         assert gold["readiness"] > bronze["readiness"]
+        # The workspace reads an upload without a schema with the stored one, too.
+        files = {
+            name: (f"{name}.csv", (export / f"{file}.csv").read_bytes())
+            for name, file in (("leads", "contacts"), ("activities",) * 2, ("touches",) * 2)
+        }
+        assert client.post("/ui/leads/upload", files=files).status_code == 200
+        uploaded = pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))
+        assert len(uploaded) == (leads["outcome"] == "open").sum()
 
     out = tmp_path / "scores.csv"
     scored = runner.invoke(
@@ -195,7 +280,18 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
     )
     assert scored.exit_code == 0, scored.output
     assert len(pd.read_csv(out)) == (leads["outcome"] == "open").sum()
+    stored = tmp_path / "stored.csv"
     no_schema = runner.invoke(
-        app, ["score", "--data", str(export), "--out", str(out), "--models-dir", str(models)]
+        app, ["score", "--data", str(export), "--out", str(stored), "--models-dir", str(models)]
     )
-    assert no_schema.exit_code == 2
+    assert no_schema.exit_code == 0, no_schema.output
+    pd.testing.assert_frame_equal(pd.read_csv(stored), pd.read_csv(out))
+    # An explicit --schema wins over the stored one: this one names no leads file.
+    schema.write_text("leads:\n  columns: {Lead ID: lead_id}\n")
+    other = runner.invoke(
+        app,
+        ["score", "--data", str(export), "--schema", str(schema), "--out", str(tmp_path / "o.csv")]
+        + ["--models-dir", str(models)],
+    )
+    assert other.exit_code == 2
+    assert "no 'leads' table" in " ".join(other.stderr.split())

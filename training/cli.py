@@ -19,9 +19,16 @@ from leadready.features.console import (
     errors,
     fail,
     load_schema,
+    print_notes,
     progress_bar,
 )
 from leadready.features.contract import ContractError, load_crm
+from leadready.features.metadata import Policy
+from leadready.features.routing import (
+    DISQUALIFY_WIN_RATE,
+    MAX_DISQUALIFIED_WINS,
+    SALES_PRECISION,
+)
 
 if TYPE_CHECKING:
     from leadready.training.flat_table import FlatConfig
@@ -113,19 +120,39 @@ def train(
             "--sales-precision",
             min=0.0,
             max=1.0,
-            help="Routing policy: at least this share of leads routed to sales by score must win "
-            "within the horizon.",
+            help="Routing policy: leads scored at the sales threshold win within the horizon "
+            "(the label, for a table) at least this often; every lead above it more often.",
         ),
-    ] = 0.5,
+    ] = SALES_PRECISION,
+    disqualify_win_rate: Annotated[
+        float,
+        typer.Option(
+            "--disqualify-win-rate",
+            min=0.0,
+            max=1.0,
+            help="Routing policy: disqualify leads scored like ones that eventually win less "
+            "often than this.",
+        ),
+    ] = DISQUALIFY_WIN_RATE,
     max_disqualified_wins: Annotated[
         float,
         typer.Option(
             "--max-disqualified-wins",
             min=0.0,
             max=1.0,
-            help="Routing policy: at most this share of eventual wins may be disqualified.",
+            help="Routing policy: at most this share of eventual wins may be disqualified "
+            "(lowers the disqualify threshold when needed).",
         ),
-    ] = 0.02,
+    ] = MAX_DISQUALIFIED_WINS,
+    sales_capacity: Annotated[
+        float | None,
+        typer.Option(
+            "--sales-capacity",
+            min=1.0,
+            help="Routing policy: leads a week sales can work; raises the sales threshold until "
+            "the expected weekly volume fits (needs dates: the export's, or --time).",
+        ),
+    ] = None,
     promote: Annotated[
         bool,
         typer.Option(
@@ -157,6 +184,17 @@ def train(
     lead; column types are inferred (and printed), the model is chosen by cross-validation,
     tested once on a hold-out, then refitted on all rows (docs/flat-mode.md)."""
     flat = {"--id": id_column, "--label": label, "--positive": positive, "--time": time_column}
+    if table is not None and sales_capacity is not None and time_column is None:
+        raise fail(
+            "--sales-capacity needs --time: without a creation date per row leadready cannot "
+            "tell how many leads arrive a week"
+        )
+    policy = Policy(
+        sales_precision=sales_precision,
+        disqualify_win_rate=disqualify_win_rate,
+        max_disqualified_wins=max_disqualified_wins,
+        sales_capacity=sales_capacity,
+    )
     if (data is None) == (table is None):
         raise fail(
             "give --data DIR (a CRM export folder) or --table FILE (a flat table, one "
@@ -180,8 +218,7 @@ def train(
                 label=str(label),
                 positive=str(positive),
                 time=time_column,
-                sales_precision=sales_precision,
-                max_disqualified_wins=max_disqualified_wins,
+                policy=policy,
                 seed=seed,
             ),
             schema,
@@ -199,18 +236,25 @@ def train(
     config = TrainConfig(
         step_days=step,
         horizon_days=horizon,
-        sales_precision=sales_precision,
-        max_disqualified_wins=max_disqualified_wins,
+        policy=policy,
         seed=seed,
         search_seconds=search_seconds,
     )
     started = time.perf_counter()
+
+    def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
+        from leadready.training.flat_table import custom_feature_warnings
+
+        crm = load_crm(data, schema=load_schema(schema))
+        print_notes(crm.notes)
+        for message in custom_feature_warnings(crm, seed):
+            errors.print(
+                f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
+            )
+        return run_training(crm, config, advance)
+
     result, published = _fit_and_publish(
-        "Loading and validating the export",
-        len(STEPS) + 2,
-        lambda advance: run_training(load_crm(data, schema=load_schema(schema)), config, advance),
-        models_dir,
-        promote,
+        "Loading and validating the export", len(STEPS) + 2, load_and_fit, models_dir, promote
     )
     from leadready.training.summary import crm_summary
 
@@ -261,9 +305,10 @@ def _print(renderables: list[object]) -> None:
 def _train_table(
     path: Path, config: FlatConfig, schema: Path | None, models_dir: Path, promote: bool
 ) -> None:
-    """`train --table`: check and infer (printed), warn of leaks, fit, register, summarise."""
+    """`train --table`: check and infer (printed), say what the id and leakage checks
+    excluded, warn of leaks kept, fit, register, summarise."""
     from leadready.training.flat import STEPS, fit
-    from leadready.training.flat_table import leakage_messages, prepare
+    from leadready.training.flat_table import exclusion_notes, leakage_messages, prepare
     from leadready.training.summary import flat_summary, inference_table
 
     started = time.perf_counter()
@@ -272,6 +317,8 @@ def _train_table(
         mapping = load_schema(schema).table("table") if schema is not None else None
         data = prepare(path, config, mapping)
         console.print(inference_table(data))
+        for note in exclusion_notes(data):
+            console.print(f"[yellow]note:[/] {escape(note)}", highlight=False, soft_wrap=True)
         for message in leakage_messages(data):
             errors.print(
                 f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True

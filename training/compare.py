@@ -218,7 +218,7 @@ def leaked_inputs(champion: ModelInfo, challenger: ModelInfo) -> list[str]:
     them of leakage or its schema ignored them (or the champion's own training suspected them)."""
     if champion.flat is None or challenger.flat is None:
         return []
-    distrusted = challenger.flat.distrusted | set(champion.flat.leakage_warnings)
+    distrusted = challenger.flat.distrusted | set(champion.flat.suspected_leakage)
     return [
         name
         for name in champion.flat.feature_types

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,10 +30,17 @@ from leadready.features.metadata import FlatDetails
 from leadready.features.model import Calibrated, FeatureEncoder, LinearMargin, TreeMargin
 from leadready.features.schema import TableMapping
 from leadready.features.table import MODE, flat_columns
-from leadready.training.evaluate import choose_thresholds
+from leadready.training.evaluate import choose_thresholds, leads_per_week
 from leadready.training.fit import platt
-from leadready.training.flat_table import FOLDS, FlatConfig, FlatData, FlatTrainingError, prepare
-from leadready.training.result import Holdout, TrainResult, assemble, take
+from leadready.training.flat_table import (
+    FOLDS,
+    FlatConfig,
+    FlatData,
+    FlatTrainingError,
+    holdout_warning,
+    prepare,
+)
+from leadready.training.result import Holdout, TrainResult, assemble, config_params, take
 
 MIN_COUNT = 2
 """Category values seen once in training count as missing; rarer values carry signal on small
@@ -295,10 +302,16 @@ def fit(
     step(STEPS[2])
     tested = _calibrated_fit(chosen, x_train, y_train, n_cat, vocab, config.seed, config.threads)
     oof = 1.0 / (1.0 + np.exp(-platt_apply(chosen.margins, y_train)))
-    thresholds = choose_thresholds(
-        oof, oof, y_train, y_train, config.sales_precision, config.max_disqualified_wins
+    routing = choose_thresholds(
+        oof,
+        oof,
+        y_train,
+        y_train,
+        config.policy,
+        leads_per_week=None if data.times is None else leads_per_week(data.times[train]),
     )
     readiness = tested.proba(x[test])
+    too_good = holdout_warning(float(roc_auc_score(y[test], readiness)), data)
     test_scores = {
         "readiness": readiness,
         "potential": readiness,
@@ -323,7 +336,7 @@ def fit(
         encoder=final_encoder,
         models={"ready": model, "potential": model},
         kinds={"ready": chosen.spec.name, "potential": chosen.spec.name},
-        thresholds=thresholds,
+        routing=routing,
         config=config,
         leaderboard=leaderboard,
         explained=x_all,
@@ -347,6 +360,8 @@ def fit(
                 "excluded": {t.name: t.note for t in data.types if t.kind == "excluded"},
                 "single_feature_auc": {k: round(v, 4) for k, v in data.single_auc.items()},
                 "leakage_warnings": {k: round(v, 4) for k, v in data.leaks.items()},
+                "suspected_leakage": data.leakage,
+                "holdout_warning": too_good,
                 "table_mapping": {
                     "columns": dict(data.mapping.columns),
                     "values": {k: dict(v) for k, v in data.mapping.values.items()},
@@ -379,11 +394,7 @@ def fit(
             "label": config.label,
             "positive": config.positive,
             "time": config.time or "",
-            **{
-                k: v
-                for k, v in asdict(config).items()
-                if k not in ("id_column", "label", "positive", "time")
-            },
+            **config_params(config, skip=("id_column", "label", "positive", "time")),
             "folds": FOLDS,
             "min_count": MIN_COUNT,
             "readiness_model": chosen.spec.name,

@@ -1,10 +1,14 @@
 """Flat mode, before any fitting: read a table (one row per lead), check it, infer its column
-types and scan every feature alone for leakage, so the CLI can show what was inferred (and warn
-of leaks) before `training.flat.fit` runs.
+types, leave out ids and scan every feature alone for leakage, so the CLI can show what was
+inferred and excluded before `training.flat.fit` runs.
 
 `prepare` reads the table (schema `table` section applied), checks it is usable (or raises
 `ContractError` / `FlatTrainingError` with a message for the person who made the file), infers
-the column types (docs/flat-mode.md) and measures each feature's single-column ROC AUC.
+the column types (docs/flat-mode.md), measures each feature's single-column ROC AUC out of fold
+and excludes suspected leakage. One rule overrides every exclusion: a column whose type the
+schema declares (`table: {features: {COLUMN: numeric | categorical}}`) is used as declared, and
+a declared column suspected of leakage is warned about instead. `custom_feature_warnings` runs
+the same checks on the custom features of a CRM export.
 """
 
 from __future__ import annotations
@@ -20,26 +24,79 @@ import pandas as pd
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
-from leadready.features.contract import CheckedTable, ContractError, check_dates, quoted
-from leadready.features.metadata import SCHEMA_IGNORED
+from leadready.features.contract import (
+    CheckedTable,
+    ContractError,
+    Crm,
+    check_dates,
+    quoted,
+    unmatched_renames,
+    value_key,
+    value_keys,
+)
+from leadready.features.metadata import SCHEMA_IGNORED, Policy
 from leadready.features.schema import TableMapping
-from leadready.features.table import MISSING_TOKENS, flat_columns, numbers, read_flat
+from leadready.features.table import (
+    MISSING_CATEGORY,
+    MISSING_TOKENS,
+    flat_columns,
+    numbers,
+    read_flat,
+)
+from leadready.training.evaluate import DEFAULT_POLICY
 from leadready.training.result import TrainingError
 
 NUMERIC_SHARE = 0.98
 """A column is numeric when at least this share of its non-empty cells are numbers (the rest,
 like 'n/a' or '?', count as missing)."""
 ID_LIKE_SHARE = 0.9
-"""A text column whose non-empty cells are at least this share distinct is an id or free text."""
+"""A text column whose non-empty cells are at least this share distinct is an id or free text
+(and an id when this share of them are UUIDs, hex digests or email addresses)."""
+SEQUENCE_SPAN = 100
+"""A numeric column is an id (a running number, like the Leads export's `Lead Number`) when its
+values are integers, each in one row only, spanning at most this many times their count (gaps
+of up to 99 numbers in 100). `Lead Number` spans 8.8 times its 9,237 rows; a measured integer
+(seconds on the site, a score) repeats values long before it gets that spread out."""
 DATE_SHARE = 0.9
 MAX_RELABEL_VALUES = 20
-LEAKAGE_AUC = 0.98
+LEAKAGE_AUC = 0.85
+"""A feature that alone ranks the outcome with at least this ROC AUC (out of fold, see
+`single_feature_auc`) is suspected leakage. Measured on the Leads export (`prepare`, seed 0):
+`Tags`, the notes sales write about the outcome ("Closed by Horizzon", "Lost to EINS"), scores
+0.918; the next column 0.794 (`Lead Quality`, sales' own rating) and engagement at most 0.761
+(time on the website). On the sample CRM's leads table (`leadready sample-data`, 5,000 leads,
+seed 7, as a flat table) no column exceeds 0.663. The line sits between legitimate and leaked
+columns: one column at 0.85 ranks leads about as well as a good whole model on real conversion
+data."""
+ONE_CLASS_FILL = 20.0
+"""A feature filled (or left empty) at least this many times as often for one outcome as for
+the other is suspected leakage: a field sales fill in after the fact ("lost reason", "won
+on"). Measured: on the Leads export the most lopsided column, `Lead Quality`, is filled for 71%
+of converted leads and 34% of the others (2.1 times as often; a lead's own form answers 1.5
+times); the sample's columns at most 1.1 times."""
+ONE_CLASS_MIN_SHARE = 0.05
+"""The lopsided side (filled or empty) must cover at least this share of its outcome's rows,
+and MIN_PER_CLASS rows, to count: `Lead Source` is empty for 0.8% of the Leads export's
+converted leads and 0.1% of the others, which is no evidence of anything."""
+TOO_GOOD_AUC = 0.97
+"""A hold-out ROC AUC at least this is too good to be true for lead scoring, and warned about.
+Measured on the Leads export: 0.983-0.984 with `Tags`; with the defaults (without `Tags` and
+`Lead Number`) 0.942-0.954 over five hold-outs (`--seed` 0, 1, 2 and the two splits of
+`bench/quality.py --splits 2`), 0.930 without `Lead Quality` too; the sample CRM's readiness
+model reaches 0.832. 0.95 would warn on a retrain that already left the leak out; conversion
+models on real CRM data rarely pass 0.9."""
+STRONGEST_SHOWN = 3
 MIN_PER_CLASS = 20
 FOLDS = 5
 
 _DATE = re.compile(
     r"^(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})([ T]\d{1,2}:\d{2}.*)?$"
 )
+_ID_SHAPES = {
+    "UUIDs": re.compile(r"^\{?[0-9a-f]{8}-?([0-9a-f]{4}-?){3}[0-9a-f]{12}\}?$", re.IGNORECASE),
+    "hashes": re.compile(r"^[0-9a-f]{16,}$", re.IGNORECASE),
+    "email addresses": re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$"),
+}
 
 
 class FlatTrainingError(TrainingError):
@@ -52,8 +109,7 @@ class FlatConfig:
     label: str
     positive: str
     time: str | None = None
-    sales_precision: float = 0.5
-    max_disqualified_wins: float = 0.02
+    policy: Policy = DEFAULT_POLICY
     test_share: float = 0.2
     seed: int = 0
     threads: int = 2
@@ -62,12 +118,14 @@ class FlatConfig:
 @dataclass(frozen=True)
 class ColumnType:
     """What became of one column: `kind` is numeric, categorical or excluded; `source` is
-    'inferred' or 'schema'; `note` says why, in words."""
+    'inferred' or 'schema'; `note` says why, in words. `keep_as` is the kind the schema can
+    declare to use a column the id or leakage checks excluded (empty otherwise)."""
 
     name: str
     kind: str
     source: str
     note: str
+    keep_as: str = ""
 
 
 @dataclass
@@ -85,6 +143,8 @@ class FlatData:
     mapping: TableMapping
     label: str = ""
     fingerprint: dict[str, str | int] = field(default_factory=dict)
+    leakage: dict[str, str] = field(default_factory=dict)
+    """Suspected leakage, column -> evidence: excluded, or used because the schema declares it."""
 
     @property
     def feature_types(self) -> dict[str, str]:
@@ -92,12 +152,8 @@ class FlatData:
 
     @property
     def leaks(self) -> dict[str, float]:
-        """Features that alone give a ROC AUC above LEAKAGE_AUC."""
-        return {
-            name: auc
-            for name, auc in self.single_auc.items()
-            if name in self.feature_types and auc > LEAKAGE_AUC
-        }
+        """Suspected leakage the model still uses (declared in the schema), with its AUC alone."""
+        return {name: self.single_auc[name] for name in self.leakage if name in self.feature_types}
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -112,14 +168,14 @@ def read_labels(
     frame: pd.DataFrame, config: FlatConfig, path: str
 ) -> tuple[np.ndarray, np.ndarray]:
     """(labelled mask, 0/1 labels of all rows); the positive value is matched exactly, then
-    ignoring case, then as a number."""
+    as `value_key` folds it (ignoring case, spaces and punctuation), then as a number."""
     values = frame[config.label]
     labelled = (values != "").to_numpy()
     observed = values[labelled]
     positive = config.positive.strip()
     hit = observed == positive
     if not hit.any():
-        hit = observed.str.lower() == positive.lower()
+        hit = value_keys(observed) == value_key(positive)
     if not hit.any():
         with contextlib.suppress(ValueError):
             hit = numbers(observed) == float(positive)
@@ -244,6 +300,9 @@ def _infer(name: str, values: pd.Series, declared_date: bool) -> ColumnType:
         and present.any()
         and parsed.notna().sum() >= NUMERIC_SHARE * present.sum()
     ):
+        note = id_note(parsed.dropna(), len(values), numeric=True)
+        if note:
+            return ColumnType(name, "excluded", "inferred", note, "numeric")
         return ColumnType(name, "numeric", "inferred", _describe(values, "numeric"))
     if declared_date or (len(filled) and filled.str.match(_DATE).mean() >= DATE_SHARE):
         return ColumnType(
@@ -252,14 +311,33 @@ def _infer(name: str, values: pd.Series, declared_date: bool) -> ColumnType:
             "inferred",
             f"dates (e.g. {quoted(filled.iloc[0])}); only --time uses dates",
         )
-    if len(filled) >= 20 and len(distinct) >= ID_LIKE_SHARE * len(filled):
-        return ColumnType(
-            name,
-            "excluded",
-            "inferred",
-            f"an id or free text ({len(distinct):,} distinct values in {len(filled):,} rows)",
-        )
+    note = id_note(filled, len(values), numeric=False)
+    if note:
+        return ColumnType(name, "excluded", "inferred", note, "categorical")
     return ColumnType(name, "categorical", "inferred", _describe(values, "categorical"))
+
+
+def id_note(present: pd.Series, rows: int, numeric: bool) -> str | None:
+    """Why a column's `present` (non-missing) values, numbers or text, make it an id rather
+    than a feature, or None: a running number (integers, each once, spanning at most
+    SEQUENCE_SPAN times their count), or text at least ID_LIKE_SHARE distinct (named by its
+    shape: UUIDs, hashes, email addresses, else free text)."""
+    if len(present) < MIN_PER_CLASS:
+        return None
+    counted = f"{present.nunique():,} distinct values in {rows:,} rows"
+    if numeric:
+        sequence = (
+            present.is_unique
+            and not (present % 1 != 0).any()
+            and present.max() - present.min() + 1 <= SEQUENCE_SPAN * len(present)
+        )
+        return f"an id ({counted}, a sequence)" if sequence else None
+    if present.nunique() < ID_LIKE_SHARE * len(present):
+        return None
+    for shape, pattern in _ID_SHAPES.items():
+        if present.str.match(pattern).mean() >= ID_LIKE_SHARE:
+            return f"an id ({counted}, {shape})"
+    return f"an id or free text ({counted})"
 
 
 def _label_copies(frame: pd.DataFrame, y: np.ndarray, types: list[ColumnType]) -> list[str]:
@@ -313,6 +391,36 @@ def single_feature_auc(values: np.ndarray, kind: str, y: np.ndarray, seed: int =
     return float(max(best, auc, 1.0 - auc))
 
 
+def leakage_evidence(filled: np.ndarray, auc: float, y: np.ndarray) -> str | None:
+    """Why a feature looks like it records the outcome, in words, or None: it alone ranks the
+    outcome with ROC AUC `auc` >= LEAKAGE_AUC, or it is filled (`filled`: not missing, per row)
+    or empty for one outcome at least ONE_CLASS_FILL times as often as for the other (see the
+    constants)."""
+    if auc >= LEAKAGE_AUC:
+        return f"alone it ranks the outcome with ROC AUC {auc:.3f} (out of fold; >= {LEAKAGE_AUC})"
+    for side, mask in (("filled", filled), ("empty", ~filled)):
+        converted, others = mask[y == 1], mask[y == 0]
+        high, low = (
+            (converted, others) if converted.mean() >= others.mean() else (others, converted)
+        )
+        if (
+            high.mean() >= ONE_CLASS_MIN_SHARE
+            and high.sum() >= MIN_PER_CLASS
+            and high.mean() >= ONE_CLASS_FILL * low.mean()
+        ):
+            return (
+                f"{side} for {converted.mean():.0%} of converted leads and {others.mean():.0%} "
+                f"of the others (>= {ONE_CLASS_FILL:g} times as often for one outcome: filled in "
+                "after it?)"
+            )
+    return None
+
+
+def _filled(values: pd.Series, kind: str) -> np.ndarray:
+    """Per row of a table's text column, whether it holds a value (a number, if numeric)."""
+    return (numbers(values).notna() if kind == "numeric" else values != "").to_numpy()
+
+
 # ---------------------------------------------------------------------------------- prepare
 
 
@@ -321,6 +429,10 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
     mapping = mapping or TableMapping()
     path = str(path)
     frame = read_flat(path, mapping)
+    if unmatched := mapping.unmatched(list(frame.columns)):
+        raise ContractError(
+            "\n".join(unmatched_renames(unmatched, Path(path), list(frame.columns)))
+        )
     named = {"--id": config.id_column, "--label": config.label}
     if config.time:
         named["--time"] = config.time
@@ -367,17 +479,28 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
             "outcome, so the column records the result rather than predicting it. Drop it "
             "from the table, or mark it in the schema: table: {features: {COLUMN: ignore}}"
         )
-    feature_types = {t.name: t.kind for t in types if t.kind != "excluded"}
-    if not feature_types:
+    candidates = {t.name: t.kind for t in types if t.kind != "excluded"}
+    columns = flat_columns(data, candidates)
+    single = {
+        name: single_feature_auc(columns[name], kind, y, config.seed)
+        for name, kind in candidates.items()
+    }
+    leakage = {
+        name: evidence
+        for name, kind in candidates.items()
+        if (evidence := leakage_evidence(_filled(data[name], kind), single[name], y))
+    }
+    types = [
+        ColumnType(t.name, "excluded", t.source, f"suspected leakage: {leakage[t.name]}", t.kind)
+        if t.name in leakage and t.source == "inferred"
+        else t
+        for t in types
+    ]
+    if all(t.kind == "excluded" for t in types):
         raise FlatTrainingError(
             f"{path}: no usable feature columns; every column other than "
             "--id, --label and --time was excluded (see the summary)"
         )
-    columns = flat_columns(data, feature_types)
-    single = {
-        name: single_feature_auc(columns[name], kind, y, config.seed)
-        for name, kind in feature_types.items()
-    }
     result = FlatData(
         path=path,
         frame=data,
@@ -389,6 +512,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
         unlabelled_rows=int((~labelled).sum()),
         mapping=mapping,
         label=config.label,
+        leakage=leakage,
     )
     result.fingerprint = _fingerprint(result, config)
     return result
@@ -419,13 +543,74 @@ def _fingerprint(data: FlatData, config: FlatConfig) -> dict[str, str | int]:
     }
 
 
-def leakage_messages(data: FlatData) -> list[str]:
-    """One loud line per feature that alone predicts the label almost perfectly."""
+def exclusion_notes(data: FlatData) -> list[str]:
+    """One line per column the id or leakage checks left out: why, and how to keep it."""
     return [
-        f"possible leakage: column '{name}' alone predicts '{data.label}' with ROC AUC "
-        f"{auc:.3f} (> {LEAKAGE_AUC}); "
-        "a column this predictive usually records what happened after the outcome was known. "
-        "Training goes on with it; if it is not known when a lead is scored, exclude it: "
-        f"table: {{features: {{{name}: ignore}}}} in the schema"
-        for name, auc in sorted(data.leaks.items(), key=lambda item: -item[1])
+        f"'{t.name}' excluded as {t.note}; to use it, declare it in the schema: "
+        f"table: {{features: {{{t.name}: {t.keep_as}}}}}"
+        for t in data.types
+        if t.kind == "excluded" and t.keep_as
     ]
+
+
+def leakage_messages(data: FlatData) -> list[str]:
+    """One loud line per suspected leak the model still uses (its schema declares it)."""
+    return [
+        f"suspected leakage: column '{name}' predicts '{data.label}' suspiciously well: "
+        f"{data.leakage[name]}. The schema declares it, so training goes on with it; if it is "
+        "not known when a lead is scored, remove it from the schema's table.features or mark "
+        f"it: table: {{features: {{{name}: ignore}}}}"
+        for name in sorted(data.leaks, key=lambda name: -data.leaks[name])
+    ]
+
+
+def holdout_warning(auc: float, data: FlatData) -> str | None:
+    """A warning when the hold-out ROC AUC is at least TOO_GOOD_AUC, naming the inputs that
+    alone rank the outcome best; None otherwise."""
+    if auc < TOO_GOOD_AUC:
+        return None
+    used = data.feature_types
+    strongest = sorted((n for n in data.single_auc if n in used), key=lambda n: -data.single_auc[n])
+    shown = ", ".join(
+        f"'{n}' (AUC {data.single_auc[n]:.3f} alone)" for n in strongest[:STRONGEST_SHOWN]
+    )
+    return (
+        f"hold-out ROC AUC {auc:.3f} is too good to be true (>= {TOO_GOOD_AUC}): scores of real "
+        "leads rarely rank this well, so an input probably records the outcome. Strongest "
+        f"inputs: {shown}. Keep only columns known when a new lead is scored; exclude one "
+        "with table: {features: {COLUMN: ignore}} in the schema"
+    )
+
+
+# ------------------------------------------------- the same checks on a CRM export's features
+
+
+def custom_feature_warnings(crm: Crm, seed: int = 0) -> list[str]:
+    """The id and leakage checks above on the custom lead features of a CRM export (declared
+    in its schema's `leads.features`, so used whatever the checks find): one warning per
+    suspect. Leakage is measured on the closed leads, won against lost."""
+    closed = crm.leads["outcome"].isin(("won", "lost")).to_numpy()
+    y = (crm.leads["outcome"][closed] == "won").to_numpy(dtype=np.int64)
+    out: list[str] = []
+    for name, kind in crm.custom.items():
+        values = crm.leads[name]  # floats if numeric, else text with MISSING_CATEGORY for empty
+        numeric = kind == "numeric"
+        filled = (values.notna() if numeric else values != MISSING_CATEGORY).to_numpy()
+        note = id_note(values[filled], len(values), numeric)
+        if note:
+            out.append(
+                f"custom feature '{name}' looks like {note}: what a model learns from an id "
+                "does not carry over to new leads; remove it from the schema's leads.features"
+            )
+        elif min(y.sum(), len(y) - y.sum()) >= MIN_PER_CLASS:
+            closed_values = values.to_numpy()[closed]
+            auc = single_feature_auc(closed_values, kind, y, seed)
+            evidence = leakage_evidence(filled[closed], auc, y)
+            if evidence:
+                out.append(
+                    f"suspected leakage: custom feature '{name}' tells won from lost leads "
+                    f"suspiciously well: {evidence}. The schema declares it, so training goes "
+                    "on with it; if it is filled in once the outcome is known, remove it from "
+                    "the schema's leads.features"
+                )
+    return out

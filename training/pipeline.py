@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
@@ -26,13 +26,20 @@ from leadready.features.build import (
 )
 from leadready.features.contract import Crm
 from leadready.features.labels import FEATURE_LABELS
-from leadready.features.metadata import CrmDetails
+from leadready.features.metadata import CrmDetails, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, Margin
 from leadready.features.routing import Thresholds
-from leadready.training.evaluate import choose_thresholds
+from leadready.training.evaluate import DEFAULT_POLICY, Chosen, choose_thresholds, leads_per_week
 from leadready.training.examples import Snapshots, make_snapshots, split_by_time
 from leadready.training.fit import Candidate, fit_candidates, platt
-from leadready.training.result import Holdout, TrainingError, TrainResult, assemble, take
+from leadready.training.result import (
+    Holdout,
+    TrainingError,
+    TrainResult,
+    assemble,
+    config_params,
+    take,
+)
 
 MIN_WON = 40
 MIN_LOST = 40
@@ -56,8 +63,7 @@ STEPS = (
 class TrainConfig:
     step_days: int = 14
     horizon_days: int = 90
-    sales_precision: float = 0.5
-    max_disqualified_wins: float = 0.02
+    policy: Policy = DEFAULT_POLICY
     test_share: float = 0.2
     seed: int = 0
     threads: int = 2
@@ -209,15 +215,19 @@ def train(
     hand_raise = columns[f"hand_raise_{HAND_RAISE_WINDOW}d"]
     tuning = split.fit | split.validation if cold else split.validation
     if cold and not 0 < snaps.ready[tuning].sum() < tuning.sum():
-        thresholds = Thresholds(sales=0.5, disqualify=0.0)
+        routing = Chosen(
+            Thresholds(sales=0.5, disqualify=0.0),
+            ("too few won leads to choose thresholds: sales from 0.5, nothing disqualified",),
+        )
     else:
-        thresholds = choose_thresholds(
+        routing = choose_thresholds(
             readiness.proba(x[tuning]),
             potential.proba(x[tuning]),
             snaps.ready[tuning],
             snaps.potential[tuning],
-            config.sales_precision,
-            config.max_disqualified_wins,
+            config.policy,
+            groups=snaps.lead[tuning],
+            leads_per_week=leads_per_week(crm.leads["created_at"]),
         )
     test = split.test
     baselines = _baselines(encoder, parts, labels["ready"]) if not cold else {}
@@ -237,7 +247,7 @@ def train(
         encoder=encoder,
         models=models,
         kinds=kinds,
-        thresholds=thresholds,
+        routing=routing,
         config=config,
         leaderboard=leaderboard,
         explained=x,
@@ -247,6 +257,7 @@ def train(
             {
                 "horizon_days": config.horizon_days,
                 "step_days": config.step_days,
+                "schema_tables": crm.schema.stored() if crm.schema else {},
                 "data": data,
                 "split": {
                     "validation_from": datetime.fromtimestamp(
@@ -260,7 +271,7 @@ def train(
         custom=dict(custom),
         fingerprint=data,
         params={
-            **asdict(config),
+            **config_params(config),
             "readiness_model": kinds["ready"],
             "potential_model": kinds["potential"],
             "cold_start": cold,

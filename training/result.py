@@ -9,7 +9,7 @@ readiness model's global drivers, writes the metadata every model carries and re
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,10 +19,9 @@ import pandas as pd
 from leadready.features.metadata import CrmDetails, FlatDetails, ModelInfo, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
 from leadready.features.registry import model_name
-from leadready.features.routing import Thresholds
 from leadready.features.table import MODE
 from leadready.training.bootstrap import bootstrap_intervals
-from leadready.training.evaluate import route_statistics
+from leadready.training.evaluate import Chosen, route_statistics
 
 DRIVER_ROWS = 2000
 """Rows the global drivers are averaged over: exact contributions cost about 1 ms a row."""
@@ -71,12 +70,11 @@ def take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarr
     return {name: values[mask] for name, values in columns.items()}
 
 
-def routing_policy(config: Any) -> Policy:
-    """The routing policy options of a training config (snapshot or flat mode)."""
-    return Policy(
-        sales_precision=config.sales_precision,
-        max_disqualified_wins=config.max_disqualified_wins,
-    )
+def config_params(config: Any, skip: tuple[str, ...] = ()) -> dict[str, object]:
+    """A training config (snapshot or flat mode) as MLflow params, its routing policy's options
+    among them, less the fields `skip`."""
+    fields = {k: v for k, v in asdict(config).items() if k not in (*skip, "policy")}
+    return {**fields, **config.policy.model_dump()}
 
 
 def global_drivers(
@@ -118,7 +116,7 @@ def model_info(
     details: CrmDetails | FlatDetails,
     cold_start: bool,
     kinds: dict[str, str],
-    thresholds: Thresholds,
+    routing: Chosen,
     policy: Policy,
     routes: dict[str, dict[str, float]],
     intervals: dict[str, dict[str, tuple[float, float, float]]],
@@ -138,9 +136,10 @@ def model_info(
             "cold_start": cold_start,
             "trained_at": datetime.now(UTC).isoformat(timespec="seconds"),
             "model_kind": {"readiness": kinds["ready"], "potential": kinds["potential"]},
-            "thresholds": thresholds,
+            "thresholds": routing.thresholds,
             "policy": policy,
             "routes": routes,
+            "routing_notes": list(routing.notes),
             "metrics": point_values(intervals),
             "intervals": intervals,
             "leaderboard": leaderboard,
@@ -159,7 +158,7 @@ def assemble(
     encoder: FeatureEncoder,
     models: dict[str, Calibrated],
     kinds: dict[str, str],
-    thresholds: Thresholds,
+    routing: Chosen,
     config: Any,
     leaderboard: list[dict[str, object]],
     explained: np.ndarray,
@@ -185,15 +184,15 @@ def assemble(
         holdout.hand_raise,
         holdout.ready,
         holdout.won,
-        thresholds,
+        routing.thresholds,
     )
     explaining()
     info = model_info(
         details=details,
         cold_start=cold_start,
         kinds=kinds,
-        thresholds=thresholds,
-        policy=routing_policy(config),
+        routing=routing,
+        policy=config.policy,
         routes=routes,
         intervals=intervals,
         leaderboard=leaderboard,

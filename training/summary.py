@@ -12,8 +12,8 @@ from rich.table import Table
 from rich.text import Text
 
 from leadready.features.metadata import ModelInfo
-from leadready.features.routing import nurture_warning, route_rules
-from leadready.training.flat_table import LEAKAGE_AUC, FlatData
+from leadready.features.routing import route_rules, route_warning
+from leadready.training.flat_table import FlatData
 
 if TYPE_CHECKING:
     from leadready.training.registry import Published
@@ -38,7 +38,7 @@ def inference_table(data: FlatData) -> Table:
     for t in data.types:
         auc = data.single_auc.get(t.name)
         shown = "" if auc is None else f"{auc:.3f}"
-        if auc is not None and auc > LEAKAGE_AUC:
+        if t.name in data.leakage:
             shown = f"[bold red]{shown} leak?[/]"
         table.add_row(
             escape(t.name),  # names and values from the table: brackets are no markup
@@ -64,9 +64,33 @@ def _metrics_table(title: str, result: TrainResult, names: dict[str, str]) -> Ta
     return table
 
 
-def _routing_warning(info: ModelInfo) -> list[Any]:
-    warning = nurture_warning(info.routes["nurture"].share, info.thresholds)
-    return [f"[bold yellow]Routing warning:[/] {warning}"] if warning else []
+def _routing(info: ModelInfo, title: str, flat: bool) -> list[Any]:
+    """The routing table (per route: rule, share, win rates, and the win rate at the margin:
+    of the route's leads nearest its threshold), the policy's adjustments, and a warning when
+    a route holds almost nothing."""
+    table = Table(title=title, caption=_MARGIN_CAPTION)
+    rates = ("conversion rate",) if flat else ("win rate in horizon", "eventual win rate")
+    for column in ("route", "rule", "share", *rates, "win rate at the margin"):
+        table.add_column(column, justify="left" if column in ("route", "rule") else "right")
+    rules = route_rules(info.thresholds, flat=flat)
+    for route, stats in info.routes.items():
+        values = (stats.win_rate,) if flat else (stats.win_rate, stats.eventual_win_rate)
+        margin = stats.margin_eventual_win_rate if route == "disqualify" else stats.margin_win_rate
+        table.add_row(route, rules[route], _pct(stats.share), *map(_pct, values), _pct(margin))
+    out: list[Any] = [table]
+    out += [f"[yellow]Routing adjusted:[/] {escape(note)}" for note in info.routing_notes]
+    warning = route_warning({route: stats.share for route, stats in info.routes.items()})
+    return out + ([f"[bold yellow]Routing warning:[/] {warning}"] if warning else [])
+
+
+_MARGIN_CAPTION = (
+    "win rate at the margin: of the route's tenth of leads nearest its threshold (the lowest "
+    "sent to sales, the highest nurtured, the highest disqualified; eventual wins there)"
+)
+
+
+def _pct(value: float) -> str:
+    return "-" if value != value else f"{value:.1%}"
 
 
 def _registered(info: ModelInfo, published: Published) -> str:
@@ -125,26 +149,17 @@ def crm_summary(result: TrainResult, published: Published, seconds: float) -> li
             f"{metrics['test_readiness_roc_auc'] - metrics['test_frequency_score_roc_auc']:+.3f}"
             " over the frequency score."
         )
-    routes = Table(title="Routing (thresholds from the validation slice, rates on the test set)")
-    for column in ("route", "rule", "share", "win rate in horizon", "eventual win rate"):
-        routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    rules = route_rules(info.thresholds, flat=False)
-    for route, stats in info.routes.items():
-        routes.add_row(
-            route,
-            rules[route],
-            f"{stats.share:.1%}",
-            f"{stats.win_rate:.1%}",
-            f"{stats.eventual_win_rate:.1%}",
-        )
-    out += [routes, *_routing_warning(info), _registered(info, published)]
+    out += _routing(
+        info, "Routing (thresholds from the validation slice, rates on the test set)", flat=False
+    )
+    out.append(_registered(info, published))
     out.append(Text(f"Promotion rule: {PROMOTION_RULE}", style="dim"))
     return out + _where(published, seconds)
 
 
 def flat_summary(result: TrainResult, published: Published, seconds: float) -> list[Any]:
     """The closing summary of a flat training run: hold-out metrics against the frequency
-    score, routing, refit and registration."""
+    score (and a warning when they are too good to be true), routing, refit and registration."""
     info = result.scorer.info
     flat = info.flat
     if flat is None:
@@ -163,21 +178,16 @@ def flat_summary(result: TrainResult, published: Published, seconds: float) -> l
             {"readiness": "model", "frequency_score": "frequency score"},
         )
     ]
+    if flat.holdout_warning:
+        out.append(f"[bold red]Warning: {escape(flat.holdout_warning)}[/]")
     gain = metrics["test_readiness_roc_auc"] - metrics["test_frequency_score_roc_auc"]
     out.append(
         f"Model: {info.model_kind.readiness} (chosen by 5-fold cross-validation "
         f"AUC); ROC AUC {gain:+.3f} over the frequency score."
     )
-    routes = Table(title="Routing (thresholds from cross-validated scores, rates on the hold-out)")
-    for column in ("route", "rule", "share", "conversion rate"):
-        routes.add_column(column, justify="left" if column in ("route", "rule") else "right")
-    rules = route_rules(info.thresholds, flat=True)
-    for route, stats in info.routes.items():
-        rate = stats.win_rate
-        routes.add_row(
-            route, rules[route], f"{stats.share:.1%}", "-" if rate != rate else f"{rate:.1%}"
-        )
-    out += [routes, *_routing_warning(info)]
+    out += _routing(
+        info, "Routing (thresholds from cross-validated scores, rates on the hold-out)", flat=True
+    )
     refit = flat.refit
     out.append(
         f"Registered model refitted on all {refit.rows:,} rows ({refit.positives:,} "
@@ -185,9 +195,10 @@ def flat_summary(result: TrainResult, published: Published, seconds: float) -> l
     )
     if flat.leakage_warnings:
         out.append(
-            "[bold yellow]Leakage warnings:[/] "
+            "[bold yellow]Suspected leakage kept by the schema:[/] "
             + ", ".join(
-                f"{name} (AUC {auc:.3f} alone)" for name, auc in flat.leakage_warnings.items()
+                f"{escape(name)} (AUC {auc:.3f} alone)"
+                for name, auc in flat.leakage_warnings.items()
             )
         )
     out.append(_registered(info, published))

@@ -37,7 +37,7 @@ from leadready.serving.ui.pages.leads import UPLOAD_PATH
 from leadready.serving.ui.web import HERE, PREFIX, SESSION_SECONDS, Workspace, render
 
 MAX_UPLOAD_BYTES = 200 << 20
-"""Largest upload body accepted under /ui (the API's own limit stays 1 MiB)."""
+"""Largest upload body accepted under /ui (the API takes 1 MiB, 16 MiB for a batch)."""
 
 __all__ = ["MAX_UPLOAD_BYTES", "UPLOAD_PATH", "mount"]
 

@@ -11,7 +11,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -149,9 +149,8 @@ def _schema(upload: UploadFile | None) -> Schema | None:
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise ContractError(f"{upload.filename}: not valid YAML ({exc})") from None
-    schema = Schema.parse(raw or {}, upload.filename)
     # Uploaded tables are saved under the contract's names, whatever the schema calls them.
-    return replace(schema, tables={k: replace(v, file=None) for k, v in schema.tables.items()})
+    return Schema.parse(raw or {}, upload.filename).without_files()
 
 
 def _present(upload: UploadFile | None) -> bool:
@@ -187,9 +186,12 @@ def _score_upload(
         )
     for name, u in files.items():
         _save_upload(u, folder, name)  # type: ignore[arg-type]
+    engine = crm_model(champions)
+    if mapping is None and (trained := engine.loaded.schema) is not None:
+        mapping = trained.without_files()
     crm = load_crm(folder, require_outcome=False, schema=mapping)
     names = ", ".join(str(u.filename) for u in files.values() if u is not None)
-    return build_export(names, crm, crm_model(champions), as_of or None)
+    return build_export(names, crm, engine, as_of or None)
 
 
 @dataclass

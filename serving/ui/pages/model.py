@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, Response
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
 from leadready.features.metadata import ModelInfo
 from leadready.features.registry import CHALLENGER, CHAMPION
-from leadready.features.routing import ROUTES, Route, nurture_warning, route_rules
+from leadready.features.routing import ROUTES, Route, route_rules, route_warning
 from leadready.serving.engine import Champions, Engine
 from leadready.serving.flat import FlatModel
 from leadready.serving.store import (
@@ -263,7 +263,8 @@ def model_page(request: Request, session: SessionDep, champions: ChampionsDep) -
             "gains": gains,
             "curves": curves,
             "routes": routes,
-            "routing_warning": nurture_warning(info.routes[Route.NURTURE].share, info.thresholds),
+            "routing_warning": route_warning({r: s.share for r, s in info.routes.items()}),
+            "routing_notes": info.routing_notes,
             "route_chart": route_strip(info.routes, "Share of hold-out leads by route"),
             "sides": sides,
             "same": same,
