@@ -13,7 +13,9 @@ from test_flat import KEEP_LEAK, train_args, with_leak
 from typer.testing import CliRunner
 
 from leadready.cli import app
-from leadready.training.compare import ComparisonError
+from leadready.features.metadata import SCHEMA_IGNORED
+from leadready.features.registry import load_scorer
+from leadready.training.compare import ComparisonError, leaked_inputs
 from leadready.training.registry import compare_versions
 
 pytestmark = pytest.mark.model
@@ -92,6 +94,14 @@ def test_a_leak_free_retrain_with_other_columns_compares_and_replaces_the_leaky_
     assert compared["clean_rows"] == compared["rows"] > 0
     assert compared["a_auc"] > compared["b_auc"]  # the leak scores well...
     assert compared["b_should_replace_a"]  # ...and is not trusted
+
+    # The same holds when the retrain was told to ignore the column rather than suspecting it.
+    v1, v2 = (load_scorer(FLAT, v).info for v in ("1", "2"))
+    told = v2.flat.model_copy(
+        update={"suspected_leakage": {}, "excluded": {"sales_rating": SCHEMA_IGNORED}}
+    )
+    assert leaked_inputs(v1, v2.model_copy(update={"flat": told})) == ["sales_rating"]
+    assert leaked_inputs(v2, v1) == []  # the leak-free version reads nothing v1 distrusts
 
     # A table neither version saw (other leads: ids are how seen rows are found): every row
     # counts, no notes.
