@@ -8,6 +8,8 @@ contracts in pyproject.toml say so); it holds no logic of its own.
 from __future__ import annotations
 
 import os
+import sys
+from typing import Annotated
 
 # LightGBM's OpenMP threads busy-wait by default, which made training 5-8x slower on 2 cores;
 # this must be set before lightgbm is imported.
@@ -15,6 +17,14 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # leadready draws its own progress; MLflow's artifact bar (tqdm) cluttered every command that
 # loads a model, and its exit hook printed a traceback when Ctrl-C came as the command ended.
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+# MLflow's INFO lines (database set-up) and its warning about pickled models (leadready registers
+# one on purpose) are noise in every command; `leadready --verbose` shows them. MLflow reads this
+# when it is imported, which every command does lazily, after the option below is parsed.
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "ERROR")
+# Help and usage errors as plain text where there is no terminal (piped, TERM=dumb): typer's
+# boxes, colours and terminal-width wrapping came out garbled there. Read when typer is imported.
+if not sys.stdout.isatty() or os.environ.get("TERM") == "dumb":
+    os.environ.setdefault("TYPER_USE_RICH", "0")
 
 import typer  # noqa: E402
 
@@ -28,5 +38,18 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def verbose_option(
+    verbose: Annotated[
+        bool,
+        typer.Option("--verbose", help="Show MLflow's log lines and warnings (hidden otherwise)."),
+    ] = False,
+) -> None:
+    if verbose:
+        os.environ["MLFLOW_LOGGING_LEVEL"] = "INFO"
+
+
 app.add_typer(training_cli.app)
 app.add_typer(serving_cli.app)

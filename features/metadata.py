@@ -39,6 +39,8 @@ from leadready.features.routing import (
 Mode = Literal["snapshots", "flat"]
 """How a model was trained: on CRM exports (snapshots of leads over time) or a flat table."""
 FeatureKind = Literal["numeric", "categorical"]
+SCHEMA_IGNORED = "ignored by the schema"
+"""The note of a flat-table column the schema told training to ignore (`excluded`)."""
 
 
 def _nan_from_null(value: object) -> object:
@@ -210,6 +212,13 @@ class FlatDetails(Section):
     split: TableSplit
     suspected_leakage: dict[str, str] = {}
     holdout_warning: str | None = None
+
+    @property
+    def distrusted(self) -> set[str]:
+        """Columns this training suspected of leakage or was told to ignore: another version
+        that reads one of them is not trusted against this one (`training.compare`)."""
+        ignored = {name for name, note in self.excluded.items() if note == SCHEMA_IGNORED}
+        return set(self.suspected_leakage) | set(self.leakage_warnings) | ignored
 
 
 CRM_KEYS = tuple(CrmDetails.model_fields)

@@ -45,6 +45,12 @@ another run, or from none, is not one of train's and is taken as it is."""
 
 HOLDOUT = "holdout/holdout.parquet"
 """The run artifact holding the hold-out a version was tested on."""
+HOLDOUT_ROWS = "holdout/rows.parquet"
+"""A flat model's hold-out rows as the table had them (every column, as text), in the order of
+HOLDOUT: a version that reads other columns than the tested one scores them with its own."""
+TRAINED_IDS = "holdout/trained_ids.parquet"
+"""The ids (`__lead`) of every row a flat model was fitted on: its refit takes its hold-out too,
+so a comparison can tell which rows a version has seen."""
 HOLDOUT_EXTRA = ["__ready", "__lead", "__readiness"]
 """Hold-out columns besides the features: label, lead id, and the readiness the tested model
 gave (a flat model is refitted on all rows afterwards, so only these scores are unseen ones)."""
@@ -123,6 +129,19 @@ def load_holdout(run_id: str) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.
         frame["__lead"].to_numpy(),
         tested,
     )
+
+
+def load_run_frame(run_id: str, artifact: str) -> pd.DataFrame | None:
+    """A parquet artifact of a run (HOLDOUT_ROWS, TRAINED_IDS), or None for a run logged before
+    it was kept."""
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        path = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path=artifact)
+    except (MlflowException, OSError):
+        return None
+    return pd.read_parquet(path)
 
 
 class _LeadreadyUnpickler(pickle.Unpickler):

@@ -7,6 +7,10 @@ small JSON file in the server's run folder (`LEADREADY_RUN_DIR`, which `serve` c
 removes). Every worker watches that file, loads exactly the versions it names and writes its own
 status file; `/readyz`, whichever worker answers, reads them all. A worker the supervisor starts
 again after a crash loads the generation's versions too, not what the alias says by then.
+
+The `serve` process itself also looks up the aliases every few seconds (`ChampionWatcher`) and
+publishes the next generation when one names another version, so a promotion (`models promote`,
+a `train` that promoted) reaches every worker without a reload request.
 """
 
 from __future__ import annotations
@@ -229,6 +233,37 @@ class Watcher(threading.Thread):
             except Exception:  # a thread that dies silently would leave this worker behind
                 log.exception("could not follow the published generation; trying again")
                 seen = None
+
+
+class ChampionWatcher(threading.Thread):
+    """The `serve` process's thread that publishes the next generation when a `champion` alias
+    names a version the current generation does not. An alias that names nothing (removed, or
+    the store briefly unreadable) changes nothing: unloading a model takes a reload request."""
+
+    def __init__(self, run: RunFolder, models_dir: Path, seconds: float) -> None:
+        super().__init__(name="leadready-champion-watcher", daemon=True)
+        self.run_folder = run
+        self.models_dir = models_dir
+        self.seconds = seconds
+        self.stopping = threading.Event()
+
+    def moved(self) -> bool:
+        """Whether an alias names another version than the current generation."""
+        try:
+            versions, _ = champion_versions(self.models_dir)
+        except NoChampionError:
+            return False
+        served = self.run_folder.current().versions
+        return any(v is not None and v != served.get(k) for k, v in versions.items())
+
+    def run(self) -> None:
+        while not self.stopping.wait(self.seconds):
+            try:
+                if self.moved():
+                    log.warning("a champion alias moved; publishing it to every worker")
+                    publish_champions(self.run_folder, self.models_dir)
+            except Exception:  # a thread that dies silently would stop following the aliases
+                log.exception("could not look up the champion aliases; trying again")
 
 
 class Supervisor(Multiprocess):

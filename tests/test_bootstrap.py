@@ -8,7 +8,7 @@ from sklearn.metrics import average_precision_score, brier_score_loss, log_loss,
 
 from leadready.features.evaluation import expected_calibration_error
 from leadready.training.bootstrap import bootstrap_intervals, paired_auc_test
-from leadready.training.registry import promotion_decision
+from leadready.training.compare import promotion_decision
 
 pytestmark = pytest.mark.unit
 

@@ -2,9 +2,10 @@
 
 Each notebook runs with nbclient in a kernel started from this interpreter (the venv's python,
 through a kernelspec written to a temp folder, so no other `python3` kernel on the machine is
-picked up). Its parameters are pointed through the LEADREADY_NB_* variables at a small sample
-CRM and a models folder in temp folders: nothing reads data/, models/ or the shared Leads.csv,
-and no MLflow server set in the environment is used.
+picked up), in notebooks/ as Jupyter started at the repository root runs it (README). Its
+parameters are pointed through the LEADREADY_NB_* variables at a small sample CRM and a models
+folder in temp folders: nothing reads data/, models/ or the shared Leads.csv, nothing is written
+beside the notebooks, and no MLflow server set in the environment is used.
 """
 
 from __future__ import annotations
@@ -58,8 +59,10 @@ def small_crm(tmp_path_factory) -> Path:
 def run_notebook(
     name: str, kernels: KernelSpecManager, work: Path, data: Path, models: Path
 ) -> tuple[nbformat.NotebookNode, str]:
-    """Execute a notebook end to end (any cell error fails); return it and its text output."""
+    """Execute a notebook end to end in notebooks/ (any cell error fails); return it and its
+    text output."""
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
+    before = set(NOTEBOOKS.iterdir())
     nb.cells.append(nbformat.v4.new_code_cell(KERNEL_PROBE))
     env = {
         key: value
@@ -81,9 +84,10 @@ def run_notebook(
         km=km,
         timeout=CELL_TIMEOUT,
         startup_timeout=120,
-        resources={"metadata": {"path": str(work)}},
+        resources={"metadata": {"path": str(NOTEBOOKS)}},
     )
     client.execute(env=env)
+    assert set(NOTEBOOKS.iterdir()) == before, "the notebook wrote files beside itself"
     errors = [
         output
         for cell in nb.cells
@@ -148,6 +152,27 @@ def test_notebook_opens_with_what_it_shows_and_parameters(name: str) -> None:
         ("N_LEADS", "LEADREADY_NB_LEADS"),
     ):
         assert re.search(rf"^{name_} = .*{variable}", parameters.source, re.M), name_
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("name", EXPECTED)
+def test_notebook_paths_are_the_repository_roots_whatever_the_folder(
+    name: str, tmp_path, monkeypatch
+) -> None:
+    """The parameters resolve from the repository root, not the kernel's folder: the `make demo`
+    sample and store when they exist (the environment's LEADREADY_NB_* win), else None."""
+    for variable in ("LEADREADY_NB_DATA", "LEADREADY_NB_MODELS"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.chdir(tmp_path)
+    names: dict[str, object] = {}
+    exec(nbformat.read(NOTEBOOKS / name, as_version=4).cells[1].source, names)
+    root = NOTEBOOKS.parent
+    assert names["ROOT"] == root
+    demo_data = root / "data" / "sample"
+    assert names["DATA_DIR"] == (demo_data if any(demo_data.glob("leads.*")) else None)
+    demo_models = root / "models"
+    uses_demo = name != "02_train_and_compare.ipynb" and (demo_models / "mlflow.db").exists()
+    assert names["MODELS_DIR"] == (demo_models if uses_demo else None)
 
 
 @pytest.mark.notebook

@@ -124,7 +124,8 @@ def server(champion_dir, tmp_path_factory) -> Iterator[Server]:
     models = tmp_path_factory.mktemp("fleet") / "models"
     shutil.copytree(champion_dir, models)
     began = time.monotonic()
-    running = start(models, models.parent / "audit.db", "--workers", "2")
+    # Reloads only on request here (no alias watch): the tests decide when a version moves.
+    running = start(models, models.parent / "audit.db", "--workers", "2", "--champion-poll", "0")
     print(f"\n`serve --workers 2` ready in {time.monotonic() - began:.1f} s")
     yield running
     if running.process.poll() is None:

@@ -375,17 +375,27 @@ def models_compare(
     a: Annotated[str, typer.Argument(help="Version A (e.g. the champion).")],
     b: Annotated[str, typer.Argument(help="Version B (e.g. the challenger).")],
     flat: Flat = False,
+    on: Annotated[
+        Path | None,
+        typer.Option(
+            "--on",
+            help="Flat models: compare on this table (with the label column) instead of the "
+            "newer version's hold-out; best a file neither version was trained on.",
+        ),
+    ] = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Score versions A and B on one hold-out (the newer version's) and test the AUC
-    difference with a paired bootstrap over leads."""
+    """Score versions A and B on the same rows, each with its own columns (the newer version's
+    hold-out, or --on FILE), and test the AUC difference with a paired bootstrap over leads.
+    Rows a version was trained on count only with the scores its own test gave them, or are
+    left out; the output says how many."""
     from leadready.training.registry import PROMOTION_RULE, compare_versions
 
     try:
-        c = compare_versions(models_dir, a, b, flat)
-    except ValueError as exc:
+        c = compare_versions(models_dir, a, b, flat, on)
+    except ValueError as exc:  # ContractError and ComparisonError among them
         raise fail(str(exc)) from None
-    table = Table(title=f"v{a} vs v{b} on the hold-out of v{c['holdout_version']}")
+    table = Table(title=f"v{a} vs v{b} on {c['clean_rows']:,} rows of {escape(c['where'])}")
     for column in ("measure", f"v{a}", f"v{b}", "B - A [95% interval]", "p-value"):
         table.add_column(column, justify="left" if column == "measure" else "right")
     table.add_row(
@@ -403,8 +413,10 @@ def models_compare(
         "",
     )
     console.print(table)
+    for note in c["notes"]:
+        console.print(f"[bold yellow]Note:[/] {escape(note)}.")
     verdict = "should replace" if c["b_should_replace_a"] else "should not replace"
-    console.print(f"By the promotion rule, v{b} {verdict} v{a}.")
+    console.print(f"By the promotion rule, v{b} {verdict} v{a}: {escape(c['reason'])}.")
     console.print(f"Rule: {PROMOTION_RULE}", style="dim")
 
 
@@ -414,7 +426,7 @@ def models_promote(
     flat: Flat = False,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Make VERSION the champion (a running server picks it up on reload or SIGHUP)."""
+    """Make VERSION the champion (a running server serves it within seconds)."""
     from leadready.training.registry import promote
 
     try:
@@ -422,6 +434,6 @@ def models_promote(
     except ValueError as exc:
         raise fail(str(exc)) from None
     console.print(
-        f"{name} version {version} is now champion; reload a running API "
-        "with POST /v1/admin/reload or SIGHUP."
+        f"{name} version {version} is now champion; a running server serves it within a few "
+        "seconds (at once with POST /v1/admin/reload or SIGHUP)."
     )

@@ -349,6 +349,7 @@ def fit(
             scores=test_scores,
             groups=data.ids[test],
             lead_ids=data.ids[test],
+            table=data.frame[test].reset_index(drop=True),
         ),
         details=FlatDetails.model_validate(
             {
@@ -403,6 +404,7 @@ def fit(
             "cold_start": False,
         },
         explaining=lambda: step(STEPS[4]),
+        trained_ids=data.ids,
     )
 
 

@@ -34,7 +34,7 @@ from leadready.features.contract import (
     value_key,
     value_keys,
 )
-from leadready.features.metadata import Policy
+from leadready.features.metadata import SCHEMA_IGNORED, Policy
 from leadready.features.schema import TableMapping
 from leadready.features.table import (
     MISSING_CATEGORY,
@@ -164,7 +164,9 @@ def _where(frame: pd.DataFrame, path: str, mask: np.ndarray) -> str:
     return table.where(mask)
 
 
-def _label(frame: pd.DataFrame, config: FlatConfig, path: str) -> tuple[np.ndarray, np.ndarray]:
+def read_labels(
+    frame: pd.DataFrame, config: FlatConfig, path: str
+) -> tuple[np.ndarray, np.ndarray]:
     """(labelled mask, 0/1 labels of all rows); the positive value is matched exactly, then
     as `value_key` folds it (ignoring case, spaces and punctuation), then as a number."""
     values = frame[config.label]
@@ -257,7 +259,7 @@ def infer_types(frame: pd.DataFrame, config: FlatConfig, mapping: TableMapping) 
                 ColumnType(name, "excluded", "schema", "shown on pages (display), never a feature")
             )
         elif override == "ignore":
-            out.append(ColumnType(name, "excluded", "schema", "ignored by the schema"))
+            out.append(ColumnType(name, "excluded", "schema", SCHEMA_IGNORED))
         elif override is not None:
             out.append(ColumnType(name, override, "schema", _describe(frame[name], override)))
         else:
@@ -466,7 +468,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
             f"{path}: the --id column is not an id:\n" + "\n".join(f"- {p}" for p in problems)
         )
     times = _times(frame, config.time, mapping, path) if config.time else None
-    labelled, y_all = _label(frame, config, path)
+    labelled, y_all = read_labels(frame, config, path)
     rows = np.flatnonzero(labelled)
     data = frame.iloc[rows].reset_index(drop=True)
     y = y_all[rows]

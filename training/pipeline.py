@@ -277,4 +277,7 @@ def train(
             "cold_start": cold,
         },
         explaining=lambda: step(STEPS[5]),
+        trained_ids=crm.leads["lead_id"].to_numpy()[
+            np.unique(snaps.lead[split.fit | split.validation])
+        ],
     )

@@ -34,28 +34,43 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from leadready import features
-from leadready.features.evaluation import expected_calibration_error
 from leadready.features.registry import (
     CHALLENGER,
     CHAMPION,
     COMPLETE_TAG,
     HOLDOUT,
-    HOLDOUT_EXTRA,
+    HOLDOUT_ROWS,
+    TRAINED_IDS,
     embedded_uri,
     is_complete,
     load_holdout,
+    load_run_frame,
     load_scorer,
     model_name,
     redacted,
     tracking_uri,
     use_store,
 )
-from leadready.training.bootstrap import paired_auc_test
+from leadready.training.compare import (
+    MIN_CLEAN_ROWS,
+    PROMOTION_RULE,
+    ComparisonError,
+    Rows,
+    Scored,
+    Version,
+    clean_scores,
+    compare_on,
+    decide,
+    table_rows,
+)
 from leadready.training.plots import evaluation_figures
 from leadready.training.report import ReportData, write_report
 from leadready.training.result import TrainResult
 
 EXPERIMENT = "leadready"
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+"""MLflow 3's UI opens an experiment of this kind on its training runs, not on an empty GenAI
+traces view; experiments created before it was set get it on the next `train`."""
 
 
 @dataclass(frozen=True)
@@ -67,6 +82,8 @@ class Published:
     tracking_uri: str
     model_uri: str
     report: Path
+    runs_url: str
+    """Where the MLflow UI shows the experiment's training runs (`experiment_runs_url`)."""
 
 
 def configure(models_dir: Path) -> str:
@@ -76,19 +93,28 @@ def configure(models_dir: Path) -> str:
     if embedded:
         models_dir.mkdir(parents=True, exist_ok=True)
     use_store(models_dir)
-    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+    experiment = mlflow.get_experiment_by_name(EXPERIMENT)
+    if experiment is None:
         location = (models_dir / "artifacts").resolve().as_uri() if embedded else None
-        mlflow.create_experiment(EXPERIMENT, artifact_location=location)
+        mlflow.create_experiment(EXPERIMENT, artifact_location=location, tags=EXPERIMENT_TAGS)
+    else:
+        for key, value in EXPERIMENT_TAGS.items():
+            if experiment.tags.get(key) != value:
+                MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
     mlflow.set_experiment(EXPERIMENT)
     return redacted(mlflow.get_tracking_uri())
 
 
-PROMOTION_RULE = (
-    "The challenger becomes champion when, on the challenger's hold-out, its ROC AUC is higher "
-    "than the champion's with a paired lead-level bootstrap test significant at 5%, or the "
-    "difference is within noise (p >= 0.05) and its expected calibration error is lower. "
-    "A cold-start scorecard never replaces a learned champion."
-)
+def experiment_runs_url(tracking_uri: str, experiment_id: str) -> str:
+    """The MLflow UI page of the experiment's training runs: on the tracking server itself, or
+    for the embedded store, on `mlflow ui`'s default address. MLflow 3.17's UI opens every
+    experiment on its GenAI views unless the link asks for `workflowType=machine_learning`."""
+    base = (
+        tracking_uri
+        if tracking_uri.startswith(("http://", "https://"))
+        else "http://127.0.0.1:5000"
+    )
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
 
 
 def _holdout_frame(result: TrainResult) -> pd.DataFrame:
@@ -100,80 +126,58 @@ def _holdout_frame(result: TrainResult) -> pd.DataFrame:
     return frame
 
 
-def readiness_of(model: object, holdout: pd.DataFrame) -> np.ndarray:
-    """A registered model's readiness on hold-out feature columns."""
-    columns = {c: holdout[c].to_numpy() for c in holdout.columns}
-    return model.predict_proba(columns)[:, 1]  # type: ignore[attr-defined]
-
-
-def compare_scores(
-    ready: np.ndarray, p_a: np.ndarray, p_b: np.ndarray, leads: np.ndarray
-) -> dict[str, object]:
-    """Two sets of scores of one hold-out: AUCs, paired bootstrap of the difference, ECEs.
-
-    The version whose hold-out it is enters with the scores its test gave (for a flat model,
-    refitted on every row afterwards, rescoring would reuse rows it has seen)."""
-    test = paired_auc_test(ready, p_a, p_b, leads)
-    return {
-        "a_auc": test.auc_a,
-        "b_auc": test.auc_b,
-        "difference": test.difference,
-        "ci_low": test.ci_low,
-        "ci_high": test.ci_high,
-        "p_value": test.p_value,
-        "a_ece": expected_calibration_error(ready, p_a),
-        "b_ece": expected_calibration_error(ready, p_b),
-    }
-
-
-def promotion_decision(comparison: dict[str, object]) -> bool:
-    """The documented rule (PROMOTION_RULE) applied to a comparison of champion a and
-    challenger b."""
-    significant = comparison["p_value"] < 0.05  # type: ignore[operator]
-    if significant:
-        return comparison["difference"] > 0  # type: ignore[operator]
-    return comparison["b_ece"] < comparison["a_ece"]  # type: ignore[operator]
+def _version(client: MlflowClient, name: str, number: str) -> Version:
+    """A registered version with its own hold-out and the ids it was fitted on, when its run
+    kept them."""
+    scorer = load_scorer(name, number)
+    run_id = client.get_model_version(name, number).run_id
+    if not run_id:
+        return Version(number, scorer)
+    trained = load_run_frame(run_id, TRAINED_IDS)
+    return Version(
+        number,
+        scorer,
+        holdout=load_run_frame(run_id, HOLDOUT),
+        trained=None if trained is None else trained["__lead"].to_numpy(),
+    )
 
 
 def _versus_champion(
     client: MlflowClient, name: str, result: TrainResult, force: bool
 ) -> tuple[bool, str, dict[str, object] | None]:
-    """Whether the new version should become champion, why, and the comparison made."""
+    """Whether the new version should become champion by PROMOTION_RULE, why, and the
+    comparison made (None when none could be)."""
     try:
-        champion = client.get_model_version_by_alias(name, CHAMPION)
+        number = str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return True, "no champion yet", None
     if force:
         return True, "promoted on request (--promote)", None
     if result.scorer.info.cold_start:
         return False, "a cold-start scorecard does not replace a champion; champion kept", None
-    try:
-        model = load_scorer(name, str(champion.version))
-        holdout = _holdout_frame(result).drop(columns=HOLDOUT_EXTRA)
-        comparison = compare_scores(
-            result.test_ready,
-            readiness_of(model, holdout),
-            result.test_scores["readiness"],
-            result.test_groups,
-        )
-    except (KeyError, ValueError, AttributeError, ImportError, MlflowException):
-        return (
-            False,
-            (
-                f"champion v{champion.version} cannot score this hold-out (its features "
-                "differ); champion kept, use --promote to replace it"
-            ),
-            None,
-        )
-    comparison["champion_version"] = str(champion.version)
-    promoted = promotion_decision(comparison)
-    reason = (
-        f"ROC AUC {comparison['b_auc']:.4f} vs champion v{champion.version} "
-        f"{comparison['a_auc']:.4f} (difference {comparison['difference']:+.4f}, "
-        f"p = {comparison['p_value']:.3f}); ECE {comparison['b_ece']:.4f} vs "
-        f"{comparison['a_ece']:.4f}: " + ("promoted" if promoted else "champion kept")
+    rows = Rows(
+        ready=result.test_ready,
+        ids=result.test_groups,
+        where="this training's hold-out",
+        features=pd.DataFrame(result.test_columns),
+        table=result.test_table,
     )
-    return promoted, reason, comparison
+    challenger = Scored(result.test_scores["readiness"], np.ones(len(rows.ids), dtype=bool))
+    try:
+        champion = _version(client, name, number)
+    except (ValueError, ImportError, AttributeError, MlflowException) as exc:
+        return False, f"champion v{number} cannot be loaded ({exc}); champion kept", None
+    try:
+        comparison: dict[str, Any] | None = compare_on(
+            rows, clean_scores(champion, rows, result.scorer.info), challenger
+        )
+        problem = ""
+    except (ComparisonError, KeyError, ValueError) as exc:
+        comparison, problem = None, str(exc)
+    promoted, reason = decide(champion, result.scorer.info, comparison, problem)
+    if comparison is None or not comparison["comparable"]:
+        return promoted, reason, None
+    return promoted, reason, comparison | {"champion_version": number}
 
 
 def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) -> Published:
@@ -222,6 +226,7 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
                 tracking_uri,
                 f"models:/{name}/{version}",
                 report,
+                experiment_runs_url(tracking_uri, run.info.experiment_id),
             )
         except Interrupted as exc:
             while mlflow.active_run():  # one started but not yet entered as a `with`
@@ -276,9 +281,13 @@ def _log_run(result: TrainResult) -> LoggedModel:
         mlflow.log_table(leaderboard, "leaderboard.json")
     mlflow.log_dict(stored, "model_info.json")
     with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / Path(HOLDOUT).name
-        _holdout_frame(result).to_parquet(path, index=False)
-        mlflow.log_artifact(str(path), str(Path(HOLDOUT).parent))
+        kept = {HOLDOUT: _holdout_frame(result), HOLDOUT_ROWS: result.test_table}
+        if result.trained_ids is not None:
+            kept[TRAINED_IDS] = pd.DataFrame({"__lead": result.trained_ids.astype(str)})
+        for artifact, frame in kept.items():
+            if frame is not None:
+                frame.to_parquet(Path(folder) / Path(artifact).name, index=False)
+        mlflow.log_artifacts(folder, str(Path(HOLDOUT).parent))
     scores = {"model": result.test_scores["readiness"]}
     scores.update(
         {
@@ -582,43 +591,79 @@ def list_versions(models_dir: Path) -> list[dict[str, str]]:
     return rows
 
 
-def compare_versions(models_dir: Path, a: str, b: str, flat: bool = False) -> dict[str, Any]:
-    """Versions a and b on the hold-out of the newer one, with the paired AUC test and the
-    promotion rule's verdict for b replacing a."""
+def compare_versions(
+    models_dir: Path, a: str, b: str, flat: bool = False, on: Path | None = None
+) -> dict[str, Any]:
+    """Versions a and b on the same rows, each with its own columns: the newer one's hold-out
+    (where it counts with its tested scores), or with `on` a flat table with the label column.
+    Rows a version trained on count only with its own test's scores (`training.compare`); the
+    result has the paired AUC test, the rows used, notes on those left out, and the promotion
+    rule's verdict for b replacing a. ComparisonError when too few rows are left."""
     configure(models_dir)
     client = MlflowClient()
     name = model_name(flat)
     try:
-        newer = client.get_model_version(name, str(max(int(a), int(b))))
-        models = [load_scorer(name, v) for v in (a, b)]
+        versions = {number: _version(client, name, number) for number in dict.fromkeys((a, b))}
     except (MlflowException, ValueError):
-        raise ValueError(
+        raise ComparisonError(
             f"no versions {a} and {b} of '{name}'; see `leadready models list`"
         ) from None
-    if newer.run_id is None:
-        raise ValueError(
-            f"version {newer.version} of '{name}' was registered without a training run, so "
+    newer = versions[str(max(int(a), int(b)))]
+    if on is not None:
+        if not flat:
+            raise ComparisonError(
+                "--on takes a flat table, for versions of the flat model (--flat); CRM "
+                "versions compare on the newer one's hold-out"
+            )
+        rows = table_rows(on, newer.info)
+        scored = {number: clean_scores(v, rows) for number, v in versions.items()}
+    else:
+        rows, tested = _holdout_rows(client, name, newer)
+        scored = {
+            number: tested
+            if number == newer.number and tested is not None
+            else clean_scores(v, rows, newer.info)
+            for number, v in versions.items()
+        }
+    comparison = compare_on(rows, scored[a], scored[b])
+    if not comparison["comparable"]:
+        raise ComparisonError(
+            "; ".join(
+                [
+                    *comparison["notes"],
+                    f"{comparison['clean_rows']:,} of {comparison['rows']:,} rows of "
+                    f"{rows.where} are left to compare on, fewer than {MIN_CLEAN_ROWS} with "
+                    "both outcomes: compare on a table neither version was trained on with "
+                    "--on FILE",
+                ]
+            )
+        )
+    promoted, reason = decide(versions[a], versions[b].info, comparison)
+    return comparison | {
+        "where": rows.where,
+        "holdout_version": None if on is not None else newer.number,
+        "b_should_replace_a": promoted,
+        "reason": reason,
+    }
+
+
+def _holdout_rows(client: MlflowClient, name: str, holder: Version) -> tuple[Rows, Scored | None]:
+    """The hold-out of `holder`'s run as rows to compare on, and its tested scores there."""
+    run_id = client.get_model_version(name, holder.number).run_id
+    if not run_id:
+        raise ComparisonError(
+            f"version {holder.number} of '{name}' was registered without a training run, so "
             "it has no hold-out to compare on"
         )
-    holdout, ready, leads, tested = load_holdout(newer.run_id)
-    try:
-        p_a, p_b = (
-            tested
-            if tested is not None and int(version) == int(newer.version)
-            else readiness_of(model, holdout)
-            for version, model in zip((a, b), models, strict=True)
-        )
-        comparison = compare_scores(ready, p_a, p_b, leads)
-    except (KeyError, ValueError) as exc:
-        raise ValueError(
-            f"versions {a} and {b} do not take the same features ({exc}); they "
-            "cannot be compared on one hold-out"
-        ) from None
-    return {
-        **comparison,
-        "holdout_version": str(newer.version),
-        "b_should_replace_a": promotion_decision(comparison),
-    }
+    features, ready, leads, tested = load_holdout(run_id)
+    rows = Rows(
+        ready=ready,
+        ids=leads,
+        where=f"the hold-out of v{holder.number}",
+        features=features,
+        table=load_run_frame(run_id, HOLDOUT_ROWS),
+    )
+    return rows, None if tested is None else Scored(tested, np.ones(len(leads), dtype=bool))
 
 
 def promote(models_dir: Path, version: str, flat: bool = False) -> str:

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from leadready.features.metadata import CrmDetails, FlatDetails, ModelInfo, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
@@ -41,6 +42,8 @@ class TrainResult:
     intervals: dict[str, dict[str, tuple[float, float, float]]]
     fingerprint: dict[str, str | int]
     params: dict[str, object] = field(default_factory=dict)
+    test_table: pd.DataFrame | None = None
+    trained_ids: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,9 @@ class Holdout:
     """The test rows as a mode scored them: feature columns, 0/1 `ready` (won within the
     horizon; the label itself in flat mode) and `won` (eventually), hand-raises, each model's
     probabilities (`readiness` and `potential` at least), and per row its lead: `groups` any
-    label of it (what the bootstrap resamples), `lead_ids` its id."""
+    label of it (what the bootstrap resamples), `lead_ids` its id. A flat table's hold-out
+    also keeps its rows' own cells, `table`, from which a version that reads other columns
+    takes its own (`training.compare`)."""
 
     columns: dict[str, np.ndarray]
     ready: np.ndarray
@@ -57,6 +62,7 @@ class Holdout:
     scores: dict[str, np.ndarray]
     groups: np.ndarray
     lead_ids: np.ndarray
+    table: pd.DataFrame | None = None
 
 
 def take(columns: dict[str, np.ndarray], mask: np.ndarray) -> dict[str, np.ndarray]:
@@ -163,11 +169,14 @@ def assemble(
     fingerprint: dict[str, str | int],
     params: dict[str, object],
     explaining: Callable[[], None] = lambda: None,
+    trained_ids: np.ndarray | None = None,
 ) -> TrainResult:
     """The scorer (`models` keyed `ready` and `potential`, their candidate names in `kinds`),
     its metadata (shared fields, `custom` features, the mode's `details`) and the hold-out
     measurements, as publication takes them. Drivers are measured on the encoded rows
-    `explained`, after `explaining` is called (a progress step)."""
+    `explained`, after `explaining` is called (a progress step). `trained_ids` are the ids of
+    the leads the registered model was fitted (or calibrated) on: a flat model's every row, a CRM
+    model's leads before its test split."""
     intervals = holdout_intervals(holdout, config.seed)
     routes = route_statistics(
         holdout.scores["readiness"],
@@ -202,4 +211,6 @@ def assemble(
         intervals=intervals,
         fingerprint=fingerprint,
         params=params,
+        test_table=holdout.table,
+        trained_ids=trained_ids,
     )

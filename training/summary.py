@@ -106,6 +106,13 @@ def _where(published: Published, seconds: float) -> list[Any]:
     return [
         f"Model: {published.model_uri} in {published.tracking_uri} ({seconds:.0f} s end to end)",
         f"Report: {published.report}",
+        "Runs in the MLflow UI: "
+        + (
+            f"`mlflow ui --backend-store-uri {published.tracking_uri}`, then "
+            if published.tracking_uri.startswith("sqlite:")
+            else ""
+        )
+        + published.runs_url,
     ]
 
 
