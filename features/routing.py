@@ -56,35 +56,47 @@ def route_reason(
     t: Thresholds,
     hand_raise_days: float = float("nan"),
     potential_name: str = "potential",
+    percent: bool = False,
 ) -> str:
-    """Why a lead got its route, with the numbers. `potential_name` names the score compared
-    with the disqualify threshold (the flat mode has one score for both)."""
+    """Why a lead got its route, with the numbers (as percentages with `percent`, as the
+    workspace shows scores). `potential_name` names the score compared with the disqualify
+    threshold (the flat mode has one score for both)."""
     if route == Route.SALES and readiness < t.sales:
         days = hand_raise_days
         when = "today" if days < 1 else f"{days:.0f} day{'s' if days >= 1.5 else ''} ago"
         return f"hand-raise: demo or contact request {when}"
     if route == Route.SALES:
-        score, sales = _apart(readiness, t.sales)
+        score, sales = _apart(readiness, t.sales, percent)
         return f"readiness {score} is at or above the sales threshold {sales}"
     if route == Route.DISQUALIFY:
-        score, disqualify = _apart(potential, t.disqualify)
+        score, disqualify = _apart(potential, t.disqualify, percent)
         return f"{potential_name} {score} is below the disqualify threshold {disqualify}"
-    score, sales = _apart(readiness, t.sales)
-    other, disqualify = _apart(potential, t.disqualify)
+    score, sales = _apart(readiness, t.sales, percent)
+    other, disqualify = _apart(potential, t.disqualify, percent)
     return (
         f"readiness {score} is below the sales threshold {sales}; "
         f"{potential_name} {other} is at or above the disqualify threshold {disqualify}"
     )
 
 
-def _apart(score: float, threshold: float) -> tuple[str, str]:
-    """`score` and `threshold` to 3 decimals, or as many more (up to 6) as it takes for
-    different numbers to read differently ("0.2524 is below 0.2525", not "0.252 below 0.252")."""
-    for places in range(3, 7):
-        shown = f"{score:.{places}f}", f"{threshold:.{places}f}"
+def _apart(score: float, threshold: float, percent: bool) -> tuple[str, str]:
+    """`score` and `threshold` to 3 decimals (whole percentages with `percent`), or with as many
+    more places (3 more at most) as it takes for different numbers to read differently
+    ("0.2524 is below 0.2525", not "0.252 is below 0.252")."""
+    first, kind = (0, "%") if percent else (3, "f")
+    for places in range(first, first + 4):
+        shown = f"{score:.{places}{kind}}", f"{threshold:.{places}{kind}}"
         if shown[0] != shown[1]:
             break
+    if percent:  # a score is never shown as a certain 0% or 100%
+        return _uncertain(score, shown[0]), _uncertain(threshold, shown[1])
     return shown
+
+
+def _uncertain(value: float, shown: str) -> str:
+    if shown == "0%" and value > 0:
+        return "<1%"
+    return ">99%" if shown == "100%" and value < 1 else shown
 
 
 def route_rules(t: Thresholds, flat: bool) -> dict[str, str]:

@@ -79,13 +79,14 @@ class Engine:
         columns = build_features(leads, activities, touches, lead, as_of)
         return predict(self.scorer, columns, columns["hand_raise_7d"], self.thresholds, threads)
 
-    def route_reason(self, prediction: Prediction, row: int) -> str:
+    def route_reason(self, prediction: Prediction, row: int, percent: bool = False) -> str:
         return route_reason(
             str(prediction.routes[row]),
             prediction.readiness[row],
             prediction.potential[row],
             self.thresholds,
             prediction.columns["days_since_hand_raise"][row],
+            percent=percent,
         )
 
     def reasons(self, prediction: Prediction, row: int) -> dict[str, object]:
@@ -93,14 +94,15 @@ class Engine:
             prediction.contributions[row], prediction.columns, row, self.features, self.labels
         )
 
-    def explain(self, prediction: Prediction, row: int) -> dict[str, Any]:
+    def explain(self, prediction: Prediction, row: int, percent: bool = False) -> dict[str, Any]:
         """One lead's scores as the API and the workspace show them: readiness, potential,
-        route, the route's reason and the reasons object (contributions in plain words)."""
+        route, the route's reason (its numbers as percentages with `percent`, as the workspace
+        shows them) and the reasons object (contributions in plain words)."""
         return {
             "readiness": float(prediction.readiness[row]),
             "potential": float(prediction.potential[row]),
             "route": str(prediction.routes[row]),
-            "route_reason": self.route_reason(prediction, row),
+            "route_reason": self.route_reason(prediction, row, percent),
             "reasons": self.reasons(prediction, row),
         }
 

@@ -92,13 +92,15 @@ def predict_columns(
     return predict(loaded.scorer, columns, np.zeros(rows), thresholds, threads)
 
 
-def reason_for(info: ModelInfo, route: str, readiness: float) -> str:
-    return route_reason(route, readiness, readiness, info.thresholds, potential_name="readiness")
+def reason_for(info: ModelInfo, route: str, readiness: float, percent: bool = False) -> str:
+    return route_reason(
+        route, readiness, readiness, info.thresholds, potential_name="readiness", percent=percent
+    )
 
 
 def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[dict[str, Any]]:
     """Per row of feature columns (`flat_columns`), what the API gives a lead: readiness,
-    potential, route, route reason, the reasons object (contributions in plain words,
+    potential, route, route reason (in percentages, as the workspace shows scores), the reasons object (contributions in plain words,
     log-odds) and the reasons chart's groups (`themes`: a flat row's columns have no themes,
     so each is its own)."""
     info = loaded.scorer.info
@@ -108,7 +110,7 @@ def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[di
             "readiness": float(p.readiness[i]),
             "potential": float(p.potential[i]),
             "route": str(p.routes[i]),
-            "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i])),
+            "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i]), True),
             "reasons": reasons(p.contributions[i], p.columns, i, info.features, info.labels),
             "themes": themed(
                 p.contributions[i], p.columns, i, info.features, info.labels, grouped=False

@@ -136,3 +136,21 @@ def test_rules_and_warning_in_plain_words():
     assert route_warning({"sales": 0.3, "nurture": 0.5, "disqualify": 0.2}) is None
     warning = route_warning({"sales": 0.731, "nurture": 0.0, "disqualify": 0.269})
     assert warning is not None and "nurture 0.0%" in warning and "--" not in warning
+
+
+def test_the_workspace_reads_a_reason_in_percentages_never_a_certain_zero():
+    t = Thresholds(sales=0.25249, disqualify=0.004)
+    assert route_reason("nurture", 0.2524, 0.3, t, percent=True) == (
+        "readiness 25.24% is below the sales threshold 25.25%; potential 30% is at or above "
+        "the disqualify threshold <1%"
+    )
+    assert route_reason("disqualify", 0.001, 0.001, t, percent=True) == (
+        "potential 0.1% is below the disqualify threshold 0.4%"
+    )
+    wide = Thresholds(sales=0.9996, disqualify=0.05)
+    assert route_reason("disqualify", 0.7, 0.001, wide, percent=True) == (
+        "potential <1% is below the disqualify threshold 5%"
+    )
+    assert route_reason("nurture", 0.7, 0.5, wide, percent=True).startswith(
+        "readiness 70% is below the sales threshold >99%"
+    )
