@@ -99,10 +99,10 @@ def reason_for(info: ModelInfo, route: str, readiness: float, percent: bool = Fa
 
 
 def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[dict[str, Any]]:
-    """Per row of feature columns (`flat_columns`), what the API gives a lead: readiness,
-    potential, route, route reason (in percentages, as the workspace shows scores), the reasons object (contributions in plain words,
-    log-odds) and the reasons chart's groups (`themes`: a flat row's columns have no themes,
-    so each is its own)."""
+    """Per row of feature columns (`flat_columns`), what the workspace shows of a lead:
+    readiness, potential, route, route reason (in percentages, as the workspace shows scores),
+    the reasons object (contributions in plain words, log-odds) and the reasons chart's groups
+    (`themes`: a flat row's columns have no themes, so each is its own)."""
     info = loaded.scorer.info
     p = predict_columns(columns, loaded)
     return [
