@@ -43,8 +43,8 @@ def test_train_prints_no_mlflow_log_lines_unless_verbose_and_its_experiment_open
     assert "Registered sales-readiness-flat version 1" in " ".join(said.split())
     assert not [line for line in said.splitlines() if any(n in line for n in NOISE)]
     # MLflow 3's UI opens a "custom model development" experiment on its runs.
-    mlflow.set_tracking_uri(f"sqlite:///{models / 'mlflow.db'}")
-    experiment = mlflow.get_experiment_by_name("leadready")
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{models / 'mlflow.db'}")
+    experiment = client.get_experiment_by_name("leadready")
     assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     link = f"/#/experiments/{experiment.experiment_id}/runs?workflowType=machine_learning"
     assert link in "".join(said.split())
