@@ -158,13 +158,16 @@ class Crm:
     """A validated CRM export. Frames are sorted by lead (and time for events).
 
     `custom` names the extra lead columns a schema declared as features, with their kind
-    (numeric or categorical); they are columns of `leads`. `schema` is the one the export was
-    read with; `notes` the values read as another spelling of a contract value."""
+    (numeric or categorical); `display` the lead columns the schema's `leads.display` names
+    for the workspace to show (name, company...: never features), kept as text; both are
+    columns of `leads`. `schema` is the one the export was read with; `notes` the values read
+    as another spelling of a contract value."""
 
     leads: pd.DataFrame
     activities: pd.DataFrame
     touches: pd.DataFrame
     custom: dict[str, str] = field(default_factory=dict)
+    display: tuple[str, ...] = ()
     schema: Schema | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -467,6 +470,33 @@ def _custom(table: CheckedTable, out: pd.DataFrame, custom: dict[str, str]) -> N
             out[column] = text.mask(text == "", "unknown")
 
 
+def _display(
+    table: CheckedTable, out: pd.DataFrame, display: tuple[str, ...], required: bool
+) -> tuple[str, ...]:
+    """The schema's display columns, kept as the text of their cells; those the file lacks are
+    a problem when `required` (training data: a misspelt schema), else skipped (a later export
+    can still be scored without them). Returns the columns kept."""
+    from leadready.features.build import FEATURES
+
+    kept = []
+    for column in display:
+        if column in FEATURES or column in LEAD_COLUMNS:
+            table.problems.append(
+                f"{table.file}: display column '{column}' has the name of a built-in column "
+                "or feature; a display column is never a feature: name one of the export's "
+                "own columns (name, company, email, owner...)"
+            )
+        elif column in table.frame:
+            out[column] = _text(table, column)
+            kept.append(column)
+        elif required:
+            table.problems.append(
+                f"{table.file}: missing column '{column}', named as a display column in the "
+                f"schema (found {', '.join(map(quoted, table.frame.columns)) or 'none'})"
+            )
+    return tuple(kept)
+
+
 def _check_leads(
     table: CheckedTable, require_outcome: bool, custom: dict[str, str]
 ) -> pd.DataFrame:
@@ -563,7 +593,7 @@ def load_crm(
     """Read and validate a CRM export folder; raise `ContractError` listing every problem.
 
     With a schema, its renames, value maps and date formats apply first, and its custom lead
-    features are kept."""
+    features and display columns are kept (`Crm.custom`, `Crm.display`)."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ContractError(f"{folder}: not a folder; expected a folder with {', '.join(TABLES)}")
@@ -571,6 +601,8 @@ def load_crm(
     leads_t, activities_t, touches_t = (_read(folder, name, mappings[name]) for name in TABLES)
     custom = dict(mappings["leads"].features) if mappings["leads"] else {}
     leads = _check_leads(leads_t, require_outcome, custom)
+    wanted = tuple(mappings["leads"].display) if mappings["leads"] else ()
+    display = _display(leads_t, leads, wanted, require_outcome) if len(leads.columns) else ()
     known = leads.get("lead_id")
     activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, {"type": ACTIVITY_TYPES})
     touches = _check_events(touches_t, TOUCH_COLUMNS, known, {"channel": CHANNELS, "team": TEAMS})
@@ -591,6 +623,7 @@ def load_crm(
             drop=True
         ),
         custom=custom,
+        display=display,
         schema=schema,
         notes=[n for t in tables for n in t.notes],
     )

@@ -10,9 +10,10 @@ flat one-row-per-lead export). Each section may hold:
 - `dates`: per contract column, a strftime format such as `%d/%m/%Y %H:%M`;
 - `features`: extra export columns to use as model features, each `numeric`, `categorical`
   or (flat mode) `ignore`;
-- (flat mode) `display`: columns the workspace shows beside each row (name, company, email,
-  owner...), never used as features; `actionable`: feature columns marketing can change (the
-  only ones the workspace's what-if suggests changing).
+- `display` (flat mode's `table`, or `leads`): columns the workspace shows beside each lead
+  (name, company, email, owner...), never used as features;
+- (flat mode) `actionable`: feature columns marketing can change (the only ones the
+  workspace's what-if suggests changing).
 """
 
 from __future__ import annotations
@@ -29,7 +30,8 @@ from leadready.features.contract import ContractError, value_keys
 SECTIONS = ("leads", "activities", "touches", "table")
 FEATURE_KINDS = ("numeric", "categorical", "ignore")
 _KEYS = ("file", "columns", "values", "dates", "features", "display", "actionable")
-_FLAT_ONLY = ("display", "actionable")
+_LEAD_LEVEL = ("table", "leads")
+"""The sections that describe leads: display columns belong to them, never to events."""
 
 
 @dataclass(frozen=True)
@@ -162,9 +164,13 @@ def _section(section: Any, name: str, problems: list[str]) -> TableMapping:
         problems.append(
             f"{name}.features: custom features are lead-level; declare them under leads"
         )
-    for key in _FLAT_ONLY:
-        if key in section and name != "table":
-            problems.append(f"{name}.{key}: only the flat mode's table section has {key}")
+    if "display" in section and name not in _LEAD_LEVEL:
+        problems.append(
+            f"{name}.display: display columns are lead-level; declare them under leads (or "
+            "table, in a flat table's schema)"
+        )
+    if "actionable" in section and name != "table":
+        problems.append(f"{name}.actionable: only the flat mode's table section has actionable")
     display = _names(section.get("display", []), f"{name}.display", problems)
     actionable = _names(section.get("actionable", []), f"{name}.actionable", problems)
     for column in [c for c in display if c in actionable]:

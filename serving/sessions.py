@@ -67,6 +67,7 @@ class SavedExports:
                 "kind": saved.kind,
                 "as_of": saved.as_of,
                 "custom": saved.crm.custom if saved.crm is not None else {},
+                "display": list(saved.crm.display) if saved.crm is not None else [],
             }
             (staging / "meta.json").write_text(json.dumps(meta))
         self._prune()
@@ -80,7 +81,13 @@ class SavedExports:
                 leads, activities, touches = (
                     pd.read_parquet(folder / f"{name}.parquet") for name in CRM_TABLES
                 )
-                crm = Crm(leads, activities, touches, custom=dict(meta["custom"]))
+                crm = Crm(
+                    leads,
+                    activities,
+                    touches,
+                    custom=dict(meta["custom"]),
+                    display=tuple(meta.get("display", ())),  # absent from older saves
+                )
             elif meta["kind"] == "flat":
                 frame = pd.read_parquet(folder / "table.parquet")
         except (OSError, ValueError, KeyError):

@@ -9,12 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 from conftest import NEW_SOURCE, ROWS, make_table, write
+from fastapi.testclient import TestClient
 from holdout_checks import assert_one_source_of_metrics
 from typer.testing import CliRunner
 
 from leadready.cli import app
 from leadready.features.registry import NoChampionError
 from leadready.features.schema import Schema
+from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.store import load_champion
 from leadready.training.flat import holdout
 from leadready.training.flat_table import FlatConfig, prepare
@@ -234,6 +236,38 @@ def test_ids_excluded_and_kept_leakage_are_reported_loudly_before_training_goes_
     assert "Strongest inputs: 'sales_rating' (AUC 1.000 alone)" in output
     assert output.index("too good to be true") < output.index("Registered")
     assert (models / "mlflow.db").exists()
+
+
+@pytest.mark.api
+def test_the_model_page_and_the_report_say_what_was_left_out_in_plain_words(trained, tmp_path):
+    _, models, _ = trained
+    settings = ServeSettings(
+        models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}", sample_dir=tmp_path / "x"
+    )
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/ui/model?model=flat").text
+    section = page.split('<section class="card" id="left-out">', 1)[1].split("</section>", 1)[0]
+    left_out, kept = section.split('id="kept-suspects"')
+    assert "<strong>lead_number</strong> — looks like an id: nearly every row" in left_out
+    assert "<strong>comment</strong> — looks like an id or free text" in left_out
+    assert "<strong>region</strong> — the same on every row" in left_out
+    assert "sales_rating" not in left_out
+    assert (
+        "<strong>sales_rating</strong> — suspected leakage: alone it predicts the outcome "
+        "suspiciously well" in kept
+    ) and "higher 100% of the time): filled in after the outcome?" in kept
+    warning = page.split('<p class="notice" role="alert" id="too-good">', 1)[1].split("</p>")[0]
+    assert warning.startswith("Warning: Too good to be true: on rows it had not seen")
+    assert "The inputs that rank leads best on their own, by the same measure: sales_rating 1" in (
+        warning
+    )
+    for jargon in ("--", "AUC", "table: {"):
+        assert jargon not in section and jargon not in warning
+    report = (models / "reports" / "sales-readiness-flat-v1.html").read_text()
+    left = report.split('<section id="left-out">', 1)[1].split("</section>", 1)[0]
+    assert "<tr><td>lead_number</td><td>looks like an id: nearly every row" in left
+    assert "<td>an id (600 distinct values in 600 rows, a sequence)</td>" in left
+    assert "<td>sales_rating</td><td>suspected leakage" in left and "Too good to be true" in left
 
 
 @pytest.mark.model

@@ -11,6 +11,7 @@ import pytest
 from conftest import write
 
 from leadready.features.contract import load_crm
+from leadready.features.exclusions import exclusion_words
 from leadready.features.schema import Schema
 from leadready.training.flat_table import (
     TOO_GOOD_AUC,
@@ -94,6 +95,38 @@ def test_ids_and_suspected_leakage_are_excluded_with_their_evidence(table):
     assert notes[3].endswith("table: {features: {notes: categorical}}")
     assert len(notes) == 5
     assert leakage_messages(data) == []
+
+
+def test_every_note_of_a_left_out_column_reads_in_plain_words(tmp_path):
+    """The Model page and the report say why a column is out in words a marketer reads: no
+    option, no schema syntax, no AUC; from the notes training really writes."""
+    frame = leaky_table().assign(
+        region="EMEA", signed=pd.date_range("2024-01-01", periods=400).strftime("%Y-%m-%d")
+    )
+    schema = Schema.parse({"table": {"display": ["email"], "features": {"uuid": "ignore"}}})
+    data = prepare(write(frame, tmp_path), CONFIG, schema.table("table"))
+    words = {
+        t.name: exclusion_words(t.note, data.single_auc.get(t.name))
+        for t in data.types
+        if t.kind == "excluded"
+    }
+    assert words["number"].startswith("looks like an id: nearly every row has its own value")
+    assert words["region"] == "the same on every row, so there is nothing to learn from it"
+    assert words["signed"] == "holds dates, which the model does not read as an input"
+    assert words["email"] == "shown beside each lead on the Leads page, never an input"
+    assert words["uuid"] == "left out by the schema"
+    assert words["notes"] == (
+        "suspected leakage: alone it predicts the outcome suspiciously well (of two leads, one "
+        "that converted and one that did not, it ranks the converted one higher "
+        f"{data.single_auc['notes']:.0%} of the time): filled in after the outcome?"
+    )
+    share = data.leakage["lost_reason"].split(" and ")[1].split()[0]
+    assert words["lost_reason"] == (
+        f"suspected leakage: filled for 0% of converted leads and {share} of the others: "
+        "filled in after the outcome?"
+    )
+    for text in words.values():
+        assert "--" not in text and "AUC" not in text and "table:" not in text
 
 
 def test_a_column_the_schema_declares_is_kept_and_a_kept_leak_is_warned_about(table):

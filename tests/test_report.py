@@ -13,6 +13,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
+from leadready.features.exclusions import Exclusions, LeftOut
 from leadready.training.report import SECTIONS, ReportData, render_report, write_report
 
 SECTION_IDS = [sid for sid, _ in SECTIONS]
@@ -97,8 +98,28 @@ def test_report_escapes_text_and_states_when_there_is_no_champion():
     assert "<script>alert(1)" not in page
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
     assert "no champion to compare with" in page
+    assert "Trained on a CRM export" in page  # no exclusions: nothing is left out
     for sid in SECTION_IDS:
         assert page.count(f'<section id="{sid}">') == 1
+
+
+@pytest.mark.unit
+def test_report_says_which_columns_a_flat_model_left_out_and_why():
+    left_out = Exclusions(
+        [LeftOut("Lead Number", "looks like an id", "an id (9,237 distinct values, a sequence)")],
+        [LeftOut("Tags", "suspected leakage: <alone>", "alone it ranks the outcome with ROC AUC")],
+        "Too good to be true: ...",
+    )
+    page = render_report(_report_data(None, exclusions=left_out))
+    section = page.split('<section id="left-out">', 1)[1].split("</section>", 1)[0]
+    assert "<h2>Columns left out</h2>" in section
+    assert (
+        "<tr><td>Lead Number</td><td>looks like an id</td>"
+        "<td>an id (9,237 distinct values, a sequence)</td></tr>" in section
+    )
+    assert "Read although suspected of leakage" in section
+    assert "<td>Tags</td><td>suspected leakage: &lt;alone&gt;</td>" in section
+    assert '<p class="verdict warning">Warning: Too good to be true: ...</p>' in section
 
 
 @pytest.mark.unit

@@ -182,7 +182,14 @@ def test_unmapped_values_and_non_numeric_custom_values_are_reported(customer_exp
         ("leads: {columns: [a, b]}", "leads.columns: expected a mapping"),
         ("touches: {features: {x: numeric}}", "custom features are lead-level"),
         ("leads: [", "not valid YAML"),
-        ("leads: {display: [name]}", "leads.display: only the flat mode's table section"),
+        ("leads: {actionable: [name]}", "leads.actionable: only the flat mode's table section"),
+        ("touches: {display: [name]}", "touches.display: display columns are lead-level"),
+        (
+            "leads: {display: [tier], features: {tier: categorical}}",
+            "leads.display names 'tier', which leads.features makes a feature",
+        ),
+        ("leads: {display: [source]}", "display column 'source' has the name of a built-in"),
+        ("leads: {display: [Nmae]}", "missing column 'Nmae', named as a display column"),
         ("table: {display: {a: b}}", "table.display: expected a list of column names"),
         (
             "table: {display: [name], actionable: [name]}",
@@ -232,12 +239,13 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
         rng.choice(["silver", "bronze", ""], len(leads)),
     )
     leads["MQL score"] = rng.integers(0, 100, len(leads)).astype(str)
+    leads["Name"] = [f"Person {i}" for i in range(len(leads))]
     leads = leads.rename(columns={"lead_id": "Lead ID"})
     leads.to_csv(export / "contacts.csv", index=False)
     schema = tmp_path / "schema.yaml"
     schema.write_text(
         "leads:\n  file: contacts.csv\n  columns: {Lead ID: lead_id}\n"
-        "  features: {Partner tier: categorical, MQL score: numeric}\n"
+        "  features: {Partner tier: categorical, MQL score: numeric}\n  display: [Name]\n"
     )
     models = tmp_path / "models"
     result = runner.invoke(
@@ -253,6 +261,7 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
     with TestClient(create_app(settings)) as client:
         info = client.get("/v1/model").json()
         assert "Partner tier" in [d["feature"] for d in info["drivers"]]
+        assert "Name" not in client.app.state.engine.info.features  # shown, never a feature
         body = {
             **EXAMPLE_REQUEST,
             "lead": {
@@ -272,6 +281,11 @@ def test_custom_features_train_serve_and_score(sample_dir, tmp_path):
         assert client.post("/ui/leads/upload", files=files).status_code == 200
         uploaded = pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))
         assert len(uploaded) == (leads["outcome"] == "open").sum()
+        top = uploaded.iloc[0]  # named by the stored schema's display column
+        assert (
+            f'>{top["Name"]}</a> <span class="hint">{top["lead_id"]}</span>'
+            in client.get("/ui/leads").text
+        )
 
     out = tmp_path / "scores.csv"
     scored = runner.invoke(

@@ -7,9 +7,10 @@ import time
 
 import pandas as pd
 import pytest
-from conftest import make_table
+from conftest import LEADS, make_table, write_crm
 
 from leadready.features.contract import load_crm
+from leadready.features.schema import Schema
 from leadready.serving.sessions import MAX_SAVED, Saved, SavedExports, session_secret
 
 pytestmark = pytest.mark.unit
@@ -23,8 +24,13 @@ def test_the_secret_is_created_once_private_and_shared(tmp_path):
     assert session_secret(folder) == first  # a second process reads the same one
 
 
-def test_a_crm_export_comes_back_as_it_was_saved(tmp_path, tiny_crm):
-    crm = load_crm(tiny_crm, require_outcome=False)
+def test_a_crm_export_comes_back_as_it_was_saved(tmp_path):
+    header, *rows = LEADS.strip().split("\n")
+    named = [f"{header},Name", *(f"{row},Person {i}" for i, row in enumerate(rows))]
+    folder = write_crm(tmp_path / "crm", leads="\n".join(named) + "\n")
+    schema = Schema.parse({"leads": {"display": ["Name"]}})
+    crm = load_crm(folder, require_outcome=False, schema=schema)
+    assert crm.display == ("Name",)
     store = SavedExports(tmp_path / "workspace")
     store.save(
         "sid-1",
@@ -36,6 +42,7 @@ def test_a_crm_export_comes_back_as_it_was_saved(tmp_path, tiny_crm):
     for name in ("leads", "activities", "touches"):
         pd.testing.assert_frame_equal(getattr(back.crm, name), getattr(crm, name))
     assert back.crm.custom == crm.custom and back.frame is None
+    assert back.crm.display == ("Name",)
 
 
 def test_a_flat_table_and_the_sample_come_back_and_a_new_save_replaces_the_old(tmp_path):

@@ -105,6 +105,33 @@ def test_uploads_and_the_sample_are_scored_by_the_loaded_engine(
         route_card = '<p class="big"><span class="badge badge-sales">sales</span></p>'
         assert route_card in client.get(f"/ui/leads/{lead}").text
 
+        # A schema's leads.display: the first column names each lead (its id beside it), the
+        # others are columns, and the search looks in them too.
+        leads = pd.read_csv(small_export / "leads.csv", dtype=str, keep_default_na=False)
+        leads["Name"] = [f"Person {i}" for i in range(len(leads))]
+        leads["Owner"] = [("Anna", "Ben", "Chloe")[i % 3] for i in range(len(leads))]
+        named = {
+            **files,
+            "leads": ("leads.csv", leads.to_csv(index=False).encode()),
+            "schema": ("schema.yaml", b"leads: {display: [Name, Owner]}\n"),
+        }
+        page = client.post("/ui/leads/upload", files=named).text
+        table = _csv(client)
+        top = table.iloc[0]
+        assert len(table) == 240 and {"Name", "Owner"} <= set(table.columns)
+        link = f'<a href="/ui/leads/{top["lead_id"]}">{top["Name"]}</a>'
+        assert f'{link} <span class="hint">{top["lead_id"]}</span>' in page
+        assert '<th scope="col">Owner</th>' in page and "lead id or Name or Owner" in page
+        assert f'<td class="display">{top["Owner"]}</td>' in page
+        found = _csv(client, "?q=person+12")
+        assert len(found) == 11 and found["Name"].str.startswith("Person 12").all()
+        assert len(_csv(client, "?q=chloe")) == 80
+        lead_page = client.get(f"/ui/leads/{top['lead_id']}").text
+        assert f'<h1>{top["Name"]} <span class="muted small">{top["lead_id"]}</span></h1>' in (
+            lead_page
+        )
+        assert f"<strong>Owner</strong> {top['Owner']}" in lead_page
+
 
 @pytest.mark.api
 def test_a_what_if_scores_what_the_api_scores_for_the_changed_lead(

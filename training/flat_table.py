@@ -34,6 +34,7 @@ from leadready.features.contract import (
     value_key,
     value_keys,
 )
+from leadready.features.exclusions import DISPLAY_NOTE, LEAKAGE, STRONGEST_SHOWN
 from leadready.features.metadata import SCHEMA_IGNORED, Policy
 from leadready.features.schema import TableMapping
 from leadready.features.table import (
@@ -85,7 +86,6 @@ Measured on the Leads export: 0.983-0.984 with `Tags`; with the defaults (withou
 `bench/quality.py --splits 2`), 0.930 without `Lead Quality` too; the sample CRM's readiness
 model reaches 0.832. 0.95 would warn on a retrain that already left the leak out; conversion
 models on real CRM data rarely pass 0.9."""
-STRONGEST_SHOWN = 3
 MIN_PER_CLASS = 20
 FOLDS = 5
 
@@ -255,9 +255,7 @@ def infer_types(frame: pd.DataFrame, config: FlatConfig, mapping: TableMapping) 
             continue
         override = mapping.features.get(name)
         if name in mapping.display:
-            out.append(
-                ColumnType(name, "excluded", "schema", "shown on pages (display), never a feature")
-            )
+            out.append(ColumnType(name, "excluded", "schema", DISPLAY_NOTE))
         elif override == "ignore":
             out.append(ColumnType(name, "excluded", "schema", SCHEMA_IGNORED))
         elif override is not None:
@@ -500,7 +498,7 @@ def prepare(path: str | Path, config: FlatConfig, mapping: TableMapping | None =
         if (evidence := leakage_evidence(_filled(data[name], kind), single[name], y))
     }
     types = [
-        ColumnType(t.name, "excluded", t.source, f"suspected leakage: {leakage[t.name]}", t.kind)
+        ColumnType(t.name, "excluded", t.source, LEAKAGE + leakage[t.name], t.kind)
         if t.name in leakage and t.source == "inferred"
         else t
         for t in types

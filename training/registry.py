@@ -34,6 +34,7 @@ from mlflow.protos.databricks_pb2 import RESOURCE_ALREADY_EXISTS, ErrorCode
 from mlflow.tracking import MlflowClient
 
 from leadready import features
+from leadready.features.exclusions import exclusions
 from leadready.features.registry import (
     CHALLENGER,
     CHAMPION,
@@ -505,6 +506,7 @@ def report_data(
         thresholds=info.thresholds.as_dict(),
         routes={route: stats.model_dump() for route, stats in info.routes.items()},
         comparison=shown,
+        exclusions=exclusions(info),
     )
 
 

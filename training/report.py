@@ -22,6 +22,7 @@ from leadready.features.evaluation import (
     calibration_table,
     gains_table,
 )
+from leadready.features.exclusions import Exclusions, LeftOut
 from leadready.features.files import write_text
 from leadready.training.report_html import (
     CSS,
@@ -49,6 +50,7 @@ TOP = 15  # rows of missing shares and bars of drivers: enough to read, few enou
 
 SECTIONS = (
     ("data-summary", "Data summary"),
+    ("left-out", "Columns left out"),
     ("leaderboard", "Candidate leaderboard"),
     ("metrics", "Hold-out metrics"),
     ("calibration", "Calibration"),
@@ -68,6 +70,8 @@ class ReportData:
     `drivers`: feature -> mean |contribution| in log-odds; `labels` gives the plain words.
     `routes`: route -> {share, win_rate, eventual_win_rate, ...}; empty without routing.
     `comparison`: champion vs challenger on the same hold-out, None when there was no champion.
+    `exclusions`: the columns a flat model left out, its kept suspects and too-good warning
+    (`features.exclusions`); None for a model trained on CRM exports.
     """
 
     title: str
@@ -84,6 +88,7 @@ class ReportData:
     thresholds: dict[str, float] = field(default_factory=dict)
     routes: dict[str, dict[str, float]] = field(default_factory=dict)
     comparison: dict[str, object] | None = None
+    exclusions: Exclusions | None = None
 
 
 def render_report(data: ReportData) -> str:
@@ -95,6 +100,7 @@ def render_report(data: ReportData) -> str:
             raise ValueError(f"scores[{name!r}] has shape {p.shape}, y_test has {y.shape}")
     bodies = {
         "data-summary": _data_summary(data.data_summary),
+        "left-out": _left_out(data.exclusions),
         "leaderboard": _leaderboard(data.leaderboard),
         "metrics": _metrics(data.metrics),
         "calibration": _calibration(y, scores),
@@ -159,6 +165,39 @@ def _data_summary(summary: Mapping[str, object]) -> str:
             f"<th></th></tr></thead><tbody>{rows}</tbody></table>"
         )
     return "\n".join(parts) or note("No data summary was recorded for this run.")
+
+
+def _columns(rows: list[LeftOut]) -> str:
+    body = "".join(
+        f"<tr><td>{escape(r.column)}</td><td>{escape(r.why)}</td><td>{escape(r.evidence)}</td></tr>"
+        for r in rows
+    )
+    return (
+        "<table><thead><tr><th>Column</th><th>Why</th><th>As measured</th></tr></thead>"
+        f"<tbody>{body}</tbody></table>"
+    )
+
+
+def _left_out(exclusions: Exclusions | None) -> str:
+    if exclusions is None:
+        return note(
+            "Trained on a CRM export: the model reads the data contract's columns and the "
+            "schema's custom features only, so no column was left out."
+        )
+    parts = []
+    if exclusions.too_good:
+        parts.append(f'<p class="verdict warning">Warning: {escape(exclusions.too_good)}</p>')
+    parts.append(
+        _columns(exclusions.left_out)
+        if exclusions.left_out
+        else note("Training left no column of the table out.")
+    )
+    if exclusions.kept:
+        parts.append(
+            "<h3>Read although suspected of leakage (the schema declares them)</h3>"
+            + _columns(exclusions.kept)
+        )
+    return "\n".join(parts)
 
 
 def _leaderboard(rows: list[dict[str, object]]) -> str:

@@ -212,5 +212,6 @@ figure.chart svg { max-width: 100%; height: auto; }
   background: var(--soft); }
 .verdict.promoted { border-left-color: #2f855a; }
 .verdict.kept { border-left-color: #b7791f; }
+.verdict.warning { border-left-color: #c53030; }
 @media print { nav { display: none; } section { break-inside: avoid; } }
 """

@@ -11,6 +11,7 @@ import tempfile
 import threading
 import time
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -69,6 +70,14 @@ def filter_options(
     return out
 
 
+def shown_columns(
+    wanted: Sequence[str], frame: pd.DataFrame, scored: pd.DataFrame
+) -> tuple[str, ...]:
+    """The display columns (the schema's `display`) a Leads table shows beside each lead:
+    those the export has, but none the scores already name (readiness, route...)."""
+    return tuple(c for c in wanted if c in frame and c not in scored)
+
+
 @dataclass
 class Export:
     """A scored export kept for a session: one row per scored lead, highest readiness first."""
@@ -87,7 +96,8 @@ class Export:
     frame: pd.DataFrame | None = None
     """A flat table as uploaded (after the schema), kept to score again with a new champion."""
     display: tuple[str, ...] = ()
-    """Columns shown beside each lead (the schema's `display`, flat mode), in `table`."""
+    """Columns shown beside each lead (the schema's `display`), in `table`; the first is the
+    lead's name."""
     known: int = 0
     """Rows of a flat table left out because their outcome is already known (label filled)."""
     filters: dict[str, tuple[str, ...]] = field(default_factory=dict)
@@ -125,7 +135,10 @@ def build_export(
     moment = parse_moment(as_of, "scoring time") if as_of else latest_time(crm)
     scored = score_open_leads(crm, engine, moment)
     custom = [name for name, kind in engine.info.custom.items() if kind == "categorical"]
-    attributes = crm.leads[["lead_id", *LEAD_COLUMNS, *(c for c in custom if c in crm.leads)]]
+    shown = shown_columns(crm.display, crm.leads, scored)
+    attributes = crm.leads[
+        ["lead_id", *LEAD_COLUMNS, *(c for c in custom if c in crm.leads), *shown]
+    ]
     table = scored.merge(attributes, on="lead_id", how="left")
     table = table.sort_values(
         ["readiness", "lead_id"], ascending=[False, True], kind="stable"
@@ -141,6 +154,7 @@ def build_export(
         touch_ids=crm.touches["lead_id"].to_numpy(dtype=object),
         sample=sample,
         scored=frozenset(table["lead_id"]),
+        display=shown,
         filters=filter_options(table, CRM_FILTERS, ["industry", *custom]),
     )
 
@@ -165,7 +179,7 @@ def flat_table_export(
     rows = frame.iloc[positions]
     scored = score_table(rows, model.loaded, where=name)
     wanted = details.table_mapping.display if display is None else display
-    shown = tuple(c for c in wanted if c in frame and c not in scored)
+    shown = shown_columns(wanted, frame, scored)
     categorical = [
         c for c, kind in details.feature_types.items() if kind == "categorical" and c not in scored
     ]

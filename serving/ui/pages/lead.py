@@ -138,6 +138,13 @@ def _suggestions(
     ]
 
 
+def _identity(export: Export, frame: pd.DataFrame) -> tuple[str, dict[str, str]]:
+    """A lead's name (its first display column; '' without one or when empty) and the values
+    of its display columns, from its one-row frame."""
+    display = {column: str(frame[column].iloc[0]) for column in export.display}
+    return (display[export.display[0]] if export.display else ""), display
+
+
 def _readiness_note(readiness: float, outcome: str) -> str:
     """What a readiness means, in one line: 'Of 100 leads scored like this, about 25 are won
     within 90 days.'"""
@@ -166,7 +173,8 @@ def lead_page(
     lead_row, activities, touches = rows
     horizon = engine.info.crm.horizon_days if engine.info.crm is not None else 0
     row = lead_row.iloc[0]
-    current = {name: row[name] for name in BANT_FIELDS}
+    lead_name, display = _identity(export, lead_row)
+    current = {field: row[field] for field in BANT_FIELDS}
     change = whatif.parse_change(request.query_params, current)
     changed = bool(change.bant or change.added)
     candidates = whatif.crm_candidates(current)
@@ -207,6 +215,8 @@ def lead_page(
         {
             "page": "leads",
             "lead_id": lead_id,
+            "name": lead_name,
+            "display": display,
             "missing": False,
             "export": export,
             "lead": lead,
@@ -232,9 +242,12 @@ def lead_page(
                 before["readiness"], f"are won within {horizon} days"
             ),
             "potential_note": _readiness_note(before["potential"], "are won eventually"),
-            "contributions": _contributions(lead_id, shown),
+            "contributions": _contributions(lead_name or lead_id, shown),
             "timeline_chart": timeline_chart(
-                visible, _seconds(row["created_at"]), float(export.as_of), f"Timeline of {lead_id}"
+                visible,
+                _seconds(row["created_at"]),
+                float(export.as_of),
+                f"Timeline of {lead_name or lead_id}",
             ),
             "events": events[:TIMELINE_ROWS],
             "events_total": len(events),
@@ -257,8 +270,8 @@ def _flat_lead_page(
     row = {name: str(frame[name].iloc[0]).strip() for name in types}
     columns = flat_columns(frame, types)
     label = model.details.label
-    display_name = str(frame[export.display[0]].iloc[0]) if export.display else ""
-    title = display_name or lead_id
+    lead_name, display = _identity(export, frame)
+    title = lead_name or lead_id
     vocabulary = model.scorer.encoder.vocabulary_
     choices = {
         name: sorted(vocabulary.get(name, {}), key=str.lower)
@@ -287,6 +300,7 @@ def _flat_lead_page(
         {
             "page": "leads",
             "lead_id": lead_id,
+            "name": lead_name,
             "title": title,
             "export": export,
             "info": info,
@@ -312,7 +326,7 @@ def _flat_lead_page(
                 ]
                 for group, names in (("actionable", actionable), ("others", others))
             },
-            "display": {c: str(frame[c].iloc[0]) for c in export.display},
+            "display": display,
             "readiness_note": _readiness_note(
                 before["readiness"], f"have {label.column} = {label.positive}"
             ),

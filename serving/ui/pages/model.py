@@ -1,6 +1,7 @@
 """The Model page: each champion the server has (version, training date, hold-out metrics with
-intervals, global drivers, calibration and cumulative gains on its hold-out, routing thresholds
-with the share and win rate of each route) beside the challenger. What it reads from the
+intervals, the columns a flat model left out and why, global drivers, calibration and
+cumulative gains on its hold-out, routing thresholds with the share and win rate of each
+route) beside the challenger. What it reads from the
 registry is cached per process (`ModelReads`)."""
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
+from leadready.features.exclusions import exclusions
 from leadready.features.metadata import ModelInfo
 from leadready.features.registry import CHALLENGER, CHAMPION
 from leadready.features.routing import ROUTES, Route, route_rules, route_warning
@@ -315,6 +317,7 @@ def model_page(request: Request, session: SessionDep, champions: ChampionsDep) -
             "routes": routes,
             "routing_warning": route_warning({r: s.share for r, s in info.routes.items()}),
             "routing_notes": info.routing_notes,
+            "exclusions": exclusions(info),
             "outcome_words": _outcome_words(info),
             "compare": _compare_command(request, flat, sides),
             "route_chart": route_strip(info.routes, "Share of hold-out leads by route"),
