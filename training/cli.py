@@ -379,14 +379,16 @@ def models_compare(
         Path | None,
         typer.Option(
             "--on",
-            help="Flat models: compare on this table (with the label column) instead of the "
-            "newer version's hold-out; best a file neither version was trained on.",
+            help="Compare on this CRM export folder (its closed leads, as snapshots) or, with "
+            "--flat, this table (with the label column) instead of the newer version's "
+            "hold-out; best data neither version was trained on.",
         ),
     ] = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Score versions A and B on the same rows, each with its own columns (the newer version's
-    hold-out, or --on FILE), and test the AUC difference with a paired bootstrap over leads.
+    hold-out, or --on DIR or FILE), and test the AUC difference with a paired bootstrap over
+    leads.
     Rows a version was trained on count only with the scores its own test gave them, or are
     left out; the output says how many."""
     from leadready.training.registry import PROMOTION_RULE, compare_versions

@@ -5,12 +5,15 @@ strength of a score a version gave to a row it trained on: `train`'s promotion r
 A flat model is refitted on every row of its table after its test, so rescoring any of those
 rows scores training data; a CRM model is fitted on the snapshots before its test window. For a
 row a version has seen, its score counts only when it comes from its own test (the hold-out its
-run kept, matched by lead id); otherwise the row is left out of the comparison. MLflow stays in
+run kept, matched by lead id); otherwise the row is left out of the comparison. Rows neither
+saw come from a file given to `compare --on`: a flat table, or a CRM export whose closed leads
+become point-in-time snapshots as training builds its test set. MLflow stays in
 `training.registry`, which hands this module the frames it loaded.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,11 +21,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadready.features.contract import load_crm
 from leadready.features.evaluation import expected_calibration_error
-from leadready.features.metadata import ModelInfo
+from leadready.features.metadata import CrmDetails, ModelInfo
 from leadready.features.model import LeadScorer
+from leadready.features.schema import Schema
 from leadready.features.table import flat_columns, read_flat, stored_mapping
 from leadready.training.bootstrap import paired_auc_test
+from leadready.training.examples import make_snapshots, snapshot_features
 from leadready.training.flat_table import FlatConfig, read_labels
 
 MIN_CLEAN_ROWS = 30
@@ -50,13 +56,17 @@ class Rows:
     """Labelled rows to compare on, described in messages as `where`. `table` holds a flat
     table's own cells (each flat version takes its columns from it); `features` the feature
     columns one version's training built (a CRM hold-out, or a flat one logged before its
-    cells were kept)."""
+    cells were kept) or one version built from a CRM export. `created` is each row's lead
+    creation (Unix seconds) on a CRM export's snapshots; `note` says how the rows were made
+    when a reader should know."""
 
     ready: np.ndarray
     ids: np.ndarray
     where: str
     features: pd.DataFrame | None = None
     table: pd.DataFrame | None = None
+    created: np.ndarray | None = None
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -111,11 +121,14 @@ def seen_rows(version: Version, rows: Rows, holder: ModelInfo | None) -> np.ndar
     """Which rows the version was fitted on: those of leads among the ids it recorded (a flat
     model's every row, a CRM model's leads before its test split). A version logged before it
     recorded them has seen every row when the hold-out's `holder` was trained on the same data
-    (same fingerprint) and, for a CRM model, its test window starts before the version's own."""
+    (same fingerprint) and, for a CRM model, its test window starts before the version's own;
+    on an export's snapshots, every lead created before its test window may be one it saw."""
     n = len(rows.ids)
     if version.trained is not None:
         return np.isin(rows.ids.astype(str), version.trained.astype(str))
     info = version.info
+    if info.crm is not None and rows.created is not None:
+        return rows.created < pd.Timestamp(info.crm.split.test_from).timestamp()
     same = holder is not None and holder.details.data.sha256 == info.details.data.sha256
     if info.crm is not None:
         same = (
@@ -162,6 +175,12 @@ def table_rows(path: Path, info: ModelInfo) -> Rows:
     version of `info` was trained with; label and ids are its own columns."""
     flat = info.flat
     assert flat is not None  # only flat versions compare on a table
+    if path.is_dir():
+        raise ComparisonError(
+            f"{path}: a folder; flat versions compare on a table file (.csv or .parquet) with "
+            "the label column. A CRM export folder compares versions of 'sales-readiness' "
+            "(without --flat)"
+        )
     frame = read_flat(path, stored_mapping(flat))
     needed = [flat.id_column, flat.label.column]
     missing = [name for name in needed if name not in frame]
@@ -177,6 +196,83 @@ def table_rows(path: Path, info: ModelInfo) -> Rows:
         ids=frame[flat.id_column].to_numpy()[labelled],
         where=str(path),
         table=frame[labelled].reset_index(drop=True),
+    )
+
+
+def export_scores(folder: Path, versions: list[Version]) -> tuple[Rows, dict[str, Scored]]:
+    """The snapshots of a CRM export's closed leads, labelled and built as training builds its
+    test set (every snapshot of each lead, `ready` = won within the versions' horizon), and
+    each version's clean scores on them with its own features: the export read with the schema
+    it was trained with, if any. Versions with different horizons are refused (a snapshot would
+    have two labels); with different steps, the first version's step is used and said."""
+    if not folder.is_dir():
+        raise ComparisonError(
+            f"{folder}: "
+            + ("a file" if folder.is_file() else "no such folder")
+            + "; CRM versions compare on an export folder with leads, activities and touches "
+            "tables. A flat table compares versions of the flat model (--flat)"
+        )
+    details: dict[str, CrmDetails] = {}
+    for version in versions:
+        assert version.info.crm is not None  # versions of 'sales-readiness' are CRM versions
+        details[version.number] = version.info.crm
+    first = versions[0].number
+    horizon, step = details[first].horizon_days, details[first].step_days
+    for number, crm in details.items():
+        if crm.horizon_days != horizon:
+            raise ComparisonError(
+                f"v{first} calls a lead ready when it is won within {horizon} days, "
+                f"v{number} within {crm.horizon_days}: a snapshot would have a different "
+                "label for each, so they cannot be compared on the same rows; compare "
+                "versions trained with the same --horizon"
+            )
+    others = [f"v{n} every {c.step_days}" for n, c in details.items() if c.step_days != step]
+    note = (
+        f"snapshots every {step} days, v{first}'s step ({', '.join(others)} in training)"
+        if others
+        else ""
+    )
+    read: dict[str, Rows] = {}
+    scored: dict[str, Scored] = {}
+    for version in versions:
+        tables = details[version.number].schema_tables
+        key = json.dumps(tables, sort_keys=True)
+        if key not in read:
+            read[key] = _snapshot_rows(folder, tables, version.number, step, horizon, note)
+        own = read[key]
+        scored[version.number] = clean_scores(version, own)
+    rows = read[next(iter(read))]
+    for own in read.values():
+        if not all(
+            np.array_equal(getattr(own, part), getattr(rows, part))
+            for part in ("ids", "ready", "created")
+        ):
+            raise ComparisonError(
+                f"the schemas the versions were trained with read the leads of {folder} "
+                "differently (ids, creation or outcome dates, or outcomes), so their snapshots "
+                "differ; compare versions trained with the same schema"
+            )
+    return rows, scored
+
+
+def _snapshot_rows(
+    folder: Path, tables: dict[str, dict[str, Any]], number: str, step: int, horizon: int, note: str
+) -> Rows:
+    """An export's closed leads as snapshots, with the features of version `number`'s schema."""
+    schema = Schema.from_stored(tables, f"the schema v{number} was trained with")
+    crm = load_crm(folder, schema=schema)
+    snaps = make_snapshots(crm.leads, step, horizon)
+    if len(snaps) == 0:
+        raise ComparisonError(
+            f"{folder}: no closed leads (won or lost after their creation) to compare on"
+        )
+    return Rows(
+        ready=snaps.ready,
+        ids=crm.leads["lead_id"].to_numpy()[snaps.lead],
+        where=str(folder),
+        features=pd.DataFrame(snapshot_features(crm, snaps)),
+        created=snaps.created_at,
+        note=note,
     )
 
 
@@ -205,7 +301,7 @@ def compare_on(rows: Rows, a: Scored, b: Scored) -> dict[str, Any]:
     out: dict[str, Any] = {
         "rows": int(len(both)),
         "clean_rows": int(both.sum()),
-        "notes": [note for note in (a.note, b.note) if note],
+        "notes": [note for note in (rows.note, a.note, b.note) if note],
         "comparable": bool(both.sum() >= MIN_CLEAN_ROWS and len(np.unique(ready)) == 2),
     }
     if out["comparable"]:
@@ -255,10 +351,11 @@ def decide(
                 f"fewer than {MIN_CLEAN_ROWS} with both outcomes",
             ]
         )
+        flat, on = (" --flat", "FILE") if champion.info.flat is not None else ("", "DIR")
         return False, (
             f"{v} cannot be compared fairly on this hold-out ({why}); champion kept. Compare "
-            "on rows neither saw with `leadready models compare A B --on FILE`, then "
-            "`leadready models promote`"
+            f"on rows neither saw with `leadready models compare A B{flat} --on {on}`, then "
+            f"`leadready models promote B{flat}`"
         )
     promoted = promotion_decision(comparison)
     return promoted, (

@@ -19,7 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from leadready.features.build import DAY, to_seconds
+from leadready.features.build import DAY, Events, Leads, build_features, to_seconds
+from leadready.features.contract import Crm
 
 
 @dataclass(frozen=True)
@@ -70,6 +71,19 @@ def make_snapshots(leads: pd.DataFrame, step_days: int, horizon_days: int) -> Sn
     won_rep = np.repeat(won, counts)
     ready = won_rep & (ended_rep - as_of <= horizon_days * DAY)
     return Snapshots(lead, as_of, created_rep, ready.astype(np.int64), won_rep.astype(np.int64))
+
+
+def snapshot_features(crm: Crm, snaps: Snapshots) -> dict[str, np.ndarray]:
+    """The feature columns of every snapshot, each as its lead was at `as_of` (the custom
+    features the export was read with included)."""
+    lead_ids = pd.Index(crm.leads["lead_id"])
+    return build_features(
+        Leads.from_frame(crm.leads, crm.custom),
+        Events.activities_from_frame(crm.activities, lead_ids),
+        Events.touches_from_frame(crm.touches, lead_ids),
+        snaps.lead,
+        snaps.as_of,
+    )
 
 
 def _cutoff(created_at: np.ndarray, share: float) -> int:

@@ -16,21 +16,19 @@ import numpy as np
 import pandas as pd
 
 from leadready.features.baselines import FrequencyMargin, ScorecardMargin
-from leadready.features.build import (
-    CATEGORICAL,
-    HAND_RAISE_WINDOW,
-    NUMERIC,
-    Events,
-    Leads,
-    build_features,
-)
+from leadready.features.build import CATEGORICAL, HAND_RAISE_WINDOW, NUMERIC
 from leadready.features.contract import Crm
 from leadready.features.labels import FEATURE_LABELS
 from leadready.features.metadata import CrmDetails, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, Margin
 from leadready.features.routing import Thresholds
 from leadready.training.evaluate import DEFAULT_POLICY, Chosen, choose_thresholds, leads_per_week
-from leadready.training.examples import Snapshots, make_snapshots, split_by_time
+from leadready.training.examples import (
+    Snapshots,
+    make_snapshots,
+    snapshot_features,
+    split_by_time,
+)
 from leadready.training.fit import Candidate, fit_candidates, platt
 from leadready.training.result import (
     Holdout,
@@ -85,17 +83,6 @@ def fingerprint(crm: Crm) -> dict[str, str | int]:
         "last_created_at": str(created.max()),
         "sha256": digest.hexdigest()[:16],
     }
-
-
-def _columns_for(crm: Crm, snaps: Snapshots) -> dict[str, np.ndarray]:
-    lead_ids = pd.Index(crm.leads["lead_id"])
-    return build_features(
-        Leads.from_frame(crm.leads, crm.custom),
-        Events.activities_from_frame(crm.activities, lead_ids),
-        Events.touches_from_frame(crm.touches, lead_ids),
-        snaps.lead,
-        snaps.as_of,
-    )
 
 
 def _check_classes(snaps: Snapshots, masks: dict[str, np.ndarray]) -> None:
@@ -155,7 +142,7 @@ def train(
         _check_classes(snaps, masks)
 
     step(STEPS[1])
-    columns = _columns_for(crm, snaps)
+    columns = snapshot_features(crm, snaps)
     custom = crm.custom
     encoder = FeatureEncoder(
         categorical=(*CATEGORICAL, *(c for c, k in custom.items() if k == "categorical")),

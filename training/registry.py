@@ -62,6 +62,7 @@ from leadready.training.compare import (
     clean_scores,
     compare_on,
     decide,
+    export_scores,
     table_rows,
 )
 from leadready.training.plots import evaluation_figures
@@ -597,10 +598,12 @@ def compare_versions(
     models_dir: Path, a: str, b: str, flat: bool = False, on: Path | None = None
 ) -> dict[str, Any]:
     """Versions a and b on the same rows, each with its own columns: the newer one's hold-out
-    (where it counts with its tested scores), or with `on` a flat table with the label column.
-    Rows a version trained on count only with its own test's scores (`training.compare`); the
-    result has the paired AUC test, the rows used, notes on those left out, and the promotion
-    rule's verdict for b replacing a. ComparisonError when too few rows are left."""
+    (where it counts with its tested scores), or with `on` a flat table with the label column
+    (flat versions) or a CRM export's closed leads as snapshots (CRM versions, each with its
+    own features). Rows a version trained on count only with its own test's scores
+    (`training.compare`); the result has the paired AUC test, the rows used, notes on those
+    left out, and the promotion rule's verdict for b replacing a. ComparisonError when too few
+    rows are left."""
     configure(models_dir)
     client = MlflowClient()
     name = model_name(flat)
@@ -611,14 +614,11 @@ def compare_versions(
             f"no versions {a} and {b} of '{name}'; see `leadready models list`"
         ) from None
     newer = versions[str(max(int(a), int(b)))]
-    if on is not None:
-        if not flat:
-            raise ComparisonError(
-                "--on takes a flat table, for versions of the flat model (--flat); CRM "
-                "versions compare on the newer one's hold-out"
-            )
+    if on is not None and flat:
         rows = table_rows(on, newer.info)
         scored = {number: clean_scores(v, rows) for number, v in versions.items()}
+    elif on is not None:
+        rows, scored = export_scores(on, list(versions.values()))
     else:
         rows, tested = _holdout_rows(client, name, newer)
         scored = {
@@ -635,8 +635,10 @@ def compare_versions(
                     *comparison["notes"],
                     f"{comparison['clean_rows']:,} of {comparison['rows']:,} rows of "
                     f"{rows.where} are left to compare on, fewer than {MIN_CLEAN_ROWS} with "
-                    "both outcomes: compare on a table neither version was trained on with "
-                    "--on FILE",
+                    "both outcomes: compare on "
+                    + ("a table" if flat else "an export")
+                    + " neither version was trained on with --on "
+                    + ("FILE" if flat else "DIR"),
                 ]
             )
         )
