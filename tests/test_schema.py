@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import ACTIVITIES, LEADS, TOUCHES, make_table, write, write_crm
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -314,3 +315,76 @@ def test_display_and_actionable_columns_are_lists_of_names():
     ).table("table")
     assert mapping.display == ("Name", "Email") and mapping.actionable == ("Lead Source",)
     assert Schema.parse({"table": {}}).table("table").display == ()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("table: {constant: {a: b}}", "table.constant: only the leads, activities and touches"),
+        ("leads: {constant: {lead_id: x}}", "leads.constant.lead_id: not a column a constant"),
+        ("leads: {constant: {source: [a]}}", "leads.constant.source: expected a single name"),
+        ("touches: {lost_after: 30}", "touches.lost_after: only the leads section"),
+        ("leads: {lost_after: 0}", "leads.lost_after: 0; expected a whole number of days"),
+        ("leads: {lost_after: soon}", "leads.lost_after: 'soon'; expected a whole number"),
+        (
+            "leads: {won_at: Won, columns: {Status: outcome}}",
+            "leads.won_at derives outcome and outcome_at from 'Won', but leads.columns renames",
+        ),
+    ],
+)
+def test_bad_constants_and_outcome_rules_are_named(text, expected):
+    with pytest.raises(ContractError) as error:
+        Schema.parse(yaml.safe_load(text), "my.yaml")
+    assert expected in str(error.value)
+
+
+MINIMAL_LEADS = """MQL Id,First Contact,Won Date
+M1,2025-01-01,2025-02-01
+M2,2025-01-02,
+M3,2025-03-01,
+"""
+
+
+@pytest.mark.unit
+def test_a_constant_column_and_an_outcome_derived_from_won_dates(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "leads.csv").write_text(MINIMAL_LEADS)
+    raw = {
+        "leads": {
+            "columns": {"MQL Id": "lead_id", "First Contact": "created_at"},
+            "constant": {"source": "Other", "industry": "Software"},
+            "won_at": "Won Date",
+        },
+        "touches": {"constant": {"team": "sales"}},
+    }
+    crm = load_crm(folder, schema=Schema.parse(raw))
+    assert list(crm.leads["source"]) == ["other"] * 3
+    assert list(crm.leads["industry"]) == ["software"] * 3
+    assert list(crm.leads["outcome"]) == ["won", "open", "open"]
+    assert str(crm.leads["outcome_at"][0].date()) == "2025-02-01"
+    assert crm.leads["outcome_at"][1:].isna().all()
+    # A constant for a column the file has, a won_at column it lacks, or one beside an outcome.
+    (folder / "leads.csv").write_text(MINIMAL_LEADS.replace("Won Date", "outcome"))
+    with pytest.raises(ContractError) as error:
+        load_crm(folder, schema=Schema.parse({**raw, "touches": {"constant": {"lead_id": "x"}}}))
+    message = " ".join(str(error.value).split())
+    assert "touches.constant.lead_id: not a column a constant can set" in message
+    with pytest.raises(ContractError) as error:
+        raw["leads"]["constant"] = {"source": "other", "created_at": "2025-01-01"}
+        load_crm(folder, schema=Schema.parse(raw))
+    assert "leads.constant.created_at" in str(error.value)
+    raw["leads"]["constant"] = {"source": "other"}
+    with pytest.raises(ContractError) as error:
+        load_crm(folder, schema=Schema.parse(raw))
+    message = " ".join(str(error.value).split())
+    assert "won_at names column 'Won Date', which is not in the file" in message
+    (folder / "leads.csv").write_text(MINIMAL_LEADS.replace("MQL Id", "MQL Id,source,outcome"))
+    with pytest.raises(ContractError) as error:
+        load_crm(folder, schema=Schema.parse(raw))
+    message = " ".join(str(error.value).split())
+    assert "sets column 'source' to the constant 'other', but the file has that column" in message
+    assert "derives the outcome from column 'Won Date' (won_at), but the file has 'outcome'" in (
+        message
+    )

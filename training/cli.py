@@ -153,6 +153,16 @@ def train(
             "the expected weekly volume fits (needs dates: the export's, or --time).",
         ),
     ] = None,
+    lost_after: Annotated[
+        int | None,
+        typer.Option(
+            "--lost-after",
+            min=1,
+            help="CRM export: a lead still open this many days after its creation at the "
+            "export's end counts as lost then (overrides the schema's leads.lost_after; "
+            "docs/data-contract.md).",
+        ),
+    ] = None,
     promote: Annotated[
         bool,
         typer.Option(
@@ -202,6 +212,8 @@ def train(
             if data is None
             else "--data and --table exclude each other; give one"
         )
+    if table is not None and lost_after is not None:
+        raise fail("--lost-after applies to a CRM export (--data): a flat table's label is final")
     if table is not None:
         needed = [option for option in ("--id", "--label", "--positive") if not flat[option]]
         if needed:
@@ -245,7 +257,7 @@ def train(
     def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
         from leadready.training.flat_table import custom_feature_warnings
 
-        crm = load_crm(data, schema=load_schema(schema))
+        crm = load_crm(data, schema=load_schema(schema), lost_after=lost_after)
         print_notes(crm.notes)
         for message in custom_feature_warnings(crm, seed):
             errors.print(

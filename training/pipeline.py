@@ -24,7 +24,7 @@ from leadready.features.build import (
     Leads,
     build_features,
 )
-from leadready.features.contract import Crm
+from leadready.features.contract import BANT_FIELDS, Crm
 from leadready.features.labels import FEATURE_LABELS
 from leadready.features.metadata import CrmDetails, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, Margin
@@ -85,6 +85,14 @@ def fingerprint(crm: Crm) -> dict[str, str | int]:
         "last_created_at": str(created.max()),
         "sha256": digest.hexdigest()[:16],
     }
+
+
+def _empty_inputs(crm: Crm) -> list[str]:
+    """The inputs the export holds no information in: an events table without rows, a BANT
+    field unknown for every lead. The model learns nothing from them."""
+    tables = [name for name in ("activities", "touches") if getattr(crm, name).empty]
+    bant = [name for name in BANT_FIELDS if (crm.leads[name] == "unknown").all()]
+    return tables + bant
 
 
 def _columns_for(crm: Crm, snaps: Snapshots) -> dict[str, np.ndarray]:
@@ -258,6 +266,9 @@ def train(
                 "horizon_days": config.horizon_days,
                 "step_days": config.step_days,
                 "schema_tables": crm.schema.stored() if crm.schema else {},
+                "lost_after_days": crm.lost_after,
+                "closed_as_lost": crm.closed_as_lost,
+                "empty_inputs": _empty_inputs(crm),
                 "data": data,
                 "split": {
                     "validation_from": datetime.fromtimestamp(
