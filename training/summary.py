@@ -132,7 +132,7 @@ def _data_notes(info: ModelInfo) -> list[str]:
             out.append(f"[yellow]No {name}:[/] readiness uses lead profile, age and {other}.")
     bant = [name for name in BANT_FIELDS if name in empty]
     if len(bant) == len(BANT_FIELDS):
-        out.append("[yellow]No BANT fields:[/] all unknown (the BANT scorecard ranks no lead).")
+        out.append("[yellow]No BANT fields:[/] all unknown.")
     elif bant:
         out.append(f"[yellow]No {', '.join(bant)}:[/] unknown for every lead.")
     if crm.lost_after_days is not None:
