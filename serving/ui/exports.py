@@ -344,7 +344,7 @@ class Exports:
         key = (str(folder.resolve()), stamps, engine.loaded.version)
         if self.sample is not None and self.sample[0] == key:
             return self.sample[1]
-        crm = load_crm(folder, require_outcome=False)
+        crm = load_crm(folder, require_outcome=False, lost_after=engine.loaded.lost_after)
         export = build_export("Sample CRM", crm, engine, None, sample=True)
         self.sample = (key, export)
         return export
