@@ -53,10 +53,11 @@ _KEYS = (
 )
 _FLAT_ONLY = ("display", "actionable")
 _LEADS_ONLY = ("won_at", "lost_after")
+_NEVER_CONSTANT = ("lead_id", "created_at", "occurred_at", "outcome", "outcome_at")
 _CONSTANT_COLUMNS = {
-    name: tuple(c for c in columns if c not in ("lead_id", "created_at", "occurred_at"))
+    name: tuple(c for c in columns if c not in _NEVER_CONSTANT)
     for name, columns in (
-        ("leads", tuple(c for c in LEAD_COLUMNS if c not in ("outcome", "outcome_at"))),
+        ("leads", LEAD_COLUMNS),
         ("activities", ACTIVITY_COLUMNS),
         ("touches", TOUCH_COLUMNS),
     )
