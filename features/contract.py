@@ -1,7 +1,8 @@
 """The CRM data contract: what a CRM export must look like, and the one loader that enforces it.
 
 An export is a folder with three tables, `leads`, `activities` and `touches`, each a `.csv` or a
-`.parquet` file. `docs/data-contract.md` is the human-readable version of this module.
+`.parquet` file; only `leads` is required (no events file, or one without rows, means no events).
+`docs/data-contract.md` is the human-readable version of this module.
 
 Loading is where dtypes are decided, once: enum fields become lower-case strings from a fixed
 vocabulary (empty BANT fields become "unknown"), dates become timezone-naive UTC datetimes,
@@ -21,6 +22,7 @@ from typing import TYPE_CHECKING, Literal, get_args
 import numpy as np
 import pandas as pd
 
+from leadready.features.outcome_rules import close_lost_after, export_end
 from leadready.features.reading import (
     PARQUET,
     binary_kind,
@@ -78,6 +80,7 @@ TEAMS: tuple[str, ...] = get_args(Team)
 BANT_FIELDS = {"budget": BUDGET, "authority": AUTHORITY, "need": NEED, "timeframe": TIMEFRAME}
 
 TABLES = ("leads", "activities", "touches")
+OPTIONAL_TABLES = ("activities", "touches")
 LEAD_COLUMNS = (
     "lead_id",
     "created_at",
@@ -91,6 +94,7 @@ LEAD_COLUMNS = (
 )
 ACTIVITY_COLUMNS = ("lead_id", "occurred_at", "type")
 TOUCH_COLUMNS = ("lead_id", "occurred_at", "channel", "team", "responded")
+COLUMNS_OF = {"activities": ACTIVITY_COLUMNS, "touches": TOUCH_COLUMNS}
 
 MAX_LISTED_ROWS = 10
 MAX_LISTED_VALUES = 10
@@ -161,7 +165,7 @@ class Crm:
     (numeric or categorical); `display` the lead columns the schema's `leads.display` names
     for the workspace to show (name, company...: never features), kept as text; both are
     columns of `leads`. `schema` is the one the export was read with; `notes` the values read
-    as another spelling of a contract value."""
+    as another spelling of a contract value, and the optional parts the export does not have."""
 
     leads: pd.DataFrame
     activities: pd.DataFrame
@@ -170,6 +174,10 @@ class Crm:
     display: tuple[str, ...] = ()
     schema: Schema | None = None
     notes: list[str] = field(default_factory=list)
+    lost_after: int | None = None
+    """The lost-after rule's days the export was read with (`features.outcome_rules`)."""
+    closed_as_lost: int = 0
+    """Leads that rule counted as lost (open ones too old, lost ones without a date)."""
 
 
 @dataclass
@@ -279,12 +287,17 @@ def _without_copies(frame: pd.DataFrame, path: str) -> pd.DataFrame:
     return frame.loc[:, ~names.duplicated()]
 
 
-def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable:
+def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable | None:
+    """A table read and mapped by the schema; None for an events table the folder does not
+    have (and the schema names no file for), or whose file holds nothing at all."""
     if mapping is not None and mapping.file:
         candidates = [folder / mapping.file]
     else:
         candidates = [folder / f"{name}.csv", folder / f"{name}.parquet"]
     present = [p for p in candidates if p.exists()]
+    optional = name in OPTIONAL_TABLES
+    if not present and optional and not (mapping and mapping.file):
+        return None
     if not present:
         raise ContractError(
             f"{folder}: no '{name}' table; expected "
@@ -294,13 +307,63 @@ def _read(folder: Path, name: str, mapping: TableMapping | None) -> CheckedTable
     if len(present) > 1:
         raise ContractError(f"{folder}: both {name}.csv and {name}.parquet exist; keep one")
     path = present[0]
+    if optional and _holds_nothing(path):
+        return None
     frame = read_table(path)
     if mapping is None:
         return CheckedTable.of(str(path), frame)
     table = CheckedTable.of(str(path), mapping.apply(frame), mapping.dates)
     table.unmatched = mapping.unmatched(list(frame.columns))
     table.problems.extend(unmatched_renames(table.unmatched, path, list(frame.columns)))
+    _set_constants(table, mapping.constant)
+    if mapping.won_at is not None:
+        _outcome_from_won_at(table, mapping.won_at)
     return table
+
+
+def _holds_nothing(path: Path) -> bool:
+    """A CSV file with no header and no rows: blank, or a byte-order mark alone."""
+    if path.suffix == ".parquet" or path.stat().st_size > 64:
+        return False
+    return path.read_bytes().removeprefix(b"\xef\xbb\xbf").strip() == b""
+
+
+def _set_constants(table: CheckedTable, constant: dict[str, str]) -> None:
+    """The schema's `constant` columns, the same value in every row; checked afterwards like
+    any other cell. A constant for a column the file has is the schema's mistake."""
+    for column, value in constant.items():
+        if column in table.frame:
+            table.problems.append(
+                f"{table.file}: the schema sets column '{column}' to the constant "
+                f"{quoted(value)}, but the file has that column; remove the constant or the column"
+            )
+        else:
+            table.frame = table.frame.assign(**{column: value})
+
+
+def _outcome_from_won_at(table: CheckedTable, won_at: str) -> None:
+    """The schema's `won_at`: a lead with a date in that column was won then, the others are
+    open (until a lost-after rule closes them); replaces the outcome and outcome_at columns."""
+    frame = table.frame
+    if won_at not in frame:
+        found = ", ".join(map(quoted, frame.columns)) or "none"
+        table.problems.append(
+            f"{table.file}: the schema's won_at names column {quoted(won_at)}, which is not in "
+            f"the file (columns: {found}); expected the column's name as the file spells it"
+        )
+        return
+    clashes = [c for c in ("outcome", "outcome_at") if c in frame and c != won_at]
+    if clashes:
+        table.problems.append(
+            f"{table.file}: the schema derives the outcome from column {quoted(won_at)} "
+            f"(won_at), but the file has {' and '.join(map(quoted, clashes))} too; remove "
+            "won_at from the schema or those columns from the file"
+        )
+        return
+    won = (cell_text(frame[won_at]) != "").to_numpy()
+    table.frame = frame.drop(columns=won_at).assign(
+        outcome=np.where(won, "won", "open"), outcome_at=frame[won_at]
+    )
 
 
 def unmatched_renames(unmatched: dict[str, str], path: Path, columns: list[str]) -> list[str]:
@@ -498,11 +561,11 @@ def _display(
 
 
 def _check_leads(
-    table: CheckedTable, require_outcome: bool, custom: dict[str, str]
+    table: CheckedTable, require_outcome: bool, custom: dict[str, str], lost_after: int | None
 ) -> pd.DataFrame:
-    required = ("lead_id", "created_at", "source", *BANT_FIELDS) + (
-        ("outcome",) if require_outcome else ()
-    )
+    """The leads checked; with a lost-after rule, lost leads may have no outcome date (the
+    rule gives them one)."""
+    required = ("lead_id", "created_at", "source") + (("outcome",) if require_outcome else ())
     if not _require_columns(table, LEAD_COLUMNS, required):
         return pd.DataFrame()
     frame = table.frame
@@ -523,7 +586,7 @@ def _check_leads(
     out["company_size"] = _number(table, "company_size") if "company_size" in frame else np.nan
     out["country"] = _text(table, "country") if "country" in frame else ""
     for name, allowed in BANT_FIELDS.items():
-        out[name] = _enum(table, name, allowed, empty="unknown")
+        out[name] = _enum(table, name, allowed, empty="unknown") if name in frame else "unknown"
     if "outcome" in frame:
         out["outcome"] = _enum(table, "outcome", OUTCOMES, empty=None)
         has_at = "outcome_at" in frame
@@ -532,8 +595,8 @@ def _check_leads(
             if has_at
             else pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns]")
         )
-        closed = out["outcome"].isin(("won", "lost")).to_numpy()
-        no_date = closed & out["outcome_at"].isna().to_numpy()
+        closed = out["outcome"].isin(("won", "lost") if lost_after is None else ("won",))
+        no_date = closed.to_numpy() & out["outcome_at"].isna().to_numpy()
         if has_at:
             no_date &= (_text(table, "outcome_at") == "").to_numpy()
         if no_date.any():
@@ -541,7 +604,8 @@ def _check_leads(
                 no_date,
                 "outcome_at",
                 "won or lost lead without an outcome date",
-                "the date the lead was won or lost",
+                "the date the lead was won or lost (lost leads may go without one under a "
+                "lost-after rule)",
             )
         before = (out["outcome_at"] < out["created_at"]).to_numpy()
         if before.any():
@@ -588,19 +652,38 @@ def _check_events(
 
 
 def load_crm(
-    folder: str | Path, *, require_outcome: bool = True, schema: Schema | None = None
+    folder: str | Path,
+    *,
+    require_outcome: bool = True,
+    schema: Schema | None = None,
+    lost_after: int | None = None,
 ) -> Crm:
     """Read and validate a CRM export folder; raise `ContractError` listing every problem.
 
-    With a schema, its renames, value maps and date formats apply first, and its custom lead
-    features and display columns are kept (`Crm.custom`, `Crm.display`)."""
+    With a schema, its renames, value maps, date formats and constants apply first, and its
+    custom lead features and display columns are kept (`Crm.custom`, `Crm.display`).
+    `lost_after` (days; default the schema's `leads.lost_after`) closes leads left open by the
+    rule of `features.outcome_rules`, at the export's end."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ContractError(f"{folder}: not a folder; expected a folder with {', '.join(TABLES)}")
     mappings = {name: schema.table(name) if schema else None for name in TABLES}
-    leads_t, activities_t, touches_t = (_read(folder, name, mappings[name]) for name in TABLES)
+    if lost_after is None and mappings["leads"] is not None:
+        lost_after = mappings["leads"].lost_after
+    leads_t = _read(folder, "leads", mappings["leads"])
+    assert leads_t is not None  # only events tables are optional
+    events_t = {name: _read(folder, name, mappings[name]) for name in OPTIONAL_TABLES}
+    notes = [
+        f"{folder}: no {name} (no {name}.csv or {name}.parquet, or an empty one)"
+        for name, t in events_t.items()
+        if t is None
+    ]
+    activities_t, touches_t = (
+        t or CheckedTable.of(str(folder / name), pd.DataFrame(columns=COLUMNS_OF[name], dtype=str))
+        for name, t in events_t.items()
+    )
     custom = dict(mappings["leads"].features) if mappings["leads"] else {}
-    leads = _check_leads(leads_t, require_outcome, custom)
+    leads = _check_leads(leads_t, require_outcome, custom, lost_after)
     wanted = tuple(mappings["leads"].display) if mappings["leads"] else ()
     display = _display(leads_t, leads, wanted, require_outcome) if len(leads.columns) else ()
     known = leads.get("lead_id")
@@ -614,16 +697,32 @@ def load_crm(
             f"The CRM export in {folder} breaks the data contract ({count}; see "
             "docs/data-contract.md):\n" + "\n".join(f"- {p}" for p in problems)
         )
+    activities, touches = (
+        events.sort_values(["lead_id", "occurred_at"], kind="stable").reset_index(drop=True)
+        for events in (activities, touches)
+    )
+    leads, closed = _closed_by_rule(leads.reset_index(drop=True), lost_after, activities, touches)
     return Crm(
-        leads=leads.reset_index(drop=True),
-        activities=activities.sort_values(["lead_id", "occurred_at"], kind="stable").reset_index(
-            drop=True
-        ),
-        touches=touches.sort_values(["lead_id", "occurred_at"], kind="stable").reset_index(
-            drop=True
-        ),
+        leads=leads,
+        activities=activities,
+        touches=touches,
         custom=custom,
         display=display,
         schema=schema,
-        notes=[n for t in tables for n in t.notes],
+        notes=[n for t in tables for n in t.notes] + notes,
+        lost_after=lost_after,
+        closed_as_lost=closed,
     )
+
+
+def _closed_by_rule(
+    leads: pd.DataFrame, lost_after: int | None, *events: pd.DataFrame
+) -> tuple[pd.DataFrame, int]:
+    """The leads with the lost-after rule applied at the export's end, and how many it closed;
+    leads of an export without outcomes (to score) are open until the rule closes them."""
+    end = export_end(leads, *events)
+    if lost_after is None or end is None:
+        return leads, 0
+    if "outcome" not in leads:
+        leads = leads.assign(outcome="open", outcome_at=pd.Series(pd.NaT, leads.index, "M8[ns]"))
+    return close_lost_after(leads, lost_after, end)

@@ -155,13 +155,19 @@ class CrmDetails(Section):
     """What only a model trained on CRM exports has: its label horizon and snapshot step
     (days), the export's fingerprint, the time split, and the schema file it was trained with
     (`features.schema.Schema.stored`; empty without one, and in versions trained before it was
-    kept), which scoring applies when it is given none."""
+    kept), which scoring applies when it is given none; the lost-after rule's days
+    (`features.outcome_rules`, which `score --data` applies too) and how many leads it closed;
+    and the inputs the export had no information in (`activities`, `touches` without rows, BANT
+    fields unknown for every lead). Versions trained before these read with no rule and none."""
 
     horizon_days: int
     step_days: int
     data: Fingerprint
     split: SnapshotSplit
     schema_tables: dict[str, dict[str, Any]] = {}
+    lost_after_days: int | None = None
+    closed_as_lost: int = 0
+    empty_inputs: list[str] = []
 
 
 class FlatLabel(Section):

@@ -13,7 +13,11 @@ flat one-row-per-lead export). Each section may hold:
 - `display` (flat mode's `table`, or `leads`): columns the workspace shows beside each lead
   (name, company, email, owner...), never used as features;
 - (flat mode) `actionable`: feature columns marketing can change (the only ones the
-  workspace's what-if suggests changing).
+  workspace's what-if suggests changing);
+- (three-table mode) `constant`: per contract column the export lacks, the value of every row;
+  (`leads` only) `won_at`: the export column holding the date a lead was won, from which the
+  outcome is derived, and `lost_after`: the days after which a lead with no outcome counts as
+  lost (`features.outcome_rules`).
 """
 
 from __future__ import annotations
@@ -25,13 +29,43 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from leadready.features.contract import ContractError, value_keys
+from leadready.features.contract import (
+    ACTIVITY_COLUMNS,
+    LEAD_COLUMNS,
+    TOUCH_COLUMNS,
+    ContractError,
+    quoted,
+    value_keys,
+)
 
 SECTIONS = ("leads", "activities", "touches", "table")
 FEATURE_KINDS = ("numeric", "categorical", "ignore")
-_KEYS = ("file", "columns", "values", "dates", "features", "display", "actionable")
+_KEYS = (
+    "file",
+    "columns",
+    "values",
+    "dates",
+    "features",
+    "display",
+    "actionable",
+    "constant",
+    "won_at",
+    "lost_after",
+)
 _LEAD_LEVEL = ("table", "leads")
 """The sections that describe leads: display columns belong to them, never to events."""
+_LEADS_ONLY = ("won_at", "lost_after")
+_NEVER_CONSTANT = ("lead_id", "created_at", "occurred_at", "outcome", "outcome_at")
+_CONSTANT_COLUMNS = {
+    name: tuple(c for c in columns if c not in _NEVER_CONSTANT)
+    for name, columns in (
+        ("leads", LEAD_COLUMNS),
+        ("activities", ACTIVITY_COLUMNS),
+        ("touches", TOUCH_COLUMNS),
+    )
+}
+"""The contract columns a `constant` may set: no ids, dates or outcomes (`won_at` derives
+those), which are never the same for every lead."""
 
 
 @dataclass(frozen=True)
@@ -43,6 +77,9 @@ class TableMapping:
     features: dict[str, str] = field(default_factory=dict)
     display: tuple[str, ...] = ()
     actionable: tuple[str, ...] = ()
+    constant: dict[str, str] = field(default_factory=dict)
+    won_at: str | None = None
+    lost_after: int | None = None
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Renamed columns and mapped values; a new frame, the input is left as it was."""
@@ -187,12 +224,71 @@ def _section(section: Any, name: str, problems: list[str]) -> TableMapping:
     file = section.get("file")
     if file is not None and not isinstance(file, str):
         problems.append(f"{name}.file: expected a file name")
+    columns = _mapping(section.get("columns", {}), f"{name}.columns", problems)
+    won_at, lost_after = _outcome_rules(section, name, columns, problems)
     return TableMapping(
         file=file,
-        columns=_mapping(section.get("columns", {}), f"{name}.columns", problems),
+        columns=columns,
         values=_mapping(section.get("values", {}), f"{name}.values", problems, nested=True),
         dates=_mapping(section.get("dates", {}), f"{name}.dates", problems),
         features=features,
         display=display,
         actionable=actionable,
+        constant=_constants(section, name, problems),
+        won_at=won_at,
+        lost_after=lost_after,
     )
+
+
+def _constants(section: dict[str, Any], name: str, problems: list[str]) -> dict[str, str]:
+    """`constant`: contract column -> the value of every row (three-table sections only)."""
+    if "constant" not in section:
+        return {}
+    if name not in _CONSTANT_COLUMNS:
+        problems.append(f"{name}.constant: only the leads, activities and touches sections have it")
+        return {}
+    constant = _mapping(section["constant"], f"{name}.constant", problems)
+    allowed = _CONSTANT_COLUMNS[name]
+    for column in constant:
+        if column not in allowed:
+            problems.append(
+                f"{name}.constant.{column}: not a column a constant can set; expected one of "
+                + ", ".join(allowed)
+            )
+    return {c: v for c, v in constant.items() if c in allowed}
+
+
+def _outcome_rules(
+    section: dict[str, Any], name: str, columns: dict[str, str], problems: list[str]
+) -> tuple[str | None, int | None]:
+    """`won_at` (an export column) and `lost_after` (days), which only `leads` has."""
+    for key in _LEADS_ONLY:
+        if key in section and name != "leads":
+            problems.append(f"{name}.{key}: only the leads section has {key}")
+    if name != "leads":
+        return None, None
+    won_at = section.get("won_at")
+    if won_at is not None and not isinstance(won_at, str | int):
+        problems.append("leads.won_at: expected the name of the column holding won dates")
+        won_at = None
+    if won_at is not None:
+        won_at = str(won_at)
+        clashes = [
+            f"{quoted(k)} to {v}"
+            for k, v in columns.items()
+            if k == won_at or v in ("outcome", "outcome_at")
+        ]
+        if clashes:
+            problems.append(
+                f"leads.won_at derives outcome and outcome_at from {quoted(won_at)}, but "
+                f"leads.columns renames {', '.join(clashes)}; remove those renames"
+            )
+    lost_after = section.get("lost_after")
+    if lost_after is not None and (
+        isinstance(lost_after, bool) or not isinstance(lost_after, int) or lost_after < 1
+    ):
+        problems.append(
+            f"leads.lost_after: {lost_after!r}; expected a whole number of days, 1 or more"
+        )
+        lost_after = None
+    return won_at, lost_after

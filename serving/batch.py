@@ -10,6 +10,7 @@ import pandas as pd
 
 from leadready.features.build import Events, Leads, to_seconds
 from leadready.features.contract import Crm, parse_moment
+from leadready.features.outcome_rules import export_end
 from leadready.serving.engine import Engine
 from leadready.serving.explain import top_labels
 from leadready.serving.store import LoadedModel
@@ -20,14 +21,9 @@ TOP_IN_FILE = 3
 
 def latest_time(crm: Crm) -> int:
     """The latest moment the export records: the default time to score it at."""
-    times = [
-        crm.leads["created_at"].max(),
-        crm.activities["occurred_at"].max(),
-        crm.touches["occurred_at"].max(),
-    ]
-    if "outcome_at" in crm.leads:
-        times.append(crm.leads["outcome_at"].max())
-    return int(to_seconds(pd.Series([t for t in times if pd.notna(t)])).max())
+    end = export_end(crm.leads, crm.activities, crm.touches)
+    assert end is not None  # every lead has a creation date
+    return int(to_seconds(pd.Series([end]))[0])
 
 
 def score_export(

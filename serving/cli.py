@@ -250,12 +250,21 @@ def score(
             loaded, no_champion = None, exc  # said after the export's own problems
         # Without --schema, the schema the champion was trained with (if any) reads the export.
         mapping = load_schema(schema) if schema is not None or loaded is None else loaded.schema
-        crm = load_crm(data, require_outcome=False, schema=mapping)
+        lost_after = loaded.lost_after if loaded is not None else None
+        crm = load_crm(data, require_outcome=False, schema=mapping, lost_after=lost_after)
         if loaded is None:
             raise no_champion
     except (ContractError, NoChampionError) as exc:
         raise fail(str(exc)) from None
     print_notes(crm.notes)
+    if crm.closed_as_lost:
+        print_notes(
+            [
+                f"{crm.closed_as_lost:,} leads still open {crm.lost_after} days after their "
+                "creation at the export's end (or lost without a date) count as lost, as in "
+                "training (its lost-after rule): not scored"
+            ]
+        )
     with progress_bar() as progress:
         task = progress.add_task("Scoring leads", total=None)
         try:

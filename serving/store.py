@@ -47,6 +47,13 @@ class LoadedModel:
         }
 
     @property
+    def lost_after(self) -> int | None:
+        """The lost-after rule (days) a CRM-export model was trained with, which scoring an
+        export applies too: a lead training would count as lost is not scored as open."""
+        crm = self.scorer.info.crm
+        return crm.lost_after_days if crm is not None else None
+
+    @property
     def schema(self) -> Schema | None:
         """The schema file a CRM-export model was trained with, which scoring an export applies
         when it is given none; None without one (and for flat models: `features.table`)."""

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 from conftest import ACTIVITIES, LEADS, TOUCHES, make_table, write, write_crm
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
@@ -328,3 +329,159 @@ def test_display_and_actionable_columns_are_lists_of_names():
     ).table("table")
     assert mapping.display == ("Name", "Email") and mapping.actionable == ("Lead Source",)
     assert Schema.parse({"table": {}}).table("table").display == ()
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("table: {constant: {a: b}}", "table.constant: only the leads, activities and touches"),
+        ("leads: {constant: {lead_id: x}}", "leads.constant.lead_id: not a column a constant"),
+        ("leads: {constant: {source: [a]}}", "leads.constant.source: expected a single name"),
+        ("touches: {lost_after: 30}", "touches.lost_after: only the leads section"),
+        ("leads: {lost_after: 0}", "leads.lost_after: 0; expected a whole number of days"),
+        ("leads: {lost_after: soon}", "leads.lost_after: 'soon'; expected a whole number"),
+        (
+            "leads: {won_at: Won, columns: {Status: outcome}}",
+            "leads.won_at derives outcome and outcome_at from 'Won', but leads.columns renames",
+        ),
+    ],
+)
+def test_bad_constants_and_outcome_rules_are_named(text, expected):
+    with pytest.raises(ContractError) as error:
+        Schema.parse(yaml.safe_load(text), "my.yaml")
+    assert expected in str(error.value)
+
+
+MINIMAL_LEADS = """MQL Id,First Contact,Won Date
+M1,2025-01-01,2025-02-01
+M2,2025-01-02,
+M3,2025-03-01,
+"""
+
+
+@pytest.mark.unit
+def test_a_constant_column_and_an_outcome_derived_from_won_dates(tmp_path):
+    folder = tmp_path / "export"
+    folder.mkdir()
+    (folder / "leads.csv").write_text(MINIMAL_LEADS)
+    raw = {
+        "leads": {
+            "columns": {"MQL Id": "lead_id", "First Contact": "created_at"},
+            "constant": {"source": "Other", "industry": "Software"},
+            "won_at": "Won Date",
+        },
+        "touches": {"constant": {"team": "sales"}},
+    }
+    crm = load_crm(folder, schema=Schema.parse(raw))
+    assert list(crm.leads["source"]) == ["other"] * 3
+    assert list(crm.leads["industry"]) == ["software"] * 3
+    assert list(crm.leads["outcome"]) == ["won", "open", "open"]
+    assert str(crm.leads["outcome_at"][0].date()) == "2025-02-01"
+    assert crm.leads["outcome_at"][1:].isna().all()
+    # A constant for a column the file has, a won_at column it lacks, or one beside an outcome.
+    (folder / "leads.csv").write_text(MINIMAL_LEADS.replace("Won Date", "outcome"))
+    with pytest.raises(ContractError) as error:
+        load_crm(folder, schema=Schema.parse({**raw, "touches": {"constant": {"lead_id": "x"}}}))
+    message = " ".join(str(error.value).split())
+    assert "touches.constant.lead_id: not a column a constant can set" in message
+    with pytest.raises(ContractError) as error:
+        raw["leads"]["constant"] = {"source": "other", "created_at": "2025-01-01"}
+        load_crm(folder, schema=Schema.parse(raw))
+    assert "leads.constant.created_at" in str(error.value)
+    raw["leads"]["constant"] = {"source": "other"}
+    with pytest.raises(ContractError) as error:
+        load_crm(folder, schema=Schema.parse(raw))
+    message = " ".join(str(error.value).split())
+    assert "won_at names column 'Won Date', which is not in the file" in message
+    (folder / "leads.csv").write_text(MINIMAL_LEADS.replace("MQL Id", "MQL Id,source,outcome"))
+    with pytest.raises(ContractError) as error:
+        load_crm(folder, schema=Schema.parse(raw))
+    message = " ".join(str(error.value).split())
+    assert "sets column 'source' to the constant 'other', but the file has that column" in message
+    assert "derives the outcome from column 'Won Date' (won_at), but the file has 'outcome'" in (
+        message
+    )
+
+
+def write_minimal_export(folder: Path, leads: int = 400, seed: int = 5) -> pd.DataFrame:
+    """An export shaped like a real marketing-funnel one: an id, a first-contact date and an
+    origin per lead, a won date for closed deals, nothing else (no BANT, no lost dates). Open
+    leads stay open forever. Returns the leads as written."""
+    rng = np.random.default_rng(seed)
+    created = pd.Timestamp("2024-01-01") + pd.to_timedelta(rng.integers(0, 540, leads), "D")
+    origin = rng.choice(["Paid Search", "Organic Search", "Social", "Referral"], leads)
+    won_at = created + pd.to_timedelta(rng.integers(5, 120, leads), "D")
+    rate = np.select([origin == "Referral", origin == "Paid Search"], [0.55, 0.3], 0.08)
+    won = (rng.random(leads) < rate) & (won_at < pd.Timestamp("2025-06-20"))
+    frame = pd.DataFrame(
+        {
+            "mql_id": [f"M{i:04d}" for i in range(leads)],
+            "first_contact_date": created.strftime("%d/%m/%Y"),
+            "origin": origin,
+            "won_date": np.where(won, won_at.strftime("%Y-%m-%d"), ""),
+        }
+    )
+    write(frame, folder)
+    return frame
+
+
+MINIMAL_SCHEMA = """
+leads:
+  columns: {mql_id: lead_id, first_contact_date: created_at, origin: source}
+  values:
+    source: {Paid Search: web_form, Organic Search: web_form, Social: other}
+  dates: {created_at: "%d/%m/%Y"}
+  won_at: won_date
+"""
+
+
+@pytest.mark.model
+def test_a_minimal_export_trains_and_scores_with_a_schema_and_lost_after(tmp_path):
+    export = tmp_path / "export"
+    frame = write_minimal_export(export)
+    # A few events, while a comparison-only candidate crashes on none at all (issue 12 item 3).
+    some = frame.iloc[::4]
+    at = pd.to_datetime(some["first_contact_date"], format="%d/%m/%Y") + pd.Timedelta(days=1)
+    won = some["won_date"] != ""
+    pd.DataFrame(
+        {
+            "lead_id": some["mql_id"],
+            "occurred_at": at,
+            "type": np.where(won, "demo_request", "web_visit"),
+        }
+    ).to_csv(export / "activities.csv", index=False)
+    pd.DataFrame(
+        {
+            "lead_id": some["mql_id"],
+            "occurred_at": at,
+            "channel": "email",
+            "team": "sales",
+            "responded": np.where(won, "true", "false"),
+        }
+    ).to_csv(export / "touches.csv", index=False)
+    (tmp_path / "schema.yaml").write_text(MINIMAL_SCHEMA)
+    models = tmp_path / "models"
+    trained = runner.invoke(
+        app,
+        ["train", "--data", str(export), "--schema", str(tmp_path / "schema.yaml")]
+        + ["--lost-after", "150", "--search-seconds", "0", "--models-dir", str(models)],
+    )
+    assert trained.exit_code == 0, trained.output
+    out = " ".join(trained.output.split())
+    created = pd.to_datetime(frame["first_contact_date"], format="%d/%m/%Y")
+    end = max(created.max(), pd.to_datetime(frame["won_date"].replace("", None)).max())
+    stale = (frame["won_date"] == "") & (created + pd.Timedelta(days=150) <= end)
+    assert f"Lost after 150 days: {int(stale.sum()):,} leads still open" in out
+    assert "No BANT fields: all unknown" in out
+    assert "Cold start" not in out and "now champion" in out
+
+    # Scoring applies the model's rule (given on the command line, not in the schema).
+    scores = tmp_path / "scores.csv"
+    scored = runner.invoke(
+        app, ["score", "--data", str(export), "--out", str(scores), "--models-dir", str(models)]
+    )
+    assert scored.exit_code == 0, scored.output
+    assert f"{int(stale.sum()):,} leads still open 150 days" in " ".join(scored.output.split())
+    young = frame.loc[(frame["won_date"] == "") & ~stale, "mql_id"]
+    assert sorted(pd.read_csv(scores)["lead_id"]) == sorted(young)

@@ -98,6 +98,9 @@ def test_uploads_and_the_sample_are_scored_by_the_loaded_engine(
         assert client.post("/ui/leads/upload", files=files).status_code == 200
         table = pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))
         assert len(table) == 240 and set(table["route"]) == {"sales"}
+        # Events tables are optional: the leads alone are scored too.
+        assert client.post("/ui/leads/upload", files={"leads": files["leads"]}).status_code == 200
+        assert len(pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))) == 240
         assert client.post("/ui/leads/sample").status_code == 200
         sample = pd.read_csv(io.StringIO(client.get("/ui/leads.csv").text))
         assert len(sample) > 240 and set(sample["route"]) == {"sales"}

@@ -22,7 +22,7 @@ from leadready.features.console import (
     print_notes,
     progress_bar,
 )
-from leadready.features.contract import ContractError, load_crm
+from leadready.features.contract import ContractError, Crm, load_crm
 from leadready.features.metadata import Policy
 from leadready.features.routing import (
     DISQUALIFY_WIN_RATE,
@@ -153,6 +153,16 @@ def train(
             "the expected weekly volume fits (needs dates: the export's, or --time).",
         ),
     ] = None,
+    lost_after: Annotated[
+        int | None,
+        typer.Option(
+            "--lost-after",
+            min=1,
+            help="CRM export: a lead still open this many days after its creation at the "
+            "export's end counts as lost then (overrides the schema's leads.lost_after; "
+            "docs/data-contract.md).",
+        ),
+    ] = None,
     promote: Annotated[
         bool,
         typer.Option(
@@ -202,6 +212,8 @@ def train(
             if data is None
             else "--data and --table exclude each other; give one"
         )
+    if table is not None and lost_after is not None:
+        raise fail("--lost-after applies to a CRM export (--data): a flat table's label is final")
     if table is not None:
         needed = [option for option in ("--id", "--label", "--positive") if not flat[option]]
         if needed:
@@ -245,9 +257,9 @@ def train(
     def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
         from leadready.training.flat_table import custom_feature_warnings
 
-        crm = load_crm(data, schema=load_schema(schema))
+        crm = load_crm(data, schema=load_schema(schema), lost_after=lost_after)
         print_notes(crm.notes)
-        for message in custom_feature_warnings(crm, seed):
+        for message in [*_never_lost(crm), *custom_feature_warnings(crm, seed)]:
             errors.print(
                 f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
             )
@@ -259,6 +271,20 @@ def train(
     from leadready.training.summary import crm_summary
 
     _print(crm_summary(result, published, time.perf_counter() - started))
+
+
+def _never_lost(crm: Crm) -> list[str]:
+    """A warning when open leads are there but no lead was ever lost: a CRM that records won
+    dates only, whose leads that never closed need the lost-after rule."""
+    outcome = crm.leads["outcome"]
+    if crm.lost_after is not None or (outcome == "lost").any() or not (outcome == "open").any():
+        return []
+    still = int((outcome == "open").sum())
+    return [
+        f"no lead of the export is lost, and {still:,} lead{'s are' if still > 1 else ' is'} "
+        "still open: if leads that never closed are lost, give --lost-after DAYS "
+        '(docs/data-contract.md, "Leads that never closed")'
+    ]
 
 
 def _fit_and_publish(

@@ -16,8 +16,12 @@ import numpy as np
 import pandas as pd
 
 from leadready.features.baselines import FrequencyMargin, ScorecardMargin
-from leadready.features.build import CATEGORICAL, HAND_RAISE_WINDOW, NUMERIC
-from leadready.features.contract import Crm
+from leadready.features.build import (
+    CATEGORICAL,
+    HAND_RAISE_WINDOW,
+    NUMERIC,
+)
+from leadready.features.contract import BANT_FIELDS, Crm
 from leadready.features.labels import FEATURE_LABELS
 from leadready.features.metadata import CrmDetails, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, Margin
@@ -83,6 +87,14 @@ def fingerprint(crm: Crm) -> dict[str, str | int]:
         "last_created_at": str(created.max()),
         "sha256": digest.hexdigest()[:16],
     }
+
+
+def _empty_inputs(crm: Crm) -> list[str]:
+    """The inputs the export holds no information in: an events table without rows, a BANT
+    field unknown for every lead. The model learns nothing from them."""
+    tables = [name for name in ("activities", "touches") if getattr(crm, name).empty]
+    bant = [name for name in BANT_FIELDS if (crm.leads[name] == "unknown").all()]
+    return tables + bant
 
 
 def _check_classes(snaps: Snapshots, masks: dict[str, np.ndarray]) -> None:
@@ -245,6 +257,9 @@ def train(
                 "horizon_days": config.horizon_days,
                 "step_days": config.step_days,
                 "schema_tables": crm.schema.stored() if crm.schema else {},
+                "lost_after_days": crm.lost_after,
+                "closed_as_lost": crm.closed_as_lost,
+                "empty_inputs": _empty_inputs(crm),
                 "data": data,
                 "split": {
                     "validation_from": datetime.fromtimestamp(

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.text import Text
 
+from leadready.features.contract import BANT_FIELDS
 from leadready.features.metadata import ModelInfo
 from leadready.features.routing import route_rules, route_warning
 from leadready.training.flat_table import FlatData
@@ -116,6 +117,33 @@ def _where(published: Published, seconds: float) -> list[Any]:
     ]
 
 
+def _data_notes(info: ModelInfo) -> list[str]:
+    """What the export lacked, so the model could not use it, and the leads the lost-after
+    rule closed."""
+    crm = info.crm
+    if crm is None:
+        return []
+    empty = crm.empty_inputs
+    out = []
+    if "activities" in empty and "touches" in empty:
+        out.append("[yellow]No engagement events:[/] readiness uses lead profile and age only.")
+    for name, other in (("activities", "touches"), ("touches", "activities")):
+        if name in empty and other not in empty:
+            out.append(f"[yellow]No {name}:[/] readiness uses lead profile, age and {other}.")
+    bant = [name for name in BANT_FIELDS if name in empty]
+    if len(bant) == len(BANT_FIELDS):
+        out.append("[yellow]No BANT fields:[/] all unknown.")
+    elif bant:
+        out.append(f"[yellow]No {', '.join(bant)}:[/] unknown for every lead.")
+    if crm.lost_after_days is not None:
+        out.append(
+            f"Lost after {crm.lost_after_days} days: {crm.closed_as_lost:,} leads still open "
+            f"{crm.lost_after_days} days after their creation, or lost without a date, counted "
+            f"as lost at creation + {crm.lost_after_days} days (at the latest the export's end)."
+        )
+    return out
+
+
 def crm_summary(result: TrainResult, published: Published, seconds: float) -> list[Any]:
     """The closing summary of a run on a CRM export: test-set metrics against the baselines,
     routing, registration and the promotion rule."""
@@ -123,7 +151,7 @@ def crm_summary(result: TrainResult, published: Published, seconds: float) -> li
 
     info = result.scorer.info
     metrics = result.metrics
-    out: list[Any] = []
+    out: list[Any] = _data_notes(info)
     if info.cold_start:
         out.append(
             "[yellow]Cold start:[/] fewer than 40 won or 40 lost leads, so the model is the "

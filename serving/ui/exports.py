@@ -43,7 +43,8 @@ MAX_EXPORTS = 16
 LEAD_COLUMNS = ("source", "industry", "company_size", "created_at", *BANT_FIELDS)
 """Lead attributes the Leads table shows and filters on beside the scores."""
 UPLOAD_TABLES = ("leads", "activities", "touches", "table", "schema")
-"""The upload form's file fields: a CRM export's three tables, or one flat table; a schema."""
+"""The upload form's file fields: a CRM export's tables (leads, and activities and touches when
+it has them), or one flat table; a schema."""
 MAX_FILTER_VALUES = 50
 """A categorical column with more distinct values than this (free text, ids) is not offered
 as a filter of the Leads page."""
@@ -257,22 +258,24 @@ def _score_upload(
     if _present(table):
         if any(_present(u) for u in (leads, activities, touches)):
             raise ContractError(
-                "give either the three tables of a CRM export or one flat table, not both"
+                "give either the tables of a CRM export or one flat table, not both"
             )
         return _flat_export(flat_model(champions), table, folder, mapping)  # type: ignore[arg-type]
-    files = {"leads": leads, "activities": activities, "touches": touches}
-    missing = [name for name, u in files.items() if not _present(u)]
-    if missing:
+    if not _present(leads):
         raise ContractError(
-            f"missing the {' and '.join(missing)} table{'s' if len(missing) > 1 else ''};"
-            " a CRM export has three: leads, activities and touches (.csv or .parquet)"
+            "missing the leads table; a CRM export has a leads table, and activities and "
+            "touches when it records them (.csv or .parquet)"
         )
+    files = {"leads": leads, "activities": activities, "touches": touches}
+    files = {name: u for name, u in files.items() if _present(u)}
     for name, u in files.items():
         _save_upload(u, folder, name)  # type: ignore[arg-type]
     engine = crm_model(champions)
     if mapping is None and (trained := engine.loaded.schema) is not None:
         mapping = trained.without_files()
-    crm = load_crm(folder, require_outcome=False, schema=mapping)
+    crm = load_crm(
+        folder, require_outcome=False, schema=mapping, lost_after=engine.loaded.lost_after
+    )
     names = ", ".join(str(u.filename) for u in files.values() if u is not None)
     return build_export(names, crm, engine, as_of or None)
 
@@ -355,7 +358,7 @@ class Exports:
         key = (str(folder.resolve()), stamps, engine.loaded.version)
         if self.sample is not None and self.sample[0] == key:
             return self.sample[1]
-        crm = load_crm(folder, require_outcome=False)
+        crm = load_crm(folder, require_outcome=False, lost_after=engine.loaded.lost_after)
         export = build_export("Sample CRM", crm, engine, None, sample=True)
         self.sample = (key, export)
         return export
@@ -371,7 +374,7 @@ class Exports:
     def upload(
         self, sid: str, uploads: dict[str, UploadFile | None], as_of: str, champions: Champions
     ) -> Export:
-        """Score an upload for a session: a CRM export (three tables, optional schema) or a
+        """Score an upload for a session: a CRM export (leads, optional events and schema) or a
         flat table; UploadRefused says why one cannot be scored."""
         folder = Path(tempfile.mkdtemp(prefix="leadready-ui-"))
         try:

@@ -185,7 +185,7 @@ def leads_csv(request: Request, session: SessionDep, champions: ChampionsDep) ->
 
 @router.post(UPLOAD_PATH.removeprefix(PREFIX), response_class=HTMLResponse)
 async def upload(request: Request, session: SessionDep, champions: ChampionsDep) -> Response:
-    """A CRM export (three tables, optional schema) or a flat table, scored for this session.
+    """A CRM export (leads, optional events and schema) or a flat table, scored for this session.
 
     The session is checked before the body is read: only a logged-in user can send the large
     bodies this path accepts (MAX_UPLOAD_BYTES)."""
