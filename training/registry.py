@@ -517,13 +517,15 @@ MODEL_CODE = (
     "build.py",
     "contract.py",
     "reading.py",
+    "outcome_rules.py",
     "metadata.py",
     "routing.py",
 )
 """The leadready.features modules a registered scorer's pickle needs: its classes (model.py,
-baselines.py), what they import (build.py, contract.py with reading.py), and metadata.py with
-routing.py, which validate its metadata on load. leadready is not on PyPI, so they are logged
-with the model: `mlflow.pyfunc.load_model` then works where leadready is not installed."""
+baselines.py), what they import (build.py, contract.py with reading.py and outcome_rules.py),
+and metadata.py with routing.py, which validate its metadata on load. leadready is not on PyPI,
+so they are logged with the model: `mlflow.pyfunc.load_model` then works where leadready is not
+installed."""
 
 
 def _model_code(folder: Path) -> list[str]:
