@@ -41,6 +41,14 @@ Mode = Literal["snapshots", "flat"]
 FeatureKind = Literal["numeric", "categorical"]
 SCHEMA_IGNORED = "ignored by the schema"
 """The note of a flat-table column the schema told training to ignore (`excluded`)."""
+TOO_GOOD_AUC = 0.97
+"""A hold-out ROC AUC at least this is too good to be true for lead scoring: warned about, and
+the version is never made champion automatically (`ModelInfo.distrust`). Measured on the Leads
+export: 0.983-0.984 with `Tags`; with the defaults (without `Tags` and `Lead Number`)
+0.942-0.954 over five hold-outs (`--seed` 0, 1, 2 and the two splits of `bench/quality.py
+--splits 2`), 0.930 without `Lead Quality` too; the sample CRM's readiness model reaches 0.832.
+0.95 would warn on a retrain that already left the leak out; conversion models on real CRM data
+rarely pass 0.9."""
 
 
 def _nan_from_null(value: object) -> object:
@@ -158,7 +166,9 @@ class CrmDetails(Section):
     kept), which scoring applies when it is given none; the lost-after rule's days
     (`features.outcome_rules`, which `score --data` applies too) and how many leads it closed;
     and the inputs the export had no information in (`activities`, `touches` without rows, BANT
-    fields unknown for every lead). Versions trained before these read with no rule and none."""
+    fields unknown for every lead); the schema's custom features suspected of leakage (feature
+    -> evidence; used all the same, the schema declares them) and each custom feature's ROC AUC
+    alone on the closed leads. Versions trained before these read with no rule and none."""
 
     horizon_days: int
     step_days: int
@@ -168,6 +178,13 @@ class CrmDetails(Section):
     lost_after_days: int | None = None
     closed_as_lost: int = 0
     empty_inputs: list[str] = []
+    suspected_leakage: dict[str, str] = {}
+    single_feature_auc: dict[str, Number] = {}
+
+    @property
+    def kept_suspects(self) -> dict[str, float]:
+        """Inputs the model reads although suspected of leakage, with their ROC AUC alone."""
+        return {name: self.single_feature_auc[name] for name in self.suspected_leakage}
 
 
 class FlatLabel(Section):
@@ -218,6 +235,11 @@ class FlatDetails(Section):
     split: TableSplit
     suspected_leakage: dict[str, str] = {}
     holdout_warning: str | None = None
+
+    @property
+    def kept_suspects(self) -> dict[str, float]:
+        """Inputs the model reads although suspected of leakage, with their ROC AUC alone."""
+        return dict(self.leakage_warnings)
 
     @property
     def distrusted(self) -> set[str]:
@@ -293,6 +315,22 @@ class ModelInfo(Section):
                 state = "needs" if name == section else "cannot have"
                 raise ValueError(f"a model of mode '{self.mode}' {state} a '{name}' section")
         return self
+
+    @property
+    def distrust(self) -> list[str]:
+        """Why this version must not become champion automatically, one line each (none when
+        nothing is suspect): each input it reads although suspected of leakage, and a hold-out
+        ROC AUC of TOO_GOOD_AUC or more."""
+        details = self.details
+        out = [
+            f"it reads '{name}', suspected of leakage: "
+            + (details.suspected_leakage.get(name) or f"ROC AUC {auc:.3f} alone")
+            for name, auc in details.kept_suspects.items()
+        ]
+        auc = self.metrics.get("test_readiness_roc_auc", math.nan)
+        if auc >= TOO_GOOD_AUC:
+            out.append(f"its hold-out ROC AUC {auc:.4f} is too good to be true (>= {TOO_GOOD_AUC})")
+        return out
 
     @property
     def details(self) -> CrmDetails | FlatDetails:

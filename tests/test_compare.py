@@ -90,7 +90,7 @@ def test_a_leak_free_retrain_with_other_columns_compares_and_replaces_the_leaky_
     schema = tmp_path / "schema.yaml"
     schema.write_text(KEEP_LEAK)
     models = tmp_path / "models"
-    first = runner.invoke(app, train_args(leaky, models, "--schema", str(schema)))
+    first = runner.invoke(app, train_args(leaky, models, "--schema", str(schema), "--promote"))
     assert first.exit_code == 0, first.output
     second = runner.invoke(app, train_args(leaky, models))
     assert second.exit_code == 0, second.output

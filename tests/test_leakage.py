@@ -16,12 +16,12 @@ from leadready.features.schema import Schema
 from leadready.training.flat_table import (
     TOO_GOOD_AUC,
     FlatConfig,
-    custom_feature_warnings,
     exclusion_notes,
     holdout_warning,
     leakage_evidence,
     leakage_messages,
     prepare,
+    scan_custom_features,
 )
 
 pytestmark = pytest.mark.unit
@@ -214,13 +214,13 @@ def test_custom_features_of_a_crm_export_get_the_same_checks(tmp_path):
     crm = load_crm(folder, schema=Schema.parse({"leads": {"features": kinds}}))
     closed_lost = leads["outcome"] == "lost"
     reasons = (leads["Lost reason"][closed_lost] != "").mean()
-    assert custom_feature_warnings(crm) == [
+    assert scan_custom_features(crm).warnings() == [
         "custom feature 'Partner ID' looks like an id (300 distinct values in 300 rows, a "
         "sequence): what a model learns from an id does not carry over to new leads; remove it "
         "from the schema's leads.features",
         "suspected leakage: custom feature 'Lost reason' tells won from lost leads suspiciously "
         f"well: filled for 0% of converted leads and {reasons:.0%} of the others (>= 20 times "
         "as often for one outcome: filled in after it?). The schema declares it, so "
-        "training goes on with it; if it is filled in once the outcome is known, remove it from "
-        "the schema's leads.features",
+        "training goes on with it, but the version is not made champion automatically; if it is "
+        "filled in once the outcome is known, remove it from the schema's leads.features",
     ]

@@ -13,10 +13,12 @@ import pytest
 import yaml
 from conftest import ACTIVITIES, LEADS, TOUCHES, make_table, write, write_crm
 from fastapi.testclient import TestClient
+from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 from leadready.cli import app
 from leadready.features.contract import ContractError, load_crm, value_key
+from leadready.features.registry import embedded_uri
 from leadready.features.schema import Schema
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
@@ -485,3 +487,56 @@ def test_a_minimal_export_trains_and_scores_with_a_schema_and_lost_after(tmp_pat
     assert f"{int(stale.sum()):,} leads still open 150 days" in " ".join(scored.output.split())
     young = frame.loc[(frame["won_date"] == "") & ~stale, "mql_id"]
     assert sorted(pd.read_csv(scores)["lead_id"]) == sorted(young)
+
+
+@pytest.mark.model
+def test_a_leaky_custom_field_makes_the_version_a_challenger_with_the_reason_shown(tmp_path):
+    """A field filled in once a deal is won, declared as a custom feature: the scan warns, the
+    version is registered as challenger only, tagged in MLflow, and the Model page says why."""
+    export = tmp_path / "export"
+    frame = write_minimal_export(export)
+    models = tmp_path / "models"
+    (tmp_path / "clean.yaml").write_text(MINIMAL_SCHEMA)
+    (tmp_path / "leaky.yaml").write_text(MINIMAL_SCHEMA + "  features: {segment: categorical}\n")
+
+    def train(schema: str) -> str:
+        result = runner.invoke(
+            app,
+            ["train", "--data", str(export), "--schema", str(tmp_path / schema)]
+            + ["--lost-after", "150", "--search-seconds", "0", "--models-dir", str(models)],
+        )
+        assert result.exit_code == 0, result.output
+        return " ".join(result.output.split())
+
+    assert "now champion" in train("clean.yaml")
+    won = frame["won_date"] != ""
+    segments = np.random.default_rng(0).choice(["smb", "enterprise"], len(frame))
+    write(frame.assign(segment=np.where(won, segments, "")), export)
+    out = train("leaky.yaml")
+    assert (
+        "warning: suspected leakage: custom feature 'segment' tells won from lost leads "
+        "suspiciously well: alone it ranks the outcome with ROC AUC 1.000"
+    ) in out
+    assert (
+        "version 2 (run " in out
+        and "as challenger; not champion: not made champion automatically: it reads 'segment', "
+        "suspected of leakage: alone it ranks the outcome with ROC AUC 1.000"
+        in out
+    )
+    client = MlflowClient(tracking_uri=embedded_uri(models))
+    tags = client.get_model_version("sales-readiness", "2").tags
+    assert tags["suspected_leakage"] == "true"
+    assert tags["not_promoted_because"].startswith("it reads 'segment', suspected of leakage:")
+    assert client.get_model_version("sales-readiness", "1").tags["suspected_leakage"] == "false"
+    assert str(client.get_model_version_by_alias("sales-readiness", "champion").version) == "1"
+
+    settings = ServeSettings(
+        models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}", sample_dir=tmp_path / "x"
+    )
+    with TestClient(create_app(settings)) as web:
+        page = web.get("/ui/model").text
+    notice = page.split('id="suspect-challenger">', 1)[1].split("</p>", 1)[0]
+    assert notice.startswith(
+        "Version 2 was not made champion automatically: it reads segment, suspected of leakage"
+    )
+    assert "AUC" not in notice and "--" not in notice

@@ -255,15 +255,16 @@ def train(
     started = time.perf_counter()
 
     def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
-        from leadready.training.flat_table import custom_feature_warnings
+        from leadready.training.flat_table import scan_custom_features
 
         crm = load_crm(data, schema=load_schema(schema), lost_after=lost_after)
         print_notes(crm.notes)
-        for message in [*_never_lost(crm), *custom_feature_warnings(crm, seed)]:
+        scan = scan_custom_features(crm, seed)
+        for message in [*_never_lost(crm), *scan.warnings()]:
             errors.print(
                 f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
             )
-        return run_training(crm, config, advance)
+        return run_training(crm, config, advance, scan)
 
     result, published = _fit_and_publish(
         "Loading and validating the export", len(STEPS) + 2, load_and_fit, models_dir, promote
@@ -458,9 +459,16 @@ def models_promote(
     from leadready.training.registry import promote
 
     try:
-        name = promote(models_dir, version, flat)
+        name, suspect = promote(models_dir, version, flat)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    if suspect:
+        errors.print(
+            f"[bold yellow]warning:[/] training did not make this version champion: "
+            f"{escape(suspect)}",
+            highlight=False,
+            soft_wrap=True,
+        )
     console.print(
         f"{name} version {version} is now champion; a running server serves it within a few "
         "seconds (at once with POST /v1/admin/reload or SIGHUP)."

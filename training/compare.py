@@ -23,7 +23,7 @@ import pandas as pd
 
 from leadready.features.contract import load_crm
 from leadready.features.evaluation import expected_calibration_error
-from leadready.features.metadata import CrmDetails, ModelInfo
+from leadready.features.metadata import TOO_GOOD_AUC, CrmDetails, ModelInfo
 from leadready.features.model import LeadScorer
 from leadready.features.schema import Schema
 from leadready.features.table import flat_columns, read_flat, stored_mapping
@@ -35,6 +35,9 @@ MIN_CLEAN_ROWS = 30
 """Fewest rows, with both outcomes, that a comparison is made on."""
 
 PROMOTION_RULE = (
+    "A version that reads an input suspected of leakage, or whose hold-out ROC AUC is too "
+    f"good to be true (>= {TOO_GOOD_AUC}), is registered as challenger only, never made "
+    "champion automatically (`leadready models promote` does it by hand). "
     "The challenger is compared with the champion on the challenger's hold-out, each scoring "
     "with its own columns. A row the champion trained on counts with the score its own test "
     "gave it (the row is in its hold-out too) or is left out. If the champion reads a column "
@@ -322,6 +325,19 @@ def leaked_inputs(champion: ModelInfo, challenger: ModelInfo) -> list[str]:
     ]
 
 
+def distrust_reason(info: ModelInfo) -> str | None:
+    """Why a version is never made champion automatically (`ModelInfo.distrust`), as the
+    promotion's reason; None when nothing about it is suspect."""
+    if not info.distrust:
+        return None
+    return (
+        "not made champion automatically: "
+        + "; ".join(info.distrust)
+        + ". If its inputs are all known when a new lead is scored, make it champion with "
+        "`leadready models promote VERSION" + (" --flat`" if info.flat is not None else "`")
+    )
+
+
 def promotion_decision(comparison: dict[str, Any]) -> bool:
     """The measured half of PROMOTION_RULE: whether B beats A on a comparable comparison."""
     if comparison["p_value"] < 0.05:
@@ -335,6 +351,9 @@ def decide(
     """PROMOTION_RULE for a learned challenger against `champion`, given their comparison
     (None when the champion could not score the rows: `problem` says why): whether it is
     promoted, and why."""
+    distrusted = distrust_reason(challenger)
+    if distrusted:
+        return False, distrusted
     v = f"champion v{champion.number}"
     leaked = leaked_inputs(champion.info, challenger)
     if leaked:

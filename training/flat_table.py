@@ -7,7 +7,7 @@ inferred and excluded before `training.flat.fit` runs.
 the column types (docs/flat-mode.md), measures each feature's single-column ROC AUC out of fold
 and excludes suspected leakage. One rule overrides every exclusion: a column whose type the
 schema declares (`table: {features: {COLUMN: numeric | categorical}}`) is used as declared, and
-a declared column suspected of leakage is warned about instead. `custom_feature_warnings` runs
+a declared column suspected of leakage is warned about instead. `scan_custom_features` runs
 the same checks on the custom features of a CRM export.
 """
 
@@ -35,7 +35,7 @@ from leadready.features.contract import (
     value_keys,
 )
 from leadready.features.exclusions import DISPLAY_NOTE, LEAKAGE, STRONGEST_SHOWN
-from leadready.features.metadata import SCHEMA_IGNORED, Policy
+from leadready.features.metadata import SCHEMA_IGNORED, TOO_GOOD_AUC, Policy
 from leadready.features.schema import TableMapping
 from leadready.features.table import (
     MISSING_CATEGORY,
@@ -79,13 +79,6 @@ ONE_CLASS_MIN_SHARE = 0.05
 """The lopsided side (filled or empty) must cover at least this share of its outcome's rows,
 and MIN_PER_CLASS rows, to count: `Lead Source` is empty for 0.8% of the Leads export's
 converted leads and 0.1% of the others, which is no evidence of anything."""
-TOO_GOOD_AUC = 0.97
-"""A hold-out ROC AUC at least this is too good to be true for lead scoring, and warned about.
-Measured on the Leads export: 0.983-0.984 with `Tags`; with the defaults (without `Tags` and
-`Lead Number`) 0.942-0.954 over five hold-outs (`--seed` 0, 1, 2 and the two splits of
-`bench/quality.py --splits 2`), 0.930 without `Lead Quality` too; the sample CRM's readiness
-model reaches 0.832. 0.95 would warn on a retrain that already left the leak out; conversion
-models on real CRM data rarely pass 0.9."""
 MIN_PER_CLASS = 20
 FOLDS = 5
 
@@ -592,32 +585,52 @@ def holdout_warning(auc: float, data: FlatData) -> str | None:
 # ------------------------------------------------- the same checks on a CRM export's features
 
 
-def custom_feature_warnings(crm: Crm, seed: int = 0) -> list[str]:
+@dataclass(frozen=True)
+class CustomScan:
+    """The id and leakage checks on a CRM export's custom lead features: id-like features
+    (feature -> note), suspected leakage (feature -> evidence) and each feature's ROC AUC alone
+    on the closed leads, won against lost (measured when both outcomes have MIN_PER_CLASS)."""
+
+    ids: dict[str, str] = field(default_factory=dict)
+    leakage: dict[str, str] = field(default_factory=dict)
+    single_auc: dict[str, float] = field(default_factory=dict)
+
+    def warnings(self) -> list[str]:
+        """One line per suspect: the schema declares these features, so they are used."""
+        return [
+            *(
+                f"custom feature '{name}' looks like {note}: what a model learns from an id "
+                "does not carry over to new leads; remove it from the schema's leads.features"
+                for name, note in self.ids.items()
+            ),
+            *(
+                f"suspected leakage: custom feature '{name}' tells won from lost leads "
+                f"suspiciously well: {evidence}. The schema declares it, so training goes on "
+                "with it, but the version is not made champion automatically; if it is filled "
+                "in once the outcome is known, remove it from the schema's leads.features"
+                for name, evidence in self.leakage.items()
+            ),
+        ]
+
+
+def scan_custom_features(crm: Crm, seed: int = 0) -> CustomScan:
     """The id and leakage checks above on the custom lead features of a CRM export (declared
-    in its schema's `leads.features`, so used whatever the checks find): one warning per
-    suspect. Leakage is measured on the closed leads, won against lost."""
+    in its schema's `leads.features`, so used whatever the checks find). Leakage is measured on
+    the closed leads, won against lost."""
     closed = crm.leads["outcome"].isin(("won", "lost")).to_numpy()
     y = (crm.leads["outcome"][closed] == "won").to_numpy(dtype=np.int64)
-    out: list[str] = []
+    scan = CustomScan()
     for name, kind in crm.custom.items():
         values = crm.leads[name]  # floats if numeric, else text with MISSING_CATEGORY for empty
         numeric = kind == "numeric"
         filled = (values.notna() if numeric else values != MISSING_CATEGORY).to_numpy()
         note = id_note(values[filled], len(values), numeric)
         if note:
-            out.append(
-                f"custom feature '{name}' looks like {note}: what a model learns from an id "
-                "does not carry over to new leads; remove it from the schema's leads.features"
-            )
+            scan.ids[name] = note
         elif min(y.sum(), len(y) - y.sum()) >= MIN_PER_CLASS:
-            closed_values = values.to_numpy()[closed]
-            auc = single_feature_auc(closed_values, kind, y, seed)
+            auc = single_feature_auc(values.to_numpy()[closed], kind, y, seed)
+            scan.single_auc[name] = auc
             evidence = leakage_evidence(filled[closed], auc, y)
             if evidence:
-                out.append(
-                    f"suspected leakage: custom feature '{name}' tells won from lost leads "
-                    f"suspiciously well: {evidence}. The schema declares it, so training goes "
-                    "on with it; if it is filled in once the outcome is known, remove it from "
-                    "the schema's leads.features"
-                )
-    return out
+                scan.leakage[name] = evidence
+    return scan

@@ -34,6 +34,7 @@ from leadready.training.examples import (
     split_by_time,
 )
 from leadready.training.fit import Candidate, fit_candidates, platt
+from leadready.training.flat_table import CustomScan, scan_custom_features
 from leadready.training.result import (
     Holdout,
     TrainingError,
@@ -137,10 +138,17 @@ def _is_cold_start(leads: pd.DataFrame) -> bool:
 
 
 def train(
-    crm: Crm, config: TrainConfig, step: Callable[[str], None] = lambda _: None
+    crm: Crm,
+    config: TrainConfig,
+    step: Callable[[str], None] = lambda _: None,
+    scan: CustomScan | None = None,
 ) -> TrainResult:
-    """Fit, select, calibrate and evaluate; see docs/training.md for the method."""
+    """Fit, select, calibrate and evaluate; see docs/training.md for the method. `scan` is
+    the id and leakage checks on the export's custom features when the caller already ran
+    them (to print their warnings first)."""
     step(STEPS[0])
+    if scan is None:
+        scan = scan_custom_features(crm, config.seed)
     snaps = make_snapshots(crm.leads, config.step_days, config.horizon_days)
     if len(snaps) == 0 or snaps.potential.sum() == 0:
         raise TrainingError(
@@ -260,6 +268,8 @@ def train(
                 "lost_after_days": crm.lost_after,
                 "closed_as_lost": crm.closed_as_lost,
                 "empty_inputs": _empty_inputs(crm),
+                "suspected_leakage": scan.leakage,
+                "single_feature_auc": scan.single_auc,
                 "data": data,
                 "split": {
                     "validation_from": datetime.fromtimestamp(

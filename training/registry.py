@@ -62,6 +62,7 @@ from leadready.training.compare import (
     clean_scores,
     compare_on,
     decide,
+    distrust_reason,
     export_scores,
     table_rows,
 )
@@ -71,6 +72,8 @@ from leadready.training.result import TrainResult
 
 EXPERIMENT = "leadready"
 EXPERIMENT_TAGS = {"mlflow.experimentKind": "custom_model_development"}
+MAX_TAG_CHARS = 5000
+"""The longest value MLflow keeps in a model version's tag."""
 """MLflow 3's UI opens an experiment of this kind on its training runs, not on an empty GenAI
 traces view; experiments created before it was set get it on the next `train`."""
 
@@ -149,12 +152,15 @@ def _versus_champion(
 ) -> tuple[bool, str, dict[str, object] | None]:
     """Whether the new version should become champion by PROMOTION_RULE, why, and the
     comparison made (None when none could be)."""
+    if force:
+        return True, "promoted on request (--promote)", None
+    distrusted = distrust_reason(result.scorer.info)
+    if distrusted:
+        return False, distrusted, None
     try:
         number = str(client.get_model_version_by_alias(name, CHAMPION).version)
     except MlflowException:
         return True, "no champion yet", None
-    if force:
-        return True, "promoted on request (--promote)", None
     if result.scorer.info.cold_start:
         return False, "a cold-start scorecard does not replace a champion; champion kept", None
     rows = Rows(
@@ -326,7 +332,10 @@ def _version_tags(result: TrainResult) -> dict[str, str]:
         for key in ("test_readiness_roc_auc", "test_readiness_ece", "test_potential_roc_auc")
         if key in result.metrics
     }
+    if info.distrust:
+        tags["not_promoted_because"] = "; ".join(info.distrust)[:MAX_TAG_CHARS]
     return tags | {
+        "suspected_leakage": str(bool(info.distrust)).lower(),
         "cold_start": str(info.cold_start).lower(),
         "data.sha256": str(result.fingerprint["sha256"]),
         COMPLETE_TAG: info.model_kind.readiness,
@@ -591,6 +600,7 @@ def list_versions(models_dir: Path) -> list[dict[str, str]]:
                     "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
                     "test ECE": tags.get("test_readiness_ece", ""),
                     "data sha256": tags.get("data.sha256", ""),
+                    "suspect": "yes" if tags.get("suspected_leakage") == "true" else "",
                 }
             )
     return rows
@@ -672,14 +682,15 @@ def _holdout_rows(client: MlflowClient, name: str, holder: Version) -> tuple[Row
     return rows, None if tested is None else Scored(tested, np.ones(len(leads), dtype=bool))
 
 
-def promote(models_dir: Path, version: str, flat: bool = False) -> str:
-    """Point the champion alias of the model of that mode at `version`; returns the name."""
+def promote(models_dir: Path, version: str, flat: bool = False) -> tuple[str, str]:
+    """Point the champion alias of the model of that mode at `version`; returns the name and
+    why training did not make it champion itself (empty when nothing about it was suspect)."""
     configure(models_dir)
     client = MlflowClient()
     name = model_name(flat)
     try:
-        client.get_model_version(name, version)
+        found = client.get_model_version(name, version)
     except MlflowException:
         raise ValueError(f"no version {version} of '{name}'; see `leadready models list`") from None
     client.set_registered_model_alias(name, CHAMPION, version)
-    return name
+    return name, (found.tags or {}).get("not_promoted_because", "")

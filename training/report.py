@@ -71,7 +71,7 @@ class ReportData:
     `routes`: route -> {share, win_rate, eventual_win_rate, ...}; empty without routing.
     `comparison`: champion vs challenger on the same hold-out, None when there was no champion.
     `exclusions`: the columns a flat model left out, its kept suspects and too-good warning
-    (`features.exclusions`); None for a model trained on CRM exports.
+    (`features.exclusions`); None for a model trained on CRM exports with nothing suspect.
     """
 
     title: str
@@ -190,7 +190,7 @@ def _left_out(exclusions: Exclusions | None) -> str:
     parts.append(
         _columns(exclusions.left_out)
         if exclusions.left_out
-        else note("Training left no column of the table out.")
+        else note("Training left no column out.")
     )
     if exclusions.kept:
         parts.append(

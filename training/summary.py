@@ -98,7 +98,13 @@ def _registered(info: ModelInfo, published: Published) -> str:
     return (
         f"Registered [bold]{info.model_name}[/] version {published.version} (run "
         f"{published.run_id}) as challenger; "
-        + ("[green]now champion[/]" if published.promoted else "[yellow]not champion[/]")
+        + (
+            "[green]now champion[/]"
+            if published.promoted
+            else "[bold red]not champion[/]"
+            if info.distrust
+            else "[yellow]not champion[/]"
+        )
         + f": {published.reason}."
     )
 

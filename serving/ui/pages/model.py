@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, Response
 
 from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, gains_table
-from leadready.features.exclusions import exclusions
+from leadready.features.exclusions import distrust_words, exclusions
 from leadready.features.metadata import ModelInfo
 from leadready.features.registry import CHALLENGER, CHAMPION
 from leadready.features.routing import ROUTES, Route, route_rules, route_warning
@@ -165,6 +165,7 @@ def _side(info: ModelInfo, version: str) -> dict[str, Any]:
         "sales_win": sales.win_rate,
         "test_from": info.details.split.test_from,
         "leads": info.details.data.leads,
+        "suspect": distrust_words(info),
     }
 
 
