@@ -52,9 +52,11 @@ def test_search_starts_from_the_defaults_and_does_not_do_worse():
 def test_the_chosen_candidate_is_explainable_and_the_best_by_cv():
     x, y, created = synthetic(seed=2)
     fit = created < 8000
-    candidates = fit_candidates(
+    selection = fit_candidates(
         x[fit], y[fit], created[fit], x[~fit], y[~fit], [4], seed=0, threads=1, search_seconds=0
     )
+    candidates = selection.candidates
+    assert selection.notes == []
     assert {c.name for c in candidates} == {
         "logistic_regression",
         "lightgbm",

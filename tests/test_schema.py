@@ -442,26 +442,6 @@ leads:
 def test_a_minimal_export_trains_and_scores_with_a_schema_and_lost_after(tmp_path):
     export = tmp_path / "export"
     frame = write_minimal_export(export)
-    # A few events, while a comparison-only candidate crashes on none at all (issue 12 item 3).
-    some = frame.iloc[::4]
-    at = pd.to_datetime(some["first_contact_date"], format="%d/%m/%Y") + pd.Timedelta(days=1)
-    won = some["won_date"] != ""
-    pd.DataFrame(
-        {
-            "lead_id": some["mql_id"],
-            "occurred_at": at,
-            "type": np.where(won, "demo_request", "web_visit"),
-        }
-    ).to_csv(export / "activities.csv", index=False)
-    pd.DataFrame(
-        {
-            "lead_id": some["mql_id"],
-            "occurred_at": at,
-            "channel": "email",
-            "team": "sales",
-            "responded": np.where(won, "true", "false"),
-        }
-    ).to_csv(export / "touches.csv", index=False)
     (tmp_path / "schema.yaml").write_text(MINIMAL_SCHEMA)
     models = tmp_path / "models"
     trained = runner.invoke(

@@ -97,7 +97,11 @@ def split_by_time(
     test_from = _cutoff(snaps.created_at, test_share)
     test = snaps.created_at >= test_from
     train = (snaps.created_at < test_from) & (snaps.as_of < test_from)
-    validation_from = _cutoff(snaps.created_at[train], validation_share)
+    # Without any older snapshot (one closed lead, or all created the same day) the training
+    # side is empty: a cold start calibrates nothing, and says so.
+    validation_from = (
+        _cutoff(snaps.created_at[train], validation_share) if train.any() else test_from
+    )
     validation = (snaps.created_at < test_from) & (snaps.created_at >= validation_from)
     fit = train & (snaps.created_at < validation_from) & (snaps.as_of < validation_from)
     return Split(fit, validation, test, validation_from, test_from)

@@ -106,8 +106,46 @@ def _cv(
     y: np.ndarray,
     folds: list[tuple[np.ndarray, ...]],
 ) -> float:
-    """Mean validation AUC over the time folds of a function (x, y, x_val, y_val) -> scores."""
+    """Mean validation AUC over the time folds of a function (x, y, x_val, y_val) -> scores;
+    NaN without folds (see `usable_folds`)."""
+    if not folds:
+        return float("nan")
     return float(np.nanmean([_auc(y[v], fit_fold(x[t], y[t], x[v], y[v])) for t, v in folds]))
+
+
+def _two_classes(y: np.ndarray) -> bool:
+    return bool(0 < y.sum() < len(y))
+
+
+def usable_folds(
+    folds: list[tuple[np.ndarray, ...]], y: np.ndarray
+) -> tuple[list[tuple[np.ndarray, ...]], str | None]:
+    """The folds whose training and validation windows both hold both outcomes (a model cannot
+    learn, nor an AUC be measured, from one class), and a note saying which were left out and
+    why, or None when none was."""
+    kept: list[tuple[np.ndarray, ...]] = []
+    skipped: list[str] = []
+    why: set[str] = set()
+    for k, (t, v) in enumerate(folds, start=1):
+        lacking = [
+            f"{part} window with {'no wins' if y[m].sum() == 0 else 'only wins'}"
+            for part, m in (("a training", t), ("a validation", v))
+            if not _two_classes(y[m])
+        ]
+        if lacking:
+            skipped.append(str(k))
+            why.update(lacking)
+        else:
+            kept.append((t, v))
+    if not skipped:
+        return kept, None
+    note = (
+        f"cross-validation fold{'s' if len(skipped) > 1 else ''} {', '.join(skipped)} of "
+        f"{len(folds)} skipped ({' or '.join(sorted(why))})"
+    )
+    if not kept:
+        note += "; candidates ranked by validation AUC instead"
+    return kept, note
 
 
 def search_lightgbm(
@@ -150,6 +188,15 @@ def search_lightgbm(
     return {**base, **study.best_params}, float(study.best_value)
 
 
+@dataclass(frozen=True)
+class Selection:
+    """The candidates for one target, best explainable one first, and a plain note for each
+    cross-validation fold left out (or for cross-validation skipped altogether)."""
+
+    candidates: list[Candidate]
+    notes: list[str]
+
+
 def fit_candidates(
     x_fit: np.ndarray,
     y_fit: np.ndarray,
@@ -160,9 +207,11 @@ def fit_candidates(
     seed: int,
     threads: int,
     search_seconds: float,
-) -> list[Candidate]:
-    """Every candidate for one target, best explainable one first (by time-fold CV AUC)."""
-    folds = time_folds(created_fit)
+) -> Selection:
+    """Every candidate for one target, best explainable one first: by time-fold CV AUC, or by
+    validation AUC when no fold holds both outcomes in its training and validation windows.
+    `y_fit` and `y_val` must each hold both outcomes."""
+    folds, note = usable_folds(time_folds(created_fit), y_fit)
     n_cat = len(vocab_sizes)
     candidates = []
 
@@ -181,7 +230,10 @@ def fit_candidates(
         )
     )
 
-    params, cv_auc = search_lightgbm(x_fit, y_fit, folds, n_cat, seed, threads, search_seconds)
+    if folds:
+        params, cv_auc = search_lightgbm(x_fit, y_fit, folds, n_cat, seed, threads, search_seconds)
+    else:  # nothing to search on: the defaults
+        params, cv_auc = {**LGBM_PARAMS, "seed": seed, "num_threads": threads}, float("nan")
     booster = _lgbm(params, x_fit, y_fit, x_val, y_val, n_cat)
     candidates.append(
         _finish(
@@ -195,24 +247,46 @@ def fit_candidates(
     )
 
     def histgb(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray) -> np.ndarray:
-        return _histgb(a, b, n_cat, seed).decision_function(c)
+        return _histgb(a, b, c, n_cat, seed)
 
     hgb_cv = _cv(histgb, x_fit, y_fit, folds)
-    hgb_val = _auc(y_val, _histgb(x_fit, y_fit, n_cat, seed).decision_function(x_val))
+    hgb_val = _auc(y_val, _histgb(x_fit, y_fit, x_val, n_cat, seed))
     candidates.append(
         Candidate("hist_gradient_boosting", None, hgb_cv, hgb_val, {"explainable": False})
     )
-    return sorted(candidates, key=lambda c: (not c.explainable, -c.cv_auc))
+    rank = (lambda c: c.cv_auc) if folds else (lambda c: c.validation_auc)
+    return Selection(
+        sorted(candidates, key=lambda c: (not c.explainable, -np.nan_to_num(rank(c), nan=-1.0))),
+        [note] if note else [],
+    )
+
+
+HISTGB_MAX_CATEGORIES = 255
+"""HistGradientBoosting takes categorical codes below 255 only: a wider vocabulary is given to
+it as numbers (ordered codes)."""
 
 
 def _histgb(
-    x: np.ndarray, y: np.ndarray, n_categorical: int, seed: int
-) -> HistGradientBoostingClassifier:
-    categorical = np.arange(x.shape[1]) < n_categorical
+    x: np.ndarray, y: np.ndarray, x_eval: np.ndarray, n_categorical: int, seed: int
+) -> np.ndarray:
+    """HistGradientBoosting's decision function on `x_eval`, fitted on (x, y). Columns missing
+    in every row of `x` are left out (it cannot bin them); without any column left, or with one
+    class only, every row scores 0. Early stopping holds out a stratified tenth of the rows, so
+    it is off while an outcome has fewer than 2 rows or the rows are fewer than 20."""
+    kept = ~np.isnan(x).all(axis=0)
+    if not kept.any() or not _two_classes(y):
+        return np.zeros(len(x_eval))
+    columns = np.arange(x.shape[1])
+    too_wide = np.nanmax(np.where(np.isnan(x), 0, x), axis=0) >= HISTGB_MAX_CATEGORIES
+    categorical = ((columns < n_categorical) & ~too_wide)[kept]
     # Codes are small non-negative ints or NaN, as HistGradientBoosting expects.
-    return HistGradientBoostingClassifier(
-        categorical_features=categorical, random_state=seed, early_stopping=True
-    ).fit(x, y)
+    model = HistGradientBoostingClassifier(
+        categorical_features=categorical,
+        random_state=seed,
+        early_stopping=bool(min(y.sum(), len(y) - y.sum()) >= 2 and len(y) >= 20),
+    ).fit(x[:, kept], y)
+    scores: np.ndarray = model.decision_function(x_eval[:, kept])
+    return scores
 
 
 def _finish(

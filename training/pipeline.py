@@ -33,7 +33,7 @@ from leadready.training.examples import (
     snapshot_features,
     split_by_time,
 )
-from leadready.training.fit import Candidate, fit_candidates, platt
+from leadready.training.fit import fit_candidates, platt
 from leadready.training.flat_table import CustomScan, scan_custom_features
 from leadready.training.result import (
     Holdout,
@@ -98,17 +98,18 @@ def _empty_inputs(crm: Crm) -> list[str]:
     return tables + bant
 
 
-def _check_classes(snaps: Snapshots, masks: dict[str, np.ndarray]) -> None:
+def _lopsided(snaps: Snapshots, masks: dict[str, np.ndarray]) -> str | None:
+    """Why the time split cannot train a learned model (a part without both outcomes of a
+    label), or None."""
     for part, mask in masks.items():
         for label in ("ready", "potential"):
             values = getattr(snaps, label)[mask]
             if len(values) == 0 or values.min() == values.max():
-                raise TrainingError(
-                    f"the {part} part of the time split has no "
-                    f"{'positive' if len(values) and values.min() == 0 else 'negative'} "
-                    f"'{label}' examples; the export needs won and lost leads across its "
-                    "whole date range"
-                )
+                lacking = "positive" if len(values) and values.min() == 0 else "negative"
+                if len(values) == 0:
+                    lacking = "any"
+                return f"the {part} part of the time split has no {lacking} '{label}' examples"
+    return None
 
 
 def _calibrated(base: Margin, x: np.ndarray, y: np.ndarray) -> Calibrated:
@@ -155,11 +156,17 @@ def train(
             "the export has no won leads with history to learn from; "
             "readiness needs closed leads, some of them won"
         )
+    notes: list[str] = []
     cold = _is_cold_start(crm.leads)
     split = split_by_time(snaps, config.test_share)
     masks = {"fit": split.fit, "validation": split.validation, "test": split.test}
-    if not cold:
-        _check_classes(snaps, masks)
+    lopsided = None if cold else _lopsided(snaps, masks)
+    if lopsided:
+        cold = True
+        notes.append(
+            f"cold start: {lopsided} (won and lost leads are not spread over the export's "
+            "date range), so the BANT scorecard is registered instead of a learned model"
+        )
 
     step(STEPS[1])
     columns = snapshot_features(crm, snaps)
@@ -190,7 +197,7 @@ def train(
             )
             kinds[label] = "bant_scorecard (cold start)"
             continue
-        candidates: list[Candidate] = fit_candidates(
+        selection = fit_candidates(
             parts["fit"],
             labels[label]["fit"],
             snaps.created_at[split.fit],
@@ -201,6 +208,8 @@ def train(
             config.threads,
             config.search_seconds * SEARCH_SHARE[label],
         )
+        candidates = selection.candidates
+        notes += [f"{label}: {note}" for note in selection.notes]
         best = candidates[0]
         assert best.model is not None  # fit_candidates puts its explainable candidates first
         models[label], kinds[label] = best.model, best.name
@@ -289,6 +298,7 @@ def train(
             "cold_start": cold,
         },
         explaining=lambda: step(STEPS[5]),
+        notes=notes,
         trained_ids=crm.leads["lead_id"].to_numpy()[
             np.unique(snaps.lead[split.fit | split.validation])
         ],

@@ -15,12 +15,16 @@ from leadready.features.evaluation import CALIBRATION_BINS, calibration_table, g
 
 def _roc(y: np.ndarray, scores: dict[str, np.ndarray]) -> Figure:
     fig, ax = plt.subplots(figsize=(5, 5))
-    for name, p in scores.items():
-        fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=name)
+    title = "ROC, test set"
+    if 0 < y.sum() < len(y):
+        for name, p in scores.items():
+            fpr, tpr, _ = roc_curve(y, p)
+            ax.plot(fpr, tpr, label=name)
+        ax.legend()
+    else:  # a hold-out with one outcome only (a cold start's few leads) has no ROC curve
+        title += " (one outcome only: no curve)"
     ax.plot([0, 1], [0, 1], "k:", lw=1)
-    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="ROC, test set")
-    ax.legend()
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title=title)
     return fig
 
 

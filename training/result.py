@@ -44,6 +44,8 @@ class TrainResult:
     params: dict[str, object] = field(default_factory=dict)
     test_table: pd.DataFrame | None = None
     trained_ids: np.ndarray | None = None
+    notes: tuple[str, ...] = ()
+    """What training skipped or fell back on, and why: one plain sentence each."""
 
 
 @dataclass(frozen=True)
@@ -170,13 +172,14 @@ def assemble(
     params: dict[str, object],
     explaining: Callable[[], None] = lambda: None,
     trained_ids: np.ndarray | None = None,
+    notes: list[str] | None = None,
 ) -> TrainResult:
     """The scorer (`models` keyed `ready` and `potential`, their candidate names in `kinds`),
     its metadata (shared fields, `custom` features, the mode's `details`) and the hold-out
     measurements, as publication takes them. Drivers are measured on the encoded rows
     `explained`, after `explaining` is called (a progress step). `trained_ids` are the ids of
     the leads the registered model was fitted (or calibrated) on: a flat model's every row, a CRM
-    model's leads before its test split."""
+    model's leads before its test split. `notes` say what training skipped or fell back on."""
     intervals = holdout_intervals(holdout, config.seed)
     routes = route_statistics(
         holdout.scores["readiness"],
@@ -213,4 +216,5 @@ def assemble(
         params=params,
         test_table=holdout.table,
         trained_ids=trained_ids,
+        notes=tuple(notes or ()),
     )

@@ -158,9 +158,11 @@ def crm_summary(result: TrainResult, published: Published, seconds: float) -> li
     info = result.scorer.info
     metrics = result.metrics
     out: list[Any] = _data_notes(info)
+    out += [f"[yellow]Note:[/] {escape(note)}." for note in result.notes]
     if info.cold_start:
         out.append(
-            "[yellow]Cold start:[/] fewer than 40 won or 40 lost leads, so the model is the "
+            "[yellow]Cold start:[/] too little history for a learned model (fewer than 40 won "
+            "or 40 lost leads, or a time split without both outcomes), so the model is the "
             "BANT points scorecard, calibrated on the history there is; leadready switches to "
             "a learned model once the export has enough closed leads."
         )
