@@ -199,6 +199,23 @@ def test_header_only_tables_are_nothing_to_score(tmp_path):
 
 
 @pytest.mark.unit
+@pytest.mark.parametrize(
+    "outcomes,expected",
+    [
+        (("open", "open", "open"), "the export has no closed leads (3 leads, all open)"),
+        (("lost", "lost", "open"), "the export has no won leads (2 lost, 1 open)"),
+    ],
+)
+def test_an_export_without_won_leads_says_what_it_holds(tmp_path, outcomes, expected):
+    lines = LEADS.splitlines()
+    rows = [line.rsplit(",", 2)[0] for line in lines[1:]]
+    ends = {"open": "", "lost": "2025-04-01"}
+    leads = [lines[0], *(f"{row},{o},{ends[o]}" for row, o in zip(rows, outcomes, strict=True))]
+    crm = write_crm(tmp_path / "crm", leads="\n".join(leads) + "\n")
+    train_refused(crm, [expected])
+
+
+@pytest.mark.unit
 def test_a_flat_table_with_a_header_only_is_refused(tmp_path):
     table = tmp_path / "flat.csv"
     table.write_text("lead,created,visits,converted\n")

@@ -138,6 +138,26 @@ def _is_cold_start(leads: pd.DataFrame) -> bool:
     return int((outcome == "won").sum()) < MIN_WON or int((outcome == "lost").sum()) < MIN_LOST
 
 
+def _nothing_to_learn(outcome: pd.Series) -> str:
+    """Why an export without won leads to learn from cannot train, by what it does hold."""
+    won, lost = int((outcome == "won").sum()), int((outcome == "lost").sum())
+    if won + lost == 0:
+        return (
+            f"the export has no closed leads ({len(outcome):,} leads, all open): readiness "
+            "learns from leads that were won or lost. If leads that never closed count as lost "
+            "after a while, give --lost-after DAYS"
+        )
+    if won == 0:
+        return (
+            f"the export has no won leads ({lost:,} lost, {len(outcome) - lost:,} open): "
+            "readiness learns what the won ones had in common"
+        )
+    return (
+        f"the export's {won:,} won leads have no history to learn from (each was won the "
+        "moment it was created); readiness needs won leads seen while they were still open"
+    )
+
+
 def train(
     crm: Crm,
     config: TrainConfig,
@@ -152,10 +172,7 @@ def train(
         scan = scan_custom_features(crm, config.seed)
     snaps = make_snapshots(crm.leads, config.step_days, config.horizon_days)
     if len(snaps) == 0 or snaps.potential.sum() == 0:
-        raise TrainingError(
-            "the export has no won leads with history to learn from; "
-            "readiness needs closed leads, some of them won"
-        )
+        raise TrainingError(_nothing_to_learn(crm.leads["outcome"]))
     notes: list[str] = []
     cold = _is_cold_start(crm.leads)
     split = split_by_time(snaps, config.test_share)
