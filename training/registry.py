@@ -600,7 +600,7 @@ def list_versions(models_dir: Path) -> list[dict[str, str]]:
                     "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
                     "test ECE": tags.get("test_readiness_ece", ""),
                     "data sha256": tags.get("data.sha256", ""),
-                    "suspect": "yes" if tags.get("suspected_leakage") == "true" else "",
+                    "suspect": {"true": "yes", "false": "no"}.get(tags.get("suspected_leakage", ""), ""),
                 }
             )
     return rows
