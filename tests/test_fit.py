@@ -66,3 +66,37 @@ def test_the_chosen_candidate_is_explainable_and_the_best_by_cv():
     assert candidates[0] is max(explainable, key=lambda c: c.cv_auc)
     hgb = next(c for c in candidates if c.name == "hist_gradient_boosting")
     assert hgb.model is None and 0.5 < hgb.cv_auc < 1
+
+
+@pytest.mark.model
+def test_sparse_inputs_skip_folds_with_a_note_and_every_candidate_still_fits():
+    """No win among the oldest leads, a column missing in every row, a categorical of more
+    codes than HistGradientBoosting takes as categories: every candidate fits, the folds
+    without both outcomes are skipped and named, and the rest rank as usual."""
+    rng = np.random.default_rng(3)
+    n = 1200
+    created = np.arange(n)
+    wide = rng.integers(0, 300, n).astype(float)
+    x = np.column_stack([wide, rng.normal(size=n), np.full(n, np.nan)])
+    y = ((rng.random(n) < 1 / (1 + np.exp(-2 * x[:, 1]))) & (created > 500)).astype(int)
+    fit = created < 1000
+    selection = fit_candidates(
+        x[fit], y[fit], created[fit], x[~fit], y[~fit], [300], seed=0, threads=1, search_seconds=0
+    )
+    # Four chunks of 250 leads; wins from lead 501: the first two training windows and the
+    # first validation window have none.
+    assert selection.notes == [
+        "cross-validation folds 1, 2 of 3 skipped "
+        "(a training window with no wins or a validation window with no wins)"
+    ]
+    assert [c.explainable for c in selection.candidates] == [True, True, False]
+    assert all(0.5 < c.validation_auc <= 1 for c in selection.candidates)
+
+    late = created > 800  # no fold left: ranked by validation AUC
+    y_late = (y.astype(bool) & late).astype(int)
+    ranked = fit_candidates(
+        x[fit], y_late[fit], created[fit], x[~fit], y_late[~fit], [300], 0, 1, 0
+    )
+    assert ranked.notes[0].endswith("; candidates ranked by validation AUC instead")
+    first, second = ranked.candidates[:2]
+    assert first.validation_auc >= second.validation_auc
