@@ -163,11 +163,9 @@ class RequestMapping:
     def _move_custom(self, lead: dict[str, Any], where: str, changes: _Changes) -> None:
         """Custom features sent beside the lead's fields, as an export has them, into
         `lead.custom`; a copy of it, so the request is left as it was."""
-        custom = lead.get("custom")
+        custom = lead.get("custom", {})
         if not isinstance(custom, dict):
-            if custom is not None:
-                return  # not a mapping: validation says so
-            custom = {}
+            return  # not a mapping: validation says so
         custom = dict(custom)
         for name in [n for n in self.custom if n in lead and n != "custom"]:
             sent = changes.sent_as.get(f"{where}.{name}", f"{where}.{name}")

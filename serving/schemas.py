@@ -198,7 +198,9 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 
 class ScoreRequest(BaseModel):
     """One lead with its engagement history; `as_of` defaults to now (null or "" too). Events
-    after `as_of` are accepted and do not count, as in a file scored at an earlier time."""
+    after `as_of` are accepted and do not count, as in a file scored at an earlier time. A
+    champion trained with a schema also reads the CRM's own names and values (docs/api.md;
+    `schema_applied` in the answer)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
     lead: LeadIn
