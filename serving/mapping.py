@@ -193,17 +193,19 @@ class RequestMapping:
             fmt = self.tables[table].dates[column]
             text = pd.Series([record[column].strip() for record, _ in cells], dtype=object)
             parsed = parse_dates(text, fmt)
-            iso = parse_dates(text[parsed.isna()], None)
-            for i, (record, path) in enumerate(cells):
-                if not pd.isna(parsed[i]):
-                    record[column] = parsed[i].isoformat()
-                    changes.dates[f"{PARTS[table]}.{column}"] = fmt
-                elif pd.isna(iso[i]):
+            unread = parsed.isna()
+            neither = parse_dates(text[unread], None).isna().reindex(text.index, fill_value=False)
+            rows = zip(cells, parsed.tolist(), neither.tolist(), text.tolist(), strict=True)
+            for (record, path), stamp, wrong, sent in rows:
+                if wrong:
                     changes.fail(
                         path,
                         f"not a date in the schema's format '{fmt}', nor an ISO 8601 time; "
-                        f"got {quoted(text[i])}",
+                        f"got {quoted(sent)}",
                     )
+                elif not pd.isna(stamp):
+                    record[column] = stamp.isoformat()
+                    changes.dates[f"{PARTS[table]}.{column}"] = fmt
 
 
 _NOTHING = TableMapping()
