@@ -78,6 +78,12 @@ CHANNELS: tuple[str, ...] = get_args(Channel)
 Team = Literal["marketing", "sales"]
 TEAMS: tuple[str, ...] = get_args(Team)
 BANT_FIELDS = {"budget": BUDGET, "authority": AUTHORITY, "need": NEED, "timeframe": TIMEFRAME}
+VOCABULARIES: dict[str, dict[str, tuple[str, ...]]] = {
+    "leads": {"source": SOURCES, **BANT_FIELDS},
+    "activities": {"type": ACTIVITY_TYPES},
+    "touches": {"channel": CHANNELS, "team": TEAMS},
+}
+"""The vocabulary columns of each table, with their allowed values."""
 
 TABLES = ("leads", "activities", "touches")
 OPTIONAL_TABLES = ("activities", "touches")
@@ -444,8 +450,7 @@ def check_dates(table: CheckedTable, column: str, required: bool) -> pd.Series:
         bad = np.zeros(len(raw), dtype=bool)
     else:
         text = _text(table, column)
-        fmt = table.date_formats.get(column, "ISO8601")
-        parsed = pd.to_datetime(text, format=fmt, utc=True, errors="coerce")
+        parsed = parse_dates(text, table.date_formats.get(column))
         missing = (text == "").to_numpy()
         bad = parsed.isna().to_numpy() & ~missing
     expected = (
@@ -463,6 +468,13 @@ def check_dates(table: CheckedTable, column: str, required: bool) -> pd.Series:
         table.report(outside, column, "date out of range", DATE_RANGE)
         parsed = parsed.mask(outside)
     return parsed.dt.tz_localize(None).astype("datetime64[ns]")
+
+
+def parse_dates(text: pd.Series, fmt: str | None) -> pd.Series:
+    """Dates as text parsed in a schema's strftime format (ISO 8601 without one), UTC; NaT
+    where they do not parse. Files (`check_dates`) and the API (serving.mapping) parse
+    through this one function."""
+    return pd.to_datetime(text, format=fmt or "ISO8601", utc=True, errors="coerce")
 
 
 def parse_moment(text: str, what: str) -> int:
@@ -687,8 +699,8 @@ def load_crm(
     wanted = tuple(mappings["leads"].display) if mappings["leads"] else ()
     display = _display(leads_t, leads, wanted, require_outcome) if len(leads.columns) else ()
     known = leads.get("lead_id")
-    activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, {"type": ACTIVITY_TYPES})
-    touches = _check_events(touches_t, TOUCH_COLUMNS, known, {"channel": CHANNELS, "team": TEAMS})
+    activities = _check_events(activities_t, ACTIVITY_COLUMNS, known, VOCABULARIES["activities"])
+    touches = _check_events(touches_t, TOUCH_COLUMNS, known, VOCABULARIES["touches"])
     tables = (leads_t, activities_t, touches_t)
     problems = [p for t in tables for p in t.problems]
     if problems:

@@ -35,7 +35,7 @@ from leadready.features.contract import (
     TOUCH_COLUMNS,
     ContractError,
     quoted,
-    value_keys,
+    value_key,
 )
 
 SECTIONS = ("leads", "activities", "touches", "table")
@@ -82,17 +82,25 @@ class TableMapping:
     lost_after: int | None = None
 
     def apply(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Renamed columns and mapped values; a new frame, the input is left as it was."""
+        """Renamed columns and mapped values (`map_value`, once per distinct value); a new
+        frame, the input is left as it was."""
         out = frame.rename(columns=self.columns)
-        for column, mapping in self.values.items():
+        for column in self.values:
             if column not in out:
                 continue
             exact = out[column].astype(object)
-            folded = dict(zip(value_keys(pd.Series(list(mapping))), mapping.values(), strict=True))
-            mapped = exact.map(mapping)
-            mapped = mapped.where(mapped.notna(), value_keys(exact.astype(str)).map(folded))
+            mapped = exact.map({v: self.map_value(column, v) for v in exact.dropna().unique()})
             out[column] = mapped.where(mapped.notna(), exact)
         return out
+
+    def map_value(self, column: str, value: object) -> str | None:
+        """The contract value `values` maps `value` of (contract) `column` to, matched exactly,
+        then as `value_key` folds both; None when the map has no such value. Files (`apply`)
+        and the API (serving.mapping) map through this one method."""
+        mapping = self.values.get(column, {})
+        if isinstance(value, str) and value in mapping:
+            return mapping[value]
+        return {value_key(k): v for k, v in mapping.items()}.get(value_key(str(value)))
 
     def unmatched(self, columns: list[str]) -> dict[str, str]:
         """The renames (export column -> contract column) whose export column is not among

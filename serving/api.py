@@ -18,7 +18,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
+from pydantic import PlainValidator, ValidationError
 
 from leadready.features.contract import quoted
 from leadready.features.registry import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
@@ -26,6 +26,7 @@ from leadready.serving import outcomes
 from leadready.serving.audit import AuditError, AuditLog
 from leadready.serving.engine import Engine, Versions
 from leadready.serving.fleet import CONVERGE_SECONDS, describe, publish_champions, readiness
+from leadready.serving.mapping import MappingError
 from leadready.serving.middleware import Metrics
 from leadready.serving.schemas import (
     BatchRequest,
@@ -126,12 +127,16 @@ EngineDep = Annotated[Engine, Depends(get_engine)]
 AuditDep = Annotated[AuditLog, Depends(get_audit)]
 
 
-def field_errors(errors: Iterable[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Pydantic errors as {field: dotted path, message: what was wrong and expected, and the
-    value sent when it is one value (cut as `features.contract.quoted` cuts it)}."""
+def field_errors(
+    errors: Iterable[Mapping[str, Any]], sent_as: Mapping[str, str] | None = None
+) -> list[dict[str, str]]:
+    """Pydantic errors as {field: dotted path (as the client sent it, when the schema renamed
+    it: `sent_as`), message: what was wrong and expected, and the value sent when it is one
+    value (cut as `features.contract.quoted` cuts it)}."""
     out = []
     for error in errors:
         path = ".".join(str(p) for p in error.get("loc", ()) if p != "body") or "body"
+        path = (sent_as or {}).get(path, path)
         message = error.get("msg", "invalid")
         value = error.get("input")
         if error.get("type") != "missing" and (value is None or isinstance(value, SCALARS)):
@@ -167,12 +172,44 @@ def _audit_and_count(results: list[dict], audit: AuditLog, metrics: Metrics) -> 
         metrics.scores.labels(r["route"]).inc()
 
 
+class InvalidLead(Exception):
+    """A request that cannot be scored: its field errors, and its lead id when it has one."""
+
+    def __init__(self, errors: list[dict[str, str]], body: Any) -> None:
+        self.errors = errors
+        lead = body.get("lead") if isinstance(body, dict) else None
+        lead_id = id_text(lead.get("lead_id")) if isinstance(lead, dict) else None
+        self.lead_id = printable(lead_id) if isinstance(lead_id, str) else None
+
+
+def read_request(body: Any, engine: Engine) -> tuple[ScoreRequest, dict[str, Any] | None]:
+    """One request body read with the champion's schema (`serving.mapping`), then validated;
+    with what the schema changed. InvalidLead naming each field as the client sent it."""
+    try:
+        mapped = engine.mapping.apply(body)
+    except MappingError as exc:
+        raise InvalidLead(exc.errors, exc.body) from None
+    try:
+        return ScoreRequest.model_validate(mapped.body), mapped.applied
+    except ValidationError as exc:
+        raise InvalidLead(field_errors(list(exc.errors()), mapped.sent_as), mapped.body) from None
+
+
+ScoreBody = Annotated[
+    Any, PlainValidator(lambda body: body, json_schema_input_type=ScoreRequest), Body()
+]
+"""The /v1/score body, documented as a ScoreRequest and validated by `read_request` (after the
+schema's mapping), so its 422s are those of a batch's items."""
+
+
 @router.post("/score", response_model=ScoreResponse, tags=["scoring"])
-def score(
-    body: ScoreRequest, engine: EngineDep, audit: AuditDep, server: ServerDep
-) -> JSONResponse:
+def score(body: ScoreBody, engine: EngineDep, audit: AuditDep, server: ServerDep) -> JSONResponse:
     """Score one lead: readiness, potential, route and reasons, with context for the rep."""
-    results = engine.score_requests([body], datetime.now(UTC))
+    try:
+        request, applied = read_request(body, engine)
+    except InvalidLead as exc:
+        return JSONResponse({"detail": exc.errors}, status_code=422)
+    results = engine.score_requests([request], datetime.now(UTC), [applied])
     _audit_and_count(results, audit, server.metrics)
     return JSONResponse(results[0])
 
@@ -186,22 +223,18 @@ def score_batch(
 ) -> JSONResponse:
     """Score up to 1,000 leads; a lead that fails validation gets its errors, in place."""
     valid: list[ScoreRequest] = []
+    applied: list[dict[str, Any] | None] = []
     slots: list[dict | int] = []
     for i, item in enumerate(body.leads):
         try:
-            valid.append(ScoreRequest.model_validate(item))
-            slots.append(len(valid) - 1)
-        except ValidationError as exc:
-            lead = item.get("lead") if isinstance(item, dict) else None
-            lead_id = id_text(lead.get("lead_id")) if isinstance(lead, dict) else None
-            slots.append(
-                {
-                    "index": i,
-                    "lead_id": printable(lead_id) if isinstance(lead_id, str) else None,
-                    "errors": field_errors(list(exc.errors())),
-                }
-            )
-    scored = engine.score_requests(valid, datetime.now(UTC)) if valid else []
+            request, changes = read_request(item, engine)
+        except InvalidLead as exc:
+            slots.append({"index": i, "lead_id": exc.lead_id, "errors": exc.errors})
+            continue
+        valid.append(request)
+        applied.append(changes)
+        slots.append(len(valid) - 1)
+    scored = engine.score_requests(valid, datetime.now(UTC), applied) if valid else []
     _audit_and_count(scored, audit, server.metrics)
     results = [scored[s] if isinstance(s, int) else s for s in slots]
     return JSONResponse({"results": results})

@@ -23,6 +23,7 @@ from leadready.features.registry import NoChampionError
 from leadready.features.routing import route_reason
 from leadready.serving.explain import reasons
 from leadready.serving.flat import FlatModel
+from leadready.serving.mapping import RequestMapping
 from leadready.serving.predict import Prediction, predict
 from leadready.serving.schemas import LeadIn, ScoreRequest, unix_seconds
 from leadready.serving.store import LoadedModel, champion_version, load_champion, load_version
@@ -51,6 +52,8 @@ class Engine:
         self.labels = self.info.labels
         self.features = self.info.features
         self.model_ref = loaded.ref
+        self.mapping = RequestMapping(loaded.schema, self.info.custom)
+        """The champion's schema, as requests in the CRM's names and values are read."""
         self._self_test()
 
     def _self_test(self) -> None:
@@ -106,8 +109,14 @@ class Engine:
             "reasons": self.reasons(prediction, row),
         }
 
-    def score_requests(self, requests: list[ScoreRequest], now: datetime) -> list[dict]:
-        """Score validated API requests (one lead each); answers in request order."""
+    def score_requests(
+        self,
+        requests: list[ScoreRequest],
+        now: datetime,
+        applied: list[dict[str, Any] | None] | None = None,
+    ) -> list[dict]:
+        """Score validated API requests (one lead each); answers in request order. `applied`:
+        what the schema changed to read each one (`RequestMapping.apply`)."""
         times = [
             (
                 [unix_seconds(a.occurred_at) for a in r.activities],
@@ -128,6 +137,7 @@ class Engine:
                 "scored_at": scored_at,
                 "request_id": uuid.uuid4().hex,
                 "warnings": unknown_custom(request.lead, self.info.custom),
+                "schema_applied": applied[i] if applied else None,
             }
             for i, request in enumerate(requests)
         ]

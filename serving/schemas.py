@@ -198,7 +198,9 @@ EXAMPLE_REQUEST: dict[str, Any] = {
 
 class ScoreRequest(BaseModel):
     """One lead with its engagement history; `as_of` defaults to now (null or "" too). Events
-    after `as_of` are accepted and do not count, as in a file scored at an earlier time."""
+    after `as_of` are accepted and do not count, as in a file scored at an earlier time. A
+    champion trained with a schema also reads the CRM's own names and values (docs/api.md;
+    `schema_applied` in the answer)."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_REQUEST]})
     lead: LeadIn
@@ -280,6 +282,36 @@ class ModelRef(BaseModel):
     kind: str = Field(description="Model family behind readiness, e.g. lightgbm.")
 
 
+class SchemaApplied(BaseModel):
+    """How the champion's schema read the request (docs/schema.md): fields as sent -> as
+    read, per table (`lead`, `activities`, `touches`; events are summed up per field)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "renamed": {
+                        "lead.mql_id": "lead.lead_id",
+                        "lead.origin": "lead.source",
+                        "lead.Partner tier": "lead.custom.Partner tier",
+                    },
+                    "values": {"lead.source": {"Paid Search": "web_form"}},
+                    "dates": {"lead.created_at": "%d/%m/%Y"},
+                    "constants": {"lead.country": "DE"},
+                    "dropped": ["lead.Name"],
+                }
+            ]
+        }
+    )
+    renamed: dict[str, str] = Field(description="Field as sent -> the contract's field.")
+    values: dict[str, dict[str, str]] = Field(
+        description="Per contract field, each value as sent -> the contract's value."
+    )
+    dates: dict[str, str] = Field(description="Fields read in the schema's date format.")
+    constants: dict[str, str] = Field(description="Fields not sent, set to the schema's constant.")
+    dropped: list[str] = Field(description="Display fields: shown in the CRM, never features.")
+
+
 class ScoreResponse(BaseModel):
     lead_id: str
     readiness: float = Field(ge=0, le=1, description="Calibrated P(won within the horizon).")
@@ -295,6 +327,12 @@ class ScoreResponse(BaseModel):
     warnings: list[str] = Field(
         description="What was sent but not used, in words: e.g. a `lead.custom` key that is "
         "no custom feature of the model. Empty when everything was used."
+    )
+    schema_applied: SchemaApplied | None = Field(
+        default=None,
+        description="What the schema the champion was trained with changed to read the "
+        "request (a CRM's own field names and values); null when it was sent in the "
+        "contract's names and values.",
     )
 
 

@@ -520,3 +520,128 @@ def test_a_leaky_custom_field_makes_the_version_a_challenger_with_the_reason_sho
         "Version 2 was not made champion automatically: it reads segment, suspected of leakage"
     )
     assert "AUC" not in notice and "--" not in notice
+
+
+CRM_API_SCHEMA = (
+    MINIMAL_SCHEMA.replace(
+        "source: {Paid Search: web_form",
+        "segment: {SMB: smb, Enterprise: enterprise}\n    source: {Paid Search: web_form",
+    )
+    + """  features: {segment: categorical}
+  display: [name]
+  constant: {country: DE}
+activities:
+  columns: {Activity: type}
+  values:
+    type: {Opened email: email_open}
+"""
+)
+
+
+@pytest.mark.model
+def test_the_api_reads_the_crms_names_and_values_with_the_champions_schema(tmp_path):
+    """A request in the CRM's own names, values and date format scores as its contract
+    spelling does, says what was mapped, and a value neither spells is a 422 listing both."""
+    export = tmp_path / "export"
+    frame = write_minimal_export(export)
+    segments = np.random.default_rng(1).choice(["SMB", "Enterprise"], len(frame))
+    write(frame.assign(segment=segments, name=[f"P{i}" for i in range(len(frame))]), export)
+    (tmp_path / "schema.yaml").write_text(CRM_API_SCHEMA)
+    models = tmp_path / "models"
+    trained = runner.invoke(
+        app,
+        ["train", "--data", str(export), "--schema", str(tmp_path / "schema.yaml")]
+        + ["--lost-after", "150", "--search-seconds", "0", "--models-dir", str(models)],
+    )
+    assert trained.exit_code == 0, trained.output
+    crm = {
+        "lead": {
+            "mql_id": "M9",
+            "first_contact_date": "02/05/2025",
+            "origin": "Paid Search",
+            "segment": "SMB",
+            "name": "Ann Lee",
+        },
+        "activities": [{"occurred_at": "2025-05-20T10:00:00Z", "Activity": "Opened email"}],
+        "as_of": "2025-06-01T00:00:00Z",
+    }
+    contract = {
+        "lead": {
+            "lead_id": "M9",
+            "created_at": "2025-05-02T00:00:00Z",
+            "source": "web_form",
+            "country": "DE",
+            "custom": {"segment": "smb"},
+        },
+        "activities": [{"occurred_at": "2025-05-20T10:00:00Z", "type": "email_open"}],
+        "as_of": "2025-06-01T00:00:00Z",
+    }
+    other = {**contract, "lead": {**contract["lead"], "custom": {"segment": "enterprise"}}}
+    settings = ServeSettings(models_dir=models, audit_url=f"sqlite:///{tmp_path / 'a.db'}")
+    with TestClient(create_app(settings)) as client:
+        mapped = client.post("/v1/score", json=crm)
+        plain = client.post("/v1/score", json=contract).json()
+        assert mapped.status_code == 200, mapped.text
+        mapped = mapped.json()
+        assert mapped["readiness"] == plain["readiness"]
+        assert mapped["reasons"] == plain["reasons"]
+        assert mapped["context"] == plain["context"] and mapped["warnings"] == []
+        # The custom value counts: another segment scores otherwise.
+        assert client.post("/v1/score", json=other).json()["readiness"] != plain["readiness"]
+        assert plain["schema_applied"] is None
+        assert mapped["schema_applied"] == {
+            "renamed": {
+                "lead.mql_id": "lead.lead_id",
+                "lead.first_contact_date": "lead.created_at",
+                "lead.origin": "lead.source",
+                "lead.segment": "lead.custom.segment",
+                "activities.Activity": "activities.type",
+            },
+            "values": {
+                "lead.source": {"Paid Search": "web_form"},
+                "lead.custom.segment": {"SMB": "smb"},
+                "activities.type": {"Opened email": "email_open"},
+            },
+            "dates": {"lead.created_at": "%d/%m/%Y"},
+            "constants": {"lead.country": "DE"},
+            "dropped": ["lead.name"],
+        }
+
+        def bad(**lead: object) -> dict:
+            return {**crm, "lead": {**crm["lead"], **lead}}
+
+        billboard = bad(origin="Billboard")
+        refused = client.post("/v1/score", json=billboard)
+        assert refused.status_code == 422
+        [error] = refused.json()["detail"]
+        assert error["field"] == "lead.origin"
+        assert error["message"] == (
+            "value not allowed; got 'Billboard'; expected one of web_form, trade_show, webinar, "
+            "content_download, referral, partner, outbound, chat, other or, as the schema "
+            "spells them, 'Paid Search', 'Organic Search', 'Social'"
+        )
+        # Errors name the field as it was sent, the schema's rename or not.
+        cases = [
+            (bad(first_contact_date="31/31/2025"), "lead.first_contact_date", "'%d/%m/%Y'"),
+            (bad(mql_id=""), "lead.mql_id", "at least 1 character"),
+            (bad(source="web_form"), "lead.origin", "sent twice, as 'origin' and 'source'"),
+        ]
+        for body, field, words in cases:
+            answer = client.post("/v1/score", json=body)
+            assert answer.status_code == 422, answer.text
+            [error] = answer.json()["detail"]
+            assert error["field"] == field and words in error["message"], error
+        batch = client.post("/v1/score/batch", json={"leads": [crm, contract, billboard]})
+        first, second, third = batch.json()["results"]
+        assert first["readiness"] == second["readiness"] == plain["readiness"]
+        assert first["schema_applied"] == mapped["schema_applied"]
+        assert second["schema_applied"] is None
+        assert third == {
+            "index": 2,
+            "lead_id": "M9",
+            "errors": [{"field": "lead.origin", "message": error_message(refused)}],
+        }
+
+
+def error_message(answer) -> str:
+    return answer.json()["detail"][0]["message"]
