@@ -68,9 +68,16 @@ def to_seconds(values: object) -> np.ndarray:
     return array.astype("datetime64[s]").astype(np.int64)
 
 
-def encode(values: np.ndarray, vocabulary: tuple[str, ...]) -> np.ndarray:
-    """Validated contract values as int codes (their position in `vocabulary`)."""
-    return pd.Categorical(values, categories=vocabulary).codes.astype(np.int64)
+def encode(values: object, vocabulary: tuple[str, ...]) -> np.ndarray:
+    """Validated contract values as int codes (their position in `vocabulary`), -1 for others."""
+    return positions(values, pd.Index(vocabulary))
+
+
+def positions(values: object, index: pd.Index) -> np.ndarray:
+    """Each value's position in `index` (-1 when absent), looked up once per distinct value."""
+    codes, uniques = pd.factorize(values)  # type: ignore[call-overload]
+    found = index.get_indexer(uniques)
+    return np.where(codes < 0, -1, found[codes]).astype(np.int64)
 
 
 @dataclass(frozen=True)
@@ -166,20 +173,20 @@ class Events:
     @classmethod
     def activities_from_frame(cls, frame: pd.DataFrame, lead_ids: pd.Index) -> Events:
         return cls.build(
-            lead_ids.get_indexer(pd.Index(frame["lead_id"])),
+            positions(frame["lead_id"], lead_ids),
             to_seconds(frame["occurred_at"]),
-            encode(frame["type"].to_numpy(), ACTIVITY_TYPES),
+            encode(frame["type"], ACTIVITY_TYPES),
             len(ACTIVITY_TYPES),
         )
 
     @classmethod
     def touches_from_frame(cls, frame: pd.DataFrame, lead_ids: pd.Index) -> Events:
         return cls.build(
-            lead_ids.get_indexer(pd.Index(frame["lead_id"])),
+            positions(frame["lead_id"], lead_ids),
             to_seconds(frame["occurred_at"]),
-            encode(frame["channel"].to_numpy(), CHANNELS),
+            encode(frame["channel"], CHANNELS),
             len(CHANNELS),
-            team=encode(frame["team"].to_numpy(), TEAMS),
+            team=encode(frame["team"], TEAMS),
             responded=frame["responded"].to_numpy(dtype=np.float64),
         )
 
