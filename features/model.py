@@ -179,7 +179,9 @@ def _grouped_contributions(booster: Any, splits: list[list[Split]], x: np.ndarra
     a row depend only on the branches the row takes at the tree's splits, so rows are grouped
     by those branches (per split feature, the interval of its value among the tree's
     thresholds, or the tree's category sets holding it; missing and zero values apart), and
-    LightGBM computes the tree's contributions for one row of each group."""
+    LightGBM computes the tree's contributions for one row of each group. One thread: a
+    booster's predict with `start_iteration` sets which trees it uses on the booster itself,
+    so two threads predicting different trees at once get wrong values (tried)."""
     n, width = x.shape
     total = np.zeros((width + 1, n))
     everyone = np.arange(n)
