@@ -214,6 +214,15 @@ def score(
             help="ISO time to score at; default: the export's latest recorded time.",
         ),
     ] = None,
+    reasons: Annotated[
+        int,
+        typer.Option(
+            "--reasons",
+            min=0,
+            max=10,
+            help="Reasons up and down per lead in the file (--data; 0: none, about twice as fast).",
+        ),
+    ] = 3,
     schema: SchemaOption = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
@@ -233,6 +242,8 @@ def score(
     if table is not None:
         if as_of is not None:
             raise fail("--as-of applies to --data only: a flat table is scored as it is")
+        if reasons != 3:
+            raise fail("--reasons applies to --data only")
         _score_table(table, out, schema, models_dir)
         return
     assert data is not None  # exactly one of --data and --table, checked above
@@ -273,6 +284,7 @@ def score(
                 loaded,
                 as_of,
                 progress=lambda done, total: progress.update(task, completed=done, total=total),
+                top=reasons,
             )
         except ValueError as exc:
             progress.stop()

@@ -78,9 +78,12 @@ class Engine:
         lead: np.ndarray,
         as_of: np.ndarray,
         threads: int = 1,
+        explain: bool = True,
     ) -> Prediction:
         columns = build_features(leads, activities, touches, lead, as_of)
-        return predict(self.scorer, columns, columns["hand_raise_7d"], self.thresholds, threads)
+        return predict(
+            self.scorer, columns, columns["hand_raise_7d"], self.thresholds, threads, explain
+        )
 
     def route_reason(self, prediction: Prediction, row: int, percent: bool = False) -> str:
         return route_reason(

@@ -29,11 +29,17 @@ def predict(
     hand_raise: np.ndarray,
     thresholds: Thresholds,
     threads: int = 1,
+    explain: bool = True,
 ) -> Prediction:
-    """Score feature columns; readiness is the logistic of the summed contributions."""
+    """Score feature columns; readiness is the logistic of the summed contributions. Without
+    `explain`, readiness comes from the model's margin and `contributions` has no columns."""
     x = scorer.encode(columns)
-    contributions = scorer.readiness.contributions(x, threads)
-    readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
+    if explain:
+        contributions = scorer.readiness.contributions(x, threads)
+        readiness = 1.0 / (1.0 + np.exp(-contributions.sum(axis=1)))
+    else:
+        contributions = np.empty((len(x), 0))
+        readiness = scorer.readiness.proba(x)
     potential = scorer.potential.proba(x)
     routes = assign_routes(readiness, potential, hand_raise, thresholds)
     return Prediction(columns, readiness, potential, routes, contributions)

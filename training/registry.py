@@ -600,10 +600,14 @@ def list_versions(models_dir: Path) -> list[dict[str, str]]:
                     "test ROC AUC": tags.get("test_readiness_roc_auc", ""),
                     "test ECE": tags.get("test_readiness_ece", ""),
                     "data sha256": tags.get("data.sha256", ""),
-                    "suspect": {"true": "yes", "false": "no"}.get(tags.get("suspected_leakage", ""), ""),
+                    "suspect": SUSPECT_CELL.get(tags.get("suspected_leakage", ""), ""),
                 }
             )
     return rows
+
+
+SUSPECT_CELL = {"true": "yes", "false": "no"}
+"""`models list`'s suspect column by the version's suspected_leakage tag (blank without one)."""
 
 
 def compare_versions(
