@@ -8,8 +8,8 @@ SAMPLE := data/sample
 
 $(BIN)/leadready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	touch $@
 
 install: $(BIN)/leadready
