@@ -119,7 +119,7 @@ def serving(state: State) -> Versions:
     return {kind: None if m is None else m.loaded.version for kind, m in models.items()}
 
 
-def get_server(request: Request) -> ServerState:
+async def get_server(request: Request) -> ServerState:
     return request.app.state.server
 
 
