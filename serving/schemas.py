@@ -62,13 +62,15 @@ def unix_seconds(moment: datetime) -> int:
     return int(moment.timestamp())
 
 
-_BOUNDS = (datetime.fromtimestamp(EARLIEST, UTC), datetime.fromtimestamp(LATEST, UTC))
+_AWARE = (datetime.fromtimestamp(EARLIEST, UTC), datetime.fromtimestamp(LATEST, UTC))
+_NAIVE = tuple(bound.replace(tzinfo=None) for bound in _AWARE)
 
 
 def _in_range(moment: datetime) -> datetime:
-    """`moment` when it lies in DATE_RANGE (naive times taken as UTC), compared as datetimes:
-    a request holds up to 10,000 of them."""
-    if not _BOUNDS[0] <= (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) < _BOUNDS[1]:
+    """`moment` when it lies in DATE_RANGE (naive times taken as UTC), compared as datetimes,
+    naive with naive bounds: a request holds up to 10,000 of them."""
+    earliest, latest = _AWARE if moment.tzinfo else _NAIVE
+    if not earliest <= moment < latest:
         raise ValueError(f"expected {DATE_RANGE}")
     return moment
 
