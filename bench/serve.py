@@ -1,37 +1,65 @@
 """Benchmark of the scoring API against MLflow's generic model server, same champion, same run.
-One file on purpose (over our usual ~500 lines): it starts both servers, generates the load and
-measures both in one command, so anyone can reproduce the figures.
+One file on purpose (over our usual ~500 lines): it starts the servers, generates the load and
+measures them in one command, so anyone can reproduce the figures.
 
-    .venv/bin/python bench/serve.py --models-dir models [--workers 2] [--requests 2000]
-        [--seconds 20] [--concurrency 8] [--skip-mlflow]
+    .venv/bin/python bench/serve.py --models-dir models [--workers 1] [--requests 2000]
+        [--seconds 20] [--concurrency 8] [--throughput-requests 50000] [--batch-calls 20]
+        [--memory-requests 100000] [--memory-seconds 300] [--stage-repetitions 2000]
+        [--mlflow-workers 1] [--skip-mlflow]
 
-Starts two servers on free loopback ports, both on `models:/sales-readiness@champion` of
-`--models-dir` (its `mlflow.db` and `artifacts/`):
+All on `models:/sales-readiness@champion` of `--models-dir` (its `mlflow.db` and `artifacts/`).
 
-- `leadready serve` (`--workers` processes), sent raw leads with their events: it validates
-  the body, builds point-in-time features, scores readiness and potential, explains readiness
-  (reasons) and assembles the rep's context, as in production (with an API key, and the audit
-  log written to a temporary SQLite file, never to the models folder);
+First, in this process (no HTTP): one heavy request through the scoring code stage by stage,
+`--stage-repetitions` times, median microseconds per stage (JSON decode, reading and
+validation, arrays, features, model and contributions, reasons, context, the answer's other
+fields, the audit journal, JSON encode with json and with orjson), next to
+`Engine.score_requests` whole; the same for the batch of 1,000 leads below (a 200th of the
+passes, at least 3). The stages mirror `api.score` and `score_requests`; if their answers differ
+from its answers the script stops (1).
+
+Then servers on free loopback ports, one after the other (each started, measured and stopped
+before the next starts, so none competes with another for the cores):
+
+- `leadready serve --workers N` (`--workers`, default 1), sent raw leads with their events: it
+  validates the body, builds point-in-time features, scores readiness and potential, explains
+  readiness (reasons) and assembles the rep's context, as in production (with an API key, and
+  the audit log written to a temporary SQLite file; its journal goes to the models folder's
+  `audit-journal/`, and is removed when the server stops);
+- with `--workers` above 1, also `leadready serve --workers 1`, the per-worker reference of the
+  targets and of the scaling ratio;
 - `mlflow models serve --env-manager local` (`--mlflow-workers`, default 1), the generic
   server a team would use otherwise. It is sent one row of precomputed feature values (from
   the model's `input_example.json`) and answers only a probability, so it does less work per
   request than leadready.
 
-Then, over 127.0.0.1 only, with a keep-alive HTTP connection per client:
+Over 127.0.0.1 only, with a keep-alive HTTP connection per client:
 
 - latency at concurrency 1: ~50 warm-up requests, then up to `--requests` requests or
-  `--seconds` seconds; p50 (median) and p99 in ms. leadready is measured on a heavy lead
-  (60 activities and 15 touches over 90 days, the one the targets apply to) and on the small
+  `--seconds` seconds; p50 (median) and p99 in ms, and requests per second (requests over the
+  phase's elapsed time). leadready is measured on a heavy lead (60 activities and 15 touches
+  over 90 days, the one the targets apply to) and, on the `--workers` server, on the small
   example of the API docs (3 activities, 2 touches);
 - throughput at concurrency `--concurrency`: that many threads, each with its own connection,
-  for `--seconds` seconds or `--throughput-requests` requests in all; requests per second.
+  for `--seconds` seconds or `--throughput-requests` requests in all; requests per second;
+- on the `--workers` server only, its memory: each worker's resident set (VmRSS in /proc; with
+  several workers, the supervisor's children) once loaded, before the memory phase (after the
+  phases above, so every worker is warm) and after it: `--memory-requests` heavy requests at
+  concurrency `--concurrency` (at most `--memory-seconds`);
+- then `/v1/score/batch` with 1,000 varied leads (sized like the sample CRM's: median about 30
+  activities and 13 touches, a long tail), 2 warm-up calls, then up to `--batch-calls` calls
+  or `--seconds` seconds, one at a time; and the resident sets once more.
 
-Every response must be a 200 or it counts as an error. Targets (issue text): leadready p50 <=
-5 ms and p99 <= 20 ms at concurrency 1 on the heavy lead, with reasons; its throughput at
-concurrency 8 at least 5x MLflow's server. The script prints a table, the ratios and PASS/FAIL
-per target, and exits 0 whatever the targets say (it is a report); non-zero only when there is
-no registry in `--models-dir` (2) or a server could not be started (1). Client and servers
-share the machine's cores: run it on a quiet machine.
+Every response must be a 200 or it counts as an error. Targets (issue 13), on one leadready
+worker against one MLflow worker, heavy lead with reasons and context: p50 <= 2 ms and p99 <=
+5 ms at concurrency 1; throughput at concurrency 8 at least 30x MLflow's and at least its own
+at concurrency 1 (no collapse under concurrency); with N workers, throughput at concurrency 8
+at least 0.8 N times one worker's ("about twice" for 2); the batch of 1,000 leads in p50 <=
+100 ms; no worker's resident set grown by more than 20 MiB or 10%, whichever is larger, over
+the memory phase. The script prints the stage table, a table of the servers, each worker's
+memory and PASS/FAIL per target, and exits 0 whatever the targets say (it is a report);
+non-zero only when there is no registry in `--models-dir` (2), or a server could not be
+started or the stages no longer match `score_requests` (1). Client and servers share the
+machine's cores: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -52,34 +80,67 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from leadready.features.build import build_features
 from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
-from leadready.serving.audit import engine_for
-from leadready.serving.schemas import EXAMPLE_REQUEST
+from leadready.serving.api import _audit_and_count, read_request
+from leadready.serving.audit import AuditLog, journal_dir
+from leadready.serving.engine import Engine, _arrays, _context, unknown_custom
+from leadready.serving.middleware import Metrics
+from leadready.serving.predict import predict
+from leadready.serving.schemas import EXAMPLE_REQUEST, BatchRequest, unix_seconds
+from leadready.serving.store import load_champion
+
+try:
+    import orjson
+except ImportError:  # optional: the stage table then shows json alone
+    orjson = None
 
 HOST = "127.0.0.1"
 MODEL_URI = "models:/sales-readiness@champion"
 WARMUP = 50
+BATCH_WARMUP = 2
+BATCH_LEADS = 1000
 START_TIMEOUT = 180.0
 STOP_TIMEOUT = 15.0
-REQUEST_TIMEOUT = 30.0
-TARGET_P50_MS = 5.0
-TARGET_P99_MS = 20.0
-TARGET_THROUGHPUT_RATIO = 5.0
+REQUEST_TIMEOUT = 60.0
+TARGET_P50_MS = 2.0
+TARGET_P99_MS = 5.0
+TARGET_THROUGHPUT_RATIO = 30.0
+TARGET_SCALING_PER_WORKER = 0.8
+"""N workers at concurrency 8 should serve at least 0.8 N times one worker (1.6x for 2)."""
+TARGET_BATCH_P50_MS = 100.0
+MEMORY_TOLERANCE_MIB = 20.0
+MEMORY_TOLERANCE_SHARE = 0.10
+"""A worker's resident set may grow by the larger of these over the memory phase."""
+
+
+def say(text: str) -> None:
+    print(text, flush=True)
 
 
 # --- payloads ---------------------------------------------------------------------------------
 
 
 def heavy_request(
-    n_activities: int = 60, n_touches: int = 15, days: int = 90, seed: int = 7
+    n_activities: int = 60,
+    n_touches: int = 15,
+    days: int = 90,
+    seed: int = 7,
+    lead_id: str = "L-BENCH-HEAVY",
+    hand_raise: bool = True,
 ) -> dict[str, Any]:
     """A realistic busy lead: `n_activities` activities and `n_touches` touches spread over the
-    `days` before `as_of`, mostly email and web engagement, with one demo request."""
+    `days` before `as_of`, mostly email and web engagement; with `hand_raise`, one of the
+    activities is a demo request 3 days before."""
     rng = random.Random(seed)
     as_of = datetime(2026, 6, 12, tzinfo=UTC)
     weights = {
@@ -103,11 +164,12 @@ def heavy_request(
 
     activities = [
         {"occurred_at": moment(), "type": rng.choices(kinds, [weights[k] for k in kinds])[0]}
-        for _ in range(n_activities - 1)
+        for _ in range(n_activities - hand_raise)
     ]
-    activities.append(
-        {"occurred_at": (as_of - timedelta(days=3)).isoformat(), "type": "demo_request"}
-    )
+    if hand_raise:
+        activities.append(
+            {"occurred_at": (as_of - timedelta(days=3)).isoformat(), "type": "demo_request"}
+        )
     touches = [
         {
             "occurred_at": moment(),
@@ -119,10 +181,34 @@ def heavy_request(
     ]
     lead = {
         **EXAMPLE_REQUEST["lead"],
-        "lead_id": "L-BENCH-HEAVY",
+        "lead_id": lead_id,
         "created_at": (as_of - timedelta(days=days + 30)).isoformat(),
     }
     return {"lead": lead, "activities": activities, "touches": touches, "as_of": as_of.isoformat()}
+
+
+def batch_request(n: int = BATCH_LEADS, seed: int = 11) -> dict[str, Any]:
+    """A `/v1/score/batch` body of `n` varied leads, sized like the sample CRM's (median about
+    30 activities and 13 touches, a long tail; a few MiB for 1,000), one in five with a recent
+    demo request."""
+    rng = random.Random(seed)
+
+    def size(median: float, low: int, high: int) -> int:
+        return min(high, max(low, round(rng.lognormvariate(math.log(median), 0.8))))
+
+    return {
+        "leads": [
+            heavy_request(
+                n_activities=size(30, 1, 500),
+                n_touches=size(13, 0, 200),
+                days=rng.randint(30, 365),
+                seed=rng.randrange(2**32),
+                lead_id=f"L-BENCH-{i:04d}",
+                hand_raise=rng.random() < 0.2,
+            )
+            for i in range(n)
+        ]
+    }
 
 
 def mlflow_request(models_dir: Path) -> dict[str, Any]:
@@ -141,6 +227,159 @@ def mlflow_request(models_dir: Path) -> dict[str, Any]:
 
 def _is_nan(value: object) -> bool:
     return isinstance(value, float) and math.isnan(value)
+
+
+# --- stages, in process -----------------------------------------------------------------------
+
+
+class Laps:
+    """Nanoseconds per named stage, each lap measured from the previous one."""
+
+    def __init__(self) -> None:
+        self.samples: dict[str, list[int]] = {}
+        self.last = 0
+
+    def start(self) -> None:
+        self.last = time.perf_counter_ns()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter_ns()
+        self.samples.setdefault(name, []).append(now - self.last)
+        self.last = now
+
+
+class StagesDiverged(Exception):
+    """The staged path no longer gives `Engine.score_requests`' answers."""
+
+
+def staged(engine: Engine, raw: bytes, laps: Laps, audit: AuditLog, metrics: Metrics) -> None:
+    """One body (a /v1/score request, or a /v1/score/batch one when it has "leads") through
+    the scoring code as `api.score` (`api.score_batch`) and `Engine.score_requests` run it, a
+    lap per stage; StagesDiverged unless the answers are `score_requests`'."""
+    now = datetime.now(UTC)
+    laps.start()
+    body = json.loads(raw)
+    laps.lap("JSON decode of the body (json.loads)")
+    items = BatchRequest.model_validate(body).leads if "leads" in body else [body]
+    requests, applied = zip(*(read_request(item, engine) for item in items), strict=True)
+    laps.lap("read and validate (api.read_request)")
+    times = [
+        (
+            [unix_seconds(a.occurred_at) for a in r.activities],
+            [unix_seconds(t.occurred_at) for t in r.touches],
+        )
+        for r in requests
+    ]
+    leads, activities, touches, as_of = _arrays(list(requests), times, now, engine.info.custom)
+    laps.lap("event times and arrays (engine._arrays)")
+    columns = build_features(leads, activities, touches, np.arange(len(requests)), as_of)
+    laps.lap("features (build_features)")
+    prediction = predict(
+        engine.scorer, columns, columns["hand_raise_7d"], engine.thresholds, 1, True
+    )
+    laps.lap("model and contributions (predict)")
+    explained = [engine.explain(prediction, i) for i in range(len(requests))]
+    laps.lap("route reason and reasons (engine.explain)")
+    contexts = [_context(r, times[i], int(as_of[i])) for i, r in enumerate(requests)]
+    laps.lap("context (engine._context)")
+    answers = [
+        {
+            "lead_id": r.lead.lead_id,
+            **explained[i],
+            "context": contexts[i],
+            "model": engine.model_ref,
+            "as_of": datetime.fromtimestamp(int(as_of[i]), UTC).isoformat(),
+            "scored_at": now.isoformat(),
+            "request_id": uuid.uuid4().hex,
+            "warnings": unknown_custom(r.lead, engine.info.custom),
+            "schema_applied": applied[i],
+        }
+        for i, r in enumerate(requests)
+    ]
+    laps.lap("the answer's other fields")
+    _audit_and_count(answers, audit, metrics)
+    laps.lap("audit journal and metrics (api._audit_and_count)")
+    out = {"results": answers} if "leads" in body else answers[0]
+    # As Starlette's JSONResponse renders it.
+    json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    laps.lap("JSON encode of the answer (json.dumps)")
+    if orjson is not None:
+        orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
+        laps.lap("  instead: orjson.dumps")
+    whole = engine.score_requests(list(requests), now, list(applied))
+    laps.lap("total: engine.score_requests")
+    for answer, theirs in zip(answers, whole, strict=True):
+        check_same(answer, theirs)
+
+
+def check_same(answer: dict, whole: dict) -> None:
+    """StagesDiverged unless the staged answer is `score_requests`' (bar the request id)."""
+    mine = {k: v for k, v in answer.items() if k != "request_id"}
+    theirs = {k: v for k, v in whole.items() if k != "request_id"}
+    if mine != theirs:
+        differ = sorted(k for k in mine.keys() | theirs.keys() if mine.get(k) != theirs.get(k))
+        raise StagesDiverged(
+            f"the stages' answer differs from Engine.score_requests' in {differ}: update "
+            "staged() in bench/serve.py to mirror serving/engine.py and serving/api.py"
+        )
+
+
+Stages = dict[str, float]
+"""Median microseconds by stage name."""
+
+
+def stage_breakdown(models_dir: Path, repetitions: int, folder: Path) -> tuple[Stages, Stages, int]:
+    """The stages of one heavy request over `repetitions` passes (after 20 warm-up ones), and
+    of the 1,000-lead batch over a 200th of them (at least 3, after one); how many that is."""
+    began = time.perf_counter()
+    engine = Engine(load_champion(models_dir))
+    say(f"  champion loaded (load_champion, Engine) in {time.perf_counter() - began:.2f} s")
+    metrics = Metrics()
+    audit = AuditLog(f"sqlite:///{folder / 'stages.db'}", folder / "journal", metrics)
+    batch_passes = max(3, repetitions // 200)
+    found = []
+    try:
+        for body, passes, warmup in (
+            (heavy_request(), repetitions, 20),
+            (batch_request(), batch_passes, 1),
+        ):
+            raw = json.dumps(body).encode()
+            laps = Laps()
+            for n in range(warmup + passes):
+                staged(engine, raw, laps if n >= warmup else Laps(), audit, metrics)
+            found.append({k: statistics.median(ns) / 1000 for k, ns in laps.samples.items()})
+    finally:
+        audit.close()
+    return found[0], found[1], batch_passes
+
+
+def stages_sum(stages: Stages) -> float:
+    """The request's stages added up (json's encoding, not orjson's; not the total)."""
+    return sum(v for k, v in stages.items() if not k.startswith(("  ", "total")))
+
+
+def print_stages(heavy: Stages, batch: Stages, repetitions: int, batch_passes: int) -> None:
+    width = max(map(len, heavy))
+    print(
+        f"\nIn process (no HTTP), medians: one heavy lead ({repetitions:,} passes) and a batch "
+        f"of {BATCH_LEADS:,}\nleads ({batch_passes} passes)."
+    )
+    print(f"  {'stage'.ljust(width)}  {'heavy, us':>9}  {'share':>6}  {'batch, ms':>9}  share")
+    for name in heavy:
+        shares = [
+            f"{stages[name] / stages_sum(stages):6.1%}"
+            if not name.startswith(("  ", "total"))
+            else ""
+            for stages in (heavy, batch)
+        ]
+        print(
+            f"  {name.ljust(width)}  {heavy[name]:9,.1f}  {shares[0]:>6}  "
+            f"{batch[name] / 1000:9,.1f}  {shares[1]}"
+        )
+    print(
+        f"  {'sum of the stages'.ljust(width)}  {stages_sum(heavy):9,.1f}  {'':6}  "
+        f"{stages_sum(batch) / 1000:9,.1f}"
+    )
 
 
 # --- servers ----------------------------------------------------------------------------------
@@ -171,6 +410,9 @@ class Server:
     port: int
     ready_paths: tuple[str, ...]
     log_path: Path
+    workers: int = 1
+    journal: Path | None = None
+    """leadready's audit journal folder, removed when it is left empty."""
     proc: subprocess.Popen | None = None
     log_file: Any = None
 
@@ -221,20 +463,36 @@ class Server:
                 return
             before = after
 
+    def group(self) -> list[list[str]]:
+        """The /proc/PID/stat fields (after the command name) of every process in the server's
+        process group (Linux); empty elsewhere."""
+        if self.proc is None or not Path("/proc/self/stat").exists():
+            return []
+        found = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                fields = [stat.parent.name, *stat.read_text().rsplit(")", 1)[1].split()]
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == self.proc.pid:  # pgrp
+                found.append(fields)
+        return found
+
     def cpu_seconds(self) -> float | None:
         """CPU time of every process in the server's process group (Linux /proc), or None."""
         if self.proc is None or not Path("/proc/self/stat").exists():
             return None
         tick = os.sysconf("SC_CLK_TCK")
-        total = 0.0
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                fields = stat.read_text().rsplit(")", 1)[1].split()
-            except (OSError, IndexError):
-                continue
-            if int(fields[2]) == self.proc.pid:  # pgrp
-                total += (int(fields[11]) + int(fields[12])) / tick  # utime + stime
-        return total
+        return sum((int(f[12]) + int(f[13])) / tick for f in self.group())  # utime + stime
+
+    def worker_pids(self) -> list[int]:
+        """The processes that answer requests: the server itself with one worker; with several,
+        the supervisor's children that multiprocessing spawned (not its resource tracker)."""
+        assert self.proc is not None
+        if self.workers == 1:
+            return [self.proc.pid]
+        children = [int(f[0]) for f in self.group() if int(f[2]) == self.proc.pid]  # ppid
+        return sorted(pid for pid in children if b"spawn_main" in _cmdline(pid))
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -258,6 +516,27 @@ class Server:
         if self.log_file is not None:
             self.log_file.close()
             self.log_file = None
+        if self.journal is not None:
+            with contextlib.suppress(OSError):  # not empty: rows the server could not ship
+                self.journal.rmdir()
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def rss_mib(pid: int) -> float | None:
+    """The process's resident set size (VmRSS of /proc/PID/status) in MiB, or None."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024  # kB
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
 
 
 def _signal_group(proc: subprocess.Popen, sig: int) -> None:
@@ -271,13 +550,74 @@ def server_env(bin_dir: Path, models_dir: Path, extra: dict[str, str]) -> dict[s
         {
             "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
             "OMP_NUM_THREADS": "1",
-            # Both servers read the same registry, whatever the caller's environment says.
+            # Every server reads the same registry, whatever the caller's environment says.
             "MLFLOW_TRACKING_URI": tracking_uri(models_dir),
             "PYTHONUNBUFFERED": "1",
         }
     )
     env.update(extra)
     return env
+
+
+def leadready_server(bin_dir: Path, models_dir: Path, workers: int, key: str, tmp: Path) -> Server:
+    port = free_port()
+    name = f"leadready x{workers}"
+    audit_url = f"sqlite:///{tmp / f'audit-{workers}.db'}"
+    return Server(
+        name,
+        [
+            str(bin_dir / "leadready"),
+            "serve",
+            "--host",
+            HOST,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--models-dir",
+            str(models_dir),
+        ],
+        server_env(
+            bin_dir,
+            models_dir,
+            {
+                "LEADREADY_API_KEYS": key,
+                "LEADREADY_AUDIT_URL": audit_url,
+            },
+        ),
+        port,
+        ("/readyz",),
+        tmp / f"leadready-{workers}.log",
+        workers,
+        journal_dir(models_dir, audit_url),
+    )
+
+
+def mlflow_server(bin_dir: Path, models_dir: Path, workers: int, tmp: Path) -> Server:
+    port = free_port()
+    return Server(
+        "mlflow",
+        [
+            str(bin_dir / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            MODEL_URI,
+            "--env-manager",
+            "local",
+            "-p",
+            str(port),
+            "-h",
+            HOST,
+            "--workers",
+            str(workers),
+        ],
+        server_env(bin_dir, models_dir, {}),
+        port,
+        ("/ping", "/health"),
+        tmp / "mlflow.log",
+        workers,
+    )
 
 
 # --- load -------------------------------------------------------------------------------------
@@ -366,11 +706,12 @@ def check_first(target: Target) -> str | None:
     return None
 
 
-def latency(target: Target, requests: int, seconds: float) -> Result:
-    """Concurrency 1: warm up, then up to `requests` requests or `seconds`, one at a time."""
+def latency(target: Target, requests: int, seconds: float, warmup: int = WARMUP) -> Result:
+    """Concurrency 1: `warmup` requests, then up to `requests` requests or `seconds`, one at a
+    time."""
     client = Client(target)
     result = Result()
-    for _ in range(WARMUP):
+    for _ in range(warmup):
         client.send()
     started = time.perf_counter()
     deadline = started + seconds
@@ -450,7 +791,38 @@ def throughput(target: Target, concurrency: int, seconds: float, max_requests: i
     return result
 
 
-# --- report -----------------------------------------------------------------------------------
+# --- measurements -----------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the table: a server and a request, measured at concurrency 1 and/or N."""
+
+    server: str
+    request: str
+    lat: Result | None = None
+    tput: Result | None = None
+
+    @property
+    def errors(self) -> int:
+        return sum(r.errors for r in (self.lat, self.tput) if r)
+
+
+@dataclass
+class Report:
+    stages: Stages
+    """The heavy lead's, in process."""
+    batch_stages: Stages
+    rows: dict[str, Row] = field(default_factory=dict)
+    """By key: heavy, example, batch, memory (the --workers server), single (its 1-worker
+    reference, with --workers above 1), mlflow."""
+    memory: dict[str, dict[int, float | None]] = field(default_factory=dict)
+    """Each --workers worker's resident set in MiB: loaded, before and after (the memory
+    phase), and after the batch calls."""
+
+    def per_worker(self) -> Row:
+        """The heavy lead on one leadready worker, which the targets compare with MLflow."""
+        return self.rows.get("single") or self.rows["heavy"]
 
 
 def leadready_check(body: dict) -> str | None:
@@ -462,6 +834,16 @@ def leadready_check(body: dict) -> str | None:
     return None
 
 
+def batch_check(n: int) -> Any:
+    def check(body: dict) -> str | None:
+        results = body.get("results", [])
+        if len(results) != n or not all("readiness" in r for r in results):
+            return f"batch answer lacks scores: {str(body)[:200]}"
+        return None
+
+    return check
+
+
 def mlflow_check(body: dict) -> str | None:
     predictions = body.get("predictions")
     if not predictions or len(predictions[0]) != 2:
@@ -469,7 +851,129 @@ def mlflow_check(body: dict) -> str | None:
     return None
 
 
-def fmt(value: float, digits: int = 2) -> str:
+def checked(server: Server, target: Target) -> Target:
+    """`target`, tied to its server and with its first answer checked (a warning if not)."""
+    target.alive = server.alive
+    problem = check_first(target)
+    if problem:
+        print(f"warning: {server.name} ({target.path}): {problem}", file=sys.stderr)
+    return target
+
+
+def leadready_target(server: Server, key: str, path: str, body: dict, check: Any) -> Target:
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {key}"}
+    return checked(server, Target(server.port, path, json.dumps(body).encode(), headers, check))
+
+
+def events(body: dict) -> str:
+    return f"{len(body['activities'])} act + {len(body['touches'])} touches"
+
+
+def rss(server: Server) -> dict[int, float | None]:
+    return {pid: rss_mib(pid) for pid in server.worker_pids()}
+
+
+def measure_heavy(
+    server: Server, args: argparse.Namespace, key: str, report: Report, name: str
+) -> Target:
+    """The heavy lead at concurrency 1 and N, as `report.rows[name]`; its target."""
+    body = heavy_request()
+    target = leadready_target(server, key, "/v1/score", body, leadready_check)
+    row = report.rows[name] = Row(server.name, f"heavy lead, {events(body)}")
+    say(f"Latency @1: {server.name}, {row.request} ...")
+    row.lat = latency(target, args.requests, args.seconds)
+    say(f"Throughput @{args.concurrency}: {server.name}, heavy lead ...")
+    row.tput = throughput(target, args.concurrency, args.seconds, args.throughput_requests)
+    return target
+
+
+def measure_main(server: Server, args: argparse.Namespace, key: str, report: Report) -> None:
+    """The --workers server: the heavy lead, the API docs example, memory, then the batch."""
+    report.memory["loaded"] = rss(server)
+    heavy = measure_heavy(server, args, key, report, "heavy")
+    example = leadready_target(server, key, "/v1/score", EXAMPLE_REQUEST, leadready_check)
+    rows = report.rows
+    rows["example"] = Row(server.name, f"API docs example, {events(EXAMPLE_REQUEST)}")
+    say(f"Latency @1: {server.name}, {rows['example'].request} ...")
+    rows["example"].lat = latency(example, args.requests, args.seconds)
+    report.memory["before"] = rss(server)
+    say(f"Memory: {args.memory_requests:,} heavy requests @{args.concurrency} ...")
+    rows["memory"] = Row(server.name, f"heavy lead, memory phase ({args.memory_requests:,})")
+    rows["memory"].tput = throughput(
+        heavy, args.concurrency, args.memory_seconds, args.memory_requests
+    )
+    report.memory["after"] = rss(server)
+    # Its first call comes after the memory readings: a batch's arrays raise the resident set.
+    batch_body = batch_request()
+    batch = leadready_target(
+        server, key, "/v1/score/batch", batch_body, batch_check(len(batch_body["leads"]))
+    )
+    mib = len(batch.body) / 2**20
+    rows["batch"] = Row(server.name, f"batch of {len(batch_body['leads']):,} leads, {mib:.1f} MiB")
+    say(f"Latency @1: {server.name}, {rows['batch'].request} ...")
+    rows["batch"].lat = latency(batch, args.batch_calls, args.seconds, BATCH_WARMUP)
+    report.memory["batch"] = rss(server)
+
+
+def measure_single(server: Server, args: argparse.Namespace, key: str, report: Report) -> None:
+    """The 1-worker reference: the heavy lead at concurrency 1 and N."""
+    measure_heavy(server, args, key, report, "single")
+
+
+def measure_mlflow(server: Server, args: argparse.Namespace, key: str, report: Report) -> None:
+    body = mlflow_request(args.models_dir)
+    n = len(body["dataframe_split"]["columns"])
+    target = checked(
+        server,
+        Target(
+            server.port,
+            "/invocations",
+            json.dumps(body).encode(),
+            {"Content-Type": "application/json"},
+            mlflow_check,
+        ),
+    )
+    row = report.rows["mlflow"] = Row(server.name, f"1 row of {n} precomputed features")
+    say(f"Latency @1: {server.name}, {row.request} ...")
+    row.lat = latency(target, args.requests, args.seconds)
+    say(f"Throughput @{args.concurrency}: {server.name}, {row.request} ...")
+    row.tput = throughput(target, args.concurrency, args.seconds, args.throughput_requests)
+
+
+def started(server: Server) -> bool:
+    say(f"Starting {server.name} on {HOST}:{server.port} ...")
+    began = time.monotonic()
+    server.start()
+    try:
+        server.wait_ready(START_TIMEOUT)
+    except RuntimeError as exc:
+        print(f"error: {exc}; its log ends with:\n{server.log_tail()}", file=sys.stderr)
+        return False
+    server.wait_idle(START_TIMEOUT)
+    say(f"  {server.name} ready after {time.monotonic() - began:.1f} s")
+    return True
+
+
+def warn_if_failed(server: Server, rows: list[Row]) -> None:
+    errors = sum(r.errors for r in rows)
+    if not server.alive():
+        print(
+            f"warning: {server.name} exited during the run; its log ends with:\n"
+            f"{server.log_tail()}",
+            file=sys.stderr,
+        )
+    elif errors:
+        print(
+            f"warning: {errors} failed requests to {server.name}; its log ends with:\n"
+            f"{server.log_tail(15)}",
+            file=sys.stderr,
+        )
+
+
+# --- report -----------------------------------------------------------------------------------
+
+
+def fmt(value: float | None, digits: int = 2) -> str:
     return "-" if value is None or math.isnan(value) else f"{value:,.{digits}f}"
 
 
@@ -477,109 +981,173 @@ def verdict(ok: bool | None) -> str:
     return "n/a " if ok is None else ("PASS" if ok else "FAIL")
 
 
-def print_report(rows: list[dict], args: argparse.Namespace) -> None:
-    headers = (
-        "server",
-        "request",
-        "p50 ms",
-        "p99 ms",
-        f"req/s @{args.concurrency}",
-        f"p50 ms @{args.concurrency}",
-        "errors",
-    )
-    table = [headers] + [
+def ratio(a: float, b: float) -> float:
+    return a / b if b and not math.isnan(b) else math.nan
+
+
+def print_table(report: Report, args: argparse.Namespace) -> None:
+    c = args.concurrency
+    headers = ("server", "request", "p50 ms", "p99 ms", "req/s @1", f"req/s @{c}", f"p50 ms @{c}")
+    table = [(*headers, "errors")] + [
         (
-            r["server"],
-            r["request"],
-            fmt(r["lat"].p(50)) if r["lat"] else "-",
-            fmt(r["lat"].p(99)) if r["lat"] else "-",
-            fmt(r["tput"].rate, 0) if r["tput"] else "-",
-            fmt(r["tput"].p(50)) if r["tput"] else "-",
-            str((r["lat"].errors if r["lat"] else 0) + (r["tput"].errors if r["tput"] else 0)),
+            r.server,
+            r.request,
+            fmt(r.lat.p(50)) if r.lat else "-",
+            fmt(r.lat.p(99)) if r.lat else "-",
+            fmt(r.lat.rate, 0) if r.lat else "-",
+            fmt(r.tput.rate, 0) if r.tput else "-",
+            fmt(r.tput.p(50)) if r.tput else "-",
+            str(r.errors),
         )
-        for r in rows
+        for r in report.rows.values()
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
     print()
     for n, row in enumerate(table):
-        print(
-            "  ".join(
-                c.ljust(w) if i < 2 else c.rjust(w)
-                for i, (c, w) in enumerate(zip(row, widths, strict=True))
-            )
-        )
+        cells = zip(row, widths, strict=True)
+        print("  ".join(c.ljust(w) if i < 2 else c.rjust(w) for i, (c, w) in enumerate(cells)))
         if n == 0:
             print("  ".join("-" * w for w in widths))
     print()
-    for r in rows:
-        for phase in ("lat", "tput"):
-            res = r[phase]
+    for r in report.rows.values():
+        for phase, res in (("@1", r.lat), (f"@{c}", r.tput)):
             if res and res.errors:
-                print(
-                    f"  {r['server']}, {r['request']} ({phase}): {res.errors} errors, "
-                    f"first: {res.first_error}"
-                )
-    heavy = next(r for r in rows if r["key"] == "heavy")
-    ml = next((r for r in rows if r["key"] == "mlflow"), None)
+                print(f"  {r.server}, {r.request} ({phase}): {res.errors} errors, first: ")
+                print(f"    {res.first_error}")
+
+
+def print_notes(report: Report, args: argparse.Namespace) -> None:
+    ml = report.rows.get("mlflow")
     print("Notes: leadready gets raw leads and does validation, features, scoring, reasons and")
     print(
         "context per request"
         + (
             "."
             if ml is None
-            else "; MLflow gets one row of precomputed "
-            "features and returns only a\nprobability, so it does less "
-            "work per request."
+            else "; MLflow gets one row of precomputed features and returns only a\n"
+            "probability, so it does less work per request."
         )
     )
     print(
-        f"Latency: up to {args.requests} requests or {args.seconds:g} s at concurrency 1, after "
-        f"{WARMUP} warm-up requests."
+        f"@1: up to {args.requests} requests or {args.seconds:g} s, after {WARMUP} warm-up "
+        f"requests (the batch: {args.batch_calls} calls,\nafter {BATCH_WARMUP}); req/s @1 is "
+        "requests over the phase's time."
     )
     print(
-        f"Throughput: {args.concurrency} keep-alive connections for {args.seconds:g} s (at most "
-        f"{args.throughput_requests} requests); leadready on the heavy lead."
+        f"@{args.concurrency}: {args.concurrency} keep-alive connections for {args.seconds:g} s "
+        f"(at most {args.throughput_requests:,} requests);\nthe memory phase: "
+        f"{args.memory_requests:,} requests (at most {args.memory_seconds:g} s)."
     )
     print(
-        f"Load average before the servers started: {fmt(args.load_before)}"
+        f"Load average before the run: {fmt(args.load_before)}"
         + (" (other processes were busy: numbers are skewed)" if args.busy else "")
         + "."
     )
     print(
-        f"leadready workers: {args.workers}; "
-        + ("" if ml is None else f"MLflow workers: {args.mlflow_workers}; ")
-        + f"CPU cores: {os.cpu_count()} (shared with this client)."
+        f"leadready workers: {args.workers}"
+        + (" (and then 1)" if args.workers > 1 else "")
+        + ("" if ml is None else f"; MLflow workers: {args.mlflow_workers}")
+        + f"; CPU cores: {os.cpu_count()} (shared with this client)."
     )
-    print()
-    p50, p99 = heavy["lat"].p(50), heavy["lat"].p(99)
-    ratio_tput = ratio_p50 = math.nan
-    if ml is not None:
-        ratio_tput = heavy["tput"].rate / ml["tput"].rate if ml["tput"].rate else math.nan
-        ratio_p50 = ml["lat"].p(50) / p50 if p50 else math.nan
+    print("In process (the stages' sum) and p50 over HTTP; the rest goes to HTTP, the framework")
+    print("(FastAPI, uvicorn, middleware) and this client:")
+    for what, stages, row in (
+        ("the heavy lead, 1 worker", report.stages, report.per_worker()),
+        ("the batch", report.batch_stages, report.rows["batch"]),
+    ):
+        ms = stages_sum(stages) / 1000
+        http = row.lat.p(50) if row.lat else math.nan
         print(
-            f"Ratios: throughput leadready/mlflow = {fmt(ratio_tput)}x; "
-            f"p50 mlflow/leadready = {fmt(ratio_p50)}x"
+            f"  {what}: {fmt(ms)} ms in process, {fmt(http)} ms over HTTP, {fmt(http - ms)} ms rest"
         )
-    else:
-        print("Ratios: n/a (--skip-mlflow)")
-    tput_ok = None if math.isnan(ratio_tput) else ratio_tput >= TARGET_THROUGHPUT_RATIO
-    print(
-        f"{verdict(p50 <= TARGET_P50_MS)}  p50 @1 (heavy lead) {fmt(p50)} ms <= "
-        f"{TARGET_P50_MS:g} ms"
+
+
+def memory_ok(report: Report) -> tuple[bool | None, list[str]]:
+    """Whether no worker's resident set grew by more than the tolerance over the memory phase;
+    a table of each one's: loaded, before and after the memory phase, after the batch."""
+    loaded, before, after, batch = (
+        report.memory.get(k, {}) for k in ("loaded", "before", "after", "batch")
     )
-    print(
-        f"{verdict(p99 <= TARGET_P99_MS)}  p99 @1 (heavy lead) {fmt(p99)} ms <= "
-        f"{TARGET_P99_MS:g} ms"
-    )
-    print(
-        f"{verdict(tput_ok)}  throughput @{args.concurrency} leadready/mlflow "
-        f"{fmt(ratio_tput)}x >= {TARGET_THROUGHPUT_RATIO:g}x"
-        + (" (not measured: --skip-mlflow)" if ml is None else "")
-    )
-    errors = sum(
-        (r["lat"].errors if r["lat"] else 0) + (r["tput"].errors if r["tput"] else 0) for r in rows
-    )
-    print(f"{verdict(errors == 0)}  no errors ({errors} non-200 or failed requests)")
+    if not before or any(v is None for v in before.values()):
+        return None, ["  (resident sets unreadable: no /proc)"]
+    ok = set(before) == set(after)
+    lines = [] if ok else [f"  worker processes changed: {sorted(before)} -> {sorted(after)}"]
+    lines.append("  worker  loaded  before   after    grew  allowed  after the batch")
+    for pid, mib in before.items():
+        end = after.get(pid)
+        assert mib is not None
+        grew = math.nan if end is None else end - mib
+        allowed = max(MEMORY_TOLERANCE_MIB, MEMORY_TOLERANCE_SHARE * mib)
+        ok = ok and not math.isnan(grew) and grew <= allowed
+        cells = (loaded.get(pid), mib, end, grew, allowed)
+        lines.append(
+            f"  {pid:>6}  "
+            + "  ".join(fmt(v, 1).rjust(w) for v, w in zip(cells, (6, 6, 6, 6, 7), strict=True))
+            + f"  {fmt(batch.get(pid), 1):>15}"
+        )
+    return ok, lines
+
+
+def verdicts(report: Report, args: argparse.Namespace) -> list[tuple[bool | None, str]]:
+    rows, c = report.rows, args.concurrency
+    one = report.per_worker()
+    assert one.lat is not None and one.tput is not None
+    p50, p99 = one.lat.p(50), one.lat.p(99)
+    ml = rows.get("mlflow")
+    vs_ml = ratio(one.tput.rate, ml.tput.rate) if ml and ml.tput else math.nan
+    scaling = ratio(rows["heavy"].tput.rate, one.tput.rate) if "single" in rows else math.nan
+    least = TARGET_SCALING_PER_WORKER * args.workers
+    batch = rows["batch"].lat.p(50) if rows["batch"].lat else math.nan
+    memory, _ = memory_ok(report)
+    errors = sum(r.errors for r in rows.values())
+    return [
+        (p50 <= TARGET_P50_MS, f"p50 @1, heavy lead, 1 worker: {fmt(p50)} ms <= {TARGET_P50_MS:g}"),
+        (p99 <= TARGET_P99_MS, f"p99 @1, heavy lead, 1 worker: {fmt(p99)} ms <= {TARGET_P99_MS:g}"),
+        (
+            None if math.isnan(vs_ml) else vs_ml >= TARGET_THROUGHPUT_RATIO,
+            f"throughput @{c}, 1 worker, leadready/mlflow: "
+            + (
+                "not measured (--skip-mlflow)"
+                if ml is None
+                else f"{fmt(vs_ml)}x >= {TARGET_THROUGHPUT_RATIO:g}x"
+            ),
+        ),
+        (
+            one.tput.rate >= one.lat.rate,
+            f"no collapse, 1 worker: {fmt(one.tput.rate, 0)} req/s @{c} >= "
+            f"{fmt(one.lat.rate, 0)} req/s @1",
+        ),
+        (
+            None if math.isnan(scaling) else scaling >= least,
+            f"scaling @{c}: not measured (--workers 1)"
+            if args.workers == 1
+            else f"scaling @{c}: {args.workers} workers / 1 worker {fmt(scaling)}x >= "
+            f"{least:g}x ({TARGET_SCALING_PER_WORKER:g} x workers)",
+        ),
+        (
+            batch <= TARGET_BATCH_P50_MS,
+            f"batch of {BATCH_LEADS:,} leads: p50 {fmt(batch, 1)} ms <= {TARGET_BATCH_P50_MS:g}",
+        ),
+        (
+            memory,
+            f"memory: no worker grew by more than {MEMORY_TOLERANCE_MIB:g} MiB or "
+            f"{MEMORY_TOLERANCE_SHARE:.0%} over {rows['memory'].tput.ok:,} requests"
+            if rows["memory"].tput
+            else "memory: not measured",
+        ),
+        (errors == 0, f"no errors ({errors} non-200 or failed requests)"),
+    ]
+
+
+def print_report(report: Report, args: argparse.Namespace) -> None:
+    print_table(report, args)
+    print_notes(report, args)
+    _, lines = memory_ok(report)
+    print(f"\nResident set (VmRSS, MiB) of each leadready worker ({args.workers}):")
+    print("\n".join(lines))
+    print()
+    for ok, text in verdicts(report, args):
+        print(f"{verdict(ok)}  {text}")
 
 
 # --- main -------------------------------------------------------------------------------------
@@ -599,13 +1167,13 @@ def parse_args() -> argparse.Namespace:
         "--requests",
         type=int,
         default=2000,
-        help="Latency requests per server at concurrency 1 (after warm-up).",
+        help="Latency requests per server and request at concurrency 1 (after warm-up).",
     )
     parser.add_argument(
         "--seconds",
         type=float,
         default=20.0,
-        help="Time bound of each phase (latency, throughput) per server.",
+        help="Time bound of each phase (latency, throughput, batch) per server.",
     )
     parser.add_argument(
         "--concurrency", type=int, default=8, help="Client connections in the throughput phase."
@@ -616,7 +1184,31 @@ def parse_args() -> argparse.Namespace:
         default=50_000,
         help="Most requests per server in the throughput phase.",
     )
-    parser.add_argument("--workers", type=int, default=2, help="leadready worker processes.")
+    parser.add_argument(
+        "--batch-calls", type=int, default=20, help="Timed /v1/score/batch calls (1,000 leads)."
+    )
+    parser.add_argument(
+        "--memory-requests",
+        type=int,
+        default=100_000,
+        help="Heavy requests between the two memory readings (at --concurrency).",
+    )
+    parser.add_argument(
+        "--memory-seconds", type=float, default=300.0, help="Time bound of the memory phase."
+    )
+    parser.add_argument(
+        "--stage-repetitions",
+        type=int,
+        default=2000,
+        help="Passes of the in-process stage breakdown of the heavy lead (of the batch: a "
+        "200th of it, at least 3).",
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="leadready worker processes (above 1, a 1-worker server is measured too).",
+    )
     parser.add_argument(
         "--mlflow-workers", type=int, default=1, help="Worker processes of `mlflow models serve`."
     )
@@ -629,6 +1221,10 @@ def parse_args() -> argparse.Namespace:
         "seconds",
         "concurrency",
         "throughput_requests",
+        "batch_calls",
+        "memory_requests",
+        "memory_seconds",
+        "stage_repetitions",
         "workers",
         "mlflow_workers",
     ):
@@ -637,9 +1233,25 @@ def parse_args() -> argparse.Namespace:
     return args
 
 
+Measure = Callable[[Server, argparse.Namespace, str, Report], None]
+
+
+def plan(
+    args: argparse.Namespace, bin_dir: Path, key: str, tmp: Path
+) -> Iterator[tuple[Server, Measure]]:
+    """The servers and what to measure on each, one at a time: each is built (on a port free
+    then) when the one before has stopped."""
+    models_dir = args.models_dir
+    yield leadready_server(bin_dir, models_dir, args.workers, key, tmp), measure_main
+    if args.workers > 1:
+        yield leadready_server(bin_dir, models_dir, 1, key, tmp), measure_single
+    if not args.skip_mlflow:
+        yield mlflow_server(bin_dir, models_dir, args.mlflow_workers, tmp), measure_mlflow
+
+
 def main() -> int:
     args = parse_args()
-    models_dir = args.models_dir.resolve()
+    models_dir = args.models_dir = args.models_dir.resolve()
     if not (models_dir / "mlflow.db").exists():
         print(
             f"error: no {models_dir / 'mlflow.db'}; train a champion first "
@@ -656,170 +1268,31 @@ def main() -> int:
             "the run; other processes will skew the numbers",
             file=sys.stderr,
         )
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     # SIGTERM to this script stops the servers too (through the finally below).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    with tempfile.TemporaryDirectory(prefix="leadready-bench-") as tmp:
-        key = secrets.token_urlsafe(24)
-        audit_url = f"sqlite:///{Path(tmp) / 'audit.db'}"
-        # Create the audit table before the workers start: each worker creates it when
-        # missing, and two doing so at once can fail one ("table scores already exists"),
-        # which stops the whole server.
-        engine_for(audit_url).dispose()
-        lr_port = free_port()
-        servers = [
-            Server(
-                "leadready",
-                [
-                    str(bin_dir / "leadready"),
-                    "serve",
-                    "--host",
-                    HOST,
-                    "--port",
-                    str(lr_port),
-                    "--workers",
-                    str(args.workers),
-                    "--models-dir",
-                    str(models_dir),
-                ],
-                server_env(
-                    bin_dir,
-                    models_dir,
-                    {
-                        "LEADREADY_API_KEYS": key,
-                        "LEADREADY_AUDIT_URL": audit_url,
-                    },
-                ),
-                lr_port,
-                ("/readyz",),
-                Path(tmp) / "leadready.log",
-            )
-        ]
-        if not args.skip_mlflow:
-            ml_port = free_port()
-            while ml_port == lr_port:
-                ml_port = free_port()
-            servers.append(
-                Server(
-                    "mlflow",
-                    [
-                        str(bin_dir / "mlflow"),
-                        "models",
-                        "serve",
-                        "-m",
-                        MODEL_URI,
-                        "--env-manager",
-                        "local",
-                        "-p",
-                        str(ml_port),
-                        "-h",
-                        HOST,
-                        "--workers",
-                        str(args.mlflow_workers),
-                    ],
-                    server_env(bin_dir, models_dir, {}),
-                    ml_port,
-                    ("/ping", "/health"),
-                    Path(tmp) / "mlflow.log",
-                )
-            )
+    with tempfile.TemporaryDirectory(prefix="leadready-bench-") as name:
+        tmp = Path(name)
+        say(f"Stages in process: {args.stage_repetitions:,} heavy requests ...")
         try:
-            print(
-                "Starting " + ", ".join(f"{s.name} on {HOST}:{s.port}" for s in servers) + " ...",
-                flush=True,
-            )
-            # One after the other: both open the same SQLite registry at start-up, and each
-            # gets the cores to itself while it loads.
-            for server in servers:
-                started = time.monotonic()
-                server.start()
-                try:
-                    server.wait_ready(START_TIMEOUT)
-                except RuntimeError as exc:
-                    print(f"error: {exc}; its log ends with:\n{server.log_tail()}", file=sys.stderr)
+            heavy, batch, batch_passes = stage_breakdown(models_dir, args.stage_repetitions, tmp)
+        except StagesDiverged as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        print_stages(heavy, batch, args.stage_repetitions, batch_passes)
+        report = Report(heavy, batch)
+        key = secrets.token_urlsafe(24)
+        for server, measure in plan(args, bin_dir, key, tmp):
+            try:
+                if not started(server):
                     return 1
-                server.wait_idle(START_TIMEOUT)
-                print(f"  {server.name} ready after {time.monotonic() - started:.1f} s", flush=True)
-            return run(args, servers, models_dir, key)
-        finally:
-            for server in servers:
+                before = set(report.rows)
+                measure(server, args, key, report)
+                warn_if_failed(server, [r for k, r in report.rows.items() if k not in before])
+            finally:
                 server.stop()
-
-
-def run(args: argparse.Namespace, servers: list[Server], models_dir: Path, key: str) -> int:
-    json_headers = {"Content-Type": "application/json"}
-    lr_headers = {**json_headers, "Authorization": f"Bearer {key}"}
-    lr_port = servers[0].port
-    heavy = heavy_request()
-    targets = {
-        "heavy": (
-            "leadready",
-            f"lead, {len(heavy['activities'])} act + {len(heavy['touches'])} touches",
-            Target(lr_port, "/v1/score", json.dumps(heavy).encode(), lr_headers, leadready_check),
-        ),
-        "example": (
-            "leadready",
-            f"lead, {len(EXAMPLE_REQUEST['activities'])} act + "
-            f"{len(EXAMPLE_REQUEST['touches'])} touches",
-            Target(
-                lr_port,
-                "/v1/score",
-                json.dumps(EXAMPLE_REQUEST).encode(),
-                lr_headers,
-                leadready_check,
-            ),
-        ),
-    }
-    if not args.skip_mlflow:
-        body = mlflow_request(models_dir)
-        n = len(body["dataframe_split"]["columns"])
-        targets["mlflow"] = (
-            "mlflow",
-            f"1 row of {n} precomputed features",
-            Target(
-                servers[1].port,
-                "/invocations",
-                json.dumps(body).encode(),
-                json_headers,
-                mlflow_check,
-            ),
-        )
-    for name, (server, _, target) in targets.items():
-        problem = check_first(target)
-        if problem:
-            print(f"warning: {server} ({name}): {problem}", file=sys.stderr)
-
-    by_name = {s.name: s for s in servers}
-    rows = []
-    for name, (server, request, target) in targets.items():
-        target.alive = by_name[server].alive
-        print(f"Latency @1: {server}, {request} ...", flush=True)
-        lat = latency(target, args.requests, args.seconds)
-        rows.append({"key": name, "server": server, "request": request, "lat": lat, "tput": None})
-    for row in rows:
-        if row["key"] == "example":
-            continue  # throughput on the heavy lead (the target's) and on MLflow only
-        print(f"Throughput @{args.concurrency}: {row['server']}, {row['request']} ...", flush=True)
-        row["tput"] = throughput(
-            targets[row["key"]][2], args.concurrency, args.seconds, args.throughput_requests
-        )
-    for server in servers:
-        errors = sum(
-            r[p].errors for r in rows if r["server"] == server.name for p in ("lat", "tput") if r[p]
-        )
-        if not server.alive():
-            print(
-                f"warning: {server.name} exited during the run; its log ends with:\n"
-                f"{server.log_tail()}",
-                file=sys.stderr,
-            )
-        elif errors:
-            print(
-                f"warning: {errors} failed requests to {server.name}; its log ends with:\n"
-                f"{server.log_tail(15)}",
-                file=sys.stderr,
-            )
-    print_report(rows, args)
+        print_report(report, args)
     return 0
 
 
