@@ -11,8 +11,8 @@ All on `models:/sales-readiness@champion` of `--models-dir` (its `mlflow.db` and
 
 First, in this process (no HTTP): one heavy request through the scoring code stage by stage,
 `--stage-repetitions` times, median microseconds per stage (JSON decode, reading and
-validation, arrays, features, model and contributions, reasons, context, the answer's other
-fields, the audit journal, JSON encode with json and with orjson), next to
+validation, arrays, features, model and contributions, reasons and context and the rest of
+the answer, the audit journal, JSON encode as the API does it), next to
 `Engine.score_requests` whole; the same for the batch of 1,000 leads below (a 200th of the
 passes, at least 3). The stages mirror `api.score` and `score_requests`; if their answers differ
 from its answers the script stops (1).
@@ -80,7 +80,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -91,18 +90,13 @@ import numpy as np
 
 from leadready.features.build import build_features
 from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
-from leadready.serving.api import _audit_and_count, read_request
+from leadready.serving.api import FastJSON, _audit_and_count, read_request
 from leadready.serving.audit import AuditLog, journal_dir
-from leadready.serving.engine import Engine, _arrays, _context, unknown_custom
+from leadready.serving.engine import Engine, _arrays, event_times
 from leadready.serving.middleware import Metrics
 from leadready.serving.predict import predict
-from leadready.serving.schemas import EXAMPLE_REQUEST, BatchRequest, unix_seconds
+from leadready.serving.schemas import EXAMPLE_REQUEST, BatchRequest
 from leadready.serving.store import load_champion
-
-try:
-    import orjson
-except ImportError:  # optional: the stage table then shows json alone
-    orjson = None
 
 HOST = "127.0.0.1"
 MODEL_URI = "models:/sales-readiness@champion"
@@ -263,49 +257,22 @@ def staged(engine: Engine, raw: bytes, laps: Laps, audit: AuditLog, metrics: Met
     items = BatchRequest.model_validate(body).leads if "leads" in body else [body]
     requests, applied = zip(*(read_request(item, engine) for item in items), strict=True)
     laps.lap("read and validate (api.read_request)")
-    times = [
-        (
-            [unix_seconds(a.occurred_at) for a in r.activities],
-            [unix_seconds(t.occurred_at) for t in r.touches],
-        )
-        for r in requests
-    ]
+    times = event_times(list(requests))
     leads, activities, touches, as_of = _arrays(list(requests), times, now, engine.info.custom)
-    laps.lap("event times and arrays (engine._arrays)")
+    laps.lap("event times and arrays (engine.event_times, _arrays)")
     columns = build_features(leads, activities, touches, np.arange(len(requests)), as_of)
     laps.lap("features (build_features)")
     prediction = predict(
         engine.scorer, columns, columns["hand_raise_7d"], engine.thresholds, 1, True
     )
     laps.lap("model and contributions (predict)")
-    explained = [engine.explain(prediction, i) for i in range(len(requests))]
-    laps.lap("route reason and reasons (engine.explain)")
-    contexts = [_context(r, times[i], int(as_of[i])) for i, r in enumerate(requests)]
-    laps.lap("context (engine._context)")
-    answers = [
-        {
-            "lead_id": r.lead.lead_id,
-            **explained[i],
-            "context": contexts[i],
-            "model": engine.model_ref,
-            "as_of": datetime.fromtimestamp(int(as_of[i]), UTC).isoformat(),
-            "scored_at": now.isoformat(),
-            "request_id": uuid.uuid4().hex,
-            "warnings": unknown_custom(r.lead, engine.info.custom),
-            "schema_applied": applied[i],
-        }
-        for i, r in enumerate(requests)
-    ]
-    laps.lap("the answer's other fields")
+    answers = engine.answers(list(requests), prediction, times, as_of, now, list(applied))
+    laps.lap("reasons, context and the answer (Engine.answers)")
     _audit_and_count(answers, audit, metrics)
     laps.lap("audit journal and metrics (api._audit_and_count)")
     out = {"results": answers} if "leads" in body else answers[0]
-    # As Starlette's JSONResponse renders it.
-    json.dumps(out, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
-    laps.lap("JSON encode of the answer (json.dumps)")
-    if orjson is not None:
-        orjson.dumps(out, option=orjson.OPT_SERIALIZE_NUMPY)
-        laps.lap("  instead: orjson.dumps")
+    FastJSON(out)
+    laps.lap("JSON encode of the answer (orjson, api.FastJSON)")
     whole = engine.score_requests(list(requests), now, list(applied))
     laps.lap("total: engine.score_requests")
     for answer, theirs in zip(answers, whole, strict=True):
@@ -354,8 +321,8 @@ def stage_breakdown(models_dir: Path, repetitions: int, folder: Path) -> tuple[S
 
 
 def stages_sum(stages: Stages) -> float:
-    """The request's stages added up (json's encoding, not orjson's; not the total)."""
-    return sum(v for k, v in stages.items() if not k.startswith(("  ", "total")))
+    """The request's stages added up (not the total)."""
+    return sum(v for k, v in stages.items() if not k.startswith("total"))
 
 
 def print_stages(heavy: Stages, batch: Stages, repetitions: int, batch_passes: int) -> None:
@@ -367,9 +334,7 @@ def print_stages(heavy: Stages, batch: Stages, repetitions: int, batch_passes: i
     print(f"  {'stage'.ljust(width)}  {'heavy, us':>9}  {'share':>6}  {'batch, ms':>9}  share")
     for name in heavy:
         shares = [
-            f"{stages[name] / stages_sum(stages):6.1%}"
-            if not name.startswith(("  ", "total"))
-            else ""
+            f"{stages[name] / stages_sum(stages):6.1%}" if not name.startswith("total") else ""
             for stages in (heavy, batch)
         ]
         print(

@@ -120,15 +120,22 @@ class Engine:
     ) -> list[dict]:
         """Score validated API requests (one lead each); answers in request order. `applied`:
         what the schema changed to read each one (`RequestMapping.apply`)."""
-        times = [
-            (
-                [unix_seconds(a.occurred_at) for a in r.activities],
-                [unix_seconds(t.occurred_at) for t in r.touches],
-            )
-            for r in requests
-        ]
+        times = event_times(requests)
         leads, activities, touches, as_of = _arrays(requests, times, now, self.info.custom)
         prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
+        return self.answers(requests, prediction, times, as_of, now, applied)
+
+    def answers(
+        self,
+        requests: list[ScoreRequest],
+        prediction: Prediction,
+        times: list[EventTimes],
+        as_of: np.ndarray,
+        now: datetime,
+        applied: list[dict[str, Any] | None] | None = None,
+    ) -> list[dict]:
+        """The API's answers to `requests` scored as `prediction`: scores, reasons, the rep's
+        context, the model and the request ids."""
         scored_at = now.isoformat()
         return [
             {
@@ -173,6 +180,16 @@ EventTimes = tuple[list[int], list[int]]
 """Unix seconds of one request's activities and touches, in request order."""
 
 
+def event_times(requests: list[ScoreRequest]) -> list[EventTimes]:
+    return [
+        (
+            [unix_seconds(a["occurred_at"]) for a in r.activities],
+            [unix_seconds(t["occurred_at"]) for t in r.touches],
+        )
+        for r in requests
+    ]
+
+
 def _arrays(
     requests: list[ScoreRequest], times: list[EventTimes], now: datetime, custom: Mapping[str, str]
 ) -> tuple[Leads, Events, Events, np.ndarray]:
@@ -200,7 +217,7 @@ def _arrays(
         },
     )
     act = [
-        (i, second, ACTIVITY_CODES[a.type])
+        (i, second, ACTIVITY_CODES[a["type"]])
         for i, r in enumerate(requests)
         for a, second in zip(r.activities, times[i][0], strict=True)
     ]
@@ -208,9 +225,9 @@ def _arrays(
         (
             i,
             second,
-            CHANNEL_CODES[t.channel],
-            TEAM_CODES[t.team],
-            np.nan if t.responded is None else float(t.responded),
+            CHANNEL_CODES[t["channel"]],
+            TEAM_CODES[t["team"]],
+            np.nan if (said := t.get("responded")) is None else float(said),
         )
         for i, r in enumerate(requests)
         for t, second in zip(r.touches, times[i][1], strict=True)
@@ -241,15 +258,14 @@ def _context(request: ScoreRequest, times: EventTimes, as_of: int) -> dict[str, 
     """What a sales rep needs before calling: recent volume and the last interactions."""
     since = as_of - CONTEXT_DAYS * DAY
     events = [
-        (second, a.occurred_at, "activity", a.type)
+        (second, a["occurred_at"], "activity", a["type"])
         for a, second in zip(request.activities, times[0], strict=True)
     ] + [
         (
             second,
-            t.occurred_at,
+            t["occurred_at"],
             "touch",
-            f"{t.team} {t.channel}"
-            + ("" if t.responded is None else " (responded)" if t.responded else " (no response)"),
+            f"{t['team']} {t['channel']}" + _response(t.get("responded")),
         )
         for t, second in zip(request.touches, times[1], strict=True)
     ]
@@ -269,6 +285,10 @@ def _context(request: ScoreRequest, times: EventTimes, as_of: int) -> dict[str, 
             for e in seen[:LAST_INTERACTIONS]
         ],
     }
+
+
+def _response(responded: bool | None) -> str:
+    return "" if responded is None else " (responded)" if responded else " (no response)"
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 from pydantic import (
     AfterValidator,
@@ -23,7 +23,9 @@ from pydantic import (
     ValidatorFunctionWrapHandler,
     WrapValidator,
     model_validator,
+    with_config,
 )
+from typing_extensions import TypedDict
 
 from leadready.features.contract import (
     DATE_RANGE,
@@ -158,18 +160,21 @@ class LeadIn(BaseModel):
     )
 
 
-class ActivityIn(BaseModel):
-    model_config = Strict
+# Events are typed dicts, not models: a request holds up to 10,000 of them, and a model
+# instance each made validation about 8 times slower (issue 13's batch of 1,000 leads).
+@with_config(Strict)
+class ActivityIn(TypedDict):
     occurred_at: Moment
     type: Annotated[ActivityType, Vocabulary]
 
 
-class TouchIn(BaseModel):
-    model_config = Strict
+@with_config(Strict)
+class TouchIn(TypedDict):
     occurred_at: Moment
     channel: Annotated[Channel, Vocabulary]
     team: Annotated[Team, Vocabulary]
-    responded: Annotated[bool | None, Empty] = None
+    responded: NotRequired[Annotated[bool | None, Empty]]
+    """Missing, null or "": not known."""
 
 
 EXAMPLE_REQUEST: dict[str, Any] = {

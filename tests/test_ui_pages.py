@@ -23,7 +23,7 @@ from leadready.features.routing import Thresholds
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.explain import THEMES
 from leadready.serving.schemas import EXAMPLE_REQUEST
-from leadready.serving.throttle import MAX_FAILURES, WINDOW, KeyThrottle
+from leadready.serving.throttle import FOLDER, MAX_FAILURES, WINDOW, KeyThrottle
 from leadready.serving.ui.exports import build_export
 
 PAGES = ("/ui/model", "/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/leads.csv")
@@ -368,9 +368,10 @@ def _requests(metrics: str, endpoint: str, status: str) -> float:
 
 @pytest.mark.api
 def test_wrong_keys_at_the_login_form_are_throttled(champion_dir, tmp_path):
-    # A copy: the block stays in this test's models folder, not the one other tests share.
+    # A copy: the block stays in this test's models folder, not the one other tests share; and
+    # without the wrong keys other tests counted there (from the same "testclient" address).
     models = tmp_path / "models"
-    shutil.copytree(champion_dir, models)
+    shutil.copytree(champion_dir, models, ignore=shutil.ignore_patterns(FOLDER))
     settings = ServeSettings(
         models_dir=models, api_keys=KEY, audit_url=f"sqlite:///{tmp_path / 'a.db'}"
     )
