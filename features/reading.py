@@ -8,6 +8,7 @@ kind of file it is, or the line and character where the text stops being UTF-8.
 
 from __future__ import annotations
 
+import mmap
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,7 +98,7 @@ def _arrow_cells(path: Path) -> pd.DataFrame:
     table = pa_csv.read_csv(
         path,
         read_options=pa_csv.ReadOptions(autogenerate_column_names=True),
-        parse_options=pa_csv.ParseOptions(newlines_in_values=True),
+        parse_options=pa_csv.ParseOptions(newlines_in_values=_has_quotes(path)),
         convert_options=pa_csv.ConvertOptions(
             column_types={f"f{i}": pa.string() for i in range(width)},
             strings_can_be_null=False,
@@ -108,6 +109,17 @@ def _arrow_cells(path: Path) -> pd.DataFrame:
         raise ValueError("a column was not read as text")
     frame: pd.DataFrame = table.to_pandas()
     return frame
+
+
+def _has_quotes(path: Path) -> bool:
+    """Whether the file holds a double quote anywhere. Only a quoted value can hold a line
+    break, and pyarrow reads a file with none faster when told so (100,000 leads' 4.6M
+    activities: 0.42 s instead of 0.83 s, medians of 3 new processes)."""
+    with path.open("rb") as file:
+        if not path.stat().st_size:
+            return False
+        with mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            return data.find(b'"') != -1
 
 
 def spreadsheet_column(position: int) -> str:

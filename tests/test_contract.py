@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from leadready.cli import app
 from leadready.features.contract import TOUCH_COLUMNS, ContractError, load_crm
+from leadready.features.reading import read_csv_cells
 from leadready.features.schema import Schema
 
 pytestmark = pytest.mark.unit
@@ -271,3 +272,14 @@ def test_an_export_without_lost_leads_is_told_about_lost_after(tmp_path):
     message = " ".join(result.stderr.split())
     assert "no lead of the export is lost, and 1 lead is still open" in message, result.output
     assert "give --lost-after DAYS" in message
+
+
+@pytest.mark.unit
+@pytest.mark.parametrize("body", ['L1,"two\nlines, one cell",x\n', "L1,plain,x\nL2,,y\n"])
+def test_csv_cells_are_read_whole_with_or_without_quoted_line_breaks(tmp_path, body):
+    path = tmp_path / "t.csv"
+    path.write_text("lead_id,note,kind\n" + body)
+    cells = read_csv_cells(path)
+    expected = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert list(cells.columns) == ["lead_id", "note", "kind"]
+    assert cells.to_dict("records") == expected.to_dict("records")
