@@ -438,18 +438,26 @@ leads:
 """
 
 
+def train_with_lost_after(export: Path, schema: str, models: Path):
+    """`leadready train` on `export` with the schema text `schema` (written beside it) and
+    `--lost-after 150`, no search; asserts it succeeded."""
+    path = export.parent / "schema.yaml"
+    path.write_text(schema)
+    trained = runner.invoke(
+        app,
+        ["train", "--data", str(export), "--schema", str(path)]
+        + ["--lost-after", "150", "--search-seconds", "0", "--models-dir", str(models)],
+    )
+    assert trained.exit_code == 0, trained.output
+    return trained
+
+
 @pytest.mark.model
 def test_a_minimal_export_trains_and_scores_with_a_schema_and_lost_after(tmp_path):
     export = tmp_path / "export"
     frame = write_minimal_export(export)
-    (tmp_path / "schema.yaml").write_text(MINIMAL_SCHEMA)
     models = tmp_path / "models"
-    trained = runner.invoke(
-        app,
-        ["train", "--data", str(export), "--schema", str(tmp_path / "schema.yaml")]
-        + ["--lost-after", "150", "--search-seconds", "0", "--models-dir", str(models)],
-    )
-    assert trained.exit_code == 0, trained.output
+    trained = train_with_lost_after(export, MINIMAL_SCHEMA, models)
     out = " ".join(trained.output.split())
     created = pd.to_datetime(frame["first_contact_date"], format="%d/%m/%Y")
     end = max(created.max(), pd.to_datetime(frame["won_date"].replace("", None)).max())
@@ -546,14 +554,8 @@ def test_the_api_reads_the_crms_names_and_values_with_the_champions_schema(tmp_p
     frame = write_minimal_export(export)
     segments = np.random.default_rng(1).choice(["SMB", "Enterprise"], len(frame))
     write(frame.assign(segment=segments, name=[f"P{i}" for i in range(len(frame))]), export)
-    (tmp_path / "schema.yaml").write_text(CRM_API_SCHEMA)
     models = tmp_path / "models"
-    trained = runner.invoke(
-        app,
-        ["train", "--data", str(export), "--schema", str(tmp_path / "schema.yaml")]
-        + ["--lost-after", "150", "--search-seconds", "0", "--models-dir", str(models)],
-    )
-    assert trained.exit_code == 0, trained.output
+    train_with_lost_after(export, CRM_API_SCHEMA, models)
     crm = {
         "lead": {
             "mql_id": "M9",
