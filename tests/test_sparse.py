@@ -87,6 +87,11 @@ def _clean(result, what: str) -> None:
         assert "error" in result.output.lower(), result.output
 
 
+def _score(source: list[str], out: Path, models: Path):
+    """`leadready score` of `source` (`--data DIR` or `--table FILE`) into `out`."""
+    return runner.invoke(app, ["score", *source, "--out", str(out), "--models-dir", str(models)])
+
+
 @pytest.mark.model
 @SETTINGS
 @given(
@@ -111,18 +116,7 @@ def test_sparse_exports_train_or_refuse_plainly(tmp_path_factory, seed, shape, e
     if shape == "late" and trained.exit_code == 0:  # no wins in the oldest training window
         assert "cross-validation fold" in out or "Cold start" in out, out
     if trained.exit_code == 0:
-        scored = runner.invoke(
-            app,
-            [
-                "score",
-                "--data",
-                str(export),
-                "--out",
-                str(base / "s.csv"),
-                "--models-dir",
-                str(models),
-            ],
-        )
+        scored = _score(["--data", str(export)], base / "s.csv", models)
         assert scored.exit_code == 0, scored.output
         assert len(pd.read_csv(base / "s.csv")) >= 1
 
@@ -159,16 +153,5 @@ def test_sparse_flat_tables_train_or_refuse_plainly(tmp_path_factory, seed, rows
     )
     _clean(trained, "train --table")
     if trained.exit_code == 0:
-        scored = runner.invoke(
-            app,
-            [
-                "score",
-                "--table",
-                str(path),
-                "--out",
-                str(base / "s.csv"),
-                "--models-dir",
-                str(models),
-            ],
-        )
+        scored = _score(["--table", str(path)], base / "s.csv", models)
         assert scored.exit_code == 0, scored.output
