@@ -17,7 +17,14 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from leadready.features.contract import (
+    ACTIVITY_TYPES,
+    BANT_FIELDS,
+    CHANNELS,
+    TEAMS,
+    encode,
+    positions,
+)
 
 DAY = 86_400
 ACTIVITY_WINDOWS = (7, 30, 90)
@@ -68,18 +75,6 @@ def to_seconds(values: object) -> np.ndarray:
     if array.dtype.kind != "M":
         array = np.asarray(pd.to_datetime(array).values)
     return array.astype("datetime64[s]").astype(np.int64)
-
-
-def encode(values: object, vocabulary: tuple[str, ...]) -> np.ndarray:
-    """Validated contract values as int codes (their position in `vocabulary`), -1 for others."""
-    return positions(values, pd.Index(vocabulary))
-
-
-def positions(values: object, index: pd.Index) -> np.ndarray:
-    """Each value's position in `index` (-1 when absent), looked up once per distinct value."""
-    codes, uniques = pd.factorize(values)  # type: ignore[call-overload]
-    found = index.get_indexer(uniques)
-    return np.where(codes < 0, -1, found[codes]).astype(np.int64)
 
 
 @dataclass(frozen=True)

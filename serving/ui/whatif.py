@@ -14,8 +14,8 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from leadready.features.build import Events, Leads, encode, to_seconds
-from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS
+from leadready.features.build import Events, Leads, to_seconds
+from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS, encode
 from leadready.serving.engine import ACTIVITY_CODES, CHANNEL_CODES, TEAM_CODES, event_arrays
 from leadready.serving.ui.formatting import words
 
