@@ -860,7 +860,7 @@ def _by_lead_and_time(events: pd.DataFrame, enums: dict[str, tuple[str, ...]]) -
     order = np.lexsort((events["occurred_at"].to_numpy().view(np.int64), lead_codes))
     coded = events.assign(
         **{
-            column: pd.Categorical.from_codes(encode(events[column], allowed), allowed)
+            column: pd.Categorical.from_codes(encode(events[column], allowed), list(allowed))
             for column, allowed in enums.items()
         },
     )
