@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, get_args
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute
@@ -148,12 +149,12 @@ def _taken(codes: np.ndarray, texts: list[str], index: pd.Index) -> pd.Series:
     return pd.Series(taken, index=index, dtype="str")
 
 
-def encode(values: object, vocabulary: tuple[str, ...]) -> np.ndarray:
+def encode(values: object, vocabulary: tuple[str, ...]) -> npt.NDArray[np.int64]:
     """Validated contract values as int codes (their position in `vocabulary`), -1 for others."""
     return positions(values, pd.Index(vocabulary))
 
 
-def positions(values: object, index: pd.Index) -> np.ndarray:
+def positions(values: object, index: pd.Index) -> npt.NDArray[np.int64]:
     """Each value's position in `index` (-1 when absent), looked up once per distinct value."""
     codes, uniques = pd.factorize(values)  # type: ignore[call-overload]
     found = index.get_indexer(uniques)
@@ -860,7 +861,7 @@ def _by_lead_and_time(events: pd.DataFrame, enums: dict[str, tuple[str, ...]]) -
     order = np.lexsort((events["occurred_at"].to_numpy().view(np.int64), lead_codes))
     coded = events.assign(
         **{
-            column: pd.Categorical.from_codes(encode(events[column], allowed), list(allowed))
+            column: pd.Categorical.from_codes(encode(events[column], allowed), pd.Index(allowed))
             for column, allowed in enums.items()
         },
     )
