@@ -152,8 +152,11 @@ class Events:
         by_time = lead * _SPAN + time
         # Not stable (twice as fast): events of one lead at the same second may come in any
         # order, which no feature depends on (each counts or sums whole runs of equal keys).
-        order = np.argsort(by_time)
-        lead, time, kind, team, responded = (a[order] for a in (lead, time, kind, team, responded))
+        if len(by_time) and not (by_time[1:] >= by_time[:-1]).all():  # a loaded export is sorted
+            order = np.argsort(by_time)
+            lead, time, kind, team, responded, by_time = (
+                a[order] for a in (lead, time, kind, team, responded, by_time)
+            )
         known = ~np.isnan(responded)
         return cls(
             lead=lead,
@@ -162,7 +165,7 @@ class Events:
             team=team,
             responded=responded,
             n_kinds=n_kinds,
-            by_time=by_time[order],
+            by_time=by_time,
             by_kind=np.sort((lead * n_kinds + kind) * _SPAN + time),
             by_team=np.sort((lead * len(TEAMS) + team) * _SPAN + time),
             known_cum=np.concatenate(([0], np.cumsum(known))),

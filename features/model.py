@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -111,74 +112,125 @@ class TreeMargin:
             return contributions
         return _grouped_contributions(self.booster, splits, x)
 
-    def _splits(self) -> list[list[Split]] | None:
-        """Per tree (as `predict` uses them), its split features (`_tree_splits`); None when
-        the booster is no single-output tree model."""
+    def _splits(self) -> Plan | None:
+        """The booster's trees (as `predict` uses them) as `_grouped_contributions` reads them
+        (`_plan`); None when the booster is no single-output tree model."""
         if "splits_" not in self.__dict__:
             booster = self.booster
             trees = booster.dump_model()["tree_info"]
             used = booster.best_iteration if booster.best_iteration > 0 else len(trees)
             self.splits_ = (
-                [_tree_splits(tree["tree_structure"]) for tree in trees[:used]]
+                _plan([tree["tree_structure"] for tree in trees[:used]])
                 if booster.num_model_per_iteration() == 1 and len(trees) >= used
                 else None
             )
-        splits: list[list[Split]] | None = self.splits_
+        splits: Plan | None = self.splits_
         return splits
 
 
 Split = tuple[int, np.ndarray | list[set[int]]]
-"""A tree's split feature: its sorted thresholds, or the category sets of its categorical
-splits."""
+"""A tree's split feature: for a numeric one, the bin of each of the feature's `Plan` bins
+among this tree's thresholds (`_plan`); for a categorical one, the sets of categories its
+splits send left."""
 
 
-def _tree_splits(root: dict[str, Any]) -> list[Split]:
-    """A dumped tree's split features, each with its sorted numeric thresholds, or the sets of
-    categories its categorical splits send left."""
-    numeric: dict[int, set[float]] = {}
-    categorical: dict[int, list[set[int]]] = {}
-    nodes = [root]
-    while nodes:
-        node = nodes.pop()
-        if "split_feature" not in node:
-            continue
-        feature = int(node["split_feature"])
-        if node["decision_type"] == "<=":
-            numeric.setdefault(feature, set()).add(float(node["threshold"]))
-        else:
-            cats = {int(c) for c in str(node["threshold"]).split("||")}
-            categorical.setdefault(feature, []).append(cats)
-        nodes += [node["left_child"], node["right_child"]]
-    return sorted(
-        [(f, np.array(sorted(v))) for f, v in numeric.items()] + list(categorical.items()),
-        key=lambda split: split[0],
-    )
+@dataclass
+class Plan:
+    """Every tree's split features (`Split`), and per numeric feature the sorted thresholds of
+    all trees: a value's bin among those is found once, and each tree's bin from it by a
+    lookup, in place of a binary search per tree."""
+
+    trees: list[list[Split]]
+    thresholds: dict[int, np.ndarray]
+    categories: dict[int, int]
+    """Per categorical feature, the largest category in any tree's sets."""
 
 
-def _bins(values: np.ndarray, split: np.ndarray | list[set[int]]) -> tuple[np.ndarray, int]:
-    """Codes of `values` (one feature's column) equal for values that take the same branch at
-    every split of one tree on that feature, and how many codes there can be."""
-    if isinstance(split, np.ndarray):
-        size = len(split) + 3
-        bins = np.searchsorted(split, values, side="left")
-        bins[np.abs(values) <= 1e-35] = size - 2  # LightGBM's zero, missing for some splits
-    else:  # categories: the pattern of the sets holding int(value)
-        if len(split) > 16:
-            codes, found = pd.factorize(values)
-            return codes + 1, len(found) + 1
-        size = (1 << len(split)) + 2
-        known = np.isfinite(values) & (values >= 0)
-        whole = np.where(known, values, 0).astype(np.int64)
-        top = max(int(whole.max(initial=0)), *(max(c, default=0) for c in split)) + 1
-        lut = np.zeros(top, dtype=np.int64)
-        for i, cats in enumerate(split):
-            lut[[c for c in cats if c >= 0]] += 1 << i
-        bins = np.where(known, lut[whole], size - 2)
-    bins[np.isnan(values)] = size - 1
-    return bins, size
+def _plan(roots: list[dict[str, Any]]) -> Plan:
+    """The `Plan` of dumped trees."""
+    numeric_per_tree, categorical_per_tree = [], []
+    for root in roots:
+        numeric: dict[int, set[float]] = {}
+        categorical: dict[int, list[set[int]]] = {}
+        nodes = [root]
+        while nodes:
+            node = nodes.pop()
+            if "split_feature" not in node:
+                continue
+            feature = int(node["split_feature"])
+            if node["decision_type"] == "<=":
+                numeric.setdefault(feature, set()).add(float(node["threshold"]))
+            else:
+                cats = {int(c) for c in str(node["threshold"]).split("||")}
+                categorical.setdefault(feature, []).append(cats)
+            nodes += [node["left_child"], node["right_child"]]
+        numeric_per_tree.append(numeric)
+        categorical_per_tree.append(categorical)
+    everywhere: dict[int, set[float]] = {}
+    for numeric in numeric_per_tree:
+        for feature, values in numeric.items():
+            everywhere.setdefault(feature, set()).update(values)
+    thresholds = {f: np.array(sorted(v)) for f, v in everywhere.items()}
+    categories: dict[int, int] = {}
+    for categorical in categorical_per_tree:
+        for feature, sets in categorical.items():
+            most = max((c for cats in sets for c in cats), default=0)
+            categories[feature] = max(categories.get(feature, 0), most)
+    trees = []
+    for numeric, categorical in zip(numeric_per_tree, categorical_per_tree, strict=True):
+        splits: list[Split] = [
+            (f, _lookup(np.array(sorted(v)), thresholds[f])) for f, v in numeric.items()
+        ]
+        trees.append(sorted([*splits, *categorical.items()], key=lambda split: split[0]))
+    return Plan(trees, thresholds, categories)
 
 
-def _grouped_contributions(booster: Any, splits: list[list[Split]], x: np.ndarray) -> np.ndarray:
+def _lookup(own: np.ndarray, every: np.ndarray) -> np.ndarray:
+    """A tree's bin for each bin `_global_bins` gives among `every` threshold: its interval
+    among its `own` thresholds (a subset of `every`), then zero and missing (LightGBM's
+    zero, missing for some splits; and NaN) as two more."""
+    size = len(own) + 3
+    inside = np.searchsorted(own, every, side="right")  # own thresholds below each bin's top
+    return np.concatenate(([0], inside, [size - 2, size - 1])).astype(np.int64)
+
+
+def _global_bins(values: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Each value's bin among all trees' `thresholds` of its feature: how many lie below it,
+    then len+1 for LightGBM's zero and len+2 for NaN (`_lookup` maps them per tree)."""
+    bins = np.searchsorted(thresholds, values, side="left")
+    bins[np.abs(values) <= 1e-35] = len(thresholds) + 1
+    bins[np.isnan(values)] = len(thresholds) + 2
+    return bins
+
+
+def _category_codes(values: np.ndarray, most: int) -> tuple[np.ndarray, int]:
+    """A categorical feature's values as codes for `_category_bins`, and `top`: one more than
+    the largest category of the values and of the trees' sets (`most`). A code is the category
+    (a whole number from 0), `top` for other values, `top + 1` for NaN."""
+    known = np.isfinite(values) & (values >= 0)
+    whole = np.where(known, values, 0).astype(np.int64)
+    top = max(int(whole.max(initial=0)), most) + 1
+    codes = np.where(known, whole, top)
+    codes[np.isnan(values)] = top + 1
+    return codes, top
+
+
+def _category_bins(codes: np.ndarray, top: int, sets: list[set[int]]) -> tuple[np.ndarray, int]:
+    """Codes of one feature (`_category_codes`) renumbered equal for values that take the same
+    branch at every split of one tree on that feature (the pattern of the sets holding the
+    category; other values and NaN apart), and how many codes there can be."""
+    if len(sets) > 16:
+        dense, found = pd.factorize(codes)
+        return dense + 1, len(found) + 1
+    size = (1 << len(sets)) + 2
+    lut = np.zeros(top + 2, dtype=np.int64)
+    for i, cats in enumerate(sets):
+        lut[[c for c in cats if c >= 0]] += 1 << i
+    lut[top:] = (size - 2, size - 1)
+    return lut[codes], size
+
+
+def _grouped_contributions(booster: Any, plan: Plan, x: np.ndarray) -> np.ndarray:
     """`booster.predict(x, pred_contrib=True)`, one tree at a time: a tree's contributions for
     a row depend only on the branches the row takes at the tree's splits, so rows are grouped
     by those branches (per split feature, the interval of its value among the tree's
@@ -189,10 +241,15 @@ def _grouped_contributions(booster: Any, splits: list[list[Split]], x: np.ndarra
     n, width = x.shape
     total = np.zeros((width + 1, n))
     everyone = np.arange(n)
-    for tree, features in enumerate(splits):
+    coded = {f: _global_bins(x[:, f], t) for f, t in plan.thresholds.items()}
+    categories = {f: _category_codes(x[:, f], most) for f, most in plan.categories.items()}
+    for tree, features in enumerate(plan.trees):
         key, span = np.zeros(n, dtype=np.int64), 1
         for feature, split in features:
-            bins, size = _bins(x[:, feature], split)
+            if isinstance(split, np.ndarray):
+                bins, size = split[coded[feature]], int(split[-1]) + 1
+            else:
+                bins, size = _category_bins(*categories[feature], split)
             key, span = key * size + bins, span * size
             if span > 1 << 40:  # keep the key small: renumber it densely
                 key, found = pd.factorize(key)

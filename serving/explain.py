@@ -143,10 +143,16 @@ def top_labels(
 ) -> tuple[list[list[str]], list[list[str]]]:
     """For many leads at once: the plain-words labels of their strongest reasons."""
     up, down = strongest(contributions[:, :-1], top)
+    said: dict[tuple[int, object], str] = {}  # leads share most values: each is worded once
+
+    def word(j: int, value: object) -> str:
+        if (text := said.get((j, value))) is None:
+            text = said[j, value] = describe(features[j], value, labels)
+        return text
 
     def words(indices: list[list[int]]) -> list[list[str]]:
         return [
-            [describe(features[j], columns[features[j]][row], labels) for j in row_indices]
+            [word(j, columns[features[j]][row]) for j in row_indices]
             for row, row_indices in enumerate(indices)
         ]
 
