@@ -119,6 +119,7 @@ def _reason(exc: sa.exc.DBAPIError) -> str:
 def alembic_config() -> Config:
     """Alembic's configuration for the store, without an alembic.ini."""
     config = Config()
+    config.set_main_option("path_separator", "os")
     config.set_main_option("script_location", str(MIGRATIONS))
     config.set_main_option("version_locations", str(MIGRATIONS / "versions"))
     return config
