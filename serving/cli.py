@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from rich.markup import escape
 
 from leadready.features.console import (
     ModelsDir,
@@ -427,4 +428,102 @@ def outcomes_import(
     console.print(
         f"Imported {result.imported:,} outcomes from {file} "
         f"({result.replaced:,} replaced an earlier outcome)"
+    )
+
+
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="LEADREADY_DATABASE_URL",
+        help="SQLAlchemy URL of the lead store (PostgreSQL: postgresql+psycopg://USER@HOST/DB); "
+        "default: SQLite leads.db in the models folder.",
+    ),
+]
+store_app = typer.Typer(
+    help="The lead store: leads, their activities and touches, outcomes, scores and webhook "
+    "deliveries in a database (SQLite leads.db in the models folder, or PostgreSQL through "
+    "LEADREADY_DATABASE_URL), its schema migrated on every open (docs/store.md).",
+    no_args_is_help=True,
+)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("load")
+def store_load(
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data", help="CRM export folder (leads, activities, touches as .csv or .parquet)."
+        ),
+    ],
+    schema: SchemaOption = None,
+    database_url: DatabaseUrl = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Load a CRM export into the lead store: new leads are added, changed ones updated, events
+    the store does not have yet added.
+
+    The export is checked exactly as `train` checks it (a schema's lost-after rule applies), and
+    a bad one stops with exit status 2 before the store is opened. The load is one transaction:
+    an error or Ctrl-C leaves the store as it was. Loading the same export again changes
+    nothing; events are identified by what they say (docs/store.md)."""
+    from datetime import UTC, datetime
+
+    import sqlalchemy as sa
+
+    from leadready.features.leadstore.database import StoreError, open_store, shown
+    from leadready.features.leadstore.database import database_url as store_url
+    from leadready.features.leadstore.loading import load_export
+
+    started = time.perf_counter()
+    try:
+        crm = load_crm(data, schema=load_schema(schema))
+    except ContractError as exc:
+        raise fail(str(exc)) from None
+    print_notes(crm.notes)
+    if crm.closed_as_lost:
+        print_notes(
+            [
+                f"{crm.closed_as_lost:,} leads still open {crm.lost_after} days after their "
+                "creation at the export's end (or lost without a date) are stored as lost, as "
+                "training counts them (the schema's lost-after rule)"
+            ]
+        )
+    url = store_url(models_dir, database_url)
+    try:
+        engine = open_store(url)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        with progress_bar() as progress:
+            task = progress.add_task("Loading into the lead store", total=None)
+            summary = load_export(
+                engine,
+                crm,
+                datetime.now(UTC).replace(tzinfo=None),
+                progress=lambda done, total: progress.update(task, completed=done, total=total),
+            )
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if str(exc.orig).strip() else exc
+        raise fail(
+            f"the lead store at {shown(url)} refused the load, which was rolled back: {reason}"
+        ) from None
+    except KeyboardInterrupt:
+        raise fail(
+            "interrupted; the lead store is as it was (a load is one transaction)", 130
+        ) from None
+    finally:
+        engine.dispose()
+    events = len(crm.activities) + len(crm.touches)
+    added = sum(summary.events_added.values())
+    console.print(
+        f"Loaded {escape(str(data))} into {escape(shown(url))} in "
+        f"{time.perf_counter() - started:.1f} s: {len(crm.leads):,} leads "
+        f"({summary.leads_new:,} new, {summary.leads_updated:,} updated, "
+        f"{summary.leads_unchanged:,} unchanged), {events:,} events ({added:,} added, "
+        f"{events - added:,} already there)",
+        highlight=False,
     )

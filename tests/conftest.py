@@ -17,7 +17,11 @@ import pytest  # noqa: E402
 
 TIERS = ("unit", "data", "model", "api", "server", "fault", "browser", "notebook")
 """The test tiers (markers registered in pyproject.toml), from the quickest to the slowest."""
-HEAVY = {"sample_dir": "the 3,000-lead sample", "champion_dir": "a trained champion"}
+HEAVY = {
+    "sample_dir": "the 3,000-lead sample",
+    "champion_dir": "a trained champion",
+    "postgres_server": "a PostgreSQL server",
+}
 """Session fixtures that a unit test may not use, with what each one builds."""
 
 
@@ -188,6 +192,26 @@ def served(champion_dir, tmp_path_factory) -> dict[str, Path]:
     models = folder / "models"
     shutil.copytree(champion_dir, models)
     return {"models": models, "flat_table": train_flat(models, folder)}
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory):
+    """A real PostgreSQL server for the session (tests/pg_server.py), stopped at the end. The
+    tests fail, never skip, when its binaries are missing (`.ci/run` installs them); they skip
+    only when it truly cannot run: as root with no other user to run it as."""
+    from pg_server import PostgresServer, Unavailable, bin_dir, run_as
+
+    try:
+        bin_dir()
+    except Unavailable as exc:
+        pytest.fail(str(exc))
+    try:
+        run_as()
+    except Unavailable as exc:
+        pytest.skip(f"PostgreSQL cannot run here: {exc}")
+    server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
+    yield server
+    server.stop()
 
 
 CHROMIUM = Path("/usr/bin/chromium")

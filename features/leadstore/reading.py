@@ -1,0 +1,93 @@
+"""The lead store read back as a `Crm`, the frames `load_crm` gives for an export (same columns,
+dtypes and order: leads by lead_id, events by lead and time), so that training from the store
+and from files run the same code."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+
+from leadready.features.contract import (
+    ACTIVITY_COLUMNS,
+    LEAD_COLUMNS,
+    TOUCH_COLUMNS,
+    Crm,
+    _by_lead_and_time,
+)
+from leadready.features.leadstore.tables import activities, lead_fields, leads, touches
+
+TIMES = ("created_at", "outcome_at", "occurred_at")
+NUMBERS = ("company_size", "responded")
+
+
+def read_crm(engine: sa.Engine) -> Crm:
+    """Every lead and event of the store, as one consistent snapshot (one transaction)."""
+    with engine.connect() as connection, connection.begin():
+        fields = connection.execute(
+            sa.select(lead_fields.c.name, lead_fields.c.kind).order_by(lead_fields.c.position)
+        ).all()
+        lead_frame = _frame(
+            connection, sa.select(*(leads.c[c] for c in LEAD_COLUMNS), leads.c.fields)
+        )
+        events = {
+            name: _frame(connection, sa.select(*(table.c[c] for c in columns)).order_by(table.c.id))
+            for name, table, columns in (
+                ("activities", activities, ACTIVITY_COLUMNS),
+                ("touches", touches, TOUCH_COLUMNS),
+            )
+        }
+    stored = lead_frame.pop("fields")
+    for name, kind in fields:
+        lead_frame[name] = _field(stored, name, kind)
+    order = np.argsort(pd.factorize(lead_frame["lead_id"], sort=True)[0], kind="stable")
+    return Crm(
+        leads=lead_frame.take(order).reset_index(drop=True),
+        activities=_by_lead_and_time(events["activities"]),
+        touches=_by_lead_and_time(events["touches"]),
+        custom={name: kind for name, kind in fields if kind != "display"},
+        display=tuple(name for name, kind in fields if kind == "display"),
+    )
+
+
+def _frame(connection: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame:
+    """A query's rows with the dtypes `load_crm` decides: text as `str`, times as naive
+    datetime64[ns], numbers (and `responded`) as float with NaN where missing."""
+    result = connection.execute(query)
+    names = list(result.keys())
+    rows = result.all()
+    columns = list(zip(*rows, strict=True)) if rows else [() for _ in names]
+    frame: dict[str, pd.Series] = {}
+    for name, values in zip(names, columns, strict=True):
+        if name in TIMES:
+            frame[name] = pd.Series(pd.to_datetime(list(values)), dtype="datetime64[ns]")
+        elif name in NUMBERS:
+            frame[name] = pd.Series(
+                [np.nan if v is None else float(v) for v in values], dtype=float
+            )
+        elif name == "fields":
+            frame[name] = pd.Series(list(values), dtype=object)
+        else:
+            frame[name] = pd.Series(list(values), dtype="str")
+    return pd.DataFrame(frame)
+
+
+def _field(stored: pd.Series, name: str, kind: str) -> pd.Series:
+    """One custom or display column out of the leads' JSON fields, as `load_crm` types it:
+    numeric a float (NaN when missing), categorical text (`unknown` when missing), display
+    text ('' when missing)."""
+    values = [_decoded(f).get(name) for f in stored]
+    if kind == "numeric":
+        return pd.Series([np.nan if v is None else float(v) for v in values], dtype=float)
+    missing = "unknown" if kind == "categorical" else ""
+    return pd.Series([missing if v is None else str(v) for v in values], dtype="str")
+
+
+def _decoded(fields: Any) -> dict[str, Any]:
+    """A lead's fields: SQLAlchemy's JSON type decodes them; a null is no fields."""
+    if fields is None:
+        return {}
+    return dict(json.loads(fields)) if isinstance(fields, str) else dict(fields)
