@@ -831,10 +831,7 @@ def load_crm(
             f"The CRM export in {folder} breaks the data contract ({count}; see "
             "docs/data-contract.md):\n" + "\n".join(f"- {p}" for p in problems)
         )
-    activities, touches = (
-        _by_lead_and_time(events, VOCABULARIES[name])
-        for name, events in (("activities", activities), ("touches", touches))
-    )
+    activities, touches = sorted_events(activities, "activities"), sorted_events(touches, "touches")
     leads, closed = _closed_by_rule(leads.reset_index(drop=True), lost_after, activities, touches)
     return Crm(
         leads=leads,
@@ -849,20 +846,24 @@ def load_crm(
     )
 
 
-def _by_lead_and_time(events: pd.DataFrame, enums: dict[str, tuple[str, ...]]) -> pd.DataFrame:
-    """Checked events (lead ids a categorical of sorted ids) sorted by lead_id, then
-    occurred_at, stably (as `sort_values` would, with a lexsort of integer codes in place of
-    comparing texts). The vocabulary columns become categoricals first (their values
-    unchanged), so the sort moves small codes, not millions of texts, and later lookups of the
-    values are done once per distinct one."""
+def sorted_events(events: pd.DataFrame, table: str) -> pd.DataFrame:
+    """Checked events of `table` (activities or touches) as `Crm` holds them: sorted by
+    lead_id, then occurred_at, stably (as `sort_values` would, with a lexsort of integer codes
+    in place of comparing texts). The lead ids (unless a categorical of sorted ids already)
+    and the vocabulary columns become categoricals first (their values unchanged), so the
+    sort moves small codes, not millions of texts, and later lookups of the values are done
+    once per distinct one."""
     if events.empty:
         return events.reset_index(drop=True)
+    if not isinstance(events["lead_id"].dtype, pd.CategoricalDtype):
+        codes, ids = pd.factorize(events["lead_id"], sort=True)
+        events = events.assign(lead_id=pd.Categorical.from_codes(codes, ids))
     lead_codes = events["lead_id"].cat.codes.to_numpy()
     order = np.lexsort((events["occurred_at"].to_numpy().view(np.int64), lead_codes))
     coded = events.assign(
         **{
             column: pd.Categorical.from_codes(encode(events[column], allowed), pd.Index(allowed))
-            for column, allowed in enums.items()
+            for column, allowed in VOCABULARIES[table].items()
         },
     )
     return coded.take(order).reset_index(drop=True)

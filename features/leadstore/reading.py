@@ -16,7 +16,7 @@ from leadready.features.contract import (
     LEAD_COLUMNS,
     TOUCH_COLUMNS,
     Crm,
-    _by_lead_and_time,
+    sorted_events,
 )
 from leadready.features.leadstore.tables import activities, lead_fields, leads, touches
 
@@ -46,8 +46,8 @@ def read_crm(engine: sa.Engine) -> Crm:
     order = np.argsort(pd.factorize(lead_frame["lead_id"], sort=True)[0], kind="stable")
     return Crm(
         leads=lead_frame.take(order).reset_index(drop=True),
-        activities=_by_lead_and_time(events["activities"]),
-        touches=_by_lead_and_time(events["touches"]),
+        activities=sorted_events(events["activities"], "activities"),
+        touches=sorted_events(events["touches"], "touches"),
         custom={name: kind for name, kind in fields if kind != "display"},
         display=tuple(name for name, kind in fields if kind == "display"),
     )
