@@ -184,7 +184,7 @@ def request_of(record: LeadRecord, custom: Mapping[str, str]) -> ScoreRequest:
     return ScoreRequest.model_construct(
         lead=LeadIn.model_construct(
             lead_id=lead["lead_id"],
-            created_at=lead["created_at"],
+            created_at=lead["created_at"].replace(tzinfo=UTC),
             source=lead["source"],
             industry=lead["industry"],
             company_size=lead["company_size"],
@@ -195,9 +195,16 @@ def request_of(record: LeadRecord, custom: Mapping[str, str]) -> ScoreRequest:
             timeframe=lead["timeframe"],
             custom={k: v for k, v in record.fields.items() if k in custom},
         ),
-        activities=[{"occurred_at": at, "type": kind} for at, kind in record.activities],
+        activities=[
+            {"occurred_at": at.replace(tzinfo=UTC), "type": kind} for at, kind in record.activities
+        ],
         touches=[
-            {"occurred_at": at, "channel": channel, "team": team, "responded": responded}
+            {
+                "occurred_at": at.replace(tzinfo=UTC),
+                "channel": channel,
+                "team": team,
+                "responded": responded,
+            }
             for at, channel, team, responded in record.touches
         ],
         as_of=None,

@@ -432,7 +432,7 @@ class EventsRequest(BaseModel):
     """Up to 5,000 events; each is validated on its own, so one bad event fails alone."""
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_EVENTS]})
-    events: list[dict[str, Any]] = Field(
+    events: list[Any] = Field(
         max_length=MAX_EVENTS_PER_CALL,
         description="Each item: {event_id, lead_id, occurred_at, activity} or "
         "{event_id, lead_id, occurred_at, touch: {channel, team, responded}}.",
