@@ -579,8 +579,9 @@ def store_sweep(
     finally:
         store.dispose()
     told = ", ".join(f"{n:,} {kind}" for kind, n in sorted(done.announced.items())) or "none"
+    leads = f"{done.leads:,} open lead{'' if done.leads == 1 else 's'}"
     console.print(
-        f"Swept {done.leads:,} open lead{'' if done.leads == 1 else 's'} of {escape(shown(url))} at {moment.isoformat()} in "
+        f"Swept {leads} of {escape(shown(url))} at {moment.isoformat()} in "
         f"{done.seconds:.1f} s; deliveries written: {told}",
         highlight=False,
     )

@@ -10,7 +10,10 @@ scoring path), its history point and the webhook deliveries it announces. Handle
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
@@ -41,6 +44,7 @@ from leadready.serving.schemas import (
     id_text,
 )
 
+log = logging.getLogger("leadready.serve")
 router = APIRouter(prefix="/v1", dependencies=[Depends(require_key)], tags=["leads"])
 EVENTS_PATH = "/v1/events"
 HISTORY_POINTS = 500
@@ -69,11 +73,33 @@ class LeadStore:
                 self._engine = None
 
 
+NO_STORE = "the lead store cannot be opened (the server log says why); try again later"
+STORE_REFUSED = (
+    "the lead store refused the change, which was rolled back (the server log says why); "
+    "send it again"
+)
+
+
 def get_store(request: Request) -> sa.Engine:
+    """This worker's store; 503 when it cannot be opened. The reason names the database, so
+    it goes to the server log only."""
     try:
         return request.app.state.leadstore.engine()
     except StoreError as exc:
-        raise HTTPException(503, f"the lead store cannot be opened: {exc}") from None
+        log.error("the lead store cannot be opened: %s", exc)
+        raise HTTPException(503, NO_STORE) from None
+
+
+@contextmanager
+def transaction(store: sa.Engine) -> Iterator[sa.Connection]:
+    """One change (or one consistent read), in one transaction; 503 when the database refuses
+    it (a lock held too long, a connection lost): nothing of it is written."""
+    try:
+        with store.begin() as connection:
+            yield connection
+    except sa.exc.DBAPIError as exc:
+        log.error("the lead store refused a change: %s", exc)
+        raise HTTPException(503, STORE_REFUSED) from None
 
 
 def get_policy(request: Request) -> LivePolicy:
@@ -150,7 +176,7 @@ def put_lead_route(
         "country": lead.country or "",
         **{name: getattr(lead, name) for name in ("budget", "authority", "need", "timeframe")},
     }
-    with store.begin() as connection:
+    with transaction(store) as connection:
         created = put_lead(
             connection,
             row,
@@ -311,7 +337,7 @@ def post_events(
     rows, errors = read_events(body.events, engine)
     valid = [r for r in rows if r is not None]
     now = _now()
-    with store.begin() as connection:
+    with transaction(store) as connection:
         added = add_events(connection, valid) if valid else []
         touched = [r["lead_id"] for r, new in zip(valid, added, strict=True) if new]
         scored = rescore(connection, engine, touched, now, policy)
@@ -349,7 +375,7 @@ def get_lead(lead_id: LeadIdPath, store: StoreDep, policy: PolicyDep) -> JSONRes
     the rep's context, model, when scored), its state with sales (the SLA) and its score
     history (the trend: up to the 500 latest points, oldest first)."""
     c = current_scores.c
-    with store.connect() as connection:
+    with transaction(store) as connection:
         record = lead_records(connection, [lead_id]).get(lead_id)
         if record is None:
             raise HTTPException(
@@ -443,7 +469,7 @@ def queue(
     state; paginated by `offset` and `limit` (at most 500), with the `total`."""
     c = current_scores.c
     in_route = c.route == route
-    with store.connect() as connection:
+    with transaction(store) as connection:
         total = connection.execute(
             sa.select(sa.func.count()).select_from(current_scores).where(in_route)
         ).scalar_one()
