@@ -28,7 +28,7 @@ from leadready.features.leadstore.tables import (
 )
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.engine import Engine
-from leadready.serving.live import LivePolicy, Standing, decide, sweep
+from leadready.serving.live import LivePolicy, Standing, claim_sweep, decide, sweep
 from leadready.serving.store import load_champion
 
 runner = CliRunner()
@@ -463,3 +463,18 @@ def test_a_server_restart_loses_no_lead_score_or_delivery(
     assert after["score"] == before["score"] and after["history"] == before["history"]
     assert [lead["lead_id"] for lead in queue["leads"]] == ["R-1"]
     assert len([d for d in outbox(url, "lead.route_changed") if d["route"] == "sales"]) == 1
+
+
+@pytest.mark.data
+def test_one_claim_of_the_scheduled_sweep_wins_per_interval(store_url):
+    """Every worker of a fleet tries to claim each sweep; one claim per interval wins."""
+    store = open_store(store_url)
+    every = timedelta(hours=1)
+    try:
+        assert claim_sweep(store, T0, every)
+        assert not claim_sweep(store, T0, every)
+        assert not claim_sweep(store, T0 + timedelta(minutes=59), every)
+        assert claim_sweep(store, T0 + timedelta(hours=1), every)
+        assert not claim_sweep(store, T0 + timedelta(hours=1, seconds=1), every)
+    finally:
+        store.dispose()
