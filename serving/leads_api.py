@@ -29,7 +29,7 @@ from leadready.features.leadstore.tables import LEAD_STATUSES, current_scores, l
 from leadready.features.leadstore.writing import add_events, put_lead
 from leadready.serving.api import EngineDep, FastJSON, field_errors, printable, require_key
 from leadready.serving.engine import Engine
-from leadready.serving.live import LivePolicy, naive, rescore, sla_state
+from leadready.serving.live import LivePolicy, lock_leads, naive, rescore, sla_state
 from leadready.serving.mapping import MappingError
 from leadready.serving.schemas import (
     ErrorResponse,
@@ -189,7 +189,7 @@ def put_lead_route(
         stored_status = connection.execute(
             sa.select(leads.c.status).where(leads.c.lead_id == lead_id)
         ).scalar_one()
-    request.app.state.server.metrics.scores.labels(scored[lead_id]["route"]).inc()
+    count_scores(request, scored)
     return FastJSON(
         {
             "lead_id": lead_id,
@@ -204,6 +204,13 @@ def put_lead_route(
             "schema_applied": applied,
         }
     )
+
+
+def count_scores(request: Request, scored: dict[str, dict[str, Any]]) -> None:
+    """The scores by route of `/metrics`, as `/v1/score` counts them."""
+    metrics = request.app.state.server.metrics
+    for score in scored.values():
+        metrics.scores.labels(score["route"]).inc()
 
 
 class _Invalid(Exception):
@@ -328,7 +335,7 @@ def read_events(
     responses={422: {"model": ErrorResponse}, **STORE_ERRORS},
 )
 def post_events(
-    body: EventsRequest, engine: EngineDep, store: StoreDep, policy: PolicyDep
+    body: EventsRequest, engine: EngineDep, store: StoreDep, policy: PolicyDep, request: Request
 ) -> JSONResponse:
     """Store up to 5,000 activities and touches, in any order, before or after their lead;
     each event_id once (a repeat is a `duplicate`, which changes nothing); an invalid event
@@ -338,9 +345,12 @@ def post_events(
     valid = [r for r in rows if r is not None]
     now = _now()
     with transaction(store) as connection:
+        # Locked first, so a concurrent call with the same events waits, then sees them stored.
+        lock_leads(connection, [r["lead_id"] for r in valid], policy)
         added = add_events(connection, valid) if valid else []
         touched = [r["lead_id"] for r, new in zip(valid, added, strict=True) if new]
         scored = rescore(connection, engine, touched, now, policy)
+    count_scores(request, scored)
     statuses = iter(added)
     results: list[dict[str, Any]] = []
     for i, (item, row) in enumerate(zip(body.events, rows, strict=True)):

@@ -216,11 +216,12 @@ def naive(now: datetime) -> datetime:
     return now.astimezone(UTC).replace(tzinfo=None) if now.tzinfo else now
 
 
-def _lock(connection: sa.Connection, lead_ids: Sequence[str], policy: LivePolicy) -> None:
+def lock_leads(connection: sa.Connection, lead_ids: Sequence[str], policy: LivePolicy) -> None:
     """Take the locks a rescore decides under, so two workers rescoring one lead do not both
-    announce its route change, nor both fill the last place of a capacity. SQLite: its one
-    write lock, taken by a write (its writers are serialised anyway). PostgreSQL: the leads'
-    rows, and a capacity's advisory lock when there is a capacity."""
+    announce its route change, nor both fill the last place of a capacity. A rescore takes
+    them; a caller takes them first when what it writes before depends on them too. SQLite:
+    its one write lock, taken by a write (an UPDATE of no row takes it too). PostgreSQL: the
+    leads' rows, and a capacity's advisory lock when there is a capacity."""
     if connection.dialect.name == "sqlite":
         connection.execute(sa.update(sweeps).where(sa.false()).values(name=sweeps.c.name))
         return
@@ -275,7 +276,7 @@ def rescore(
     unique = list(dict.fromkeys(lead_ids))
     if not unique:
         return {}
-    _lock(connection, unique, policy)
+    lock_leads(connection, unique, policy)
     records = lead_records(connection, unique)
     if not records:
         return {}
