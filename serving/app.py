@@ -130,14 +130,14 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 def scheduled_sweep(app: FastAPI) -> None:
-    """The scheduled sweep, when this worker wins its claim (`live.claim_sweep`) and has a
-    CRM-export champion to score with."""
+    """The scheduled sweep, when this worker wins its claim (`live.claim_sweep`), has a
+    CRM-export champion to score with and a store with leads."""
     engine = app.state.engine
-    if engine is None:
+    store = app.state.leadstore.existing()
+    if engine is None or store is None:
         return
     server: ServerState = app.state.server
     every = timedelta(minutes=server.settings.sweep_minutes)
-    store = app.state.leadstore.engine()
     now = datetime.now(UTC)
     if live.claim_sweep(store, now, every):
         done = live.sweep(store, engine, now, server.settings.policy())

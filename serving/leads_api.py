@@ -11,6 +11,7 @@ scoring path), its history point and the webhook deliveries it announces. Handle
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -65,6 +66,20 @@ class LeadStore:
             if self._engine is None:
                 self._engine = open_store(self.url)
             return self._engine
+
+    def existing(self) -> sa.Engine | None:
+        """The store when it may hold leads: None for a SQLite store not created yet (the
+        scheduled sweep then has nothing to do, and creates nothing)."""
+        url = sa.make_url(self.url)
+        database = url.database or ":memory:"
+        sqlite = url.get_backend_name() == "sqlite"
+        if (
+            self._engine is None
+            and sqlite
+            and (database == ":memory:" or not os.path.exists(database))
+        ):
+            return None
+        return self.engine()
 
     def close(self) -> None:
         with self._lock:

@@ -6,6 +6,7 @@ outbox once, per-event errors, the SLA and take-backs on a clock the test contro
 from __future__ import annotations
 
 import shutil
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,7 @@ from leadready.features.leadstore.tables import (
     deliveries,
     leads,
     sales_handoffs,
+    sweeps,
     touches,
 )
 from leadready.serving.app import ServeSettings, create_app
@@ -478,3 +480,34 @@ def test_one_claim_of_the_scheduled_sweep_wins_per_interval(store_url):
         assert not claim_sweep(store, T0 + timedelta(hours=1, seconds=1), every)
     finally:
         store.dispose()
+
+
+@pytest.mark.server
+def test_the_server_sweeps_on_its_schedule(champion_dir, tmp_path, monkeypatch):
+    """A sweep every 3 s (LEADREADY_SWEEP_MINUTES=0.05) rescores a stored lead by itself, and
+    each sweep is one worker's: the claims move the sweep's start by at least the interval."""
+    models = tmp_path / "models"
+    shutil.copytree(champion_dir, models)
+    monkeypatch.setenv("LEADREADY_SWEEP_MINUTES", "0.05")
+    server = start(models, tmp_path / "audit.db", "--workers", "2")
+    url = default_url(models)
+    try:
+        lead = {"created_at": iso(NOW - timedelta(days=30)), "source": "webinar"}
+        put_at = httpx.put(f"{server.url}/v1/leads/P-1", json=lead, headers=AUTH).json()
+        first = put_at["score"]["scored_at"]
+        deadline = time.monotonic() + 30
+        swept = first
+        while swept == first and time.monotonic() < deadline:
+            time.sleep(0.5)
+            shown = httpx.get(f"{server.url}/v1/leads/P-1", headers=AUTH).json()
+            swept = shown["score"]["scored_at"]
+    finally:
+        assert stop(server) == 0
+    assert swept != first, "no sweep within 30 s"
+    store = open_store(url)
+    try:
+        with store.connect() as connection:
+            started = connection.execute(sa.select(sweeps.c.started_at)).scalar_one()
+    finally:
+        store.dispose()
+    assert started.isoformat() + "Z" >= first
