@@ -8,11 +8,13 @@ is one `ServerState` on `app.state.server`, reached through typed dependencies.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import signal
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache, partial
 from pathlib import Path
 
@@ -23,16 +25,20 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadready.features.leadstore.database import database_url
 from leadready.features.registry import NoChampionError
-from leadready.serving import api, ops, outcomes, ui
+from leadready.serving import api, leads_api, live, ops, outcomes, ui
 from leadready.serving.audit import AuditLog, default_url, journal_dir
 from leadready.serving.fleet import Watcher
 from leadready.serving.middleware import LimitsAndMetrics
-from leadready.serving.schemas import MAX_BATCH_BODY_BYTES
+from leadready.serving.schemas import MAX_BATCH_BODY_BYTES, MAX_EVENTS_BODY_BYTES
 from leadready.serving.state import ServerState
 from leadready.serving.throttle import FOLDER, KeyThrottle
+
+log = logging.getLogger("leadready.serve")
 
 
 class ServeSettings(BaseSettings):
@@ -46,9 +52,26 @@ class ServeSettings(BaseSettings):
     """The export the workspace's "use the sample" button scores (`make demo` writes it)."""
     session_secret: str = ""
     """Signs workspace session cookies; a random one per process when empty."""
+    database_url: str | None = None
+    """The lead store (docs/store.md); default: SQLite `leads.db` in the models folder."""
+    sweep_minutes: float = Field(default=60.0, ge=0)
+    """How often every open lead of the store is scored again (readiness decays with time,
+    SLAs pass); 0: never on a schedule (`leadready store sweep` still does it)."""
+    sales_sla_hours: float = Field(default=48.0, gt=0)
+    """A lead routed to sales with no sales touch within this becomes `at_risk`."""
+    take_back_days: float = Field(default=14.0, gt=0)
+    """... and after this many days without a sales touch it returns to nurture."""
+    sales_capacity: int | None = Field(default=None, ge=0)
+    """Most leads routed to sales per rolling 7 days (hand-raises always go); none: no limit."""
 
     def keys(self) -> list[bytes]:
         return [k.strip().encode() for k in self.api_keys.split(",") if k.strip()]
+
+    def policy(self) -> live.LivePolicy:
+        return live.LivePolicy(self.sales_sla_hours, self.take_back_days, self.sales_capacity)
+
+    def store_url(self) -> str:
+        return database_url(self.models_dir, self.database_url)
 
 
 @lru_cache
@@ -83,6 +106,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     url = settings.audit_url or default_url(settings.models_dir)
     app.state.audit = AuditLog(url, journal_dir(settings.models_dir, url), server.metrics)
     outcomes.create_table(app.state.audit.engine)
+    sweeper = None
+    if settings.sweep_minutes > 0:
+        sweeper = live.Sweeper(
+            partial(scheduled_sweep, app), timedelta(minutes=settings.sweep_minutes)
+        )
+        sweeper.start()
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():
         loop.add_signal_handler(
@@ -91,10 +120,28 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     try:
         yield
     finally:
+        if sweeper is not None:
+            sweeper.stopping.set()
+        app.state.leadstore.close()
         if watcher is not None:
             watcher.stopping.set()
             watcher.run_folder.withdraw(os.getpid())
         app.state.audit.close()
+
+
+def scheduled_sweep(app: FastAPI) -> None:
+    """The scheduled sweep, when this worker wins its claim (`live.claim_sweep`), has a
+    CRM-export champion to score with and a store with leads."""
+    engine = app.state.engine
+    store = app.state.leadstore.existing()
+    if engine is None or store is None:
+        return
+    server: ServerState = app.state.server
+    every = timedelta(minutes=server.settings.sweep_minutes)
+    now = datetime.now(UTC)
+    if live.claim_sweep(store, now, every):
+        done = live.sweep(store, engine, now, server.settings.policy())
+        log.info("swept %d open leads in %.1f s", done.leads, done.seconds)
 
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
@@ -129,12 +176,15 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
     )
     settings = settings or get_settings()
     app.state.server = server = ServerState(settings)
+    app.state.leadstore = leads_api.LeadStore(settings.store_url())
     app.state.throttle = KeyThrottle(settings.models_dir / "workspace" / FOLDER)
     app.add_middleware(
         LimitsAndMetrics,
         metrics=server.metrics,
         known_paths=frozenset(
-            r.path for r in (*api.router.routes, *ops.router.routes) if isinstance(r, APIRoute)
+            r.path
+            for r in (*api.router.routes, *leads_api.router.routes, *ops.router.routes)
+            if isinstance(r, APIRoute)
         ),
         # The workspace takes whole CRM exports and outcome files as uploads, a batch up to
         # 1,000 leads; the rest of the API stays at 1 MiB.
@@ -142,11 +192,13 @@ def create_app(settings: ServeSettings | None = None) -> FastAPI:
             ui.UPLOAD_PATH: ui.MAX_UPLOAD_BYTES,
             ui.OUTCOMES_UPLOAD_PATH: ui.MAX_UPLOAD_BYTES,
             api.BATCH_PATH: MAX_BATCH_BODY_BYTES,
+            leads_api.EVENTS_PATH: MAX_EVENTS_BODY_BYTES,
         },
     )
     ui.mount(app, settings.models_dir, settings.sample_dir, settings.session_secret)
     app.exception_handler(RequestValidationError)(invalid)
     app.include_router(api.router)
+    app.include_router(leads_api.router)
     app.include_router(ops.router)
     app.get("/docs", include_in_schema=False)(docs_page)
     app.mount("/docs-assets", StaticFiles(directory=DOCS_ASSETS), name="docs-assets")

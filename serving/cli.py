@@ -527,3 +527,61 @@ def store_load(
         f"{events - added:,} already there)",
         highlight=False,
     )
+
+
+@store_app.command("sweep")
+def store_sweep(
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="Score as if it were this ISO 8601 time (default: now): for tests and replays "
+            "of what a sweep would do later.",
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Score every open lead of the lead store again now, with the champion, as the server's
+    scheduled sweep does (LEADREADY_SWEEP_MINUTES): readiness decays with time, SLAs pass
+    (`lead.sla_breached`) and leads sales left alone are taken back (`lead.taken_back`). The
+    SLA, take-back and capacity settings are the server's (LEADREADY_SALES_SLA_HOURS,
+    LEADREADY_TAKE_BACK_DAYS, LEADREADY_SALES_CAPACITY)."""
+    from datetime import UTC, datetime
+
+    from leadready.features.leadstore.database import StoreError, open_store, shown
+    from leadready.features.registry import NoChampionError
+    from leadready.serving.app import ServeSettings
+    from leadready.serving.engine import Engine
+    from leadready.serving.live import sweep
+    from leadready.serving.store import load_champion
+
+    try:
+        moment = (
+            datetime.now(UTC)
+            if now is None
+            else datetime.fromtimestamp(parse_moment(now, "--now"), UTC)
+        )
+    except ContractError as exc:
+        raise fail(str(exc)) from None
+    settings = ServeSettings(models_dir=models_dir, database_url=database_url)
+    try:
+        engine = Engine(load_champion(models_dir))
+    except NoChampionError as exc:
+        raise fail(str(exc)) from None
+    url = settings.store_url()
+    try:
+        store = open_store(url)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+    try:
+        done = sweep(store, engine, moment, settings.policy())
+    finally:
+        store.dispose()
+    told = ", ".join(f"{n:,} {kind}" for kind, n in sorted(done.announced.items())) or "none"
+    leads = f"{done.leads:,} open lead{'' if done.leads == 1 else 's'}"
+    console.print(
+        f"Swept {leads} of {escape(shown(url))} at {moment.isoformat()} in "
+        f"{done.seconds:.1f} s; deliveries written: {told}",
+        highlight=False,
+    )

@@ -120,10 +120,20 @@ class Engine:
     ) -> list[dict]:
         """Score validated API requests (one lead each); answers in request order. `applied`:
         what the schema changed to read each one (`RequestMapping.apply`)."""
+        return self.score_and_predict(requests, now, applied)[0]
+
+    def score_and_predict(
+        self,
+        requests: list[ScoreRequest],
+        now: datetime,
+        applied: list[dict[str, Any] | None] | None = None,
+    ) -> tuple[list[dict], Prediction]:
+        """`score_requests`, with the prediction the answers were made of (its feature columns
+        say which lead raised its hand, and when: the live router needs it)."""
         times = event_times(requests)
         leads, activities, touches, as_of = _arrays(requests, times, now, self.info.custom)
         prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
-        return self.answers(requests, prediction, times, as_of, now, applied)
+        return self.answers(requests, prediction, times, as_of, now, applied), prediction
 
     def answers(
         self,

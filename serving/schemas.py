@@ -378,3 +378,146 @@ class BatchError(BaseModel):
 
 class BatchResponse(BaseModel):
     results: list[ScoreResponse | BatchError]
+
+
+# ---------------------------------------------------------------- the live lead API (leads_api)
+
+MAX_EVENTS_PER_CALL = 5000
+MAX_EVENTS_BODY_BYTES = 4 << 20
+"""Largest `POST /v1/events` body: 5,000 events of up to about 800 bytes each."""
+
+
+@with_config(Strict)
+class TouchFields(TypedDict):
+    channel: Annotated[Channel, Vocabulary]
+    team: Annotated[Team, Vocabulary]
+    responded: NotRequired[Annotated[bool | None, Empty]]
+    """Missing, null or "": not known."""
+
+
+EventId = Annotated[str, Field(min_length=1, max_length=200), IdText]
+
+
+@with_config(Strict)
+class EventIn(TypedDict):
+    """One activity (`activity`: its type) or touch (`touch`: channel, team, responded) of a
+    lead, identified by the CRM's `event_id`."""
+
+    event_id: EventId
+    lead_id: Annotated[LeadId, IdText]
+    occurred_at: Moment
+    activity: NotRequired[Annotated[ActivityType, Vocabulary]]
+    touch: NotRequired[TouchFields]
+
+
+EXAMPLE_EVENTS: dict[str, Any] = {
+    "events": [
+        {
+            "event_id": "crm-act-88121",
+            "lead_id": "L-10442",
+            "occurred_at": "2026-06-10T08:40:00Z",
+            "activity": "demo_request",
+        },
+        {
+            "event_id": "crm-touch-5531",
+            "lead_id": "L-10442",
+            "occurred_at": "2026-06-11T09:00:00Z",
+            "touch": {"channel": "call", "team": "sales", "responded": True},
+        },
+    ]
+}
+
+
+class EventsRequest(BaseModel):
+    """Up to 5,000 events; each is validated on its own, so one bad event fails alone."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [EXAMPLE_EVENTS]})
+    events: list[Any] = Field(
+        max_length=MAX_EVENTS_PER_CALL,
+        description="Each item: {event_id, lead_id, occurred_at, activity} or "
+        "{event_id, lead_id, occurred_at, touch: {channel, team, responded}}.",
+    )
+
+
+class ScoreSummary(BaseModel):
+    readiness: float
+    route: Literal["sales", "nurture", "disqualify"]
+    route_reason: str
+    sla_state: Literal["waiting", "met", "at_risk", "taken_back"] | None
+    scored_at: datetime
+
+
+class EventResult(BaseModel):
+    index: int
+    event_id: str | None
+    status: Literal["stored", "duplicate", "error"]
+    errors: list[FieldError] | None = None
+
+
+class EventsAnswer(BaseModel):
+    results: list[EventResult]
+    leads: dict[str, ScoreSummary] = Field(
+        description="Each stored lead that got a new event, scored again."
+    )
+
+
+class LeadPutAnswer(BaseModel):
+    lead_id: str
+    created: bool
+    status: Literal["new", "sales_owned"]
+    score: ScoreSummary
+    warnings: list[str]
+    schema_applied: SchemaApplied | None
+
+
+class StoredScore(BaseModel):
+    readiness: float
+    potential: float
+    route: Literal["sales", "nurture", "disqualify"]
+    route_reason: str
+    reasons: Reasons
+    context: Context
+    model: ModelRef
+    scored_at: datetime
+
+
+class SalesState(BaseModel):
+    sla_state: Literal["waiting", "met", "at_risk", "taken_back"] | None = Field(
+        description="waiting: routed to sales, no sales touch yet, within the SLA; met: a "
+        "sales touch came; at_risk: none within the SLA; taken_back: returned to nurture."
+    )
+    routed_to_sales_at: datetime | None
+    waiting_hours: float | None
+    sla_due_at: datetime | None
+    last_sales_touch_at: datetime | None
+    taken_back_at: datetime | None
+
+
+class HistoryPoint(BaseModel):
+    scored_at: datetime
+    readiness: float
+    potential: float
+    route: Literal["sales", "nurture", "disqualify"]
+
+
+class LeadAnswer(BaseModel):
+    lead_id: str
+    status: Literal["new", "sales_owned"]
+    score: StoredScore | None = Field(description="null until the lead is scored.")
+    sales: SalesState | None
+    history: list[HistoryPoint]
+
+
+class QueuedLead(SalesState):
+    lead_id: str
+    readiness: float
+    route_reason: str
+    scored_at: datetime
+
+
+class QueueAnswer(BaseModel):
+    route: Literal["sales"]
+    total: int
+    offset: int
+    limit: int
+    leads: list[QueuedLead]

@@ -21,7 +21,7 @@ from workspace_server import train_flat
 
 from leadready.serving import ops
 from leadready.serving.app import ServeSettings, create_app
-from leadready.serving.schemas import EXAMPLE_REQUEST
+from leadready.serving.schemas import EXAMPLE_EVENTS, EXAMPLE_REQUEST
 from leadready.serving.throttle import FOLDER
 
 pytestmark = pytest.mark.api
@@ -37,6 +37,8 @@ VALID_BODIES: dict[str, Any] = {
     "/v1/score": EXAMPLE_REQUEST,
     "/v1/score/batch": {"leads": [EXAMPLE_REQUEST]},
     "/v1/outcomes": [{"lead_id": "L-10442", "outcome": "won", "outcome_at": "2026-07-01"}],
+    "/v1/leads/{lead_id}": {"created_at": "2026-05-02T09:30:00Z", "source": "webinar"},
+    "/v1/events": EXAMPLE_EVENTS,
 }
 INVALID_BODY = {"surprise": True}
 V1 = methodcaller("startswith", "/v1")

@@ -20,9 +20,13 @@ from sqlalchemy.dialects import postgresql
 VERSION_TABLE = "leadstore_alembic_version"
 """Alembic's revision table for the store (not `alembic_version`, which MLflow's store uses)."""
 
-LEAD_STATUSES = ("new",)
-"""`leads.status`: how far leadready's handling of a lead has gone; every loaded lead is `new`
-(later: taken by sales, and so on)."""
+LEAD_STATUSES = ("new", "sales_owned")
+"""`leads.status`: `new` (every loaded lead): leadready routes it; `sales_owned`: the CRM says
+sales keeps this lead whatever the score (it is routed to sales and never taken back)."""
+SLA_STATES = ("waiting", "met", "at_risk", "taken_back")
+"""`current_scores.sla_state` of a lead routed to sales: `waiting` for its first sales touch
+within the SLA, `met` (a sales touch came), `at_risk` (none within the SLA); `taken_back`: it
+was returned to nurture after too long without one. Null: never routed to sales."""
 FIELD_KINDS = ("numeric", "categorical", "display")
 """`lead_fields.kind`: a schema's custom feature (numeric or categorical) or display column."""
 DELIVERY_STATUSES = ("pending", "delivered", "dead")
@@ -123,9 +127,19 @@ current_scores = sa.Table(
     metadata,
     sa.Column("lead_id", sa.String(), sa.ForeignKey(leads.c.lead_id), primary_key=True),
     *_score_columns(),
+    sa.Column("model", Json, nullable=True),  # name, version, run_id, kind
+    sa.Column("context", Json, nullable=True),  # the rep's context, as /v1/score gives it
+    sa.Column("routed_to_sales_at", sa.DateTime(), nullable=True),  # null: not with sales
+    sa.Column("last_sales_touch_at", sa.DateTime(), nullable=True),
+    sa.Column("sla_state", sa.String(), nullable=True),  # SLA_STATES
+    sa.Column("taken_back_at", sa.DateTime(), nullable=True),
+    sa.Column("charted_readiness", sa.Float(), nullable=True),  # the last history point's
+    sa.Column("charted_at", sa.DateTime(), nullable=True),
     sa.Index(None, "readiness"),
+    sa.Index(None, "route", "routed_to_sales_at"),
 )
-"""The latest score of each lead (one row per lead)."""
+"""The latest score of each lead (one row per lead), with its state with sales (the SLA) and
+when its last history point was written."""
 
 score_history = sa.Table(
     "score_history",
@@ -136,6 +150,27 @@ score_history = sa.Table(
     sa.Index(None, "lead_id", "scored_at"),
 )
 """Every score a lead was given, for its trend."""
+
+sales_handoffs = sa.Table(
+    "sales_handoffs",
+    metadata,
+    sa.Column("id", RowId, primary_key=True, autoincrement=True),
+    sa.Column("lead_id", sa.String(), sa.ForeignKey(leads.c.lead_id), nullable=False),
+    sa.Column("handed_at", sa.DateTime(), nullable=False),
+    sa.Column("hand_raise", sa.Boolean(), nullable=False),
+    sa.Index(None, "handed_at"),
+)
+"""Every time a lead was routed to sales: what a sales capacity (leads per rolling 7 days)
+counts."""
+
+sweeps = sa.Table(
+    "sweeps",
+    metadata,
+    sa.Column("name", sa.String(), primary_key=True),
+    sa.Column("started_at", sa.DateTime(), nullable=False),
+)
+"""When the scheduled sweep last started: a worker claims the next one by moving it forward
+(an UPDATE only one worker's transaction can make), so one worker of a fleet sweeps."""
 
 deliveries = sa.Table(
     "deliveries",
