@@ -23,8 +23,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
+from pydantic import PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadready.features.leadstore.database import database_url, open_store
 from leadready.features.registry import NoChampionError
 from leadready.serving import api, ops, outcomes, ui
 from leadready.serving.audit import AuditLog, default_url, journal_dir
@@ -33,6 +35,7 @@ from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.schemas import MAX_BATCH_BODY_BYTES
 from leadready.serving.state import ServerState
 from leadready.serving.throttle import FOLDER, KeyThrottle
+from leadready.serving.webhooks import Dispatcher, WebhookConfig
 
 
 class ServeSettings(BaseSettings):
@@ -46,9 +49,35 @@ class ServeSettings(BaseSettings):
     """The export the workspace's "use the sample" button scores (`make demo` writes it)."""
     session_secret: str = ""
     """Signs workspace session cookies; a random one per process when empty."""
+    database_url: str | None = None
+    """The lead store (LEADREADY_DATABASE_URL); default SQLite leads.db in `models_dir`."""
+    webhook_urls: str = ""
+    """Comma-separated URLs every webhook delivery is POSTed to; none: nothing is sent."""
+    webhook_secret: str = ""
+    """The HMAC-SHA256 key of X-Leadready-Signature; required with webhook_urls."""
+    webhook_timeout_seconds: PositiveFloat = 5.0
+    webhook_max_age_seconds: PositiveFloat = 86_400.0
+    """A delivery is retried for this long after its creation, then dead."""
+    webhook_backoff_seconds: PositiveFloat = 1.0
+    """The pause after a delivery's first failed attempt, doubled after each next one ..."""
+    webhook_backoff_max_seconds: PositiveFloat = 3_600.0
+    """... up to this."""
+    webhook_poll_seconds: PositiveFloat = 1.0
 
     def keys(self) -> list[bytes]:
         return [k.strip().encode() for k in self.api_keys.split(",") if k.strip()]
+
+    def webhooks(self) -> WebhookConfig | None:
+        """Where deliveries go (None: nowhere); `WebhookSettingsError` when they cannot."""
+        return WebhookConfig.parse(
+            self.webhook_urls,
+            self.webhook_secret,
+            timeout_seconds=self.webhook_timeout_seconds,
+            max_age_seconds=self.webhook_max_age_seconds,
+            backoff_seconds=self.webhook_backoff_seconds,
+            backoff_max_seconds=self.webhook_backoff_max_seconds,
+            poll_seconds=self.webhook_poll_seconds,
+        )
 
 
 @lru_cache
@@ -58,8 +87,9 @@ def get_settings() -> ServeSettings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the champions and open the audit log; SIGHUP reloads; shutdown writes the rest
-    of the audit journal to its database.
+    """Load the champions, open the audit log and, with webhook URLs, start the webhook
+    dispatcher (`app.state.dispatcher`, else None: call its `wake()` after committing a
+    delivery); SIGHUP reloads; shutdown writes the rest of the audit journal to its database.
 
     Under `serve` (a run folder), this worker loads the versions of the current generation and
     a watcher thread loads each one published later; a worker that cannot load any starts all
@@ -83,6 +113,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     url = settings.audit_url or default_url(settings.models_dir)
     app.state.audit = AuditLog(url, journal_dir(settings.models_dir, url), server.metrics)
     outcomes.create_table(app.state.audit.engine)
+    webhooks = settings.webhooks()
+    app.state.dispatcher = None
+    if webhooks is not None:
+        store = open_store(database_url(settings.models_dir, settings.database_url))
+        app.state.dispatcher = Dispatcher(store, webhooks, server.metrics)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():
         loop.add_signal_handler(
@@ -95,6 +130,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             watcher.stopping.set()
             watcher.run_folder.withdraw(os.getpid())
         app.state.audit.close()
+        if app.state.dispatcher is not None:
+            app.state.dispatcher.close()
+            app.state.dispatcher.engine.dispose()
 
 
 DOCS_ASSETS = Path(fastapi_offline.__file__).parent / "static"
