@@ -24,25 +24,16 @@ app = typer.Typer(
 
 
 def _store(models_dir: Path, url: str | None) -> tuple[sa.Engine, str]:
-    """The store, opened; a SQLite file that does not exist is not created by a look at it."""
-    import sqlalchemy as sa
-
-    from leadready.features.leadstore.database import StoreError, database_url, open_store, shown
+    from leadready.features.leadstore.database import (
+        StoreError,
+        database_url,
+        open_existing_store,
+        shown,
+    )
 
     chosen = database_url(models_dir, url)
-    parsed = sa.make_url(chosen) if "://" in chosen else None
-    if (
-        parsed is not None
-        and parsed.get_backend_name() == "sqlite"
-        and parsed.database not in (None, "", ":memory:")
-        and not Path(str(parsed.database)).exists()
-    ):
-        raise fail(
-            f"no lead store at {shown(chosen)}; give --database-url or --models-dir, or create "
-            "one with `leadready store load --data DIR`"
-        )
     try:
-        return open_store(chosen), shown(chosen)
+        return open_existing_store(chosen), shown(chosen)
     except StoreError as exc:
         raise fail(str(exc)) from None
 

@@ -16,6 +16,7 @@ from leadready.features.contract import (
     LEAD_COLUMNS,
     TOUCH_COLUMNS,
     Crm,
+    closed_by_rule,
     sorted_events,
 )
 from leadready.features.leadstore.tables import activities, lead_fields, leads, touches
@@ -24,8 +25,11 @@ TIMES = ("created_at", "outcome_at", "occurred_at")
 NUMBERS = ("company_size", "responded")
 
 
-def read_crm(engine: sa.Engine) -> Crm:
-    """Every lead and event of the store, as one consistent snapshot (one transaction)."""
+def read_crm(engine: sa.Engine, lost_after: int | None = None) -> Crm:
+    """Every lead and event of the store, as one consistent snapshot (one transaction); with
+    `lost_after` (days), the lost-after rule applied at the store's latest recorded time, as
+    `load_crm` applies it at an export's end (leads loaded under a schema's rule are stored
+    lost already)."""
     with engine.connect() as connection, connection.begin():
         fields = connection.execute(
             sa.select(lead_fields.c.name, lead_fields.c.kind).order_by(lead_fields.c.position)
@@ -44,12 +48,19 @@ def read_crm(engine: sa.Engine) -> Crm:
     for name, kind in fields:
         lead_frame[name] = _field(stored, name, kind)
     order = np.argsort(pd.factorize(lead_frame["lead_id"], sort=True)[0], kind="stable")
+    activity_frame = sorted_events(events["activities"], "activities")
+    touch_frame = sorted_events(events["touches"], "touches")
+    lead_frame, closed = closed_by_rule(
+        lead_frame.take(order).reset_index(drop=True), lost_after, activity_frame, touch_frame
+    )
     return Crm(
-        leads=lead_frame.take(order).reset_index(drop=True),
-        activities=sorted_events(events["activities"], "activities"),
-        touches=sorted_events(events["touches"], "touches"),
+        leads=lead_frame,
+        activities=activity_frame,
+        touches=touch_frame,
         custom={name: kind for name, kind in fields if kind != "display"},
         display=tuple(name for name, kind in fields if kind == "display"),
+        lost_after=lost_after,
+        closed_as_lost=closed,
     )
 
 
