@@ -40,7 +40,14 @@ from urllib.parse import urlsplit
 import httpx
 import sqlalchemy as sa
 
-from leadready.features.leadstore.outbox import Backlog, Claimed, backlog, claim, settle
+from leadready.features.leadstore.outbox import (
+    Backlog,
+    Claimed,
+    any_due,
+    backlog,
+    claim,
+    settle,
+)
 
 if TYPE_CHECKING:
     from leadready.serving.middleware import Metrics
@@ -239,6 +246,9 @@ class Dispatcher:
     def _round(self) -> int:
         """Claim due deliveries, send them, record each attempt; how many were claimed."""
         now = utcnow()
+        with self.engine.connect() as connection:
+            if not any_due(connection, now):
+                return 0
         with self.engine.begin() as connection:
             claimed = claim(connection, now, now + self.config.lease, BATCH)
         for delivery, attempt in zip(claimed, self._senders.map(self._send, claimed), strict=True):

@@ -5,8 +5,9 @@ SLA breach, a take-back), so neither exists without the other; a dispatcher on t
 sends `pending` deliveries, retries them and marks them `delivered` or `dead`. The payload is
 the event's JSON body as receivers get it, `delivery_id` included, so they deduplicate on it.
 
-The dispatcher's side is here too, so every statement on the outbox is in one place: `claim`
-the due deliveries, `settle` each attempt, and for people `recent`, `backlog` and `requeue`.
+The dispatcher's side is here too, so every statement on the outbox is in one place: `any_due`
+and `claim` the due deliveries, `settle` each attempt, and for people `recent`, `backlog` and
+`requeue`.
 """
 
 from __future__ import annotations
@@ -66,6 +67,23 @@ class Claimed:
     """The URLs that accepted it already (`delivery_receipts`)."""
 
 
+def _due(now: dt.datetime) -> tuple[sa.ColumnElement[bool], ...]:
+    """Pending, due at `now`, and held by no dispatcher (or by one whose lease ran out)."""
+    return (
+        deliveries.c.status == "pending",
+        deliveries.c.next_attempt_at <= now,
+        sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now),
+    )
+
+
+def any_due(connection: sa.Connection, now: dt.datetime) -> bool:
+    """Whether `claim` would find something: a read, so that an idle poll takes no write lock
+    (run it in a transaction of its own: in SQLite, a transaction that read before it writes
+    fails at once when another process wrote meanwhile, instead of waiting its turn)."""
+    query = sa.select(deliveries.c.delivery_id).where(*_due(now)).limit(1)
+    return connection.execute(query).first() is not None
+
+
 def claim(
     connection: sa.Connection, now: dt.datetime, lease_until: dt.datetime, limit: int
 ) -> list[Claimed]:
@@ -75,21 +93,17 @@ def claim(
     Two dispatchers never claim one delivery: SQLite runs one write at a time; PostgreSQL locks
     the chosen rows (`FOR UPDATE SKIP LOCKED`, so a second dispatcher takes others instead of
     waiting) and the UPDATE checks the claim again on the row it locked."""
-    free = sa.or_(deliveries.c.claimed_until.is_(None), deliveries.c.claimed_until < now)
-    pending = deliveries.c.status == "pending"
     chosen = (
         sa.select(deliveries.c.delivery_id)
-        .where(pending, deliveries.c.next_attempt_at <= now, free)
+        .where(*_due(now))
         .order_by(deliveries.c.next_attempt_at)
         .limit(limit)
     )
-    if connection.execute(chosen).first() is None:
-        return []  # a read only: an idle poll takes no write lock, in SQLite neither
     if connection.dialect.name == "postgresql":
         chosen = chosen.with_for_update(skip_locked=True)
     rows = connection.execute(
         sa.update(deliveries)
-        .where(deliveries.c.delivery_id.in_(chosen), pending, free)
+        .where(deliveries.c.delivery_id.in_(chosen), *_due(now))
         .values(claimed_until=lease_until)
         .returning(
             deliveries.c.delivery_id,
