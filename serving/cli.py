@@ -90,7 +90,9 @@ def serve(
     champion of 'sales-readiness' (trained on CRM exports); the workspace's flat uploads with
     that of 'sales-readiness-flat'. Either one is enough to start. API keys come from
     LEADREADY_API_KEYS (comma-separated). A promoted champion is served within a few seconds
-    (--champion-poll); SIGHUP reloads both champions at once."""
+    (--champion-poll); SIGHUP reloads both champions at once. With LEADREADY_WEBHOOK_URLS
+    (and LEADREADY_WEBHOOK_SECRET), every worker sends the lead store's webhook deliveries,
+    signed and retried (docs/store.md)."""
     import shutil
     import socket
     import tempfile
