@@ -15,6 +15,7 @@ import time
 import httpx
 import pytest
 import sqlalchemy as sa
+from fastapi.testclient import TestClient
 from test_server import LEADREADY, clean_env, start, stop
 from typer.testing import CliRunner
 from webhook_receiver import Receiver
@@ -23,8 +24,10 @@ from leadready.cli import app
 from leadready.features.leadstore.database import open_store
 from leadready.features.leadstore.outbox import enqueue
 from leadready.features.leadstore.tables import deliveries, delivery_receipts, leads
+from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.middleware import Metrics
 from leadready.serving.webhooks import (
+    BACKLOG_SECONDS,
     Dispatcher,
     WebhookConfig,
     WebhookSettingsError,
@@ -240,6 +243,39 @@ def test_deliveries_commands_refuse_bad_input(tmp_path):
         result = runner.invoke(app, ["deliveries", *args, *models])
         assert result.exit_code == 2, (args, result.output)
         assert message in " ".join(result.output.split()), result.output
+
+
+@pytest.mark.api
+def test_the_app_starts_a_dispatcher_whose_wake_sends_at_once(
+    store_url, champion_dir, tmp_path, receivers
+):
+    receiver = Receiver().start()
+    receivers.append(receiver)
+    settings = ServeSettings(
+        models_dir=champion_dir,
+        audit_url=f"sqlite:///{tmp_path / 'audit.db'}",
+        database_url=store_url,
+        webhook_urls=receiver.url,
+        webhook_secret=SECRET,
+        webhook_poll_seconds=30,  # only wake() can send it in time
+    )
+    with TestClient(create_app(settings)) as client:
+        dispatcher = client.app.state.dispatcher
+        (delivery_id,) = route_changed(dispatcher.engine, add_leads(dispatcher.engine, 1))
+        woken = time.monotonic()
+        dispatcher.wake()
+        (received,) = receiver.wait_for(1, 5)
+        assert received.at - woken < 1.0
+        assert received.signed_by(SECRET) and receiver.ids() == [delivery_id]
+        wait_until(lambda: statuses(dispatcher.engine)[delivery_id][0] == "delivered", 5)
+        time.sleep(BACKLOG_SECONDS)  # the next count
+        dispatcher.wake()
+        wait_until(lambda: client.get("/readyz").json()["deliveries"]["pending"] == 0, 5)
+        assert "leadready_webhooks_delivered_total 1.0" in client.get("/metrics").text
+    without = ServeSettings(models_dir=champion_dir, audit_url=settings.audit_url)
+    with TestClient(create_app(without)) as client:
+        assert client.app.state.dispatcher is None
+        assert "deliveries" not in client.get("/readyz").json()
 
 
 # ------------------------------------------------------------------- a real `leadready serve`
