@@ -32,6 +32,15 @@ SchemaOption = Annotated[
         "contract, with extra custom features (docs/schema.md).",
     ),
 ]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        envvar="LEADREADY_DATABASE_URL",
+        help="SQLAlchemy URL of the lead store (PostgreSQL: postgresql+psycopg://USER@HOST/DB); "
+        "default: SQLite leads.db in the models folder.",
+    ),
+]
 ModelsDir = Annotated[
     Path,
     typer.Option(

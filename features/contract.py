@@ -832,7 +832,7 @@ def load_crm(
             "docs/data-contract.md):\n" + "\n".join(f"- {p}" for p in problems)
         )
     activities, touches = sorted_events(activities, "activities"), sorted_events(touches, "touches")
-    leads, closed = _closed_by_rule(leads.reset_index(drop=True), lost_after, activities, touches)
+    leads, closed = closed_by_rule(leads.reset_index(drop=True), lost_after, activities, touches)
     return Crm(
         leads=leads,
         activities=activities,
@@ -869,11 +869,12 @@ def sorted_events(events: pd.DataFrame, table: str) -> pd.DataFrame:
     return coded.take(order).reset_index(drop=True)
 
 
-def _closed_by_rule(
+def closed_by_rule(
     leads: pd.DataFrame, lost_after: int | None, *events: pd.DataFrame
 ) -> tuple[pd.DataFrame, int]:
     """The leads with the lost-after rule applied at the export's end, and how many it closed;
-    leads of an export without outcomes (to score) are open until the rule closes them."""
+    leads of an export without outcomes (to score) are open until the rule closes them. The
+    lead store applies it when read (`leadstore.reading.read_crm`) the same way."""
     end = export_end(leads, *events)
     if lost_after is None or end is None:
         return leads, 0

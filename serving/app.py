@@ -25,10 +25,10 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
-from pydantic import Field
+from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from leadready.features.leadstore.database import database_url
+from leadready.features.leadstore.database import database_url, open_store
 from leadready.features.registry import NoChampionError
 from leadready.serving import api, leads_api, live, ops, outcomes, ui
 from leadready.serving.audit import AuditLog, default_url, journal_dir
@@ -37,6 +37,7 @@ from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.schemas import MAX_BATCH_BODY_BYTES, MAX_EVENTS_BODY_BYTES
 from leadready.serving.state import ServerState
 from leadready.serving.throttle import FOLDER, KeyThrottle
+from leadready.serving.webhooks import Dispatcher, WebhookConfig
 
 log = logging.getLogger("leadready.serve")
 
@@ -63,6 +64,18 @@ class ServeSettings(BaseSettings):
     """... and after this many days without a sales touch it returns to nurture."""
     sales_capacity: int | None = Field(default=None, ge=0)
     """Most leads routed to sales per rolling 7 days (hand-raises always go); none: no limit."""
+    webhook_urls: str = ""
+    """Comma-separated URLs every webhook delivery is POSTed to; none: nothing is sent."""
+    webhook_secret: str = ""
+    """The HMAC-SHA256 key of X-Leadready-Signature; required with webhook_urls."""
+    webhook_timeout_seconds: PositiveFloat = 5.0
+    webhook_max_age_seconds: PositiveFloat = 86_400.0
+    """A delivery is retried for this long after its creation, then dead."""
+    webhook_backoff_seconds: PositiveFloat = 1.0
+    """The pause after a delivery's first failed attempt, doubled after each next one ..."""
+    webhook_backoff_max_seconds: PositiveFloat = 3_600.0
+    """... up to this."""
+    webhook_poll_seconds: PositiveFloat = 1.0
 
     def keys(self) -> list[bytes]:
         return [k.strip().encode() for k in self.api_keys.split(",") if k.strip()]
@@ -73,6 +86,18 @@ class ServeSettings(BaseSettings):
     def store_url(self) -> str:
         return database_url(self.models_dir, self.database_url)
 
+    def webhooks(self) -> WebhookConfig | None:
+        """Where deliveries go (None: nowhere); `WebhookSettingsError` when they cannot."""
+        return WebhookConfig.parse(
+            self.webhook_urls,
+            self.webhook_secret,
+            timeout_seconds=self.webhook_timeout_seconds,
+            max_age_seconds=self.webhook_max_age_seconds,
+            backoff_seconds=self.webhook_backoff_seconds,
+            backoff_max_seconds=self.webhook_backoff_max_seconds,
+            poll_seconds=self.webhook_poll_seconds,
+        )
+
 
 @lru_cache
 def get_settings() -> ServeSettings:
@@ -81,8 +106,9 @@ def get_settings() -> ServeSettings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-    """Load the champions and open the audit log; SIGHUP reloads; shutdown writes the rest
-    of the audit journal to its database.
+    """Load the champions, open the audit log and, with webhook URLs, start the webhook
+    dispatcher (`app.state.dispatcher`, else None: call its `wake()` after committing a
+    delivery); SIGHUP reloads; shutdown writes the rest of the audit journal to its database.
 
     Under `serve` (a run folder), this worker loads the versions of the current generation and
     a watcher thread loads each one published later; a worker that cannot load any starts all
@@ -112,6 +138,11 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             partial(scheduled_sweep, app), timedelta(minutes=settings.sweep_minutes)
         )
         sweeper.start()
+    webhooks = settings.webhooks()
+    app.state.dispatcher = None
+    if webhooks is not None:
+        store = open_store(settings.store_url())
+        app.state.dispatcher = Dispatcher(store, webhooks, server.metrics)
     loop = asyncio.get_running_loop()
     if threading.current_thread() is threading.main_thread():
         loop.add_signal_handler(
@@ -127,6 +158,9 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
             watcher.stopping.set()
             watcher.run_folder.withdraw(os.getpid())
         app.state.audit.close()
+        if app.state.dispatcher is not None:
+            app.state.dispatcher.close()
+            app.state.dispatcher.engine.dispose()
 
 
 def scheduled_sweep(app: FastAPI) -> None:
@@ -141,6 +175,8 @@ def scheduled_sweep(app: FastAPI) -> None:
     now = datetime.now(UTC)
     if live.claim_sweep(store, now, every):
         done = live.sweep(store, engine, now, server.settings.policy())
+        if app.state.dispatcher is not None:
+            app.state.dispatcher.wake()
         log.info("swept %d open leads in %.1f s", done.leads, done.seconds)
 
 

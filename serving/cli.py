@@ -12,6 +12,7 @@ import typer
 from rich.markup import escape
 
 from leadready.features.console import (
+    DatabaseUrl,
     ModelsDir,
     SchemaOption,
     console,
@@ -22,6 +23,7 @@ from leadready.features.console import (
 )
 from leadready.features.contract import ContractError, load_crm, parse_moment
 from leadready.features.files import OutputError, check_output, write_csv
+from leadready.serving.deliveries_cli import app as deliveries_app
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -29,6 +31,7 @@ if TYPE_CHECKING:
     from leadready.serving.store import LoadedModel
 
 app = typer.Typer()
+app.add_typer(deliveries_app, name="deliveries")
 AuditUrl = Annotated[
     str | None,
     typer.Option(
@@ -87,7 +90,9 @@ def serve(
     champion of 'sales-readiness' (trained on CRM exports); the workspace's flat uploads with
     that of 'sales-readiness-flat'. Either one is enough to start. API keys come from
     LEADREADY_API_KEYS (comma-separated). A promoted champion is served within a few seconds
-    (--champion-poll); SIGHUP reloads both champions at once."""
+    (--champion-poll); SIGHUP reloads both champions at once. With LEADREADY_WEBHOOK_URLS
+    (and LEADREADY_WEBHOOK_SECRET), every worker sends the lead store's webhook deliveries,
+    signed and retried (docs/store.md)."""
     import shutil
     import socket
     import tempfile
@@ -100,7 +105,22 @@ def serve(
     proxies = [a.strip() for a in forwarded_allow_ips.split(",") if a.strip()]
     os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    settings = ServeSettings()
+    from pydantic import ValidationError
+
+    from leadready.serving.webhooks import WebhookSettingsError
+
+    try:
+        settings = ServeSettings()
+        webhooks = settings.webhooks()
+    except ValidationError as exc:
+        raise fail(
+            "; ".join(
+                f"LEADREADY_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}"
+                for e in exc.errors()
+            )
+        ) from None
+    except WebhookSettingsError as exc:
+        raise fail(str(exc)) from None
     if host not in LOOPBACK and not settings.keys():
         raise fail(
             f"refusing to bind {host} without API keys; set LEADREADY_API_KEYS "
@@ -115,6 +135,13 @@ def serve(
         raise fail(str(exc)) from None
     # Create the audit table once here, not in each worker process at the same time.
     engine_for(settings.audit_url or default_url(models_dir)).dispose()
+    if webhooks is not None:
+        from leadready.features.leadstore.database import StoreError, database_url, open_store
+
+        try:  # migrated once here too; and an unreachable store stops here, not in a worker
+            open_store(database_url(models_dir, settings.database_url)).dispose()
+        except StoreError as exc:
+            raise fail(str(exc)) from None
     served = " and ".join(
         f"{m.loaded.name} version {m.loaded.version}"
         for m in (champions.engine, champions.flat)
@@ -431,15 +458,6 @@ def outcomes_import(
     )
 
 
-DatabaseUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        envvar="LEADREADY_DATABASE_URL",
-        help="SQLAlchemy URL of the lead store (PostgreSQL: postgresql+psycopg://USER@HOST/DB); "
-        "default: SQLite leads.db in the models folder.",
-    ),
-]
 store_app = typer.Typer(
     help="The lead store: leads, their activities and touches, outcomes, scores and webhook "
     "deliveries in a database (SQLite leads.db in the models folder, or PostgreSQL through "

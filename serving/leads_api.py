@@ -204,7 +204,7 @@ def put_lead_route(
         stored_status = connection.execute(
             sa.select(leads.c.status).where(leads.c.lead_id == lead_id)
         ).scalar_one()
-    count_scores(request, scored)
+    committed(request, scored)
     return FastJSON(
         {
             "lead_id": lead_id,
@@ -221,11 +221,14 @@ def put_lead_route(
     )
 
 
-def count_scores(request: Request, scored: dict[str, dict[str, Any]]) -> None:
-    """The scores by route of `/metrics`, as `/v1/score` counts them."""
+def committed(request: Request, scored: dict[str, dict[str, Any]]) -> None:
+    """After a change's commit: its scores counted by route in `/metrics`, as `/v1/score`
+    counts them, and the webhook dispatcher woken to send what the change announced at once."""
     metrics = request.app.state.server.metrics
     for score in scored.values():
         metrics.scores.labels(score["route"]).inc()
+    if request.app.state.dispatcher is not None:
+        request.app.state.dispatcher.wake()
 
 
 class _Invalid(Exception):
@@ -365,7 +368,7 @@ def post_events(
         added = add_events(connection, valid) if valid else []
         touched = [r["lead_id"] for r, new in zip(valid, added, strict=True) if new]
         scored = rescore(connection, engine, touched, now, policy)
-    count_scores(request, scored)
+    committed(request, scored)
     statuses = iter(added)
     results: list[dict[str, Any]] = []
     for i, (item, row) in enumerate(zip(body.events, rows, strict=True)):

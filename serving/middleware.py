@@ -17,8 +17,9 @@ from leadready.serving.schemas import MAX_BODY_BYTES
 
 
 class Metrics:
-    """Prometheus metrics of one app: requests, latency (seconds), scores by route, and the
-    audit log's rows waiting for the database and its failed writes (`serving.audit`)."""
+    """Prometheus metrics of one app: requests, latency (seconds), scores by route, the audit
+    log's rows waiting for the database and its failed writes (`serving.audit`), and webhook
+    deliveries (`serving.webhooks`)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -48,6 +49,28 @@ class Metrics:
         self.audit_failed_writes = Counter(
             "leadready_audit_failed_writes",
             "Failed attempts to write audit rows to the database (each is retried)",
+            registry=self.registry,
+        )
+        self.webhooks_delivered = Counter(
+            "leadready_webhooks_delivered",
+            "Webhook deliveries every URL accepted (serving.webhooks)",
+            registry=self.registry,
+        )
+        self.webhook_failed_attempts = Counter(
+            "leadready_webhook_failed_attempts",
+            "Webhook sends a URL did not accept (no answer, or not a 2xx); each is retried",
+            registry=self.registry,
+        )
+        self.webhooks_dead = Counter(
+            "leadready_webhooks_dead",
+            "Webhook deliveries given up after their retry window (dead letters)",
+            registry=self.registry,
+        )
+        # The outbox is shared: every worker counts the same rows, so not a sum.
+        self.webhooks_pending = Gauge(
+            "leadready_webhooks_pending",
+            "Webhook deliveries waiting in the outbox, as last counted",
+            multiprocess_mode="max",
             registry=self.registry,
         )
 

@@ -26,12 +26,16 @@ def readyz(request: Request, server: ServerDep) -> JSONResponse:
     """Ready when this process serves a champion, the audit log is being written (see
     `serving.audit`: rows kept in the journal for over STALL_SECONDS make this a 503) and,
     under `serve`, every worker serves the versions of the current generation (`workers`: each
-    one, whichever worker answers)."""
+    one, whichever worker answers). With webhooks, `deliveries` counts the outbox's pending and
+    dead deliveries, with a note when one waits long (never a 503: the receiver is down, not
+    this server)."""
     state = request.app.state
     if state.engine is None and state.flat is None:
         return JSONResponse({"status": "loading"}, status_code=503)
     audit, problem = state.audit.health()
     body: dict[str, Any] = {**served_models(state.engine, state.flat), "audit": audit}
+    if state.dispatcher is not None:
+        body["deliveries"] = state.dispatcher.health()
     problems: list[str] = [problem] if problem else []
     if server.run is not None:
         body["workers"], stale = readiness(server.run)

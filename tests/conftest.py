@@ -4,6 +4,7 @@ a trained champion, and thread settings for LightGBM; and the rule that every te
 from __future__ import annotations
 
 import os
+import uuid
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The hyperparameter search has its own test; elsewhere `train` tries only the defaults.
@@ -212,6 +213,18 @@ def postgres_server(tmp_path_factory):
     server = PostgresServer.start(tmp_path_factory.mktemp("postgres"))
     yield server
     server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path) -> str:
+    """A new, empty lead store's URL: SQLite in a temp folder, or a new database on the
+    session's PostgreSQL server."""
+    from leadready.features.leadstore.database import default_url
+
+    if request.param == "sqlite":
+        return default_url(tmp_path / "models")
+    server = request.getfixturevalue("postgres_server")
+    return server.create_database(f"store_{uuid.uuid4().hex[:12]}")
 
 
 CHROMIUM = Path("/usr/bin/chromium")

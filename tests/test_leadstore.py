@@ -64,16 +64,6 @@ CUSTOM_LEADS = (
 )
 
 
-@pytest.fixture(params=DATABASES)
-def store_url(request, tmp_path) -> str:
-    """A new, empty store: SQLite in a temp folder, or a new database on the session's
-    PostgreSQL server."""
-    if request.param == "sqlite":
-        return default_url(tmp_path / "models")
-    server = request.getfixturevalue("postgres_server")
-    return server.create_database(f"store_{uuid.uuid4().hex[:12]}")
-
-
 def assert_same_crm(stored, loaded) -> None:
     """The store's frames equal an export's: leads compared in lead_id order (a store has no
     file order), events as load_crm sorts them (by lead, then time)."""

@@ -39,16 +39,6 @@ KEY = AUTH["Authorization"].removeprefix("Bearer ")
 NOW = datetime.now(UTC).replace(microsecond=0)
 
 
-@pytest.fixture(params=DATABASES)
-def store_url(request, tmp_path) -> str:
-    """A new, empty store: SQLite in a temp folder, or a new database on the session's
-    PostgreSQL server."""
-    if request.param == "sqlite":
-        return default_url(tmp_path / "store")
-    server = request.getfixturevalue("postgres_server")
-    return server.create_database(f"live_{uuid.uuid4().hex[:12]}")
-
-
 def client_for(champion_dir, tmp_path, url: str, **settings) -> TestClient:
     return TestClient(
         create_app(

@@ -13,6 +13,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from leadready.features.console import (
+    DatabaseUrl,
     ModelsDir,
     SchemaOption,
     console,
@@ -74,6 +75,14 @@ def train(
             help="CRM export folder (leads, activities, touches as .csv or .parquet); or --table.",
         ),
     ] = None,
+    from_store: Annotated[
+        bool,
+        typer.Option(
+            "--from-store",
+            help="Train on the lead store's leads, events and outcomes (docs/store.md) instead "
+            "of an export; --database-url chooses the store.",
+        ),
+    ] = False,
     table: Annotated[
         Path | None,
         typer.Option(
@@ -182,6 +191,7 @@ def train(
         ),
     ] = 45.0,
     schema: SchemaOption = None,
+    database_url: DatabaseUrl = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Train and register a new version of the 'sales-readiness' model.
@@ -192,7 +202,10 @@ def train(
 
     Flat mode (--table FILE --id COL --label COL --positive VALUE [--time COL]): one row per
     lead; column types are inferred (and printed), the model is chosen by cross-validation,
-    tested once on a hold-out, then refitted on all rows (docs/flat-mode.md)."""
+    tested once on a hold-out, then refitted on all rows (docs/flat-mode.md).
+
+    --from-store trains exactly as --data does, on the leads, events and outcomes of the lead
+    store (`leadready store load`, the ingestion API)."""
     flat = {"--id": id_column, "--label": label, "--positive": positive, "--time": time_column}
     if table is not None and sales_capacity is not None and time_column is None:
         raise fail(
@@ -205,12 +218,20 @@ def train(
         max_disqualified_wins=max_disqualified_wins,
         sales_capacity=sales_capacity,
     )
-    if (data is None) == (table is None):
+    given = [
+        o for o, v in (("--data", data), ("--table", table), ("--from-store", from_store)) if v
+    ]
+    if len(given) != 1:
         raise fail(
-            "give --data DIR (a CRM export folder) or --table FILE (a flat table, one "
-            "row per lead; see docs/flat-mode.md)"
-            if data is None
-            else "--data and --table exclude each other; give one"
+            "give --data DIR (a CRM export folder), --from-store (the lead store) or --table "
+            "FILE (a flat table, one row per lead; see docs/flat-mode.md)"
+            if not given
+            else f"{' and '.join(given)} exclude each other; give one"
+        )
+    if from_store and schema is not None:
+        raise fail(
+            "--schema reads export files; the lead store keeps the custom fields its exports "
+            "were loaded with (`leadready store load --schema FILE`)"
         )
     if table is not None and lost_after is not None:
         raise fail("--lost-after applies to a CRM export (--data): a flat table's label is final")
@@ -238,10 +259,10 @@ def train(
             promote,
         )
         return
-    assert data is not None  # exactly one of --data and --table, checked above
     stray = [option for option, value in flat.items() if value is not None]
     if stray:
         raise fail(f"{', '.join(stray)} only apply to a flat table (--table FILE)")
+    read = _store_reader(database_url, models_dir, lost_after) if from_store else None
     from leadready.training.pipeline import STEPS, TrainConfig
     from leadready.training.pipeline import train as run_training
 
@@ -257,7 +278,11 @@ def train(
     def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
         from leadready.training.flat_table import scan_custom_features
 
-        crm = load_crm(data, schema=load_schema(schema), lost_after=lost_after)
+        if read is not None:
+            crm = read()
+        else:
+            assert data is not None  # exactly one of --data, --table and --from-store
+            crm = load_crm(data, schema=load_schema(schema), lost_after=lost_after)
         print_notes(crm.notes)
         scan = scan_custom_features(crm, seed)
         for message in [*_never_lost(crm), *scan.warnings()]:
@@ -267,11 +292,47 @@ def train(
         return run_training(crm, config, advance, scan)
 
     result, published = _fit_and_publish(
-        "Loading and validating the export", len(STEPS) + 2, load_and_fit, models_dir, promote
+        "Reading the lead store" if from_store else "Loading and validating the export",
+        len(STEPS) + 2,
+        load_and_fit,
+        models_dir,
+        promote,
     )
     from leadready.training.summary import crm_summary
 
     _print(crm_summary(result, published, time.perf_counter() - started))
+
+
+def _store_reader(url: str | None, models_dir: Path, lost_after: int | None) -> Callable[[], Crm]:
+    """`train --from-store`: the store opened now (a wrong URL stops here, exit 2), and the
+    function that reads it as the Crm `load_crm` gives for an export."""
+    from leadready.features.leadstore.database import (
+        StoreError,
+        database_url,
+        open_existing_store,
+        shown,
+    )
+    from leadready.features.leadstore.reading import read_crm
+
+    chosen = database_url(models_dir, url)
+    try:
+        engine = open_existing_store(chosen)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
+
+    def read() -> Crm:
+        try:
+            crm = read_crm(engine, lost_after)
+        finally:
+            engine.dispose()
+        if crm.leads.empty:
+            raise ContractError(
+                f"the lead store at {shown(chosen)} has no leads; load an export with "
+                "`leadready store load --data DIR`"
+            )
+        return crm
+
+    return read
 
 
 def _never_lost(crm: Crm) -> list[str]:

@@ -109,6 +109,26 @@ def open_store(url: str) -> sa.Engine:
     return engine
 
 
+def open_existing_store(url: str) -> sa.Engine:
+    """`open_store` for commands that only read or change what a store holds: a SQLite file
+    that does not exist is a `StoreError`, not a new empty store."""
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError:
+        parsed = None  # open_store says what is wrong with it
+    if (
+        parsed is not None
+        and parsed.get_backend_name() == "sqlite"
+        and parsed.database not in (None, "", ":memory:")
+        and not Path(str(parsed.database)).exists()
+    ):
+        raise StoreError(
+            f"no lead store at {shown(url)}; give --database-url or --models-dir, or create one "
+            "with `leadready store load --data DIR`"
+        )
+    return open_store(url)
+
+
 def _reason(exc: sa.exc.DBAPIError) -> str:
     """The driver's own message, first line: SQLAlchemy's adds the SQL and a link."""
     return (

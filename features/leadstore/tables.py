@@ -185,7 +185,28 @@ deliveries = sa.Table(
     sa.Column("last_error", sa.Text(), nullable=True),
     sa.Column("created_at", sa.DateTime(), nullable=False),
     sa.Column("delivered_at", sa.DateTime(), nullable=True),
+    # A dispatcher sending this delivery now: others leave it alone until then (a lease, so a
+    # dispatcher killed mid-send does not keep it forever).
+    sa.Column("claimed_until", sa.DateTime(), nullable=True),
+    # Set by `leadready deliveries retry`: a requeued dead letter's retry window starts here.
+    sa.Column("requeued_at", sa.DateTime(), nullable=True),
     sa.Index(None, "status", "next_attempt_at"),
 )
 """The outbox of webhook deliveries: written in the transaction that decides them, sent and
 retried by a dispatcher (`pending` until `delivered`, or `dead` after the last attempt)."""
+
+delivery_receipts = sa.Table(
+    "delivery_receipts",
+    metadata,
+    sa.Column(
+        "delivery_id",
+        sa.String(),
+        sa.ForeignKey(deliveries.c.delivery_id, ondelete="CASCADE"),
+        primary_key=True,
+    ),
+    sa.Column("url", sa.String(), primary_key=True),
+    sa.Column("status_code", sa.Integer(), nullable=False),
+    sa.Column("delivered_at", sa.DateTime(), nullable=False),
+)
+"""Each webhook URL that accepted a delivery (a 2xx answer): with several URLs, a retry goes only
+to those that have not."""
