@@ -5,7 +5,7 @@ the options both sides take. The commands themselves live in `training/cli.py` a
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, overload
+from typing import TYPE_CHECKING, Annotated, overload
 
 import typer
 from rich.console import Console
@@ -20,6 +20,9 @@ from rich.progress import (
 )
 
 from leadready.features.schema import Schema
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 console = Console()
 errors = Console(stderr=True)
@@ -58,6 +61,24 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     that rich reads as markup."""
     errors.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     return typer.Exit(code=code)
+
+
+def existing_store(models_dir: Path, url: str | None) -> tuple[sa.Engine, str]:
+    """The lead store of `--database-url` / LEADREADY_DATABASE_URL / the models folder, which
+    must exist already (a wrong URL or a missing SQLite file stops the command, exit 2), and
+    how messages name it (no password)."""
+    from leadready.features.leadstore.database import (
+        StoreError,
+        database_url,
+        open_existing_store,
+        shown,
+    )
+
+    chosen = database_url(models_dir, url)
+    try:
+        return open_existing_store(chosen), shown(chosen)
+    except StoreError as exc:
+        raise fail(str(exc)) from None
 
 
 def print_notes(notes: list[str]) -> None:

@@ -10,32 +10,17 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.markup import escape
 
-from leadready.features.console import DatabaseUrl, ModelsDir, console, fail
+from leadready.features.console import DatabaseUrl, ModelsDir, console, existing_store, fail
 from leadready.features.leadstore.tables import DELIVERY_STATUSES
 
 if TYPE_CHECKING:
-    import sqlalchemy as sa
+    pass
 
 app = typer.Typer(
     help="Webhook deliveries in the lead store's outbox (docs/store.md): list them, requeue "
     "dead letters.",
     no_args_is_help=True,
 )
-
-
-def _store(models_dir: Path, url: str | None) -> tuple[sa.Engine, str]:
-    from leadready.features.leadstore.database import (
-        StoreError,
-        database_url,
-        open_existing_store,
-        shown,
-    )
-
-    chosen = database_url(models_dir, url)
-    try:
-        return open_existing_store(chosen), shown(chosen)
-    except StoreError as exc:
-        raise fail(str(exc)) from None
 
 
 @app.command("list")
@@ -56,7 +41,7 @@ def deliveries_list(
 
     if status is not None and status not in DELIVERY_STATUSES:
         raise fail(f"--status {status!r}: expected one of {', '.join(DELIVERY_STATUSES)}")
-    engine, where = _store(models_dir, database_url)
+    engine, where = existing_store(models_dir, database_url)
     try:
         with engine.connect() as connection:
             rows = recent(connection, status, limit)
@@ -128,7 +113,7 @@ def deliveries_retry(
             if dead
             else "give the delivery ids to retry, or --dead for every dead letter"
         )
-    engine, where = _store(models_dir, database_url)
+    engine, where = existing_store(models_dir, database_url)
     try:
         with engine.begin() as connection:
             count = requeue(connection, None if dead else list(delivery_ids or []), utcnow())

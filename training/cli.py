@@ -18,6 +18,7 @@ from leadready.features.console import (
     SchemaOption,
     console,
     errors,
+    existing_store,
     fail,
     load_schema,
     print_notes,
@@ -306,19 +307,9 @@ def train(
 def _store_reader(url: str | None, models_dir: Path, lost_after: int | None) -> Callable[[], Crm]:
     """`train --from-store`: the store opened now (a wrong URL stops here, exit 2), and the
     function that reads it as the Crm `load_crm` gives for an export."""
-    from leadready.features.leadstore.database import (
-        StoreError,
-        database_url,
-        open_existing_store,
-        shown,
-    )
     from leadready.features.leadstore.reading import read_crm
 
-    chosen = database_url(models_dir, url)
-    try:
-        engine = open_existing_store(chosen)
-    except StoreError as exc:
-        raise fail(str(exc)) from None
+    engine, where = existing_store(models_dir, url)
 
     def read() -> Crm:
         try:
@@ -327,7 +318,7 @@ def _store_reader(url: str | None, models_dir: Path, lost_after: int | None) -> 
             engine.dispose()
         if crm.leads.empty:
             raise ContractError(
-                f"the lead store at {shown(chosen)} has no leads; load an export with "
+                f"the lead store at {where} has no leads; load an export with "
                 "`leadready store load --data DIR`"
             )
         return crm
