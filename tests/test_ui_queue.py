@@ -1,7 +1,7 @@
 """The workspace's Queue page and the Lead page's readiness trend, through FastAPI's
 TestClient on a real lead store (SQLite and a real PostgreSQL server) filled through the live
 lead API, with the SLA and take-backs brought about by sweeps on a clock the test controls
-(`leadready store sweep --now`)."""
+(`leadready store sweep --now`); and both pages in Debian's Chromium against a real server."""
 
 from __future__ import annotations
 
@@ -9,9 +9,11 @@ import re
 from datetime import timedelta
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
-from test_live_leads import NOW, activity, post, put, sweep_at, warm_up
+from test_live_leads import NOW, activity, iso, post, put, sweep_at, warm_up
+from workspace_server import AUTH, KEY, running_server
 
 from leadready.serving.app import ServeSettings, create_app
 
@@ -99,3 +101,36 @@ def test_the_queue_page_without_a_lead_store_says_so_and_creates_nothing(champio
         assert "when your CRM sends them to leadready" in words
         assert client.get("/ui/leads/L-1").status_code == 404
     assert not store.exists()
+
+
+@pytest.mark.browser
+def test_the_queue_page_and_the_trend_chart_draw_in_a_browser_with_no_console_errors(
+    browser, served, tmp_path
+):
+    store = f"sqlite:///{tmp_path / 'leads.db'}"
+    with running_server(served["models"], LEADREADY_DATABASE_URL=store) as url:
+        api = httpx.Client(base_url=url, headers=AUTH, timeout=30)
+        body = {"created_at": iso(NOW - timedelta(days=30)), "source": "webinar"}
+        assert api.put("/v1/leads/W-1", json=body).status_code == 200
+        assert api.post("/v1/events", json={"events": warm_up("W-1")}).status_code == 200
+        context = browser.new_context(base_url=url)
+        problems: list[str] = []
+        try:
+            page = context.new_page()
+            page.on("console", lambda m: problems.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: problems.append(str(e)))
+            page.goto("/ui/login?next=%2Fui%2Fqueue")
+            page.fill("input[name=key]", KEY)
+            page.click("button[type=submit]")
+            page.wait_for_url("**/ui/queue")
+            assert page.locator("h1").inner_text() == "Queue"
+            assert page.locator("#waiting-count").inner_text() == "1"
+            page.click("#waiting >> text=W-1")
+            page.wait_for_url("**/ui/leads/W-1")
+            chart = page.locator("#trend svg.chart")
+            box = chart.bounding_box()
+            assert box is not None and box["width"] > 50 and box["height"] > 30
+            assert chart.locator("polyline, circle").count() > 0
+        finally:
+            context.close()
+    assert problems == []
