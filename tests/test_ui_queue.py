@@ -134,3 +134,14 @@ def test_the_queue_page_and_the_trend_chart_draw_in_a_browser_with_no_console_er
         finally:
             context.close()
     assert problems == []
+
+
+@pytest.mark.api
+def test_a_lead_store_that_cannot_be_read_is_a_plain_503_naming_no_database(champion_dir, tmp_path):
+    folder = tmp_path / "not-a-database"
+    folder.mkdir()
+    with workspace_client(champion_dir, tmp_path, f"sqlite:///{folder}") as client:
+        answer = client.get("/ui/queue")
+        assert answer.status_code == 503
+        assert "cannot be read right now" in answer.text and str(folder) not in answer.text
+        assert client.get("/ui/leads/L-1").status_code == 404  # the Lead page still answers

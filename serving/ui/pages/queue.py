@@ -7,6 +7,7 @@ is not created. `lead_trend` draws a stored lead's score history for the Lead pa
 
 from __future__ import annotations
 
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,6 +17,7 @@ from fastapi.responses import HTMLResponse, Response
 from markupsafe import Markup
 
 from leadready.features.leadstore import outbox
+from leadready.features.leadstore.database import StoreError
 from leadready.features.leadstore.tables import current_scores, deliveries, score_history
 from leadready.features.routing import Route
 from leadready.serving.leads_api import HISTORY_POINTS, queued, sales_state
@@ -38,6 +40,9 @@ EVENT_WORDS = {
     "lead.taken_back": "taken back to nurture",
 }
 
+UNREADABLE = "The leads leadready follows cannot be read right now; try again in a moment."
+
+log = logging.getLogger("leadready.serve")
 router = APIRouter(prefix=PREFIX, include_in_schema=False)
 
 
@@ -48,9 +53,21 @@ def _store(request: Request) -> sa.Engine | None:
 
 @router.get("/queue", response_class=HTMLResponse)
 def queue_page(request: Request, session: SessionDep) -> Response:
-    store = _store(request)
-    if store is None:
+    try:
+        store = _store(request)
+        context = None if store is None else _queue(store, request)
+    except (StoreError, sa.exc.DBAPIError) as exc:  # the reason names the database: log only
+        log.error("the Queue page cannot read the lead store: %s", exc)
+        return render(
+            request, "error.html", {"page": "queue", "message": UNREADABLE}, session, status=503
+        )
+    if context is None:
         return render(request, "queue.html", {"page": "queue", "store": False}, session)
+    return render(request, "queue.html", context, session)
+
+
+def _queue(store: sa.Engine, request: Request) -> dict[str, Any]:
+    """What the Queue page shows, read in one connection."""
     policy = request.app.state.server.settings.policy()
     c = current_scores.c
     with store.connect() as connection:
@@ -77,45 +94,44 @@ def queue_page(request: Request, session: SessionDep) -> Response:
         {"lead_id": r.lead_id, "readiness": r.readiness, **sales_state(r._mapping, now, policy)}
         for r in rows
     ]
-    return render(
-        request,
-        "queue.html",
-        {
-            "page": "queue",
-            "store": True,
-            "policy": policy,
-            "total": total,
-            "waiting": [w for w in waiting if w["sla_state"] != "at_risk"],
-            "at_risk": [w for w in waiting if w["sla_state"] == "at_risk"],
-            "back_total": back_total,
-            "taken_back": back,
-            "sent": sent,
-            "pending": counts.pending,
-            "dead_total": counts.dead,
-            "recent": recent,
-            "dead": dead,
-            "delivery_words": DELIVERY_WORDS,
-            "event_words": EVENT_WORDS,
-        },
-        session,
-    )
+    return {
+        "page": "queue",
+        "store": True,
+        "policy": policy,
+        "total": total,
+        "waiting": [w for w in waiting if w["sla_state"] != "at_risk"],
+        "at_risk": [w for w in waiting if w["sla_state"] == "at_risk"],
+        "back_total": back_total,
+        "taken_back": back,
+        "sent": sent,
+        "pending": counts.pending,
+        "dead_total": counts.dead,
+        "recent": recent,
+        "dead": dead,
+        "delivery_words": DELIVERY_WORDS,
+        "event_words": EVENT_WORDS,
+    }
 
 
 def lead_trend(request: Request, lead_id: str) -> Markup | None:
     """A stored lead's readiness over time (its score history, up to the latest
     HISTORY_POINTS), with each change of route marked in the route's colour; None when the
     lead is not in the store (or there is no store)."""
-    store = _store(request)
-    if store is None:
-        return None
     h = score_history.c
-    with store.connect() as connection:
-        latest = connection.execute(
-            sa.select(h.scored_at, h.readiness, h.route)
-            .where(h.lead_id == lead_id)
-            .order_by(h.scored_at.desc(), h.id.desc())
-            .limit(HISTORY_POINTS)
-        ).all()
+    try:
+        store = _store(request)
+        if store is None:
+            return None
+        with store.connect() as connection:
+            latest = connection.execute(
+                sa.select(h.scored_at, h.readiness, h.route)
+                .where(h.lead_id == lead_id)
+                .order_by(h.scored_at.desc(), h.id.desc())
+                .limit(HISTORY_POINTS)
+            ).all()
+    except (StoreError, sa.exc.DBAPIError) as exc:  # the page still shows the export's lead
+        log.error("the Lead page cannot read the lead store: %s", exc)
+        return None
     if not latest:
         return None
     points = list(reversed(latest))
