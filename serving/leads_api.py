@@ -485,6 +485,27 @@ def _iso(moment: datetime | None) -> str | None:
 MAX_PAGE = 500
 
 
+def queued(
+    connection: sa.Connection, route: str, limit: int, offset: int
+) -> tuple[int, list[sa.Row[Any]]]:
+    """How many leads the live router has on `route` now, and a page of their
+    `current_scores` rows, longest with sales first (then by lead id): `GET /v1/queue` and the
+    workspace's Queue page."""
+    c = current_scores.c
+    in_route = c.route == route
+    total = connection.execute(
+        sa.select(sa.func.count()).select_from(current_scores).where(in_route)
+    ).scalar_one()
+    rows = connection.execute(
+        sa.select(current_scores)
+        .where(in_route)
+        .order_by(c.routed_to_sales_at.asc(), c.lead_id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return int(total), list(rows)
+
+
 @router.get("/queue", response_model=QueueAnswer, responses=STORE_ERRORS)
 def queue(
     store: StoreDep,
@@ -495,19 +516,8 @@ def queue(
 ) -> JSONResponse:
     """Leads routed to sales now, longest waiting first, with their waiting time and SLA
     state; paginated by `offset` and `limit` (at most 500), with the `total`."""
-    c = current_scores.c
-    in_route = c.route == route
     with transaction(store) as connection:
-        total = connection.execute(
-            sa.select(sa.func.count()).select_from(current_scores).where(in_route)
-        ).scalar_one()
-        rows = connection.execute(
-            sa.select(current_scores)
-            .where(in_route)
-            .order_by(c.routed_to_sales_at.asc(), c.lead_id)
-            .limit(limit)
-            .offset(offset)
-        ).all()
+        total, rows = queued(connection, route, limit, offset)
     now = naive(_now())
     return FastJSON(
         {

@@ -26,7 +26,7 @@ from leadready.serving.schemas import EXAMPLE_REQUEST
 from leadready.serving.throttle import FOLDER, MAX_FAILURES, WINDOW, KeyThrottle
 from leadready.serving.ui.exports import build_export
 
-PAGES = ("/ui/model", "/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/leads.csv")
+PAGES = ("/ui/model", "/ui/leads", "/ui/leads/L1", "/ui/outcomes", "/ui/queue", "/ui/leads.csv")
 
 
 def open_settings(models, tmp_path, **extra) -> ServeSettings:

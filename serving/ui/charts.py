@@ -135,7 +135,7 @@ def line_chart(
     height: int = 340,
 ) -> Markup:
     """Lines over x in [0, x_max] and y in [0, y_max]; each series has name, points, color and
-    optionally dash and markers."""
+    optionally dash, markers and line (False: markers only)."""
     if not any(s["points"] for s in series):
         return empty_chart(label, "No data yet", width, 160)
     left, right, top, bottom = 56, 30, 14, 58
@@ -176,10 +176,11 @@ def line_chart(
             continue
         coords = " ".join(f"{a:.1f},{b:.1f}" for a, b in (xy(x, y) for x, y in points))
         dash = ' stroke-dasharray="6 4"' if s.get("dash") else ""
-        parts.append(
-            f'<polyline class="series" points="{coords}" fill="none" '
-            f'stroke="{s["color"]}" stroke-width="2.2"{dash}/>'
-        )
+        if s.get("line", True):
+            parts.append(
+                f'<polyline class="series" points="{coords}" fill="none" '
+                f'stroke="{s["color"]}" stroke-width="2.2"{dash}/>'
+            )
         if s.get("markers", len(points) <= 24):
             for x, y in points:
                 cx, cy = xy(x, y)

@@ -80,6 +80,18 @@ def when(value: object) -> str:
     )
 
 
+def waited(hours: object) -> str:
+    """A waiting time in hours as people say it: 'under an hour', '5 hours', '3 days'."""
+    if _missing(hours):
+        return "—"
+    value = float(hours)  # type: ignore[arg-type]
+    if value < 1:
+        return "under an hour"
+    if value < 48:
+        return plural(int(value), "hour")
+    return plural(int(value // 24), "day")
+
+
 def capital(text: str) -> str:
     """The first letter upper-cased, the rest kept ('readiness ≥ 0.40' -> 'Readiness ≥ 0.40')."""
     return text[:1].upper() + text[1:]
@@ -94,5 +106,6 @@ FILTERS = {
     "words": words,
     "when": when,
     "capital": capital,
+    "waited": waited,
 }
 """The templates' filters, by the names the templates use."""

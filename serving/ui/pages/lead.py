@@ -1,5 +1,6 @@
 """The Lead page: a lead's readiness, potential, route and reason, its contributions, its
-timeline, and a what-if panel with the three single changes that would raise readiness most;
+timeline, and a what-if panel with the three single changes that would raise readiness most, and
+the readiness trend of a lead the live lead store follows (`queue.lead_trend`);
 for a row of a flat table, its score, reasons and values, and a what-if over its inputs. The
 lead, the user's change and every candidate change are scored in one model call, from arrays
 built by `ui.whatif`; none of it is written to the audit log."""
@@ -32,6 +33,7 @@ from leadready.serving.ui.charts import (
 )
 from leadready.serving.ui.exports import Export
 from leadready.serving.ui.formatting import words
+from leadready.serving.ui.pages.queue import lead_trend
 from leadready.serving.ui.web import (
     PREFIX,
     ChampionsDep,
@@ -161,13 +163,20 @@ def lead_page(
     if export is not None and export.crm is None and lead_id in export.positions:
         return _flat_lead_page(request, session, export, lead_id, flat_model(champions))
     rows = export.lead_rows(lead_id) if export is not None else None
+    trend = lead_trend(request, lead_id)
     if rows is None or export is None:
         return render(
             request,
             "lead.html",
-            {"page": "leads", "lead_id": lead_id, "missing": True, "export": export},
+            {
+                "page": "leads",
+                "lead_id": lead_id,
+                "missing": True,
+                "export": export,
+                "trend": trend,
+            },
             session,
-            status=404,
+            status=404 if trend is None else 200,
         )
     engine = crm_model(champions)
     lead_row, activities, touches = rows
@@ -219,6 +228,7 @@ def lead_page(
             "display": display,
             "missing": False,
             "export": export,
+            "trend": trend,
             "lead": lead,
             "before": before,
             "after": after,
