@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadready.features.evaluation import bootstrap_intervals
 from leadready.features.metadata import CrmDetails, FlatDetails, ModelInfo, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
 from leadready.features.registry import model_name
 from leadready.features.table import MODE
-from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import Chosen, route_statistics
 
 DRIVER_ROWS = 2000
