@@ -715,7 +715,7 @@ def _print_monitoring(report: MonitorReport) -> None:
     """The report's figures on the console: inputs, scores, outcomes, then the verdict."""
     from rich.table import Table
 
-    from leadready.serving.monitor import DRIFT, WORSE, psi_verdict
+    from leadready.serving.monitor import DRIFT, HEALTHY, WORSE, psi_verdict
 
     table = Table(title=f"{report.leads:,} leads scored by {report.name} v{report.version}")
     for column in ("field", "PSI", "reading", "unseen"):
@@ -756,3 +756,5 @@ def _print_monitoring(report: MonitorReport) -> None:
         )
     if not report.judged:
         console.print(f"Too few leads to judge drift ({report.leads:,}).", highlight=False)
+    elif report.status == HEALTHY:
+        console.print("[bold green]healthy:[/] the leads look like the model's data")

@@ -76,7 +76,8 @@ def _inputs(report: MonitorReport) -> str:
             f"<tr><td{flag}>{_e(name)}</td><td class='n'>{d.psi:.3f}</td>"
             f"<td{flag}>{psi_verdict(d.psi)}</td><td class='n'>{unseen}</td></tr>"
         )
-        details.append(f"<details><summary>{_e(name)}</summary>{_bins(d)}</details>")
+        shown = " open" if flag else ""  # a drifted field's bins are shown at once
+        details.append(f"<details{shown}><summary>{_e(name)}</summary>{_bins(d)}</details>")
     return (
         "<h2>What the leads are</h2><p>Each field of the leads scored in the window, against the "
         "leads the model learned from. The population stability index (PSI) is 0 when the mix is "
