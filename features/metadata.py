@@ -268,7 +268,7 @@ class Profile(Section):
 
     inputs: dict[str, FieldProfile]
     readiness: FieldProfile
-    readiness_mean: float
+    readiness_mean: Number
     fit_rows: int
     holdout_rows: int
 

@@ -324,5 +324,7 @@ def train(
         monitored={
             name: (kind, values[fitted])
             for name, (kind, values) in lead_inputs(crm.leads, custom).items()
-        },
+        }
+        if len(fitted)
+        else None,  # a cold start without history: nothing to profile
     )

@@ -193,7 +193,7 @@ def assemble(
     model's leads before its test split. `notes` say what training skipped or fell back on.
     `monitored` are the monitored inputs of the rows the model was fitted on
     (`features.drift.lead_inputs`): with them, the metadata gets the profile monitoring compares
-    live traffic with (none without them, or without fitted rows)."""
+    live traffic with."""
     intervals = holdout_intervals(holdout, config.seed)
     routes = route_statistics(
         holdout.scores["readiness"],
@@ -217,9 +217,9 @@ def assemble(
         labels=labels,
         features=encoder.features_,
         custom=custom,
-        profile=reference_profile(monitored, holdout.scores["readiness"])
-        if monitored and len(next(iter(monitored.values()))[1])
-        else None,
+        profile=None
+        if monitored is None
+        else reference_profile(monitored, holdout.scores["readiness"]),
     )
     return TrainResult(
         scorer=LeadScorer(encoder, models["ready"], models["potential"], info),
