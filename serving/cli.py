@@ -668,7 +668,7 @@ def monitor(
 
     from leadready.features.files import write_text
     from leadready.features.registry import NoChampionError
-    from leadready.serving.monitor import MonitorError
+    from leadready.serving.monitor import MonitorError, report_path
     from leadready.serving.monitor import monitor as measure
     from leadready.serving.monitor_html import render
     from leadready.serving.store import load_champion, log_monitoring
@@ -683,7 +683,7 @@ def monitor(
     start = _window_start(since, until)
     if start >= until:
         raise fail(f"--since {since} is not before the window's end ({until:%Y-%m-%d %H:%M} UTC)")
-    target = out or models_dir / "reports" / f"monitor-{generated:%Y%m%dT%H%M%SZ}.html"
+    target = out or report_path(models_dir, generated)
     _check_out(target, (".html",))
     try:
         loaded = load_champion(models_dir)

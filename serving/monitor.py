@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -45,6 +46,22 @@ MIN_CLASS_LEADS = 20
 """Live AUC and calibration are judged with at least this many leads won within the horizon
 and this many not."""
 SEED = 0
+PSI_KEY = "monitor_psi_"
+UNSEEN_KEY = "monitor_unseen_"
+"""The MLflow metric keys of a field's PSI and unseen share: the prefix, then the field."""
+REPORTS = "reports"
+"""The models folder's subfolder where reports go by default (`report_path`), where the
+workspace's Monitor page finds the latest one."""
+
+
+def report_path(models_dir: Path, at: datetime) -> Path:
+    """The default report of a run at `at`: names sort by time."""
+    return models_dir / REPORTS / f"monitor-{at:%Y%m%dT%H%M%SZ}.html"
+
+
+def latest_report(models_dir: Path) -> Path | None:
+    """The newest report written to the default place, or None."""
+    return max((models_dir / REPORTS).glob("monitor-*.html"), default=None)
 
 
 class MonitorError(ValueError):
@@ -139,9 +156,9 @@ class MonitorReport:
             "monitor_route_psi": self.route_psi,
         }
         for name, d in self.inputs.items():
-            out[f"monitor_psi_{name}"] = d.psi
+            out[PSI_KEY + name] = d.psi
             if d.profile.kind == "categorical":
-                out[f"monitor_unseen_{name}"] = d.unseen
+                out[UNSEEN_KEY + name] = d.unseen
         for route, (_, live) in self.routes.items():
             out[f"monitor_route_share_{route}"] = live
         if self.performance is not None:

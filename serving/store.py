@@ -200,3 +200,19 @@ def log_monitoring(models_dir: Path, run_id: str, metrics: dict[str, float], at_
         synchronous=True,
     )
     return step
+
+
+def monitoring_history(models_dir: Path, run_id: str) -> list[dict[str, float]]:
+    """Every `leadready monitor` run logged to a version's run, oldest first: per run (step)
+    its `monitor_*` figures by key, with `timestamp` (Unix milliseconds) and `step`."""
+    from mlflow.tracking import MlflowClient
+
+    use_store(models_dir)
+    client = MlflowClient()
+    keys = [key for key in client.get_run(run_id).data.metrics if key.startswith("monitor_")]
+    runs: dict[int, dict[str, float]] = {}
+    for key in keys:
+        for point in client.get_metric_history(run_id, key):
+            entry = runs.setdefault(point.step, {"step": point.step, "timestamp": point.timestamp})
+            entry[key] = point.value
+    return [runs[step] for step in sorted(runs)]

@@ -40,7 +40,7 @@ from leadready.serving.store import load_champion
 runner = CliRunner()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def swept(champion_dir, sample_dir, tmp_path_factory) -> tuple[Path, datetime]:
     """A copy of the champion's models folder whose lead store holds the sample, its open leads
     scored by the champion at the export's end; and that moment."""
@@ -120,9 +120,9 @@ def test_the_same_leads_are_healthy_and_each_run_adds_a_point_to_the_champions_r
     assert [m.value for m in statuses] == [0.0, 0.0]
 
 
-@pytest.mark.model
-def test_a_new_source_dominating_and_bigger_companies_exit_3_naming_both(models, swept):
-    end = swept[1]
+def inject_drift(models: Path, end: datetime) -> None:
+    """70% of the open leads now come from `partner` (6% of the fit rows), every open lead's
+    company is 20 times bigger; then they are swept again, an hour after `end`."""
     store = open_store(default_url(models))
     try:
         with store.begin() as connection:
@@ -143,6 +143,12 @@ def test_a_new_source_dominating_and_bigger_companies_exit_3_naming_both(models,
         sweep(store, Engine(load_champion(models)), end + timedelta(hours=1), LivePolicy())
     finally:
         store.dispose()
+
+
+@pytest.mark.model
+def test_a_new_source_dominating_and_bigger_companies_exit_3_naming_both(models, swept):
+    end = swept[1]
+    inject_drift(models, end)
     result = run_monitor(models, end + timedelta(hours=2))
     assert result.exit_code == 3, result.output
     assert sorted(drifted(result.output)) == ["company_size", "source"]
