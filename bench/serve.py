@@ -92,7 +92,7 @@ from leadready.features.build import build_features
 from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
 from leadready.serving.api import FastJSON, _audit_and_count, read_request
 from leadready.serving.audit import AuditLog, journal_dir
-from leadready.serving.engine import Engine, _arrays, event_times
+from leadready.serving.engine import Engine, event_arrays, request_batch
 from leadready.serving.middleware import Metrics
 from leadready.serving.predict import predict
 from leadready.serving.schemas import EXAMPLE_REQUEST, BatchRequest
@@ -257,16 +257,17 @@ def staged(engine: Engine, raw: bytes, laps: Laps, audit: AuditLog, metrics: Met
     items = BatchRequest.model_validate(body).leads if "leads" in body else [body]
     requests, applied = zip(*(read_request(item, engine) for item in items), strict=True)
     laps.lap("read and validate (api.read_request)")
-    times = event_times(list(requests))
-    leads, activities, touches, as_of = _arrays(list(requests), times, now, engine.info.custom)
-    laps.lap("event times and arrays (engine.event_times, _arrays)")
-    columns = build_features(leads, activities, touches, np.arange(len(requests)), as_of)
-    laps.lap("features (build_features)")
+    batch = request_batch(list(requests), now, engine.info.custom)
+    laps.lap("the requests as arrays (engine.request_batch)")
+    activities, touches = event_arrays(batch.activities, batch.touches)
+    lead = np.arange(len(requests))
+    columns = build_features(batch.leads, activities, touches, lead, batch.as_of)
+    laps.lap("features (event_arrays, build_features)")
     prediction = predict(
         engine.scorer, columns, columns["hand_raise_7d"], engine.thresholds, 1, True
     )
     laps.lap("model and contributions (predict)")
-    answers = engine.answers(list(requests), prediction, times, as_of, now, list(applied))
+    answers = engine.answers(batch, prediction, now, list(applied))
     laps.lap("reasons, context and the answer (Engine.answers)")
     _audit_and_count(answers, audit, metrics)
     laps.lap("audit journal and metrics (api._audit_and_count)")

@@ -7,8 +7,9 @@ go through `Engine.predict`. No DataFrame is built per request.
 
 from __future__ import annotations
 
+import math
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,47 +121,63 @@ class Engine:
     ) -> list[dict]:
         """Score validated API requests (one lead each); answers in request order. `applied`:
         what the schema changed to read each one (`RequestMapping.apply`)."""
-        return self.score_and_predict(requests, now, applied)[0]
+        return self.score_batch(request_batch(requests, now, self.info.custom), now, applied)[0]
 
-    def score_and_predict(
-        self,
-        requests: list[ScoreRequest],
-        now: datetime,
-        applied: list[dict[str, Any] | None] | None = None,
+    def score_batch(
+        self, batch: Batch, now: datetime, applied: list[dict[str, Any] | None] | None = None
     ) -> tuple[list[dict], Prediction]:
-        """`score_requests`, with the prediction the answers were made of (its feature columns
-        say which lead raised its hand, and when: the live router needs it)."""
-        times = event_times(requests)
-        leads, activities, touches, as_of = _arrays(requests, times, now, self.info.custom)
-        prediction = self.predict(leads, activities, touches, np.arange(len(requests)), as_of)
-        return self.answers(requests, prediction, times, as_of, now, applied), prediction
+        """The answers to a batch of leads (API requests, or stored leads), with the prediction
+        they were made of (its feature columns say which lead raised its hand, and when: the
+        live router needs it)."""
+        activities, touches = event_arrays(batch.activities, batch.touches)
+        lead = np.arange(len(batch.lead_ids))
+        prediction = self.predict(batch.leads, activities, touches, lead, batch.as_of)
+        return self.answers(batch, prediction, now, applied), prediction
 
     def answers(
         self,
-        requests: list[ScoreRequest],
+        batch: Batch,
         prediction: Prediction,
-        times: list[EventTimes],
-        as_of: np.ndarray,
         now: datetime,
         applied: list[dict[str, Any] | None] | None = None,
     ) -> list[dict]:
-        """The API's answers to `requests` scored as `prediction`: scores, reasons, the rep's
+        """The API's answers to `batch` scored as `prediction`: scores, reasons, the rep's
         context, the model and the request ids."""
         scored_at = now.isoformat()
+        rep = contexts(batch)
         return [
             {
-                "lead_id": request.lead.lead_id,
+                "lead_id": lead_id,
                 **self.explain(prediction, i),
-                "context": _context(request, times[i], int(as_of[i])),
+                "context": rep[i],
                 "model": self.model_ref,
-                "as_of": datetime.fromtimestamp(int(as_of[i]), UTC).isoformat(),
+                "as_of": datetime.fromtimestamp(int(batch.as_of[i]), UTC).isoformat(),
                 "scored_at": scored_at,
                 "request_id": uuid.uuid4().hex,
-                "warnings": unknown_custom(request.lead, self.info.custom),
+                "warnings": batch.warnings[i],
                 "schema_applied": applied[i] if applied else None,
             }
-            for i, request in enumerate(requests)
+            for i, lead_id in enumerate(batch.lead_ids)
         ]
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Leads to score, as arrays: API requests (`request_batch`) and stored leads
+    (`serving.live`) alike."""
+
+    lead_ids: list[str]
+    leads: Leads
+    activities: np.ndarray
+    """int64 rows (lead position, Unix seconds, ACTIVITY_CODES code), in the order given."""
+    touches: np.ndarray
+    """float64 rows (lead position, Unix seconds, CHANNEL_CODES code, TEAM_CODES code,
+    responded 1/0/NaN), in the order given."""
+    as_of: np.ndarray
+    """int64 Unix seconds: when each lead is scored."""
+    shown: Callable[[bool, int], str]
+    """An event's time as the answer shows it, from (a touch?, its row)."""
+    warnings: list[list[str]]
 
 
 def unknown_custom(lead: LeadIn, custom: Mapping[str, str]) -> list[str]:
@@ -186,68 +203,78 @@ def _custom_value(value: str | float | None, kind: str) -> object:
     return "unknown" if value is None or value == "" else str(value)
 
 
-EventTimes = tuple[list[int], list[int]]
-"""Unix seconds of one request's activities and touches, in request order."""
-
-
-def event_times(requests: list[ScoreRequest]) -> list[EventTimes]:
-    return [
-        (
-            [unix_seconds(a["occurred_at"]) for a in r.activities],
-            [unix_seconds(t["occurred_at"]) for t in r.touches],
-        )
-        for r in requests
-    ]
-
-
-def _arrays(
-    requests: list[ScoreRequest], times: list[EventTimes], now: datetime, custom: Mapping[str, str]
-) -> tuple[Leads, Events, Events, np.ndarray]:
-    """The requests as the arrays `build_features` takes; types were validated already."""
-    lead_fields = [r.lead for r in requests]
-
-    def column(name: str) -> np.ndarray:
-        return np.array([getattr(lead, name) for lead in lead_fields], dtype=object)
-
-    leads = Leads(
-        created_at=np.array([unix_seconds(x.created_at) for x in lead_fields], dtype=np.int64),
-        source=column("source"),
-        industry=np.array([(x.industry or "unknown").lower() for x in lead_fields], dtype=object),
+def lead_arrays(
+    created_at: np.typing.ArrayLike,
+    fields: Mapping[str, Sequence[Any]],
+    custom_values: Sequence[Mapping[str, Any]],
+    custom: Mapping[str, str],
+) -> Leads:
+    """Leads as `build_features` takes them, from Unix seconds of creation, a sequence per
+    contract field (None or NaN where not known) and each lead's custom values."""
+    return Leads(
+        created_at=np.asarray(created_at, dtype=np.int64),
+        source=np.array(fields["source"], dtype=object),
+        industry=np.array([(x or "unknown").lower() for x in fields["industry"]], dtype=object),
         company_size=np.array(
-            [np.nan if x.company_size is None else x.company_size for x in lead_fields],
-            dtype=np.float64,
+            [np.nan if x is None else x for x in fields["company_size"]], dtype=np.float64
         ),
-        **{field: column(field) for field in BANT_FIELDS},
+        **{field: np.array(fields[field], dtype=object) for field in BANT_FIELDS},
         extra={
             name: np.array(
-                [_custom_value(x.custom.get(name), kind) for x in lead_fields],
+                [_custom_value(values.get(name), kind) for values in custom_values],
                 dtype=np.float64 if kind == "numeric" else object,
             )
             for name, kind in custom.items()
         },
     )
-    act = [
-        (i, second, ACTIVITY_CODES[a["type"]])
+
+
+def request_batch(requests: list[ScoreRequest], now: datetime, custom: Mapping[str, str]) -> Batch:
+    """Validated API requests as a `Batch`; their types were validated already."""
+    lead_fields = [r.lead for r in requests]
+    leads = lead_arrays(
+        [unix_seconds(x.created_at) for x in lead_fields],
+        {name: [getattr(x, name) for x in lead_fields] for name in CONTRACT_FIELDS},
+        [x.custom for x in lead_fields],
+        custom,
+    )
+    sent = (
+        [a["occurred_at"] for r in requests for a in r.activities],
+        [t["occurred_at"] for r in requests for t in r.touches],
+    )
+    activities = [
+        (i, unix_seconds(a["occurred_at"]), ACTIVITY_CODES[a["type"]])
         for i, r in enumerate(requests)
-        for a, second in zip(r.activities, times[i][0], strict=True)
+        for a in r.activities
     ]
-    tch = [
+    touches = [
         (
             i,
-            second,
+            unix_seconds(t["occurred_at"]),
             CHANNEL_CODES[t["channel"]],
             TEAM_CODES[t["team"]],
             np.nan if (said := t.get("responded")) is None else float(said),
         )
         for i, r in enumerate(requests)
-        for t, second in zip(r.touches, times[i][1], strict=True)
+        for t in r.touches
     ]
-    activities, touches = event_arrays(act, tch)
     default = unix_seconds(now)
-    as_of = np.array(
-        [default if r.as_of is None else unix_seconds(r.as_of) for r in requests], dtype=np.int64
+    return Batch(
+        lead_ids=[x.lead_id for x in lead_fields],
+        leads=leads,
+        activities=np.array(activities, dtype=np.int64).reshape(-1, 3),
+        touches=np.array(touches, dtype=np.float64).reshape(-1, 5),
+        as_of=np.array(
+            [default if r.as_of is None else unix_seconds(r.as_of) for r in requests],
+            dtype=np.int64,
+        ),
+        shown=lambda touch, row: sent[touch][row].isoformat(),
+        warnings=[unknown_custom(x, custom) for x in lead_fields],
     )
-    return leads, activities, touches, as_of
+
+
+CONTRACT_FIELDS = ("source", "industry", "company_size", *BANT_FIELDS)
+"""The lead fields `lead_arrays` reads."""
 
 
 def event_arrays(
@@ -255,7 +282,7 @@ def event_arrays(
 ) -> tuple[Events, Events]:
     """Events as `build_features` takes them, from rows of (lead position, Unix seconds,
     ACTIVITY_CODES code) and of (lead position, Unix seconds, CHANNEL_CODES code, TEAM_CODES
-    code, responded 1/0/NaN): the API's requests and the workspace's what-ifs."""
+    code, responded 1/0/NaN): the API's requests, stored leads and the workspace's what-ifs."""
     a = np.array(activities, dtype=np.int64).reshape(-1, 3)
     t = np.array(touches, dtype=np.float64).reshape(-1, 5)
     return (
@@ -264,37 +291,55 @@ def event_arrays(
     )
 
 
-def _context(request: ScoreRequest, times: EventTimes, as_of: int) -> dict[str, object]:
-    """What a sales rep needs before calling: recent volume and the last interactions."""
-    since = as_of - CONTEXT_DAYS * DAY
-    events = [
-        (second, a["occurred_at"], "activity", a["type"])
-        for a, second in zip(request.activities, times[0], strict=True)
-    ] + [
-        (
-            second,
-            t["occurred_at"],
-            "touch",
-            f"{t['team']} {t['channel']}" + _response(t.get("responded")),
+def contexts(batch: Batch) -> list[dict[str, object]]:
+    """What a sales rep needs before calling, per lead: the activities and touches of the
+    CONTEXT_DAYS before its `as_of` (activities also by type, in the order each type first
+    came), and its last LAST_INTERACTIONS events up to `as_of`, latest first (at the same
+    second, activities before touches, each in the order given)."""
+    n = len(batch.lead_ids)
+    a, t = batch.activities, batch.touches
+    # Activities then touches, each in the order given: an event's place here is the tie order.
+    lead = np.concatenate((a[:, 0], t[:, 0].astype(np.int64)))
+    second = np.concatenate((a[:, 1], t[:, 1].astype(np.int64)))
+    as_of = batch.as_of[lead]
+    seen = second <= as_of
+    recent = seen & (second > as_of - CONTEXT_DAYS * DAY)
+    touches_90d = np.bincount(lead[len(a) :][recent[len(a) :]], minlength=n).tolist()
+    by_type: list[dict[str, int]] = [{} for _ in range(n)]
+    mine = recent[: len(a)]
+    for i, code in zip(a[mine, 0].tolist(), a[mine, 2].tolist(), strict=True):
+        counts = by_type[i]
+        counts[ACTIVITY_TYPES[code]] = counts.get(ACTIVITY_TYPES[code], 0) + 1
+    latest = np.flatnonzero(seen)
+    latest = latest[np.lexsort((-second[latest], lead[latest]))]  # stable: ties keep their place
+    rank = np.arange(len(latest)) - np.searchsorted(lead[latest], np.arange(n))[lead[latest]]
+    pick = latest[rank < LAST_INTERACTIONS]
+    last: list[list[dict[str, str]]] = [[] for _ in range(n)]
+    for i, at in zip(lead[pick].tolist(), pick.tolist(), strict=True):
+        is_touch = at >= len(a)
+        row = at - len(a) if is_touch else at
+        if is_touch:
+            _, _, channel, team, responded = t[row].tolist()
+            known = None if math.isnan(responded) else bool(responded)
+            what = f"{TEAMS[int(team)]} {CHANNELS[int(channel)]}" + _response(known)
+        else:
+            what = ACTIVITY_TYPES[a[row, 2]]
+        last[i].append(
+            {
+                "occurred_at": batch.shown(is_touch, row),
+                "kind": "touch" if is_touch else "activity",
+                "what": what.replace("_", " "),
+            }
         )
-        for t, second in zip(request.touches, times[1], strict=True)
+    return [
+        {
+            "activities_90d": sum(by_type[i].values()),
+            "touches_90d": touches_90d[i],
+            "activities_by_type_90d": by_type[i],
+            "last_interactions": last[i],
+        }
+        for i in range(n)
     ]
-    seen = [e for e in events if e[0] <= as_of]
-    recent = [e for e in seen if e[0] > since]
-    by_type: dict[str, int] = {}
-    for e in recent:
-        if e[2] == "activity":
-            by_type[e[3]] = by_type.get(e[3], 0) + 1
-    seen.sort(key=lambda e: e[0], reverse=True)
-    return {
-        "activities_90d": sum(1 for e in recent if e[2] == "activity"),
-        "touches_90d": sum(1 for e in recent if e[2] == "touch"),
-        "activities_by_type_90d": by_type,
-        "last_interactions": [
-            {"occurred_at": e[1].isoformat(), "kind": e[2], "what": e[3].replace("_", " ")}
-            for e in seen[:LAST_INTERACTIONS]
-        ],
-    }
 
 
 def _response(responded: bool | None) -> str:

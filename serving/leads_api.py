@@ -25,7 +25,6 @@ from pydantic import TypeAdapter, ValidationError
 
 from leadready.features.contract import quoted
 from leadready.features.leadstore.database import StoreError, open_store
-from leadready.features.leadstore.reading import lead_records
 from leadready.features.leadstore.tables import LEAD_STATUSES, current_scores, leads, score_history
 from leadready.features.leadstore.writing import add_events, put_lead
 from leadready.serving.api import EngineDep, FastJSON, field_errors, printable, require_key
@@ -404,8 +403,10 @@ def get_lead(lead_id: LeadIdPath, store: StoreDep, policy: PolicyDep) -> JSONRes
     history (the trend: up to the 500 latest points, oldest first)."""
     c = current_scores.c
     with transaction(store) as connection:
-        record = lead_records(connection, [lead_id]).get(lead_id)
-        if record is None:
+        status = connection.execute(
+            sa.select(leads.c.status).where(leads.c.lead_id == lead_id)
+        ).scalar_one_or_none()
+        if status is None:
             raise HTTPException(
                 404,
                 f"no lead {printable(quoted(lead_id))} in the lead store; create it with "
@@ -442,7 +443,7 @@ def get_lead(lead_id: LeadIdPath, store: StoreDep, policy: PolicyDep) -> JSONRes
     return FastJSON(
         {
             "lead_id": lead_id,
-            "status": record.status,
+            "status": status,
             "score": score,
             "sales": sales,
             "history": [

@@ -3,10 +3,10 @@ path, the live router (hand-offs to sales, the SLA, take-backs, a sales capacity
 history, and the webhook deliveries each change writes into the outbox, in its transaction.
 
 A stored lead is scored as `POST /v1/score` scores the same lead sent with its whole history:
-its rows become a `ScoreRequest` and go through `Engine.score_and_predict`; there is no second
-feature or scoring path. The model's route is then passed through the live policy
-(`decide`, a pure function), which adds what only a store knows: how long a lead has been with
-sales and whether sales touched it.
+its rows become the engine's arrays (`stored_batch`, a `Batch` as a request becomes) and go
+through `Engine.score_batch`; there is no second feature or scoring path. The model's route
+is then passed through the live policy (`decide`, a pure function), which adds what only a
+store knows: how long a lead has been with sales and whether sales touched it.
 """
 
 from __future__ import annotations
@@ -21,10 +21,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import sqlalchemy as sa
 
+from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
 from leadready.features.leadstore import outbox
-from leadready.features.leadstore.reading import LeadRecord, lead_records
+from leadready.features.leadstore.reading import StoredLeads, stored_leads
 from leadready.features.leadstore.tables import (
     current_scores,
     leads,
@@ -33,8 +35,8 @@ from leadready.features.leadstore.tables import (
     sweeps,
 )
 from leadready.features.routing import Route
-from leadready.serving.engine import Engine
-from leadready.serving.schemas import LeadIn, ScoreRequest
+from leadready.serving.engine import CONTRACT_FIELDS, Batch, Engine, lead_arrays
+from leadready.serving.schemas import unix_seconds
 
 log = logging.getLogger("leadready.live")
 
@@ -176,39 +178,61 @@ def decide(
     return sales(model_reason, None)
 
 
-def request_of(record: LeadRecord, custom: Mapping[str, str]) -> ScoreRequest:
-    """A stored lead as the `/v1/score` request that sends it with its whole history. The
-    store holds validated contract values, so the request is built, not validated again (a
-    lead may have more events than one request may carry)."""
-    lead = record.lead
-    return ScoreRequest.model_construct(
-        lead=LeadIn.model_construct(
-            lead_id=lead["lead_id"],
-            created_at=lead["created_at"].replace(tzinfo=UTC),
-            source=lead["source"],
-            industry=lead["industry"],
-            company_size=lead["company_size"],
-            country=lead["country"],
-            budget=lead["budget"],
-            authority=lead["authority"],
-            need=lead["need"],
-            timeframe=lead["timeframe"],
-            custom={k: v for k, v in record.fields.items() if k in custom},
+def stored_batch(stored: StoredLeads, now: datetime, custom: Mapping[str, str]) -> Batch:
+    """Stored leads as the engine's `Batch`, scored at `now`: the store holds validated
+    contract values, so they are converted, not validated again (a lead may have more events
+    than one request may carry)."""
+    frame, a, t = stored.leads, stored.activities, stored.touches
+    codes = {
+        name: pd.Categorical(column, categories=vocabulary).codes.astype(np.int64)
+        for name, column, vocabulary in (
+            ("type", a["type"], ACTIVITY_TYPES),
+            ("channel", t["channel"], CHANNELS),
+            ("team", t["team"], TEAMS),
+        )
+    }
+    micros = (_micros(a["occurred_at"]), _micros(t["occurred_at"]))
+    return Batch(
+        lead_ids=frame["lead_id"].tolist(),
+        leads=lead_arrays(
+            _micros(frame["created_at"]) // 1_000_000,
+            {name: frame[name].tolist() for name in CONTRACT_FIELDS},
+            frame["fields"].tolist(),
+            custom,
         ),
-        activities=[
-            {"occurred_at": at.replace(tzinfo=UTC), "type": kind} for at, kind in record.activities
-        ],
-        touches=[
-            {
-                "occurred_at": at.replace(tzinfo=UTC),
-                "channel": channel,
-                "team": team,
-                "responded": responded,
-            }
-            for at, channel, team, responded in record.touches
-        ],
-        as_of=None,
+        activities=np.column_stack((a["lead"], micros[0] // 1_000_000, codes["type"])),
+        touches=np.column_stack(
+            (
+                t["lead"],
+                micros[1] // 1_000_000,
+                codes["channel"],
+                codes["team"],
+                t["responded"],
+            )
+        ).astype(np.float64),
+        as_of=np.full(len(frame), unix_seconds(now), dtype=np.int64),
+        shown=lambda touch, row: (EPOCH + int(micros[touch][row]) * MICRO).isoformat(),
+        warnings=[[] for _ in range(len(frame))],
     )
+
+
+def _micros(times: pd.Series) -> np.ndarray:
+    """Naive UTC times (datetime64[ns]) as int64 microseconds since the Unix epoch."""
+    return times.to_numpy(dtype="datetime64[us]").astype(np.int64)
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICRO = timedelta(microseconds=1)
+
+
+def last_sales_touches(stored: StoredLeads, now: datetime) -> list[datetime | None]:
+    """Each stored lead's latest sales touch up to `now` (naive UTC), None when it has none."""
+    t = stored.touches
+    times = _micros(t["occurred_at"])
+    mine = (t["team"].to_numpy() == "sales") & (times <= (now.replace(tzinfo=UTC) - EPOCH) // MICRO)
+    latest = np.full(len(stored.leads), -1, dtype=np.int64)
+    np.maximum.at(latest, t["lead"].to_numpy()[mine], times[mine])
+    return [None if us < 0 else (EPOCH + us * MICRO).replace(tzinfo=None) for us in latest.tolist()]
 
 
 def naive(now: datetime) -> datetime:
@@ -277,12 +301,15 @@ def rescore(
     if not unique:
         return {}
     lock_leads(connection, unique, policy)
-    records = lead_records(connection, unique)
-    if not records:
+    stored = stored_leads(connection, unique)
+    if stored.leads.empty:
         return {}
-    ids = list(records)
-    requests = [request_of(records[i], engine.info.custom) for i in ids]
-    answers, prediction = engine.score_and_predict(requests, moment.replace(tzinfo=UTC))
+    ids = stored.leads["lead_id"].tolist()
+    moment_utc = moment.replace(tzinfo=UTC)
+    batch = stored_batch(stored, moment_utc, engine.info.custom)
+    answers, prediction = engine.score_batch(batch, moment_utc)
+    statuses = stored.leads["status"].tolist()
+    sales_touches = last_sales_touches(stored, moment)
     before = _standings(connection, ids)
     used = (
         _handoffs_since(connection, moment - timedelta(days=CAPACITY_DAYS))
@@ -300,20 +327,16 @@ def rescore(
     summaries: dict[str, dict[str, Any]] = {}
     for i in order:
         lead_id, answer = ids[i], answers[i]
-        record = records[lead_id]
         days = float(since_hand_raise[i])
         hand_raise_at = moment - timedelta(days=days) if raised[i] and np.isfinite(days) else None
-        last_sales_touch = max(
-            (at for at, _, team, _ in record.touches if team == "sales" and at <= moment),
-            default=None,
-        )
+        last_sales_touch = sales_touches[i]
         full = policy.sales_capacity is not None and used >= policy.sales_capacity
         prior = before.get(lead_id)
         decision = decide(
             answer["route"],
             answer["route_reason"],
             hand_raise_at,
-            record.status,
+            statuses[i],
             prior,
             last_sales_touch,
             moment,

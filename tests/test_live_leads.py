@@ -11,14 +11,18 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
+import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+from test_api import requests_for
 from test_server import AUTH, start, stop
 from typer.testing import CliRunner
 
 from leadready.cli import app
+from leadready.features.contract import load_crm
 from leadready.features.leadstore.database import default_url, open_store
+from leadready.features.leadstore.loading import load_export
 from leadready.features.leadstore.tables import (
     activities,
     current_scores,
@@ -29,6 +33,7 @@ from leadready.features.leadstore.tables import (
     touches,
 )
 from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.batch import latest_time
 from leadready.serving.engine import Engine
 from leadready.serving.live import LivePolicy, Standing, claim_sweep, decide, sweep
 from leadready.serving.store import load_champion
@@ -158,6 +163,47 @@ def test_a_lead_warmed_up_by_events_reaches_sales_once_and_a_repeat_announces_no
     queue = client.get("/v1/queue", params={"route": "sales"}, headers=AUTH).json()
     assert [lead["lead_id"] for lead in queue["leads"]] == ["W-1"]
     assert queue["total"] == 1 and queue["leads"][0]["waiting_hours"] >= 0
+
+
+@pytest.mark.api
+def test_stored_leads_score_as_the_stateless_api_scores_them_with_their_whole_history(
+    client, champion_dir, small_export
+):
+    """The store's rescoring reads its rows straight into the engine's arrays: every open
+    lead of an export, loaded and swept, has the scores, reasons and context `POST
+    /v1/score/batch` gives the same leads sent with all their events at the same time."""
+    crm = load_crm(small_export)
+    moment = datetime.fromtimestamp(latest_time(crm), UTC)  # the export's end: fresh leads
+    store = open_store(client.store_url)
+    try:
+        load_export(store, crm, NOW.replace(tzinfo=None))
+        engine = Engine(load_champion(champion_dir))
+        done = sweep(store, engine, moment, LivePolicy(), chunk=70)
+        with store.connect() as connection:
+            stored = {
+                row.lead_id: row._asdict() for row in connection.execute(sa.select(current_scores))
+            }
+    finally:
+        store.dispose()
+    assert done.leads == len(stored) == (crm.leads.outcome == "open").sum() == 240
+    ids = sorted(stored)
+    bodies = requests_for(crm, ids, pd.Timestamp(moment))
+    for body in bodies:  # stored times are UTC: sent as such, the context shows them alike
+        for event in body["activities"] + body["touches"]:
+            event["occurred_at"] += "+00:00"
+    answers = []
+    for first in range(0, len(bodies), 60):
+        reply = client.post(
+            "/v1/score/batch", json={"leads": bodies[first : first + 60]}, headers=AUTH
+        )
+        assert reply.status_code == 200, reply.text
+        answers += reply.json()["results"]
+    compared = ("readiness", "potential", "route", "route_reason", "reasons", "context", "model")
+    for lead_id, answer in zip(ids, answers, strict=True):
+        assert answer["lead_id"] == lead_id
+        assert {k: stored[lead_id][k] for k in compared} == {k: answer[k] for k in compared}
+    assert {a["route"] for a in answers} >= {"sales", "nurture"}
+    assert any(a["context"]["last_interactions"] for a in answers)
 
 
 @pytest.mark.api

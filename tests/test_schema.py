@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import shutil
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 import yaml
 from conftest import ACTIVITIES, LEADS, TOUCHES, make_table, write, write_crm
 from fastapi.testclient import TestClient
@@ -18,10 +20,15 @@ from typer.testing import CliRunner
 
 from leadready.cli import app
 from leadready.features.contract import ContractError, load_crm, value_key
+from leadready.features.leadstore.database import open_store
+from leadready.features.leadstore.tables import current_scores
 from leadready.features.registry import embedded_uri
 from leadready.features.schema import Schema
 from leadready.serving.app import ServeSettings, create_app
+from leadready.serving.engine import Engine
+from leadready.serving.live import LivePolicy, sweep
 from leadready.serving.schemas import EXAMPLE_REQUEST
+from leadready.serving.store import load_champion
 
 runner = CliRunner()
 
@@ -643,6 +650,22 @@ def test_the_api_reads_the_crms_names_and_values_with_the_champions_schema(tmp_p
             "lead_id": "M9",
             "errors": [{"field": "lead.origin", "message": error_message(refused)}],
         }
+        # Stored in the CRM's names, with its custom field, the lead scores as sent whole.
+        lead = {k: v for k, v in crm["lead"].items() if k != "mql_id"}
+        assert client.put("/v1/leads/M9", json=lead).status_code == 200
+        event = {"event_id": "e1", "lead_id": "M9", **contract["activities"][0]}
+        event["activity"] = event.pop("type")
+        assert client.post("/v1/events", json={"events": [event]}).status_code == 200
+    store = open_store(settings.store_url())
+    try:
+        engine = Engine(load_champion(models))
+        sweep(store, engine, datetime(2025, 6, 1, tzinfo=UTC), LivePolicy())
+        with store.connect() as connection:
+            stored = connection.execute(sa.select(current_scores)).one()._asdict()
+    finally:
+        store.dispose()
+    for key in ("readiness", "potential", "route", "route_reason", "reasons", "context"):
+        assert stored[key] == plain[key], key
 
 
 def error_message(answer) -> str:
