@@ -666,6 +666,8 @@ def monitor(
     both intervals; 2 when there is nothing to compare (docs/monitoring.md)."""
     from datetime import UTC
 
+    from mlflow.exceptions import MlflowException
+
     from leadready.features.files import write_text
     from leadready.features.registry import NoChampionError
     from leadready.serving.monitor import MonitorError, report_path
@@ -700,14 +702,15 @@ def monitor(
         write_text(target, render(report, generated.replace(tzinfo=None)))
     except OSError as exc:
         raise _unwritten(target, exc) from None
-    step = log_monitoring(
-        models_dir, loaded.run_id, report.metrics(), int(generated.timestamp() * 1000)
-    )
     _print_monitoring(report)
-    console.print(
-        f"Report: {escape(str(target))}; figures logged to run {loaded.run_id} (step {step})",
-        highlight=False,
-    )
+    try:
+        step = log_monitoring(
+            models_dir, loaded.run_id, report.metrics(), int(generated.timestamp() * 1000)
+        )
+        logged = f"figures logged to run {loaded.run_id} (step {step})"
+    except MlflowException as exc:  # the verdict still stands: its status is the exit's
+        logged = f"the figures could not be logged to MLflow ({exc.message.splitlines()[0]})"
+    console.print(f"Report: {escape(str(target))}; {escape(logged)}", highlight=False)
     raise typer.Exit(report.status)
 
 
