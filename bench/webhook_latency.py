@@ -73,13 +73,9 @@ def measure(url: str, count: int) -> list[float]:
         for n in range(count + 5):  # the first few warm up connections
             receiver.event.clear()
             with engine.begin() as connection:
-                delivery_id = enqueue(
-                    connection,
-                    "lead.route_changed",
-                    None,
-                    {"lead_id": f"L{n}", "route": "sales", "previous_route": "nurture"},
-                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                )
+                body = {"lead_id": f"L{n}", "route": "sales", "previous_route": "nurture"}
+                now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+                [delivery_id] = enqueue(connection, [("lead.route_changed", None, body)], now)
             committed = time.perf_counter()
             dispatcher.wake()
             while delivery_id not in receiver.arrived:

@@ -325,6 +325,7 @@ def rescore(
     history: list[dict[str, Any]] = []
     handoffs: list[dict[str, Any]] = []
     summaries: dict[str, dict[str, Any]] = {}
+    announcements: list[outbox.Announcement] = []
     for i in order:
         lead_id, answer = ids[i], answers[i]
         days = float(since_hand_raise[i])
@@ -390,15 +391,15 @@ def rescore(
         }
         if decision.taken_back:
             told["lead.taken_back"] += 1
-            outbox.enqueue(connection, "lead.taken_back", lead_id, body, moment)
+            announcements.append(("lead.taken_back", lead_id, body))
         elif changed:
             told["lead.route_changed"] += 1
-            outbox.enqueue(connection, "lead.route_changed", lead_id, body, moment)
+            announcements.append(("lead.route_changed", lead_id, body))
         if decision.sla_breached:
             routed = _iso(decision.routed_to_sales_at)
             breach = {**body, "sla_state": "at_risk", "routed_to_sales_at": routed}
             told["lead.sla_breached"] += 1
-            outbox.enqueue(connection, "lead.sla_breached", lead_id, breach, moment)
+            announcements.append(("lead.sla_breached", lead_id, breach))
         summaries[lead_id] = summary(row)
     if handoffs:
         connection.execute(sales_handoffs.insert(), handoffs)
@@ -414,6 +415,7 @@ def rescore(
         )
     if history:
         connection.execute(score_history.insert(), history)
+    outbox.enqueue(connection, announcements, moment)
     return {i: summaries[i] for i in ids}
 
 

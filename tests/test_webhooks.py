@@ -71,23 +71,17 @@ def route_changed(engine: sa.Engine, lead_ids: list[str]) -> list[str]:
     out = []
     for lead_id in lead_ids:
         with engine.begin() as connection:
-            out.append(
-                enqueue(
-                    connection,
-                    "lead.route_changed",
-                    lead_id,
-                    {
-                        "lead_id": lead_id,
-                        "route": "sales",
-                        "previous_route": "nurture",
-                        "readiness": 0.81,
-                        "route_reason": "hand-raise: demo request",
-                        "reasons": [{"feature": "demo requests", "effect": "up"}],
-                        "occurred_at": "2026-01-01T00:00:00Z",
-                    },
-                    dt.datetime.now(dt.UTC).replace(tzinfo=None),
-                )
-            )
+            body = {
+                "lead_id": lead_id,
+                "route": "sales",
+                "previous_route": "nurture",
+                "readiness": 0.81,
+                "route_reason": "hand-raise: demo request",
+                "reasons": [{"feature": "demo requests", "effect": "up"}],
+                "occurred_at": "2026-01-01T00:00:00Z",
+            }
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            out += enqueue(connection, [("lead.route_changed", lead_id, body)], now)
     return out
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,32 +26,36 @@ from leadready.features.leadstore.tables import DELIVERY_STATUSES, deliveries, d
 EVENT_TYPES = ("lead.route_changed", "lead.sla_breached", "lead.taken_back")
 
 
+Announcement = tuple[str, str | None, dict[str, Any]]
+"""A webhook event to deliver: its type, its lead's id (or None) and its body."""
+
+
 def enqueue(
-    connection: sa.Connection,
-    event_type: str,
-    lead_id: str | None,
-    body: dict[str, Any],
-    now: dt.datetime,
-) -> str:
-    """Add one delivery of `event_type` (with `body`, to which its type and delivery_id are
-    added) to the outbox inside the caller's transaction, due at once; its delivery_id."""
-    if event_type not in EVENT_TYPES:
-        raise ValueError(f"unknown webhook event type {event_type!r}; one of {EVENT_TYPES}")
-    delivery_id = str(uuid.uuid4())
-    payload = {"type": event_type, "delivery_id": delivery_id, **body}
-    connection.execute(
-        sa.insert(deliveries).values(
-            delivery_id=delivery_id,
-            type=event_type,
-            lead_id=lead_id,
-            payload=payload,
-            status="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
+    connection: sa.Connection, announcements: Sequence[Announcement], now: dt.datetime
+) -> list[str]:
+    """Add a delivery per announcement (its body, to which its type and delivery_id are added)
+    to the outbox inside the caller's transaction, due at once, in one statement; their
+    delivery_ids."""
+    rows: list[dict[str, Any]] = []
+    for event_type, lead_id, body in announcements:
+        if event_type not in EVENT_TYPES:
+            raise ValueError(f"unknown webhook event type {event_type!r}; one of {EVENT_TYPES}")
+        delivery_id = str(uuid.uuid4())
+        rows.append(
+            {
+                "delivery_id": delivery_id,
+                "type": event_type,
+                "lead_id": lead_id,
+                "payload": {"type": event_type, "delivery_id": delivery_id, **body},
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "created_at": now,
+            }
         )
-    )
-    return delivery_id
+    if rows:
+        connection.execute(sa.insert(deliveries), rows)
+    return [str(row["delivery_id"]) for row in rows]
 
 
 @dataclass(frozen=True)
