@@ -136,7 +136,7 @@ current_scores = sa.Table(
     sa.Column("charted_readiness", sa.Float(), nullable=True),  # the last history point's
     sa.Column("charted_at", sa.DateTime(), nullable=True),
     sa.Index(None, "readiness"),
-    sa.Index(None, "route", "routed_to_sales_at"),
+    sa.Index(None, "route", "routed_to_sales_at", "lead_id"),  # the queue's order
 )
 """The latest score of each lead (one row per lead), with its state with sales (the SLA) and
 when its last history point was written."""
