@@ -249,6 +249,30 @@ class FlatDetails(Section):
         return set(self.suspected_leakage) | set(self.leakage_warnings) | ignored
 
 
+class FieldProfile(Section):
+    """One monitored value as the model's data had it (`features.drift`): its bins, by `labels`,
+    and the share of rows in each. A numeric value's bins are cut at `edges` (each bin holds
+    values up to its edge, the last one the rest), then `missing`; a categorical value's bins
+    are its categories."""
+
+    kind: FeatureKind
+    labels: list[str]
+    shares: list[float]
+    edges: list[float] = []
+
+
+class Profile(Section):
+    """What `leadready monitor` compares live traffic with (docs/monitoring.md): each monitored
+    input of a lead (`features.drift.lead_inputs`) on the rows the model was fitted on, and the
+    readiness the model gave its hold-out (its bins and mean), with the row counts of both."""
+
+    inputs: dict[str, FieldProfile]
+    readiness: FieldProfile
+    readiness_mean: Number
+    fit_rows: int
+    holdout_rows: int
+
+
 CRM_KEYS = tuple(CrmDetails.model_fields)
 FLAT_KEYS = tuple(FlatDetails.model_fields)
 SECTIONS: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -263,7 +287,8 @@ class ModelInfo(Section):
     (`test_{model}_{metric}`), `intervals` model -> metric -> (value, low, high) with 95%
     bootstrap bounds, `drivers` the mean absolute contribution (log-odds) per feature, largest
     first, `labels` feature -> plain words, `custom` the schema's extra lead features (CRM
-    mode) with their kind; `trained_at` is ISO 8601 UTC, to the second."""
+    mode) with their kind; `profile` what monitoring compares live traffic with; `trained_at`
+    is ISO 8601 UTC, to the second."""
 
     model_name: str
     mode: Mode
@@ -281,6 +306,7 @@ class ModelInfo(Section):
     labels: dict[str, str]
     features: list[str]
     custom: dict[str, FeatureKind] = {}  # absent from versions trained before schema files
+    profile: Profile | None = None  # none in flat models and versions trained before monitoring
     crm: CrmDetails | None = None
     flat: FlatDetails | None = None
 

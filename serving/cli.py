@@ -1,10 +1,12 @@
-"""The serving side of `leadready`: serve, score, scores, outcomes. Commands parse, call and
-print; the work is in the serving modules."""
+"""The serving side of `leadready`: serve, score, scores, outcomes, store, monitor. Commands
+parse, call and print; the work is in the serving modules."""
 
 from __future__ import annotations
 
 import os
+import re
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,6 +18,7 @@ from leadready.features.console import (
     ModelsDir,
     SchemaOption,
     console,
+    existing_store,
     fail,
     load_schema,
     print_notes,
@@ -28,6 +31,7 @@ from leadready.serving.deliveries_cli import app as deliveries_app
 if TYPE_CHECKING:
     import pandas as pd
 
+    from leadready.serving.monitor import MonitorReport
     from leadready.serving.store import LoadedModel
 
 app = typer.Typer()
@@ -603,3 +607,157 @@ def store_sweep(
         f"{done.seconds:.1f} s; deliveries written: {told}",
         highlight=False,
     )
+
+
+MONITOR_DURATION = re.compile(r"^\s*(\d+)\s*([dhm])\s*$")
+DURATION_UNITS = {"d": "days", "h": "hours", "m": "minutes"}
+
+
+def _window_start(since: str, until: datetime) -> datetime:
+    """`--since`: a duration back from `until` (7d, 12h, 30m) or an ISO 8601 time (UTC)."""
+    from datetime import UTC, timedelta
+
+    if match := MONITOR_DURATION.match(since):
+        return until - timedelta(**{DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    try:
+        start = datetime.fromtimestamp(parse_moment(since, "--since"), UTC)
+    except ContractError as exc:
+        raise fail(f"{exc}, or a duration such as 7d, 12h or 30m") from None
+    return start.replace(tzinfo=None)
+
+
+@app.command()
+def monitor(
+    since: Annotated[
+        str,
+        typer.Option(
+            "--since",
+            help="Start of the window: a duration back from now (7d, 12h, 30m) or an ISO 8601 "
+            "time (UTC). Leads whose latest score falls in it are compared.",
+        ),
+    ] = "7d",
+    now: Annotated[
+        str | None,
+        typer.Option(
+            "--now",
+            help="End of the window, an ISO 8601 time (default: now): for replays and tests.",
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="HTML report to write (replaced only once complete); default: "
+            "reports/monitor-<time>.html in the models folder.",
+        ),
+    ] = None,
+    database_url: DatabaseUrl = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Compare the champion's recent scores in the lead store with its training data.
+
+    Per lead field (source, industry, company size, BANT, custom features): the population
+    stability index against the leads the model was fitted on and the share of values it never
+    saw; the readiness distribution and route shares against the hold-out's; and, for leads
+    whose outcome arrived, ROC AUC and calibration error with 95% bootstrap intervals against
+    the hold-out's. Writes a self-contained HTML report and logs the figures to the champion's
+    MLflow run (one step per run). Exit status: 0 healthy, 3 input drift (a PSI above 0.25 or
+    more than 5% unseen values), 4 the live AUC or calibration worse than the hold-out's beyond
+    both intervals; 2 when there is nothing to compare (docs/monitoring.md)."""
+    from datetime import UTC
+
+    from mlflow.exceptions import MlflowException
+
+    from leadready.features.files import write_text
+    from leadready.features.registry import NoChampionError
+    from leadready.serving.monitor import MonitorError, report_path
+    from leadready.serving.monitor import monitor as measure
+    from leadready.serving.monitor_html import render
+    from leadready.serving.store import load_champion, log_monitoring
+
+    generated = datetime.now(UTC)
+    try:
+        until = (
+            generated if now is None else datetime.fromtimestamp(parse_moment(now, "--now"), UTC)
+        ).replace(tzinfo=None)
+    except ContractError as exc:
+        raise fail(str(exc)) from None
+    start = _window_start(since, until)
+    if start >= until:
+        raise fail(f"--since {since} is not before the window's end ({until:%Y-%m-%d %H:%M} UTC)")
+    target = out or report_path(models_dir, generated)
+    _check_out(target, (".html",))
+    try:
+        loaded = load_champion(models_dir)
+    except NoChampionError as exc:
+        raise fail(str(exc)) from None
+    store, _ = existing_store(models_dir, database_url)
+    try:
+        report = measure(store, loaded, start, until)
+    except MonitorError as exc:
+        raise fail(str(exc)) from None
+    finally:
+        store.dispose()
+    try:
+        write_text(target, render(report, generated.replace(tzinfo=None)))
+    except OSError as exc:
+        raise _unwritten(target, exc) from None
+    _print_monitoring(report)
+    try:
+        step = log_monitoring(
+            models_dir, loaded.run_id, report.metrics(), int(generated.timestamp() * 1000)
+        )
+        logged = f"figures logged to run {loaded.run_id} (step {step})"
+    except MlflowException as exc:  # the verdict still stands: its status is the exit's
+        logged = f"the figures could not be logged to MLflow ({exc.message.splitlines()[0]})"
+    console.print(f"Report: {escape(str(target))}; {escape(logged)}", highlight=False)
+    raise typer.Exit(report.status)
+
+
+def _print_monitoring(report: MonitorReport) -> None:
+    """The report's figures on the console: inputs, scores, outcomes, then the verdict."""
+    from rich.table import Table
+
+    from leadready.serving.monitor import DRIFT, HEALTHY, WORSE, psi_verdict
+
+    table = Table(title=f"{report.leads:,} leads scored by {report.name} v{report.version}")
+    for column in ("field", "PSI", "reading", "unseen"):
+        table.add_column(column, justify="right" if column in ("PSI", "unseen") else "left")
+    for name, d in report.inputs.items():
+        style = "bold red" if name in report.drifted else None
+        unseen = f"{100 * d.unseen:.1f}%" if d.profile.kind == "categorical" else "-"
+        table.add_row(name, f"{d.psi:.3f}", psi_verdict(d.psi), unseen, style=style)
+    for label, value in (("(readiness)", report.readiness.psi), ("(routes)", report.route_psi)):
+        table.add_row(label, f"{value:.3f}", psi_verdict(value), "-")
+    console.print(table)
+    shares = ", ".join(
+        f"{route} {100 * live:.1f}% (hold-out {100 * ref:.1f}%)"
+        for route, (ref, live) in report.routes.items()
+    )
+    console.print(f"Routes: {shares}", highlight=False)
+    if report.performance is None:
+        console.print(f"Outcomes not judged: {escape(report.why_no_performance)}", highlight=False)
+    else:
+        p = report.performance
+        console.print(
+            f"Outcomes of {p.leads:,} leads: ROC AUC {p.auc.value:.3f} [{p.auc.low:.3f}, "
+            f"{p.auc.high:.3f}] (hold-out {p.holdout_auc.value:.3f} [{p.holdout_auc.low:.3f}, "
+            f"{p.holdout_auc.high:.3f}]), calibration error {p.ece.value:.3f} [{p.ece.low:.3f}, "
+            f"{p.ece.high:.3f}] (hold-out {p.holdout_ece.value:.3f} [{p.holdout_ece.low:.3f}, "
+            f"{p.holdout_ece.high:.3f}])",
+            highlight=False,
+        )
+    for note in report.notes:
+        console.print(f"[bold]note:[/] {escape(note)}", highlight=False)
+    if report.status == WORSE:
+        assert report.performance is not None
+        for problem in report.performance.problems:
+            console.print(f"[bold red]worse:[/] {escape(problem)}", highlight=False)
+    if report.status == DRIFT:
+        console.print(
+            f"[bold yellow]drift:[/] {escape(', '.join(report.drifted))}", highlight=False
+        )
+    if not report.judged:
+        console.print(f"Too few leads to judge drift ({report.leads:,}).", highlight=False)
+    elif report.status == HEALTHY:
+        console.print("[bold green]healthy:[/] the leads look like the model's data")

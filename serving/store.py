@@ -178,3 +178,41 @@ def holdout_scores(models_dir: Path, run_id: str) -> tuple[np.ndarray, np.ndarra
     except (MlflowException, OSError, ValueError, KeyError):
         return None
     return None if tested is None else (ready, tested)
+
+
+MONITOR_STEP_KEY = "monitor_status"
+"""The metric every `leadready monitor` logs: its count of points numbers the next run."""
+
+
+def log_monitoring(models_dir: Path, run_id: str, metrics: dict[str, float], at_ms: int) -> int:
+    """Log one monitoring run's figures to the champion's MLflow run, all at time `at_ms` (Unix
+    milliseconds) and one step (0 for the first run, then 1, 2...), so each figure is a time
+    series in the MLflow UI; returns the step."""
+    from mlflow.entities import Metric
+    from mlflow.tracking import MlflowClient
+
+    use_store(models_dir)
+    client = MlflowClient()
+    step = len(client.get_metric_history(run_id, MONITOR_STEP_KEY))
+    client.log_batch(
+        run_id,
+        metrics=[Metric(key, float(value), at_ms, step) for key, value in metrics.items()],
+        synchronous=True,
+    )
+    return step
+
+
+def monitoring_history(models_dir: Path, run_id: str) -> list[dict[str, float]]:
+    """Every `leadready monitor` run logged to a version's run, oldest first: per run (step)
+    its `monitor_*` figures by key, with `timestamp` (Unix milliseconds) and `step`."""
+    from mlflow.tracking import MlflowClient
+
+    use_store(models_dir)
+    client = MlflowClient()
+    keys = [key for key in client.get_run(run_id).data.metrics if key.startswith("monitor_")]
+    runs: dict[int, dict[str, float]] = {}
+    for key in keys:
+        for point in client.get_metric_history(run_id, key):
+            entry = runs.setdefault(point.step, {"step": point.step, "timestamp": point.timestamp})
+            entry[key] = point.value
+    return [runs[step] for step in sorted(runs)]

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
-from leadready.features.evaluation import expected_calibration_error
-from leadready.training.bootstrap import bootstrap_intervals, paired_auc_test
+from leadready.features.evaluation import bootstrap_intervals, expected_calibration_error
+from leadready.training.bootstrap import paired_auc_test
 from leadready.training.compare import promotion_decision
 
 pytestmark = pytest.mark.unit

@@ -8,13 +8,14 @@ import pytest
 from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from leadready.features.evaluation import (
+    bootstrap_intervals,
     calibration_table,
     equal_frequency_bins,
     expected_calibration_error,
     gains_table,
+    rank,
+    weighted_metrics,
 )
-from leadready.training.bootstrap import bootstrap_intervals
-from leadready.training.evaluate import rank, weighted_metrics
 
 pytestmark = pytest.mark.unit
 

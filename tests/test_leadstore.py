@@ -22,7 +22,7 @@ from conftest import ACTIVITIES, LEADS, TOUCHES, write_crm
 from typer.testing import CliRunner
 
 from leadready.cli import app
-from leadready.features.contract import ContractError, load_crm
+from leadready.features.contract import LEAD_COLUMNS, ContractError, load_crm
 from leadready.features.leadstore.database import (
     StoreError,
     database_url,
@@ -31,7 +31,7 @@ from leadready.features.leadstore.database import (
     open_store,
 )
 from leadready.features.leadstore.loading import event_ids, load_export
-from leadready.features.leadstore.reading import read_crm
+from leadready.features.leadstore.reading import lead_frame, read_crm
 from leadready.features.leadstore.tables import VERSION_TABLE, metadata
 from leadready.features.schema import Schema
 
@@ -89,6 +89,26 @@ def test_an_export_read_back_from_the_store_is_what_load_crm_gives(store_url, sm
     assert summary.events_added == {"activities": len(crm.activities), "touches": len(crm.touches)}
     assert_same_crm(read_crm(engine), crm)
     engine.dispose()
+
+
+@pytest.mark.data
+def test_leads_read_by_id_come_with_their_custom_features_typed(store_url, tmp_path):
+    """`lead_frame` (what `leadready monitor` reads): the leads asked for that the store has,
+    with the custom features asked for, typed as `read_crm` types them."""
+    folder = write_crm(tmp_path / "crm", leads=CUSTOM_LEADS)
+    (tmp_path / "schema.yaml").write_text(SCHEMA)
+    crm = load_crm(folder, schema=Schema.load(tmp_path / "schema.yaml"))
+    engine = open_store(store_url)
+    load_export(engine, crm, NOW)
+    whole = read_crm(engine).leads
+    with engine.connect() as connection:
+        some = lead_frame(connection, ["L3", "nobody", "L1"], crm.custom)
+        none = lead_frame(connection, [], {})
+    engine.dispose()
+    assert list(some.columns) == [*LEAD_COLUMNS, "plan", "score"]
+    expected = whole[whole["lead_id"].isin(["L1", "L3"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(some, expected[list(some.columns)])
+    assert none.empty and list(none.columns) == list(LEAD_COLUMNS)
 
 
 @pytest.mark.data

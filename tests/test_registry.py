@@ -84,9 +84,10 @@ def test_versions_pickled_under_the_old_module_names_still_load(
     assert info.crm.horizon_days == current.scorer.info.crm.horizon_days
     assert info.crm.data.sha256 == current.scorer.info.crm.data.sha256
     assert info.thresholds == current.scorer.info.thresholds
-    newer = {"policy", "routes", "routing_notes"}  # what the old format did not have
+    newer = {"policy", "routes", "routing_notes", "profile"}  # what the old format did not have
     assert info.model_dump_json(exclude=newer) == current.scorer.info.model_dump_json(exclude=newer)
     assert info.policy.disqualify_win_rate is None and info.routing_notes == []
+    assert info.profile is None and current.scorer.info.profile is not None  # not monitorable
     assert info.routes["sales"].share == current.scorer.info.routes["sales"].share
     crm = load_crm(sample_dir)
     pd.testing.assert_frame_equal(

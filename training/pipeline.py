@@ -22,6 +22,7 @@ from leadready.features.build import (
     NUMERIC,
 )
 from leadready.features.contract import BANT_FIELDS, Crm
+from leadready.features.drift import lead_inputs
 from leadready.features.labels import FEATURE_LABELS
 from leadready.features.metadata import CrmDetails, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, Margin
@@ -275,6 +276,7 @@ def train(
         lead_ids=crm.leads["lead_id"].to_numpy()[snaps.lead[test]],
     )
     data = fingerprint(crm)
+    fitted = snaps.lead[split.fit | split.validation if cold else split.fit]
     return assemble(
         cold_start=cold,
         encoder=encoder,
@@ -319,4 +321,10 @@ def train(
         trained_ids=crm.leads["lead_id"].to_numpy()[
             np.unique(snaps.lead[split.fit | split.validation])
         ],
+        monitored={
+            name: (kind, values[fitted])
+            for name, (kind, values) in lead_inputs(crm.leads, custom).items()
+        }
+        if len(fitted)
+        else None,  # a cold start without history: nothing to profile
     )

@@ -8,7 +8,7 @@ readiness model's global drivers, writes the metadata every model carries and re
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -16,11 +16,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from leadready.features.metadata import CrmDetails, FlatDetails, ModelInfo, Policy
+from leadready.features.drift import reference_profile
+from leadready.features.evaluation import bootstrap_intervals
+from leadready.features.metadata import (
+    CrmDetails,
+    FeatureKind,
+    FlatDetails,
+    ModelInfo,
+    Policy,
+    Profile,
+)
 from leadready.features.model import Calibrated, FeatureEncoder, LeadScorer
 from leadready.features.registry import model_name
 from leadready.features.table import MODE
-from leadready.training.bootstrap import bootstrap_intervals
 from leadready.training.evaluate import Chosen, route_statistics
 
 DRIVER_ROWS = 2000
@@ -127,9 +135,10 @@ def model_info(
     labels: dict[str, str],
     features: list[str],
     custom: dict[str, str],
+    profile: Profile | None = None,
 ) -> ModelInfo:
     """The metadata every model carries (it travels in MLflow's MLmodel), with the section of
-    its mode: `details`."""
+    its mode: `details`, and what monitoring compares live traffic with (`profile`)."""
     flat = isinstance(details, FlatDetails)
     return ModelInfo.model_validate(
         {
@@ -149,6 +158,7 @@ def model_info(
             "labels": labels,
             "features": features,
             "custom": custom,
+            "profile": profile,
             "flat" if flat else "crm": details,
         }
     )
@@ -173,13 +183,17 @@ def assemble(
     explaining: Callable[[], None] = lambda: None,
     trained_ids: np.ndarray | None = None,
     notes: list[str] | None = None,
+    monitored: Mapping[str, tuple[FeatureKind, np.ndarray]] | None = None,
 ) -> TrainResult:
     """The scorer (`models` keyed `ready` and `potential`, their candidate names in `kinds`),
     its metadata (shared fields, `custom` features, the mode's `details`) and the hold-out
     measurements, as publication takes them. Drivers are measured on the encoded rows
     `explained`, after `explaining` is called (a progress step). `trained_ids` are the ids of
     the leads the registered model was fitted (or calibrated) on: a flat model's every row, a CRM
-    model's leads before its test split. `notes` say what training skipped or fell back on."""
+    model's leads before its test split. `notes` say what training skipped or fell back on.
+    `monitored` are the monitored inputs of the rows the model was fitted on
+    (`features.drift.lead_inputs`): with them, the metadata gets the profile monitoring compares
+    live traffic with."""
     intervals = holdout_intervals(holdout, config.seed)
     routes = route_statistics(
         holdout.scores["readiness"],
@@ -203,6 +217,9 @@ def assemble(
         labels=labels,
         features=encoder.features_,
         custom=custom,
+        profile=None
+        if monitored is None
+        else reference_profile(monitored, holdout.scores["readiness"]),
     )
     return TrainResult(
         scorer=LeadScorer(encoder, models["ready"], models["potential"], info),

@@ -5,7 +5,7 @@ and from files run the same code."""
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -119,6 +119,26 @@ def _decoded(fields: Any) -> dict[str, Any]:
     """A lead's fields, from JSON text (SQLite) or decoded (psycopg); a null is no fields."""
     decoded = json.loads(fields) if isinstance(fields, str) else fields
     return {} if decoded is None else dict(decoded)
+
+
+def lead_frame(
+    connection: sa.Connection, lead_ids: Sequence[str], custom: Mapping[str, str]
+) -> pd.DataFrame:
+    """The stored leads among `lead_ids`, by lead id: their contract columns and the custom
+    features of `custom` (name -> kind), typed as `read_crm` types them."""
+    ids = list(lead_ids)
+    query = sa.select(*(leads.c[c] for c in LEAD_COLUMNS), leads.c.fields)
+    frame = pd.concat(
+        [
+            _frame(connection, query.where(leads.c.lead_id.in_(ids[start : start + IN_CHUNK])))
+            for start in range(0, max(len(ids), 1), IN_CHUNK)
+        ],
+        ignore_index=True,
+    )
+    stored = frame.pop("fields")
+    for name, kind in custom.items():
+        frame[name] = _field(stored, name, kind)
+    return frame.sort_values("lead_id", ignore_index=True)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@
 - **Queue** (`pages.queue`): the live lead store's leads waiting for sales (waiting time, SLA
   state), past the SLA and taken back to nurture, and the webhook messages to the CRM (sent,
   waiting, failed for good); the Lead page adds a stored lead's readiness trend.
+- **Monitor** (`pages.monitor`): every `leadready monitor` check of the champion (when, leads,
+  verdict, the fields that changed, live AUC and calibration error), a chart of each lead
+  field's shift over the checks, and the latest report.
 
 Everything is HTML from Jinja2 templates (`templates/`) and SVG charts drawn on the server
 (`charts`); the one script, in `static/`, only submits forms on change, so every page works
@@ -36,7 +39,7 @@ from leadready.features.registry import NoChampionError
 from leadready.serving.sessions import Revocations, SavedExports, session_secret
 from leadready.serving.ui import auth, origin
 from leadready.serving.ui.exports import Exports
-from leadready.serving.ui.pages import lead, leads, model, outcomes, queue
+from leadready.serving.ui.pages import lead, leads, model, monitor, outcomes, queue
 from leadready.serving.ui.pages.leads import UPLOAD_PATH
 from leadready.serving.ui.pages.outcomes import OUTCOMES_UPLOAD_PATH
 from leadready.serving.ui.web import HERE, PREFIX, SESSION_SECONDS, Workspace, render
@@ -56,7 +59,7 @@ def mount(app: FastAPI, models_dir: Path, sample_dir: Path, secret_setting: str 
         exports=Exports(sample_dir, SavedExports(folder, max_age=SESSION_SECONDS)),
         model_reads=model.ModelReads(models_dir),
     )
-    for page in (auth, model, leads, lead, outcomes, queue):
+    for page in (auth, model, leads, lead, outcomes, queue, monitor):
         app.include_router(page.router, dependencies=[Depends(origin.same_origin)])
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ui-static")
     app.add_exception_handler(auth.LoginRequired, auth.to_login)  # type: ignore[arg-type]
