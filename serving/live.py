@@ -21,10 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import sqlalchemy as sa
 
-from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
 from leadready.features.leadstore import outbox
 from leadready.features.leadstore.reading import StoredLeads, stored_leads
 from leadready.features.leadstore.tables import (
@@ -35,7 +33,15 @@ from leadready.features.leadstore.tables import (
     sweeps,
 )
 from leadready.features.routing import Route
-from leadready.serving.engine import CONTRACT_FIELDS, Batch, Engine, lead_arrays
+from leadready.serving.engine import (
+    ACTIVITY_CODES,
+    CHANNEL_CODES,
+    CONTRACT_FIELDS,
+    TEAM_CODES,
+    Batch,
+    Engine,
+    lead_arrays,
+)
 from leadready.serving.schemas import unix_seconds
 
 log = logging.getLogger("leadready.live")
@@ -182,43 +188,40 @@ def stored_batch(stored: StoredLeads, now: datetime, custom: Mapping[str, str]) 
     """Stored leads as the engine's `Batch`, scored at `now`: the store holds validated
     contract values, so they are converted, not validated again (a lead may have more events
     than one request may carry)."""
-    frame, a, t = stored.leads, stored.activities, stored.touches
-    codes = {
-        name: pd.Categorical(column, categories=vocabulary).codes.astype(np.int64)
-        for name, column, vocabulary in (
-            ("type", a["type"], ACTIVITY_TYPES),
-            ("channel", t["channel"], CHANNELS),
-            ("team", t["team"], TEAMS),
-        )
-    }
-    micros = (_micros(a["occurred_at"]), _micros(t["occurred_at"]))
+    lead, a, t = stored.leads, stored.activities, stored.touches
     return Batch(
-        lead_ids=frame["lead_id"].tolist(),
+        lead_ids=lead["lead_id"],
         leads=lead_arrays(
-            _micros(frame["created_at"]) // 1_000_000,
-            {name: frame[name].tolist() for name in CONTRACT_FIELDS},
-            frame["fields"].tolist(),
+            lead["created_at"] // 1_000_000,
+            {name: lead[name] for name in CONTRACT_FIELDS},
+            lead["fields"],
             custom,
         ),
-        activities=np.column_stack((a["lead"], micros[0] // 1_000_000, codes["type"])),
+        activities=np.column_stack(
+            (a["lead"], a["occurred_at"] // 1_000_000, _codes(a["type"], ACTIVITY_CODES))
+        ),
         touches=np.column_stack(
             (
                 t["lead"],
-                micros[1] // 1_000_000,
-                codes["channel"],
-                codes["team"],
+                t["occurred_at"] // 1_000_000,
+                _codes(t["channel"], CHANNEL_CODES),
+                _codes(t["team"], TEAM_CODES),
                 t["responded"],
             )
         ).astype(np.float64),
-        as_of=np.full(len(frame), unix_seconds(now), dtype=np.int64),
-        shown=lambda touch, row: (EPOCH + int(micros[touch][row]) * MICRO).isoformat(),
-        warnings=[[] for _ in range(len(frame))],
+        as_of=np.full(len(stored), unix_seconds(now), dtype=np.int64),
+        shown=lambda touch, row: _stored_time(int((t if touch else a)["occurred_at"][row])),
+        warnings=[[] for _ in range(len(stored))],
     )
 
 
-def _micros(times: pd.Series) -> np.ndarray:
-    """Naive UTC times (datetime64[ns]) as int64 microseconds since the Unix epoch."""
-    return times.to_numpy(dtype="datetime64[us]").astype(np.int64)
+def _codes(values: np.ndarray, codes: Mapping[str, int]) -> np.ndarray:
+    return np.array([codes[v] for v in values], dtype=np.int64)
+
+
+def _stored_time(micros: int) -> str:
+    """A stored time (microseconds since the epoch) as the API shows a UTC time."""
+    return (EPOCH + micros * MICRO).isoformat()
 
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -228,10 +231,10 @@ MICRO = timedelta(microseconds=1)
 def last_sales_touches(stored: StoredLeads, now: datetime) -> list[datetime | None]:
     """Each stored lead's latest sales touch up to `now` (naive UTC), None when it has none."""
     t = stored.touches
-    times = _micros(t["occurred_at"])
-    mine = (t["team"].to_numpy() == "sales") & (times <= (now.replace(tzinfo=UTC) - EPOCH) // MICRO)
-    latest = np.full(len(stored.leads), -1, dtype=np.int64)
-    np.maximum.at(latest, t["lead"].to_numpy()[mine], times[mine])
+    times = t["occurred_at"]
+    mine = (t["team"] == "sales") & (times <= (now.replace(tzinfo=UTC) - EPOCH) // MICRO)
+    latest = np.full(len(stored), -1, dtype=np.int64)
+    np.maximum.at(latest, t["lead"][mine], times[mine])
     return [None if us < 0 else (EPOCH + us * MICRO).replace(tzinfo=None) for us in latest.tolist()]
 
 
@@ -302,13 +305,13 @@ def rescore(
         return {}
     lock_leads(connection, unique, policy)
     stored = stored_leads(connection, unique)
-    if stored.leads.empty:
+    if not len(stored):
         return {}
-    ids = stored.leads["lead_id"].tolist()
+    ids = stored.leads["lead_id"]
     moment_utc = moment.replace(tzinfo=UTC)
     batch = stored_batch(stored, moment_utc, engine.info.custom)
     answers, prediction = engine.score_batch(batch, moment_utc)
-    statuses = stored.leads["status"].tolist()
+    statuses = stored.leads["status"]
     sales_touches = last_sales_touches(stored, moment)
     before = _standings(connection, ids)
     used = (
