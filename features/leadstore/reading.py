@@ -217,8 +217,10 @@ def _as_text(column: sa.Column[Any]) -> sa.ColumnElement[Any]:
 
 
 def _columns(rows: Sequence[Any], width: int) -> list[list[Any]]:
-    """Rows as `width` columns."""
-    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+    """Rows as `width` columns (through one object array: zip(*rows) is several times slower
+    on many rows)."""
+    table = np.array(rows, dtype=object).reshape(len(rows), width)
+    return [table[:, i].tolist() for i in range(width)]
 
 
 def _micros(times: list[str]) -> np.ndarray:
