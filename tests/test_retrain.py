@@ -8,11 +8,14 @@ import shutil
 from pathlib import Path
 
 import mlflow
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from leadready.cli import app
+from leadready.features.drift import MIN_ROWS, drift_problems, field_profile, input_drift
+from leadready.features.metadata import Profile
 
 runner = CliRunner()
 
@@ -75,7 +78,7 @@ def test_the_drift_gate_holds_back_a_challenger_trained_on_drifted_data(
     drifted = tmp_path / "drifted"
     shutil.copytree(sample_dir, drifted)
     leads = pd.read_csv(drifted / "leads.csv", dtype=str, keep_default_na=False)
-    leads.loc[leads.index % 5 != 0, "source"] = "chat"  # 9% of the champion's leads
+    leads.loc[leads.index % 5 != 0, "source"] = "chat"  # 6% of the champion's leads: 80% now
     leads.to_csv(drifted / "leads.csv", index=False)
 
     gated = retrain(drifted, models)
@@ -105,3 +108,24 @@ def test_retrain_needs_exactly_one_source_of_data(tmp_path):
     assert both.exit_code == 2
     assert "--data and --from-store exclude each other" in both.output
     assert not (tmp_path / "mlflow.db").exists()
+
+
+@pytest.mark.unit
+def test_the_gate_names_a_drifted_field_and_judges_none_on_too_few_rows():
+    seen = np.array(["web_form", "referral"] * 100, dtype=object)
+    profile = Profile(
+        inputs={"source": field_profile("categorical", seen)},
+        readiness=field_profile("numeric", np.linspace(0, 1, 200)),
+        readiness_mean=0.5,
+        fit_rows=200,
+        holdout_rows=200,
+    )
+    moved = np.array(["chat"] * MIN_ROWS, dtype=object)
+    drift = input_drift(profile, {"source": ("categorical", moved), "other": ("numeric", moved)})
+    assert list(drift) == ["source"]
+    (problem,) = drift_problems(drift, MIN_ROWS, "v1's data")
+    assert problem.startswith("'source' drifted from v1's data: PSI ")
+    assert "100% unseen values" in problem
+    assert drift_problems(drift, MIN_ROWS - 1, "v1's data") == []
+    same = input_drift(profile, {"source": ("categorical", seen)})
+    assert drift_problems(same, len(seen), "v1's data") == []

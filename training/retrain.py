@@ -56,7 +56,8 @@ class Previous:
 
 def previous(client: MlflowClient) -> Previous:
     """The registry's champion of 'sales-readiness' and the fingerprints of the data it and the
-    newest complete version were trained on; the store must be configured (`configure`)."""
+    newest complete version were trained on; the store must be configured (`configure`). A
+    champion that cannot be loaded has no metadata here: no gate, `train`'s defaults."""
     name = registered_name(flat=False)
     try:
         champion: str | None = str(client.get_model_version_by_alias(name, CHAMPION).version)
@@ -70,7 +71,10 @@ def previous(client: MlflowClient) -> Previous:
         for number in dict.fromkeys((champion, newest))
         if number in complete
     }
-    info = load_scorer(name, champion).info if champion is not None else None
+    try:
+        info = load_scorer(name, champion).info if champion is not None else None
+    except (ValueError, MlflowException):
+        info = None  # a champion that cannot be loaded: the promotion rule keeps it anyway
     return Previous(champion, info, trained_on)
 
 
