@@ -44,7 +44,7 @@ DataOption = Annotated[
     Path | None,
     typer.Option(
         "--data",
-        help="CRM export folder (leads, activities, touches as .csv or .parquet); or --table.",
+        help="CRM export folder (leads, activities, touches as .csv or .parquet).",
     ),
 ]
 FromStoreOption = Annotated[
