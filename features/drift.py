@@ -32,6 +32,8 @@ PSI_DRIFT = 0.25
 shift worth watching."""
 UNSEEN_DRIFT = 0.05
 """More than this share of live leads with a category the model's rows never had is drift."""
+MIN_ROWS = 100
+"""Fewer rows than this are too few to judge drift (the figures are still shown)."""
 MISSING = "missing"
 UNSEEN = "unseen"
 LEAD_FIELDS: dict[str, FeatureKind] = {
@@ -140,6 +142,31 @@ def field_drift(profile: FieldProfile, values: np.ndarray) -> FieldDrift:
     reference[: len(profile.shares)] = profile.shares
     unseen = float(live[len(profile.labels)]) if profile.kind == "categorical" else 0.0
     return FieldDrift(profile, reference, live, psi(reference, live), unseen)
+
+
+def input_drift(
+    profile: Profile, inputs: Mapping[str, tuple[FeatureKind, np.ndarray]]
+) -> dict[str, FieldDrift]:
+    """Each monitored input of `profile` that `inputs` (`lead_inputs`) has, against its bins."""
+    return {
+        name: field_drift(reference, inputs[name][1])
+        for name, reference in profile.inputs.items()
+        if name in inputs
+    }
+
+
+def drift_problems(drift: Mapping[str, FieldDrift], rows: int, against: str) -> list[str]:
+    """Why `rows` rows drifted from `against` (a model's data), one line per drifted input;
+    none with fewer than MIN_ROWS rows."""
+    if rows < MIN_ROWS:
+        return []
+    return [
+        f"'{name}' drifted from {against}: PSI {d.psi:.2f}"
+        + (f", {d.unseen:.0%} unseen values" if d.unseen > UNSEEN_DRIFT else "")
+        + f" (drift above PSI {PSI_DRIFT} or {UNSEEN_DRIFT:.0%} unseen)"
+        for name, d in drift.items()
+        if d.drifted
+    ]
 
 
 def reference_profile(

@@ -214,3 +214,27 @@ def bootstrap_intervals(
         low, high = np.percentile(values, [2.5, 97.5])
         out[name] = (point[name], float(low), float(high))
     return out
+
+
+Ci = tuple[float, float, float]
+"""A metric's (value, low, high): the point value and its 95% bootstrap bounds."""
+
+
+def worse_than(
+    auc: Ci, ece: Ci, reference_auc: Ci, reference_ece: Ci, what: str, than: str
+) -> list[str]:
+    """Why `what`'s scores are worse than `than`'s beyond both intervals, if so: a ROC AUC whose
+    upper bound is below the reference's lower bound, a calibration error whose lower bound is
+    above the reference's upper bound."""
+    out = []
+    if auc[2] < reference_auc[1]:
+        out.append(
+            f"{what} ROC AUC {auc[0]:.3f} (at most {auc[2]:.3f}) is below {than} "
+            f"{reference_auc[0]:.3f} (at least {reference_auc[1]:.3f})"
+        )
+    if ece[1] > reference_ece[2]:
+        out.append(
+            f"{what} calibration error {ece[0]:.3f} (at least {ece[1]:.3f}) is above {than} "
+            f"{reference_ece[0]:.3f} (at most {reference_ece[2]:.3f})"
+        )
+    return out

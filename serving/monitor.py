@@ -15,20 +15,28 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from leadready.features.drift import (
+    MIN_ROWS,
     PSI_DRIFT,
     PSI_STABLE,
     FieldDrift,
     field_drift,
+    input_drift,
     lead_inputs,
     psi,
 )
-from leadready.features.evaluation import CalibrationTable, bootstrap_intervals, calibration_table
+from leadready.features.evaluation import (
+    CalibrationTable,
+    bootstrap_intervals,
+    calibration_table,
+    worse_than,
+)
 from leadready.features.leadstore.reading import lead_frame
 from leadready.features.leadstore.tables import current_scores, leads, score_history
 from leadready.features.metadata import ModelInfo
@@ -40,8 +48,6 @@ DRIFT = 3
 WORSE = 4
 """Exit statuses: healthy, input drift over the thresholds, performance or calibration worse
 than the hold-out's beyond its interval (this one wins when both are true)."""
-MIN_LEADS = 100
-"""Fewer leads scored in the window than this: too few to judge drift (the figures are shown)."""
 MIN_CLASS_LEADS = 20
 """Live AUC and calibration are judged with at least this many leads won within the horizon
 and this many not."""
@@ -68,8 +74,7 @@ class MonitorError(ValueError):
     """Nothing to monitor: a model without a profile, or no scores in the window."""
 
 
-@dataclass(frozen=True)
-class Interval:
+class Interval(NamedTuple):
     value: float
     low: float
     high: float
@@ -91,19 +96,9 @@ class Performance:
     @property
     def problems(self) -> list[str]:
         """Why the live scores are worse than the hold-out's beyond both intervals, if so."""
-        out = []
-        if self.auc.high < self.holdout_auc.low:
-            out.append(
-                f"live ROC AUC {self.auc.value:.3f} (at most {self.auc.high:.3f}) is below the "
-                f"hold-out's {self.holdout_auc.value:.3f} (at least {self.holdout_auc.low:.3f})"
-            )
-        if self.ece.low > self.holdout_ece.high:
-            out.append(
-                f"live calibration error {self.ece.value:.3f} (at least {self.ece.low:.3f}) is "
-                f"above the hold-out's {self.holdout_ece.value:.3f} (at most "
-                f"{self.holdout_ece.high:.3f})"
-            )
-        return out
+        return worse_than(
+            self.auc, self.ece, self.holdout_auc, self.holdout_ece, "live", "the hold-out's"
+        )
 
 
 @dataclass(frozen=True)
@@ -133,7 +128,7 @@ class MonitorReport:
     @property
     def judged(self) -> bool:
         """Enough leads in the window to judge drift."""
-        return self.leads >= MIN_LEADS
+        return self.leads >= MIN_ROWS
 
     @property
     def drifted(self) -> list[str]:
@@ -209,11 +204,7 @@ def monitor(
     notes = []
     if missing := [name for name in profile.inputs if name not in inputs]:
         notes.append(f"not in the store, so not compared: {', '.join(missing)}")
-    drift = {
-        name: field_drift(reference, inputs[name][1])
-        for name, reference in profile.inputs.items()
-        if name in inputs
-    }
+    drift = input_drift(profile, inputs)
     routes = {
         str(route): (
             info.routes[str(route)].share,

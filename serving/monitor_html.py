@@ -7,11 +7,17 @@ import html
 import math
 from datetime import datetime
 
-from leadready.features.drift import PSI_DRIFT, PSI_STABLE, UNSEEN, UNSEEN_DRIFT, FieldDrift
+from leadready.features.drift import (
+    MIN_ROWS,
+    PSI_DRIFT,
+    PSI_STABLE,
+    UNSEEN,
+    UNSEEN_DRIFT,
+    FieldDrift,
+)
 from leadready.features.evaluation import CalibrationTable
 from leadready.serving.monitor import (
     DRIFT,
-    MIN_LEADS,
     WORSE,
     Interval,
     MonitorReport,
@@ -191,7 +197,7 @@ def _verdict(report: MonitorReport) -> str:
         text = "Healthy: the leads look like the model's data"
         if not report.judged:
             text = (
-                f"Too few leads to judge drift ({report.leads:,} scored, at least {MIN_LEADS} "
+                f"Too few leads to judge drift ({report.leads:,} scored, at least {MIN_ROWS} "
                 "needed); nothing found"
             )
         kind = "ok"

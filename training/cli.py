@@ -34,10 +34,48 @@ from leadready.features.routing import (
 
 if TYPE_CHECKING:
     from leadready.training.flat_table import FlatConfig
+    from leadready.training.pipeline import TrainConfig
     from leadready.training.registry import Published
     from leadready.training.result import TrainResult
 
 app = typer.Typer()
+
+DataOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data",
+        help="CRM export folder (leads, activities, touches as .csv or .parquet).",
+    ),
+]
+FromStoreOption = Annotated[
+    bool,
+    typer.Option(
+        "--from-store",
+        help="Train on the lead store's leads, events and outcomes (docs/store.md) instead "
+        "of an export; --database-url chooses the store.",
+    ),
+]
+LostAfterOption = Annotated[
+    int | None,
+    typer.Option(
+        "--lost-after",
+        min=1,
+        help="CRM export: a lead still open this many days after its creation at the "
+        "export's end counts as lost then (overrides the schema's leads.lost_after; "
+        "docs/data-contract.md).",
+    ),
+]
+SeedOption = Annotated[int, typer.Option("--seed", help="Seed for model fitting.")]
+SearchSecondsOption = Annotated[
+    float,
+    typer.Option(
+        "--search-seconds",
+        min=0.0,
+        envvar="LEADREADY_SEARCH_SECONDS",
+        help="Wall-clock budget of the LightGBM hyperparameter search (Optuna); 0 tries only "
+        "the defaults.",
+    ),
+]
 
 
 @app.command("sample-data")
@@ -69,21 +107,8 @@ def sample_data(
 
 @app.command()
 def train(
-    data: Annotated[
-        Path | None,
-        typer.Option(
-            "--data",
-            help="CRM export folder (leads, activities, touches as .csv or .parquet); or --table.",
-        ),
-    ] = None,
-    from_store: Annotated[
-        bool,
-        typer.Option(
-            "--from-store",
-            help="Train on the lead store's leads, events and outcomes (docs/store.md) instead "
-            "of an export; --database-url chooses the store.",
-        ),
-    ] = False,
+    data: DataOption = None,
+    from_store: FromStoreOption = False,
     table: Annotated[
         Path | None,
         typer.Option(
@@ -163,16 +188,7 @@ def train(
             "the expected weekly volume fits (needs dates: the export's, or --time).",
         ),
     ] = None,
-    lost_after: Annotated[
-        int | None,
-        typer.Option(
-            "--lost-after",
-            min=1,
-            help="CRM export: a lead still open this many days after its creation at the "
-            "export's end counts as lost then (overrides the schema's leads.lost_after; "
-            "docs/data-contract.md).",
-        ),
-    ] = None,
+    lost_after: LostAfterOption = None,
     promote: Annotated[
         bool,
         typer.Option(
@@ -180,17 +196,8 @@ def train(
             help="Make the new version champion even if it does not beat the current one.",
         ),
     ] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed for model fitting.")] = 0,
-    search_seconds: Annotated[
-        float,
-        typer.Option(
-            "--search-seconds",
-            min=0.0,
-            envvar="LEADREADY_SEARCH_SECONDS",
-            help="Wall-clock budget of the LightGBM hyperparameter search (Optuna); 0 tries only "
-            "the defaults.",
-        ),
-    ] = 45.0,
+    seed: SeedOption = 0,
+    search_seconds: SearchSecondsOption = 45.0,
     schema: SchemaOption = None,
     database_url: DatabaseUrl = None,
     models_dir: ModelsDir = Path("models"),
@@ -219,21 +226,13 @@ def train(
         max_disqualified_wins=max_disqualified_wins,
         sales_capacity=sales_capacity,
     )
-    given = [
-        o for o, v in (("--data", data), ("--table", table), ("--from-store", from_store)) if v
-    ]
-    if len(given) != 1:
-        raise fail(
-            "give --data DIR (a CRM export folder), --from-store (the lead store) or --table "
-            "FILE (a flat table, one row per lead; see docs/flat-mode.md)"
-            if not given
-            else f"{' and '.join(given)} exclude each other; give one"
-        )
+    _one_source(
+        {"--data": data, "--table": table, "--from-store": from_store},
+        "--data DIR (a CRM export folder), --from-store (the lead store) or --table "
+        "FILE (a flat table, one row per lead; see docs/flat-mode.md)",
+    )
     if from_store and schema is not None:
-        raise fail(
-            "--schema reads export files; the lead store keeps the custom fields its exports "
-            "were loaded with (`leadready store load --schema FILE`)"
-        )
+        raise fail(SCHEMA_WITH_STORE)
     if table is not None and lost_after is not None:
         raise fail("--lost-after applies to a CRM export (--data): a flat table's label is final")
     if table is not None:
@@ -263,9 +262,8 @@ def train(
     stray = [option for option, value in flat.items() if value is not None]
     if stray:
         raise fail(f"{', '.join(stray)} only apply to a flat table (--table FILE)")
-    read = _store_reader(database_url, models_dir, lost_after) if from_store else None
+    read = _crm_reader(data, schema, lost_after, from_store, database_url, models_dir)
     from leadready.training.pipeline import STEPS, TrainConfig
-    from leadready.training.pipeline import train as run_training
 
     config = TrainConfig(
         step_days=step,
@@ -275,33 +273,136 @@ def train(
         search_seconds=search_seconds,
     )
     started = time.perf_counter()
-
-    def load_and_fit(advance: Callable[[str], None]) -> TrainResult:
-        from leadready.training.flat_table import scan_custom_features
-
-        if read is not None:
-            crm = read()
-        else:
-            assert data is not None  # exactly one of --data, --table and --from-store
-            crm = load_crm(data, schema=load_schema(schema), lost_after=lost_after)
-        print_notes(crm.notes)
-        scan = scan_custom_features(crm, seed)
-        for message in [*_never_lost(crm), *scan.warnings()]:
-            errors.print(
-                f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True
-            )
-        return run_training(crm, config, advance, scan)
-
     result, published = _fit_and_publish(
         "Reading the lead store" if from_store else "Loading and validating the export",
         len(STEPS) + 2,
-        load_and_fit,
+        lambda advance: _fit_crm(read(), config, advance),
         models_dir,
         promote,
     )
     from leadready.training.summary import crm_summary
 
     _print(crm_summary(result, published, time.perf_counter() - started))
+
+
+GATED = 3
+"""`retrain`'s exit status when the drift gate held the new version back from promotion."""
+
+
+@app.command()
+def retrain(
+    data: DataOption = None,
+    from_store: FromStoreOption = False,
+    lost_after: LostAfterOption = None,
+    seed: SeedOption = 0,
+    search_seconds: SearchSecondsOption = 45.0,
+    schema: SchemaOption = None,
+    database_url: DatabaseUrl = None,
+    models_dir: ModelsDir = Path("models"),
+) -> None:
+    """Train a new version when the data changed, and promote it only when it passes the drift
+    gate and the promotion rule: for a timer or cron (docs/operations.md).
+
+    Nothing is trained when the data's fingerprint is the one the champion or the newest
+    version was trained on ("nothing to do"). Otherwise training runs with the champion's
+    horizon, snapshot step and routing policy; the new version is challenger, and is held back
+    from promotion (exit 3) when its hold-out's lead fields drifted beyond `leadready monitor`'s
+    thresholds from the champion's training data, or its hold-out ROC AUC or calibration is
+    worse than the champion's beyond both intervals. Every retrain logs one MLflow run tagged
+    with its decision (promoted, kept, gated or skipped) and the reason. A running
+    `leadready serve` serves a promoted version within seconds."""
+    _one_source(
+        {"--data": data, "--from-store": from_store},
+        "--data DIR (a CRM export folder) or --from-store (the lead store)",
+    )
+    if from_store and schema is not None:
+        raise fail(SCHEMA_WITH_STORE)
+    read = _crm_reader(data, schema, lost_after, from_store, database_url, models_dir)
+    from mlflow.tracking import MlflowClient
+
+    from leadready.features.registry import TRAIN_RUN_TAG
+    from leadready.training.pipeline import STEPS, fingerprint
+    from leadready.training.registry import configure, log_skipped
+    from leadready.training.retrain import gate, previous
+    from leadready.training.summary import crm_summary
+
+    started = time.perf_counter()
+    configure(models_dir)
+    before = previous(MlflowClient())
+    try:
+        with console.status("Reading the lead store" if from_store else "Loading the export"):
+            crm = read()
+    except ContractError as exc:
+        raise fail(str(exc)) from None
+    except KeyboardInterrupt:
+        raise fail("interrupted while reading the data; nothing reached MLflow", 130) from None
+    sha256 = str(fingerprint(crm)["sha256"])
+    same = before.unchanged_since(sha256)
+    if same is not None:
+        log_skipped(
+            models_dir,
+            f"the data has not changed since version {same} (sha256 {sha256})",
+            {TRAIN_RUN_TAG: sha256},
+        )
+        console.print(f"nothing to do: the data has not changed since version {same}")
+        return
+    config = before.recipe(seed, search_seconds)
+    result, published = _fit_and_publish(
+        "Training",
+        len(STEPS) + 2,
+        lambda advance: _fit_crm(crm, config, advance),
+        models_dir,
+        False,
+        lambda result: gate(before, crm, result),
+    )
+    _print(crm_summary(result, published, time.perf_counter() - started))
+    if published.decision == "gated":
+        raise typer.Exit(GATED)
+
+
+SCHEMA_WITH_STORE = (
+    "--schema reads export files; the lead store keeps the custom fields its exports "
+    "were loaded with (`leadready store load --schema FILE`)"
+)
+
+
+def _one_source(given: dict[str, object], choices: str) -> None:
+    """Exactly one of the data options (by flag) is given, or exit 2 saying which to give."""
+    named = [option for option, value in given.items() if value]
+    if len(named) != 1:
+        raise fail(
+            f"give {choices}"
+            if not named
+            else f"{' and '.join(named)} exclude each other; give one"
+        )
+
+
+def _crm_reader(
+    data: Path | None,
+    schema: Path | None,
+    lost_after: int | None,
+    from_store: bool,
+    database_url: str | None,
+    models_dir: Path,
+) -> Callable[[], Crm]:
+    """The function that reads the CRM export folder `data`, or with `from_store` the lead
+    store (opened now: a wrong URL stops here, exit 2)."""
+    if from_store:
+        return _store_reader(database_url, models_dir, lost_after)
+    assert data is not None  # the caller checked that one source was given
+    return lambda: load_crm(data, schema=load_schema(schema), lost_after=lost_after)
+
+
+def _fit_crm(crm: Crm, config: TrainConfig, advance: Callable[[str], None]) -> TrainResult:
+    """`train` on a loaded CRM: its notes and warnings printed, then the training itself."""
+    from leadready.training.flat_table import scan_custom_features
+    from leadready.training.pipeline import train as run_training
+
+    print_notes(crm.notes)
+    scan = scan_custom_features(crm, config.seed)
+    for message in [*_never_lost(crm), *scan.warnings()]:
+        errors.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
+    return run_training(crm, config, advance, scan)
 
 
 def _store_reader(url: str | None, models_dir: Path, lost_after: int | None) -> Callable[[], Crm]:
@@ -346,10 +447,12 @@ def _fit_and_publish(
     fit: Callable[[Callable[[str], None]], TrainResult],
     models_dir: Path,
     promote: bool,
+    gate: Callable[[TrainResult], list[str]] | None = None,
 ) -> tuple[TrainResult, Published]:
-    """Run a training job under a progress bar, then log and register its result; bad input
-    stops with exit 2 before anything reaches MLflow. Ctrl-C (or SIGTERM while publishing)
-    stops with 128 + the signal's number and says what the registry was left with."""
+    """Run a training job under a progress bar, then log and register its result (held back
+    from promotion when `gate` says why); bad input stops with exit 2 before anything reaches
+    MLflow. Ctrl-C (or SIGTERM while publishing) stops with 128 + the signal's number and says
+    what the registry was left with."""
     from leadready.training.registry import Interrupted, publish
     from leadready.training.result import TrainingError
 
@@ -362,7 +465,8 @@ def _fit_and_publish(
         try:
             result = fit(advance)
             progress.update(task, advance=1, description="Logging to MLflow and registering")
-            published = publish(result, models_dir, force_promote=promote)
+            held_back = gate(result) if gate is not None else []
+            published = publish(result, models_dir, force_promote=promote, held_back=held_back)
         except (ContractError, TrainingError) as exc:
             progress.stop()
             raise fail(str(exc)) from None

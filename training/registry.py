@@ -15,7 +15,7 @@ import signal
 import socket
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,11 +78,19 @@ MAX_TAG_CHARS = 5000
 traces view; experiments created before it was set get it on the next `train`."""
 
 
+DECISION_TAG = "decision"
+REASON_TAG = "reason"
+"""The run tags saying what became of a training (promoted, kept, or from `retrain` gated or
+skipped) and why."""
+
+
 @dataclass(frozen=True)
 class Published:
     version: str
     run_id: str
     promoted: bool
+    decision: str
+    """promoted, kept, or gated (`held_back`: the challenger failed `retrain`'s drift gate)."""
     reason: str
     tracking_uri: str
     model_uri: str
@@ -188,10 +196,17 @@ def _versus_champion(
     return promoted, reason, comparison | {"champion_version": number}
 
 
-def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) -> Published:
+def publish(
+    result: TrainResult,
+    models_dir: Path,
+    force_promote: bool = False,
+    held_back: Sequence[str] = (),
+) -> Published:
     """Log the run (candidates as nested runs) and the model, then register a version carrying
     all its tags and move `challenger` (and maybe `champion`) in one step that SIGINT and SIGTERM
-    wait for, then write the model report.
+    wait for, then write the model report. `held_back`: why the version must not become champion
+    whatever the promotion rule says (`retrain`'s drift gate); the run is tagged with the
+    decision and its reason.
 
     Interrupted before that step, the run ends KILLED and the registry is as it was; after it,
     only the report is missing. Either way `Interrupted` says which."""
@@ -206,6 +221,11 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
             with _run(run_name=f"train-{result.scorer.info.trained_at}") as run:
                 logged = _log_run(result)
                 promoted, reason, comparison = _versus_champion(client, name, result, force_promote)
+                decision = "promoted" if promoted else "kept"
+                if held_back and not force_promote:
+                    promoted, decision = False, "gated"
+                    reason = f"held back by the drift gate: {'; '.join(held_back)} (rule: {reason})"
+                mlflow.set_tags({DECISION_TAG: decision, REASON_TAG: reason[:MAX_TAG_CHARS]})
                 _ensure_registered(client, name)
                 with signals.held():
                     version = str(
@@ -230,6 +250,7 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
                 version,
                 run.info.run_id,
                 promoted,
+                decision,
                 reason,
                 tracking_uri,
                 f"models:/{name}/{version}",
@@ -249,6 +270,15 @@ def publish(result: TrainResult, models_dir: Path, force_promote: bool = False) 
                 + (" and champion" if promoted else "")
                 + "; its model report was not written",
             ) from None
+
+
+def log_skipped(models_dir: Path, reason: str, tags: dict[str, str]) -> str:
+    """The run of a `retrain` that trained nothing: tagged decision skipped, its reason and
+    `tags`; returns its id."""
+    configure(models_dir)
+    with _run(run_name="retrain-skipped") as run:
+        mlflow.set_tags({DECISION_TAG: "skipped", REASON_TAG: reason[:MAX_TAG_CHARS], **tags})
+    return run.info.run_id
 
 
 def _log_run(result: TrainResult) -> LoggedModel:
