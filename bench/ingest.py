@@ -33,6 +33,7 @@ import statistics  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
 from datetime import UTC, datetime, timedelta  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -125,6 +126,23 @@ def run(url: str, export: Path, models_dir: Path, args: argparse.Namespace, audi
     }
 
 
+def store_urls(databases: list[str], root: Path) -> Iterator[tuple[str, str]]:
+    """Each database's store URL in turn: SQLite in `root`, PostgreSQL a database on a server
+    started in `root` (tests/pg_server.py, fsync on), stopped once the caller moves on."""
+    for database in databases:
+        if database == "sqlite":
+            yield database, default_url(root / "sqlite")
+            continue
+        sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+        from pg_server import PostgresServer  # the tests' server: initdb, pg_ctl
+
+        server = PostgresServer.start(root / "postgres", durable=True)
+        try:
+            yield database, server.create_database("bench")
+        finally:
+            server.stop()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--models-dir", type=Path, default=Path("models"))
@@ -139,20 +157,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         export = sample_export(root / "export", args.leads)
-        for database in databases:
-            if database == "sqlite":
-                url = default_url(root / "sqlite")
-                figures[database] = run(url, export, args.models_dir, args, root / "a1.db")
-                continue
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-            from pg_server import PostgresServer  # the tests' server: initdb, pg_ctl
-
-            server = PostgresServer.start(root / "postgres", durable=True)
-            try:
-                url = server.create_database("bench")
-                figures[database] = run(url, export, args.models_dir, args, root / "a2.db")
-            finally:
-                server.stop()
+        for database, url in store_urls(databases, root):
+            figures[database] = run(url, export, args.models_dir, args, root / f"{database}.db")
     print(
         f"{args.leads:,} open leads; {args.events:,} new events per repeat in calls of "
         f"{args.batch}; medians of {args.repeats} repeats"

@@ -34,7 +34,6 @@ os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 import random  # noqa: E402
 import statistics  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from dataclasses import replace  # noqa: E402
@@ -44,10 +43,10 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from ingest import AUTH, KEY, sample_export  # noqa: E402
+from ingest import AUTH, KEY, sample_export, store_urls  # noqa: E402
 
 from leadready.features.contract import Crm, load_crm  # noqa: E402
-from leadready.features.leadstore.database import default_url, open_store  # noqa: E402
+from leadready.features.leadstore.database import open_store  # noqa: E402
 from leadready.features.leadstore.loading import load_export  # noqa: E402
 from leadready.features.leadstore.tables import current_scores, score_history  # noqa: E402
 from leadready.serving.app import ServeSettings, create_app  # noqa: E402
@@ -200,21 +199,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
         crm = thinned(load_crm(sample_export(root / "export", COPY_LEADS)), args.events_per_lead)
-        for database in databases:
+        for database, url in store_urls(databases, root):
             print(f"{database}:", flush=True)
-            if database == "sqlite":
-                url = default_url(root / "sqlite")
-                results[database] = run(url, crm, args.models_dir, args, root / "a1.db")
-                continue
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-            from pg_server import PostgresServer  # the tests' server: initdb, pg_ctl
-
-            server = PostgresServer.start(root / "postgres", durable=True)
-            try:
-                url = server.create_database("scale")
-                results[database] = run(url, crm, args.models_dir, args, root / "a2.db")
-            finally:
-                server.stop()
+            results[database] = run(url, crm, args.models_dir, args, root / f"{database}.db")
     print(f"\np50 / p95 per request (ms), {args.calls} calls each, random leads of the whole store")
     header = "".join(f"{f'{size:,} leads':>22}" for size in args.sizes)
     for database in databases:
