@@ -90,6 +90,9 @@ def test_the_drift_gate_holds_back_a_challenger_trained_on_drifted_data(
         "held back by the drift gate: 'source' drifted from what champion v1 was trained on"
     )
     assert "held back by the drift gate" in " ".join(gated.output.split())
+    report = (models / "reports" / "sales-readiness-v2.html").read_text()
+    assert "was <strong>held back</strong> by the drift gate" in report
+    assert "drifted from what champion v1 was trained on" in report
 
     again = retrain(drifted, models)  # the newest version was trained on this data
     assert again.exit_code == 0, again.output

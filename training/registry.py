@@ -242,7 +242,7 @@ def publish(
                         client.set_registered_model_alias(name, CHAMPION, version)
                     mlflow.end_run()
             report = write_report(
-                report_data(result, version, comparison, promoted, reason),
+                report_data(result, version, comparison, decision, reason),
                 models_dir / "reports" / f"{name}-v{version}.html",
             )
             client.log_artifact(run.info.run_id, str(report), "report")
@@ -490,10 +490,11 @@ def report_data(
     result: TrainResult,
     version: str,
     comparison: dict[str, object] | None,
-    promoted: bool,
+    decision: str,
     reason: str,
 ) -> ReportData:
-    """Everything the model report shows, from a training result and its promotion."""
+    """Everything the model report shows, from a training result and what became of it
+    (`Published.decision` and its reason)."""
     info = result.scorer.info
     name = info.model_name
     data, split = info.details.data, info.details.split
@@ -528,7 +529,8 @@ def report_data(
             "p_value": comparison["p_value"],
             "champion_ece": comparison["a_ece"],
             "challenger_ece": comparison["b_ece"],
-            "decision": "promoted" if promoted else "kept",
+            "decision": decision,
+            "reason": reason,
             "rule": PROMOTION_RULE,
         }
     return ReportData(

@@ -367,6 +367,7 @@ _COMPARED = (
     "champion_ece",
     "challenger_ece",
     "decision",
+    "reason",
     "rule",
 )
 
@@ -385,6 +386,11 @@ def _comparison(comparison: Mapping[str, object] | None) -> str:
         verdict = (
             f"Challenger version {challenger} was <strong>promoted</strong>; it replaces "
             f"champion version {champion}."
+        )
+    elif decision == "gated":
+        verdict = (
+            f"Challenger version {challenger} was <strong>held back</strong> by the drift "
+            f"gate; champion version {champion} keeps serving."
         )
     elif decision:
         verdict = (
@@ -424,13 +430,15 @@ def _comparison(comparison: Mapping[str, object] | None) -> str:
         f'<td class="num">{escape(p)}</td></tr>'
         for name, a, b, d, p in rows
     )
-    tone = decision if decision in {"promoted", "kept"} else ""
+    tone = {"promoted": "promoted", "kept": "kept", "gated": "kept"}.get(decision, "")
     parts = [
         f'<p class="verdict {tone}">{verdict}</p>',
         f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
         '<p class="caption">Both models scored on the same hold-out set; the '
         "difference is shown with its interval.</p>",
     ]
+    if c.get("reason"):
+        parts.append(f"<p><strong>Why:</strong> {escape(str(c['reason']))}</p>")
     if c.get("rule"):
         parts.append(f"<p><strong>Promotion rule:</strong> {escape(c['rule'])}</p>")
     extra = [(k, v) for k, v in c.items() if k not in _COMPARED]
