@@ -18,9 +18,11 @@ The store is grown by copies of one sample export (seed 1, every lead open, each
 with the chance that gives `--events-per-lead`): copy k's lead ids start with "c<k>-". Copy 0 is
 swept once (every lead scored, as the hourly sweep does); the other copies are the same leads
 with the same events, so their current scores and history points are copied from copy 0's, not
-computed again. Prints p50 and p95 per request and size (ms), and per database PASS when no
-request's p50 at the largest size is more than twice its p50 at the smallest (issue 14: the
-store holds 1M leads and 20M events without any request slowing by more than 2x).
+computed again. On PostgreSQL the store is vacuumed and analysed after it grows, as its
+autovacuum does after a bulk load. Prints p50 and p95 per request and size (ms), and per
+database PASS when no request's p50 at the largest size is more than twice its p50 at the
+smallest (issue 14: the store holds 1M leads and 20M events without any request slowing by more
+than 2x).
 """
 
 from __future__ import annotations
@@ -101,6 +103,15 @@ def copy_scores(connection: sa.Connection, k: int) -> None:
         )
 
 
+def settled(store: sa.Engine) -> None:
+    """PostgreSQL: the vacuum and statistics its autovacuum gives a table after a bulk load
+    (within a minute or so), so that counting the queue can read its index alone; the
+    benchmark measures the store as it runs, not the minute after a load."""
+    if store.dialect.name == "postgresql":
+        with store.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("VACUUM (ANALYZE)"))
+
+
 def timed(
     client: TestClient, ids: list[str], fields: dict[str, dict], calls: int, picker: random.Random
 ) -> dict:
@@ -179,6 +190,7 @@ def run(url: str, crm: Crm, models_dir: Path, args: argparse.Namespace, audit: P
             f"(grown in {time.perf_counter() - started:.0f} s)",
             flush=True,
         )
+        settled(store)
         with TestClient(create_app(settings)) as client:
             figures[size] = timed(client, ids, fields, args.calls, picker)
     store.dispose()
