@@ -71,7 +71,7 @@ class TrainConfig:
     test_share: float = 0.2
     seed: int = 0
     threads: int = 2
-    search_seconds: float = 45.0
+    search_seconds: float = 15.0
 
 
 def fingerprint(crm: Crm) -> dict[str, str | int]:
