@@ -61,6 +61,18 @@ def sample_export(folder: Path, leads: int) -> Path:
     return folder
 
 
+def bench_settings(models_dir: Path, url: str, audit: Path) -> ServeSettings:
+    """The server's settings in a benchmark: the bench key, a throw-away audit log, the store
+    at `url`, no scheduled sweep (the benchmark sweeps when it measures)."""
+    return ServeSettings(
+        models_dir=models_dir,
+        api_keys=KEY,
+        audit_url=f"sqlite:///{audit}",
+        database_url=url,
+        sweep_minutes=0,
+    )
+
+
 def run(url: str, export: Path, models_dir: Path, args: argparse.Namespace, audit: Path) -> dict:
     crm = load_crm(export)
     store = open_store(url)
@@ -69,13 +81,7 @@ def run(url: str, export: Path, models_dir: Path, args: argparse.Namespace, audi
     loaded_in = time.perf_counter() - started
     ids = list(crm.leads["lead_id"])
     engine = Engine(load_champion(models_dir))
-    settings = ServeSettings(
-        models_dir=models_dir,
-        api_keys=KEY,
-        audit_url=f"sqlite:///{audit}",
-        database_url=url,
-        sweep_minutes=0,
-    )
+    settings = bench_settings(models_dir, url, audit)
     picker = random.Random(1)
     results: dict[str, list[float]] = {"rate": [], "call": [], "one": [], "one95": [], "sweep": []}
     with TestClient(create_app(settings)) as client:

@@ -45,13 +45,13 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import sqlalchemy as sa  # noqa: E402
 from fastapi.testclient import TestClient  # noqa: E402
-from ingest import AUTH, KEY, sample_export, store_urls  # noqa: E402
+from ingest import AUTH, bench_settings, sample_export, store_urls  # noqa: E402
 
 from leadready.features.contract import Crm, load_crm  # noqa: E402
 from leadready.features.leadstore.database import open_store  # noqa: E402
 from leadready.features.leadstore.loading import load_export  # noqa: E402
 from leadready.features.leadstore.tables import current_scores, score_history  # noqa: E402
-from leadready.serving.app import ServeSettings, create_app  # noqa: E402
+from leadready.serving.app import create_app  # noqa: E402
 from leadready.serving.engine import Engine  # noqa: E402
 from leadready.serving.live import LivePolicy, sweep  # noqa: E402
 from leadready.serving.store import load_champion  # noqa: E402
@@ -159,13 +159,7 @@ def run(url: str, crm: Crm, models_dir: Path, args: argparse.Namespace, audit: P
     }
     store = open_store(url)
     engine = Engine(load_champion(models_dir))
-    settings = ServeSettings(
-        models_dir=models_dir,
-        api_keys=KEY,
-        audit_url=f"sqlite:///{audit}",
-        database_url=url,
-        sweep_minutes=0,
-    )
+    settings = bench_settings(models_dir, url, audit)
     stamp = datetime.now(UTC).replace(tzinfo=None)
     picker = random.Random(1)
     figures: dict[int, dict] = {}

@@ -31,6 +31,7 @@ from leadready.features.routing import (
     MAX_DISQUALIFIED_WINS,
     SALES_PRECISION,
 )
+from leadready.training import SEARCH_SECONDS
 
 if TYPE_CHECKING:
     from leadready.training.flat_table import FlatConfig
@@ -197,7 +198,7 @@ def train(
         ),
     ] = False,
     seed: SeedOption = 0,
-    search_seconds: SearchSecondsOption = 15.0,
+    search_seconds: SearchSecondsOption = SEARCH_SECONDS,
     schema: SchemaOption = None,
     database_url: DatabaseUrl = None,
     models_dir: ModelsDir = Path("models"),
@@ -295,7 +296,7 @@ def retrain(
     from_store: FromStoreOption = False,
     lost_after: LostAfterOption = None,
     seed: SeedOption = 0,
-    search_seconds: SearchSecondsOption = 15.0,
+    search_seconds: SearchSecondsOption = SEARCH_SECONDS,
     schema: SchemaOption = None,
     database_url: DatabaseUrl = None,
     models_dir: ModelsDir = Path("models"),

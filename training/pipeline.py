@@ -27,6 +27,7 @@ from leadready.features.labels import FEATURE_LABELS
 from leadready.features.metadata import CrmDetails, Policy
 from leadready.features.model import Calibrated, FeatureEncoder, Margin
 from leadready.features.routing import Thresholds
+from leadready.training import SEARCH_SECONDS
 from leadready.training.evaluate import DEFAULT_POLICY, Chosen, choose_thresholds, leads_per_week
 from leadready.training.examples import (
     Snapshots,
@@ -71,7 +72,7 @@ class TrainConfig:
     test_share: float = 0.2
     seed: int = 0
     threads: int = 2
-    search_seconds: float = 15.0
+    search_seconds: float = SEARCH_SECONDS
 
 
 def fingerprint(crm: Crm) -> dict[str, str | int]:
