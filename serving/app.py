@@ -28,10 +28,11 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import Field, PositiveFloat
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from leadready.features.auditdb import default_url
 from leadready.features.leadstore.database import database_url, open_store
 from leadready.features.registry import NoChampionError
-from leadready.serving import api, leads_api, live, ops, outcomes, ui
-from leadready.serving.audit import AuditLog, default_url, journal_dir
+from leadready.serving import api, leads_api, live, ops, ui
+from leadready.serving.audit import AuditLog, journal_dir
 from leadready.serving.fleet import Watcher
 from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.schemas import MAX_BATCH_BODY_BYTES, MAX_EVENTS_BODY_BYTES
@@ -131,7 +132,6 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher.start()
     url = settings.audit_url or default_url(settings.models_dir)
     app.state.audit = AuditLog(url, journal_dir(settings.models_dir, url), server.metrics)
-    outcomes.create_table(app.state.audit.engine)
     sweeper = None
     if settings.sweep_minutes > 0:
         sweeper = live.Sweeper(

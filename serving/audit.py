@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
+from leadready.features.auditdb import TABLES, engine_for, scores
 from leadready.features.files import write_csv, write_parquet
 
 if TYPE_CHECKING:
@@ -50,8 +51,6 @@ STALL_SECONDS = 5.0
 """Rows waiting this long without a successful database write make /readyz answer 503."""
 BACKOFF_SECONDS = (0.1, 2.0)
 """The first pause after a failed write, and the longest: it doubles per failure up to it."""
-BUSY_SECONDS = 5.0
-"""How long a SQLite write waits for another connection's lock before it fails (and is retried)."""
 ADOPT_SECONDS = 5.0
 CLOSE_SECONDS = 10.0
 ROTATE_BYTES = 4 << 20
@@ -70,35 +69,9 @@ COLUMNS = (
     "as_of",
 )
 
-metadata = sa.MetaData()
-scores = sa.Table(
-    "scores",
-    metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("request_id", sa.String(64), nullable=False, index=True),
-    sa.Column("lead_id", sa.String(200), nullable=False, index=True),
-    sa.Column("model_name", sa.String(200), nullable=False),
-    sa.Column("model_version", sa.String(32), nullable=False),
-    sa.Column("readiness", sa.Float, nullable=False),
-    sa.Column("potential", sa.Float, nullable=False),
-    sa.Column("route", sa.String(16), nullable=False),
-    sa.Column("scored_at", sa.String(40), nullable=False),
-    # Null in rows written before the journal existed; NULLs never collide in a unique index.
-    sa.Column("record_key", sa.String(80), nullable=True),
-    # The time the lead was scored at (the request's as_of, or now); null in older rows.
-    sa.Column("as_of", sa.String(40), nullable=True),
-)
-ADDED_COLUMNS = {"record_key": "VARCHAR(80)", "as_of": "VARCHAR(40)"}
-"""Columns newer than the first audit logs, added on start to a table that lacks them."""
-record_key_index = sa.Index("ix_scores_record_key", scores.c.record_key, unique=True)
-
 
 class AuditError(Exception):
     """The journal could not be written, so the score must not be answered."""
-
-
-def default_url(models_dir: Path) -> str:
-    return f"sqlite:///{(models_dir / 'audit.db').resolve()}"
 
 
 def journal_dir(models_dir: Path, url: str) -> Path:
@@ -108,55 +81,21 @@ def journal_dir(models_dir: Path, url: str) -> Path:
     return models_dir / "audit-journal" / hashlib.sha256(shown.encode()).hexdigest()[:16]
 
 
-def engine_for(url: str) -> sa.Engine:
-    """An engine on the audit store, its table created if missing and brought up to date.
-
-    SQLite runs in WAL mode, so readers (the Outcomes page, an export, a `sqlite3` shell) never
-    block the shipper, and with a busy timeout for other writers."""
-    is_sqlite = sa.make_url(url).get_backend_name() == "sqlite"
-    if url.startswith("sqlite:///"):
-        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-    engine = sa.create_engine(url, connect_args={"timeout": BUSY_SECONDS} if is_sqlite else {})
-    if is_sqlite:
-        with engine.connect() as connection:
-            connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-    try:
-        metadata.create_all(engine)
-        _add_columns(engine)
-    except sa.exc.DatabaseError:
-        # Another worker process created or upgraded the table between the check and the change.
-        columns = {c["name"] for c in sa.inspect(engine).get_columns(scores.name)}
-        if not set(ADDED_COLUMNS) <= columns:
-            raise
-    return engine
-
-
-def _add_columns(engine: sa.Engine) -> None:
-    """Audit logs written by older versions lack `record_key` (before the journal) or `as_of`:
-    add them, and the record_key index."""
-    with engine.begin() as connection:
-        columns = {c["name"] for c in sa.inspect(connection).get_columns(scores.name)}
-        for name, kind in ADDED_COLUMNS.items():
-            if name not in columns:
-                connection.execute(sa.text(f"ALTER TABLE scores ADD COLUMN {name} {kind}"))
-        record_key_index.create(connection, checkfirst=True)
-
-
-def insert_new(connection: sa.Connection, rows: list[dict]) -> None:
-    """Insert `rows`, but those whose record_key the database holds already (shipped before a
-    crash or a failed commit's answer)."""
+def insert_new(connection: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
+    """Insert `rows` into `table`, but those whose record_key the database holds already
+    (shipped before a crash or a failed commit's answer)."""
     dialects: dict[str, Any] = {"sqlite": sqlite, "postgresql": postgresql}
     dialect = dialects.get(connection.dialect.name)
     if dialect is not None:
-        statement = dialect.insert(scores).on_conflict_do_nothing(index_elements=["record_key"])
+        statement = dialect.insert(table).on_conflict_do_nothing(index_elements=["record_key"])
         connection.execute(statement, rows)
         return
     keys = [r["record_key"] for r in rows]
     known = set(
-        connection.scalars(sa.select(scores.c.record_key).where(scores.c.record_key.in_(keys)))
+        connection.scalars(sa.select(table.c.record_key).where(table.c.record_key.in_(keys)))
     )
     if new := [r for r in rows if r["record_key"] not in known]:
-        connection.execute(scores.insert(), new)
+        connection.execute(table.insert(), new)
 
 
 @dataclass
@@ -221,14 +160,15 @@ class Journal:
 
     def batch(self, end: int) -> tuple[list[dict], int]:
         """The next rows to ship (up to FLUSH_ROWS whole lines between `shipped` and `end`, each
-        with its record_key) and the offset after them; no rows when only a cut-off last line is
-        left (its writer died inside `write`, so that request was never answered)."""
+        with its record_key and its table's key in `TABLES`) and the offset after them; no rows
+        when only a cut-off last line is left (its writer died inside `write`, so that request
+        was never answered)."""
         chunk = os.pread(self.fd, min(end - self.shipped, READ_BYTES), self.shipped)
         rows = []
         offset = self.shipped
         for line in chunk.split(b"\n")[:-1][:FLUSH_ROWS]:
             # A journal written by an older version may lack newer columns (as_of): null.
-            row = {**dict.fromkeys(COLUMNS), **json.loads(line)}
+            row = {**dict.fromkeys(COLUMNS), "table": "scores", **json.loads(line)}
             rows.append({**row, "record_key": f"{self.path.stem}:{offset}"})
             offset += len(line) + 1
         return rows, offset
@@ -257,11 +197,15 @@ class AuditLog:
         self._thread = threading.Thread(target=self._run, name="audit-shipper", daemon=True)
         self._thread.start()
 
-    def record(self, rows: list[dict]) -> None:
-        """Append `rows` to the journal in one write; the caller answers only after this."""
+    def record(self, rows: list[dict], table: str = "scores") -> None:
+        """Append `rows` of `table` (a key of `TABLES`) to the journal in one write; the caller
+        answers only after this."""
         if not rows:
             return
-        data = "".join(json.dumps({c: row[c] for c in COLUMNS}) + "\n" for row in rows).encode()
+        tag = {} if table == "scores" else {"table": table}
+        data = "".join(
+            json.dumps({**{c: row[c] for c in COLUMNS}, **tag}) + "\n" for row in rows
+        ).encode()
         with self._lock:
             try:
                 self._own.append(data, len(rows))
@@ -348,7 +292,9 @@ class AuditLog:
                 if not rows:
                     break
                 with self.engine.begin() as connection:
-                    insert_new(connection, rows)
+                    for name, table in TABLES.items():
+                        if mine := [r for r in rows if r["table"] == name]:
+                            insert_new(connection, table, mine)
                 journal.shipped, journal.shipped_rows = offset, journal.shipped_rows + len(rows)
                 self._written_at = time.monotonic()
         self._written_at = time.monotonic()

@@ -130,7 +130,7 @@ def serve(
             f"refusing to bind {host} without API keys; set LEADREADY_API_KEYS "
             "(comma-separated) or bind 127.0.0.1"
         )
-    from leadready.serving.audit import default_url, engine_for
+    from leadready.features.auditdb import default_url, engine_for
     from leadready.serving.engine import load_champions
 
     try:
@@ -416,7 +416,8 @@ def scores_export(
 
     Columns: request_id, lead_id, model name and version, readiness, potential, route,
     scored_at."""
-    from leadready.serving.audit import EXPORT_SUFFIXES, default_url, export
+    from leadready.features.auditdb import default_url
+    from leadready.serving.audit import EXPORT_SUFFIXES, export
 
     _check_out(out, EXPORT_SUFFIXES)
     try:
@@ -449,7 +450,7 @@ def outcomes_import(
 
     Every row is checked first; one bad row stops the import with every problem listed and
     nothing stored. A lead that already has an outcome gets the new one."""
-    from leadready.serving.audit import default_url
+    from leadready.features.auditdb import default_url
     from leadready.serving.outcomes import OutcomeError, import_file
 
     try:

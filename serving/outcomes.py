@@ -23,6 +23,7 @@ import pandas as pd
 import sqlalchemy as sa
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from leadready.features.auditdb import engine_for, last_scores_before_outcomes, outcomes, scores
 from leadready.features.contract import (
     DATE_RANGE,
     EARLIEST,
@@ -35,7 +36,6 @@ from leadready.features.contract import (
     value_keys,
 )
 from leadready.features.routing import ROUTES
-from leadready.serving.audit import engine_for, scores
 from leadready.serving.schemas import IdText, LeadId, Moment, Vocabulary, unix_seconds
 
 Outcome = Literal["won", "lost"]
@@ -44,16 +44,6 @@ COLUMNS = ("lead_id", "outcome", "outcome_at")
 MAX_OUTCOMES = 10_000
 """Most outcomes accepted in one `POST /v1/outcomes` request."""
 MISSED_LISTED = 200
-
-metadata = sa.MetaData()
-outcomes = sa.Table(
-    "outcomes",
-    metadata,
-    sa.Column("lead_id", sa.String(200), primary_key=True),
-    sa.Column("outcome", sa.String(8), nullable=False),
-    sa.Column("outcome_at", sa.String(40), nullable=False),
-    sa.Column("imported_at", sa.String(40), nullable=False),
-)
 
 
 class OutcomeError(ValueError):
@@ -92,15 +82,6 @@ class OutcomesImported(BaseModel):
     replaced: int = Field(description="Of those, leads that already had an outcome.")
 
 
-def create_table(engine: sa.Engine) -> None:
-    """Create the outcomes table when missing (another process may do it at the same time)."""
-    try:
-        metadata.create_all(engine)
-    except sa.exc.DatabaseError:
-        if not sa.inspect(engine).has_table(outcomes.name):
-            raise
-
-
 def _iso(moment: datetime) -> str:
     """UTC ISO 8601 with an explicit offset, like the audit log's `scored_at`."""
     return datetime.fromtimestamp(unix_seconds(moment), UTC).isoformat()
@@ -120,7 +101,6 @@ def store(engine: sa.Engine, rows: list[OutcomeIn]) -> OutcomesImported:
             f"lead_id {', '.join(map(repr, dict.fromkeys(twice)))} appears more "
             "than once; expected one outcome per lead"
         )
-    create_table(engine)
     now = datetime.now(UTC).isoformat(timespec="seconds")
     records = [
         {
@@ -269,19 +249,8 @@ def _rate(won: pd.Series) -> float | None:
 def analyse(engine: sa.Engine) -> Analysis:
     """Join audit scores with outcomes: conversion by route, by readiness decile and by month
     of the score, and the won leads that had been routed to disqualify (missed sales)."""
-    create_table(engine)
-    query = sa.select(
-        scores.c.lead_id,
-        scores.c.readiness,
-        scores.c.potential,
-        scores.c.route,
-        scores.c.model_version,
-        scores.c.scored_at,
-        outcomes.c.outcome,
-        outcomes.c.outcome_at,
-    ).join(outcomes, scores.c.lead_id == outcomes.c.lead_id)
     with engine.connect() as connection:
-        joined = pd.read_sql(query, connection)
+        last = last_scores_before_outcomes(connection)
         total = connection.execute(sa.select(sa.func.count()).select_from(outcomes)).scalar()
         scored_leads = connection.execute(
             sa.select(sa.func.count(sa.distinct(scores.c.lead_id)))
@@ -291,14 +260,6 @@ def analyse(engine: sa.Engine) -> Analysis:
                 scores.c.lead_id.in_(sa.select(outcomes.c.lead_id))
             )
         ).scalar()
-    joined["scored_at"] = pd.to_datetime(joined["scored_at"], format="ISO8601", utc=True)
-    joined["outcome_at"] = pd.to_datetime(joined["outcome_at"], format="ISO8601", utc=True)
-    before = joined[joined["scored_at"] <= joined["outcome_at"]]
-    last = (
-        before.sort_values(["lead_id", "scored_at"], kind="stable")
-        .drop_duplicates("lead_id", keep="last")
-        .reset_index(drop=True)
-    )
     last["won"] = last["outcome"] == "won"
     analysis = Analysis(
         leads=last,

@@ -11,8 +11,9 @@ import pandas as pd
 import pytest
 import sqlalchemy as sa
 
+from leadready.features.auditdb import engine_for
 from leadready.serving import audit
-from leadready.serving.audit import JOURNAL_SUFFIX, AuditLog, engine_for, export
+from leadready.serving.audit import JOURNAL_SUFFIX, AuditLog, export
 from leadready.serving.middleware import Metrics
 
 pytestmark = pytest.mark.unit

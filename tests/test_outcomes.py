@@ -13,12 +13,11 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from leadready.cli import app as cli
+from leadready.features.auditdb import engine_for, scores
 from leadready.serving.app import ServeSettings, create_app
-from leadready.serving.audit import engine_for, scores
 from leadready.serving.outcomes import (
     OutcomeError,
     analyse,
-    create_table,
     import_file,
     outcomes,
     read_file,
@@ -32,7 +31,6 @@ runner = CliRunner()
 
 def stored(url: str) -> dict[str, tuple[str, str]]:
     engine = engine_for(url)
-    create_table(engine)
     with engine.connect() as connection:
         rows = connection.execute(
             sa.select(outcomes.c.lead_id, outcomes.c.outcome, outcomes.c.outcome_at)
