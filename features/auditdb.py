@@ -121,18 +121,50 @@ def last_scores_before_outcomes(connection: sa.Connection, shadow: bool = False)
     ]
     joined = sa.join(scores, outcomes, scores.c.lead_id == outcomes.c.lead_id)
     if shadow:
-        columns += [
-            shadow_scores.c.readiness.label("shadow_readiness"),
-            shadow_scores.c.route.label("shadow_route"),
-            shadow_scores.c.model_version.label("shadow_version"),
-        ]
-        joined = joined.join(shadow_scores, scores.c.request_id == shadow_scores.c.request_id)
-    frame = pd.read_sql(sa.select(*columns).select_from(joined), connection)
+        columns, joined = _with_shadow(columns, joined)
+    frame = _read(connection, sa.select(*columns).select_from(joined))
+    return _last_per_lead(frame[frame["scored_at"] <= frame["outcome_at"]])
+
+
+def last_shadow_pairs(connection: sa.Connection) -> pd.DataFrame:
+    """Each lead the shadow challenger scored, with its last pair of scores (the champion's and
+    the challenger's of one request): lead_id, model_version, readiness, route, scored_at and
+    shadow_readiness, shadow_route, shadow_version."""
+    columns: list[sa.ColumnElement[Any]] = [
+        scores.c.lead_id,
+        scores.c.model_version,
+        scores.c.readiness,
+        scores.c.route,
+        scores.c.scored_at,
+    ]
+    columns, joined = _with_shadow(columns, scores)
+    return _last_per_lead(_read(connection, sa.select(*columns).select_from(joined)))
+
+
+def _with_shadow(
+    columns: list[sa.ColumnElement[Any]], joined: sa.FromClause
+) -> tuple[list[sa.ColumnElement[Any]], sa.Join]:
+    """Scores with the shadow challenger's score of the same request beside them."""
+    shadow = [
+        shadow_scores.c.readiness.label("shadow_readiness"),
+        shadow_scores.c.route.label("shadow_route"),
+        shadow_scores.c.model_version.label("shadow_version"),
+    ]
+    paired = sa.join(joined, shadow_scores, scores.c.request_id == shadow_scores.c.request_id)
+    return columns + shadow, paired
+
+
+def _read(connection: sa.Connection, query: sa.Select[Any]) -> pd.DataFrame:
+    frame = pd.read_sql(query, connection)
     for name in ("scored_at", "outcome_at"):
-        frame[name] = pd.to_datetime(frame[name], format="ISO8601", utc=True)
-    before = frame[frame["scored_at"] <= frame["outcome_at"]]
+        if name in frame:
+            frame[name] = pd.to_datetime(frame[name], format="ISO8601", utc=True)
+    return frame
+
+
+def _last_per_lead(frame: pd.DataFrame) -> pd.DataFrame:
     return (
-        before.sort_values(["lead_id", "scored_at"], kind="stable")
+        frame.sort_values(["lead_id", "scored_at"], kind="stable")
         .drop_duplicates("lead_id", keep="last")
         .reset_index(drop=True)
     )

@@ -44,6 +44,14 @@ DatabaseUrl = Annotated[
         "default: SQLite leads.db in the models folder.",
     ),
 ]
+AuditUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--audit-url",
+        envvar="LEADREADY_AUDIT_URL",
+        help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.",
+    ),
+]
 ModelsDir = Annotated[
     Path,
     typer.Option(

@@ -24,6 +24,7 @@ import orjson
 from fastapi import APIRouter, Body, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 from pydantic import PlainValidator, ValidationError
+from starlette.datastructures import State
 
 from leadready.features.contract import quoted
 from leadready.features.registry import FLAT_MODEL_NAME, MODEL_NAME, NoChampionError
@@ -217,9 +218,15 @@ ScoreBody = Annotated[
 schema's mapping), so its 422s are those of a batch's items."""
 
 
+def _shadow(state: State, requests: list[ScoreRequest], answers: list[dict]) -> None:
+    """Hand the answered requests to the shadow challenger, if one is loaded (`serving.shadow`):
+    it scores them after the answer left."""
+    state.shadowing.submit(state.shadow, requests, answers)
+
+
 @router.post("/score", response_model=ScoreResponse, tags=["scoring"])
 async def score(
-    body: ScoreBody, engine: EngineDep, audit: AuditDep, server: ServerDep
+    body: ScoreBody, engine: EngineDep, audit: AuditDep, server: ServerDep, http: Request
 ) -> JSONResponse:
     """Score one lead: readiness, potential, route and reasons, with context for the rep."""
     try:
@@ -228,6 +235,7 @@ async def score(
         return JSONResponse({"detail": exc.errors}, status_code=422)
     results = engine.score_requests([request], datetime.now(UTC), [applied])
     _audit_and_count(results, audit, server.metrics)
+    _shadow(http.app.state, [request], results)
     return FastJSON(results[0])
 
 
@@ -236,7 +244,7 @@ BATCH_PATH = "/v1/score/batch"
 
 @router.post(BATCH_PATH.removeprefix(router.prefix), response_model=BatchResponse, tags=["scoring"])
 async def score_batch(
-    body: BatchRequest, engine: EngineDep, audit: AuditDep, server: ServerDep
+    body: BatchRequest, engine: EngineDep, audit: AuditDep, server: ServerDep, http: Request
 ) -> JSONResponse:
     """Score up to 1,000 leads; a lead that fails validation gets its errors, in place."""
     valid: list[ScoreRequest] = []
@@ -253,6 +261,7 @@ async def score_batch(
         slots.append(len(valid) - 1)
     scored = engine.score_requests(valid, datetime.now(UTC), applied) if valid else []
     _audit_and_count(scored, audit, server.metrics)
+    _shadow(http.app.state, valid, scored)
     results = [scored[s] if isinstance(s, int) else s for s in slots]
     return FastJSON({"results": results})
 
@@ -317,7 +326,7 @@ def reload(server: ServerDep, request: Request) -> JSONResponse:
             raise HTTPException(409, NOTHING_TO_RELOAD) from None
         if failed:
             raise HTTPException(409, refused(failed))
-        return JSONResponse(served_models(state.engine, state.flat))
+        return JSONResponse(served_models(state))
     try:
         generation = publish_champions(server.run, server.settings.models_dir)
     except NoChampionError:
@@ -335,7 +344,7 @@ def reload(server: ServerDep, request: Request) -> JSONResponse:
             "model": generation.versions["crm"],
             "flat_model": generation.versions["flat"],
         },
-        **served_models(state.engine, state.flat),
+        **served_models(state),
         "workers": readiness(server.run)[0],
     }
     if waiting:

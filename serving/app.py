@@ -36,6 +36,7 @@ from leadready.serving.audit import AuditLog, journal_dir
 from leadready.serving.fleet import Watcher
 from leadready.serving.middleware import LimitsAndMetrics
 from leadready.serving.schemas import MAX_BATCH_BODY_BYTES, MAX_EVENTS_BODY_BYTES
+from leadready.serving.shadow import Shadow
 from leadready.serving.state import ServerState
 from leadready.serving.throttle import FOLDER, KeyThrottle
 from leadready.serving.webhooks import Dispatcher, WebhookConfig
@@ -63,6 +64,10 @@ class ServeSettings(BaseSettings):
     """A lead routed to sales with no sales touch within this becomes `at_risk`."""
     take_back_days: float = Field(default=14.0, gt=0)
     """... and after this many days without a sales touch it returns to nurture."""
+    shadow: bool = True
+    """Score the `challenger` version too, when it is not the champion, after each API answer
+    left, and record its readiness and route under the same request id (`shadow_scores` in the
+    audit log; `leadready models compare --live`); false: the champion only."""
     sales_capacity: int | None = Field(default=None, ge=0)
     """Most leads routed to sales per rolling 7 days (hand-raises always go); none: no limit."""
     webhook_urls: str = ""
@@ -118,6 +123,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings = server.settings
     app.state.engine = None
     app.state.flat = None
+    app.state.shadow = None
     app.state.unavailable = {}
     app.state.keys = settings.keys()
     watcher = None
@@ -132,6 +138,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         watcher.start()
     url = settings.audit_url or default_url(settings.models_dir)
     app.state.audit = AuditLog(url, journal_dir(settings.models_dir, url), server.metrics)
+    app.state.shadowing = Shadow(app.state.audit, server.metrics)
     sweeper = None
     if settings.sweep_minutes > 0:
         sweeper = live.Sweeper(
@@ -157,6 +164,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if watcher is not None:
             watcher.stopping.set()
             watcher.run_folder.withdraw(os.getpid())
+        app.state.shadowing.close()
         app.state.audit.close()
         if app.state.dispatcher is not None:
             app.state.dispatcher.close()

@@ -14,6 +14,7 @@ import typer
 from rich.markup import escape
 
 from leadready.features.console import (
+    AuditUrl,
     DatabaseUrl,
     ModelsDir,
     SchemaOption,
@@ -36,14 +37,6 @@ if TYPE_CHECKING:
 
 app = typer.Typer()
 app.add_typer(deliveries_app, name="deliveries")
-AuditUrl = Annotated[
-    str | None,
-    typer.Option(
-        "--audit-url",
-        envvar="LEADREADY_AUDIT_URL",
-        help="SQLAlchemy URL of the audit log; default: SQLite in the models folder.",
-    ),
-]
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")

@@ -20,7 +20,7 @@ import numpy as np
 from leadready.features.build import DAY, Events, Leads, build_features
 from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS, quoted
 from leadready.features.metadata import CrmDetails
-from leadready.features.registry import NoChampionError
+from leadready.features.registry import CHALLENGER, NoChampionError
 from leadready.features.routing import route_reason
 from leadready.serving.explain import reasons
 from leadready.serving.flat import FlatModel
@@ -360,8 +360,12 @@ class Champions:
 KINDS = {"crm": "CRM-export", "flat": "flat-table"}
 """The two champions a server loads, as `Champions.unavailable` keys them and the log names
 them."""
+SHADOW = "shadow"
+"""The third model a server loads (`Versions` key): the CRM-export `challenger` when it names
+another version than the champion, scored in the shadow of every answer (`serving.shadow`)."""
 Versions = dict[str, str | None]
-"""The registered version to serve of each champion ("crm", "flat"); None: none of that kind."""
+"""The registered version to serve of each champion ("crm", "flat") and of the shadow
+challenger ("shadow"); None: none of that kind."""
 
 
 def load_model(models_dir: Path, kind: str, version: str) -> Engine | FlatModel:
@@ -373,8 +377,9 @@ def load_model(models_dir: Path, kind: str, version: str) -> Engine | FlatModel:
 
 
 def champion_versions(models_dir: Path) -> tuple[Versions, dict[str, str]]:
-    """The versions the `champion` aliases name now (nothing is loaded), and why a kind has
-    none; NoChampionError, with both reasons, when neither alias names a version."""
+    """The versions the `champion` aliases name now, and the CRM-export challenger's when it is
+    another version (nothing is loaded), and why a kind has none; NoChampionError, with both
+    reasons, when neither champion alias names a version."""
     versions: Versions = {}
     missing: dict[str, str] = {}
     for kind in KINDS:
@@ -385,6 +390,13 @@ def champion_versions(models_dir: Path) -> tuple[Versions, dict[str, str]]:
             missing[kind] = str(exc)
     if not any(versions.values()):
         raise NoChampionError(f"{missing['crm']}; and {missing['flat']}")
+    try:
+        challenger = champion_version(models_dir, CHALLENGER)
+    except NoChampionError:
+        challenger, missing[SHADOW] = None, f"no '{CHALLENGER}' alias is set"
+    if challenger == versions["crm"]:
+        challenger, missing[SHADOW] = None, "the challenger is the champion"
+    versions[SHADOW] = challenger
     return versions, missing
 
 

@@ -31,7 +31,7 @@ from typing import Any
 from uvicorn.supervisors import Multiprocess
 
 from leadready.features.registry import NoChampionError, model_name
-from leadready.serving.engine import Versions, champion_versions
+from leadready.serving.engine import SHADOW, Versions, champion_versions
 
 RUN_DIR = "LEADREADY_RUN_DIR"
 POLL_SECONDS = 0.25
@@ -68,7 +68,8 @@ class WorkerStatus:
 def describe(versions: Versions) -> str:
     """Versions in words: "version 3 of 'sales-readiness' and version 1 of '...-flat'"."""
     named = [
-        f"version {version} of '{model_name(kind == 'flat')}'"
+        f"{'challenger ' if kind == SHADOW else ''}version {version} of "
+        f"'{model_name(kind == 'flat')}'"
         for kind, version in versions.items()
         if version is not None
     ]
@@ -202,6 +203,7 @@ def readiness(run: RunFolder) -> tuple[list[dict[str, Any]], list[str]]:
                 "generation": status.generation,
                 "model": status.serving.get("crm"),
                 "flat_model": status.serving.get("flat"),
+                "shadow_model": status.serving.get(SHADOW),
                 "state": state,
             }
         )

@@ -46,6 +46,11 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=self.registry,
         )
+        self.shadow_dropped = Counter(
+            "leadready_shadow_dropped",
+            "Leads the shadow challenger did not score because it was behind (serving.shadow)",
+            registry=self.registry,
+        )
         self.audit_failed_writes = Counter(
             "leadready_audit_failed_writes",
             "Failed attempts to write audit rows to the database (each is retried)",

@@ -33,7 +33,7 @@ def readyz(request: Request, server: ServerDep) -> JSONResponse:
     if state.engine is None and state.flat is None:
         return JSONResponse({"status": "loading"}, status_code=503)
     audit, problem = state.audit.health()
-    body: dict[str, Any] = {**served_models(state.engine, state.flat), "audit": audit}
+    body: dict[str, Any] = {**served_models(state), "audit": audit}
     if state.dispatcher is not None:
         body["deliveries"] = state.dispatcher.health()
     problems: list[str] = [problem] if problem else []

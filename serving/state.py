@@ -20,18 +20,26 @@ from fastapi import Depends, Request
 from starlette.datastructures import State
 
 from leadready.features.registry import NoChampionError
-from leadready.serving.engine import KINDS, Engine, Versions, champion_versions, load_model
+from leadready.serving.engine import (
+    KINDS,
+    SHADOW,
+    Engine,
+    Versions,
+    champion_versions,
+    load_model,
+)
 from leadready.serving.flat import FlatModel
 from leadready.serving.fleet import Generation, RunFolder, WorkerStatus, publish_champions
 from leadready.serving.middleware import Metrics
+from leadready.serving.store import load_version
 
 if TYPE_CHECKING:
     from leadready.serving.app import ServeSettings
 
 log = logging.getLogger("leadready.serve")
 
-ATTRIBUTES = {"crm": "engine", "flat": "flat"}
-"""Where `app.state` keeps each kind of champion."""
+ATTRIBUTES = {"crm": "engine", "flat": "flat", SHADOW: "shadow"}
+"""Where `app.state` keeps each kind of champion, and the shadow challenger."""
 
 
 @dataclass
@@ -79,11 +87,16 @@ class ServerState:
     def serve(self, state: State, versions: Versions, missing: Mapping[str, str]) -> Versions:
         """Swap exactly these versions into `state` (requests in flight finish on the models
         they started with). A version that does not load leaves that kind as it was; returned,
-        kind -> version, and the reason goes to the log. Called with `reload_lock` held."""
+        kind -> version, and the reason goes to the log. The shadow challenger is loaded only
+        when the settings ask for it, and one that cannot be loaded is logged, not failed: it
+        decides nothing. Called with `reload_lock` held."""
         failed: Versions = {}
         unavailable = dict(state.unavailable)
         for kind, version in versions.items():
             current: Engine | FlatModel | None = getattr(state, ATTRIBUTES[kind])
+            if kind == SHADOW:
+                self._shadow(state, version if self.settings.shadow else None)
+                continue
             if version is None:
                 setattr(state, ATTRIBUTES[kind], None)
                 unavailable[kind] = missing[kind]
@@ -112,6 +125,20 @@ class ServerState:
         state.unavailable = unavailable
         return failed
 
+    def _shadow(self, state: State, version: str | None) -> None:
+        """Score the challenger of this version in the shadow of every answer (None: none)."""
+        current: Engine | None = state.shadow
+        if version is None or (current is not None and current.loaded.version == version):
+            state.shadow = None if version is None else current
+            return
+        try:
+            state.shadow = Engine(load_version(self.settings.models_dir, version))
+        except NoChampionError as exc:
+            state.shadow = None
+            log.warning("not scoring challenger version %s in the shadow: %s", version, exc)
+            return
+        log.info("scoring challenger version %s in the shadow of every answer", version)
+
 
 def serving(state: State) -> Versions:
     """The version of each kind this process serves now."""
@@ -126,10 +153,15 @@ async def get_server(request: Request) -> ServerState:
 ServerDep = Annotated[ServerState, Depends(get_server)]
 
 
-def served_models(engine: Engine | None, flat: FlatModel | None) -> dict[str, Any]:
-    """The loaded champions as the ops endpoints name them: `model` scores CRM leads (the API),
-    `flat_model` flat tables (the workspace); null when there is none."""
+def served_models(state: State) -> dict[str, Any]:
+    """The loaded models as the ops endpoints name them: `model` scores CRM leads (the API),
+    `flat_model` flat tables (the workspace), `shadow_model` the challenger scored in the
+    shadow of the API's answers; null when there is none."""
     return {
-        "model": engine.model_ref if engine is not None else None,
-        "flat_model": flat.model_ref if flat is not None else None,
+        name: None if model is None else model.model_ref
+        for name, model in (
+            ("model", state.engine),
+            ("flat_model", state.flat),
+            ("shadow_model", state.shadow),
+        )
     }

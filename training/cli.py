@@ -6,13 +6,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from leadready.features.console import (
+    AuditUrl,
     DatabaseUrl,
     ModelsDir,
     SchemaOption,
@@ -556,8 +557,24 @@ def models_list(models_dir: ModelsDir = Path("models")) -> None:
 
 @models_app.command("compare")
 def models_compare(
-    a: Annotated[str, typer.Argument(help="Version A (e.g. the champion).")],
-    b: Annotated[str, typer.Argument(help="Version B (e.g. the challenger).")],
+    a: Annotated[
+        str | None,
+        typer.Argument(help="Version A (e.g. the champion; with --live, the one that answered)."),
+    ] = None,
+    b: Annotated[
+        str | None,
+        typer.Argument(help="Version B (e.g. the challenger; with --live, the shadow)."),
+    ] = None,
+    live: Annotated[
+        bool,
+        typer.Option(
+            "--live",
+            help="Compare on live traffic instead: the scores the server gave with the scores "
+            "the shadow challenger gave the same requests, on leads whose outcomes arrived "
+            "(the audit log); A and B default to the latest pair.",
+        ),
+    ] = False,
+    audit_url: AuditUrl = None,
     flat: Flat = False,
     on: Annotated[
         Path | None,
@@ -574,13 +591,71 @@ def models_compare(
     hold-out, or --on DIR or FILE), and test the AUC difference with a paired bootstrap over
     leads.
     Rows a version was trained on count only with the scores its own test gave them, or are
-    left out; the output says how many."""
+    left out; the output says how many.
+
+    With --live: the champion and the challenger a server scored in its shadow, on the same
+    requests, for leads whose outcomes arrived (each lead once, with its last pair of scores
+    before the outcome), and how many leads the challenger would route differently."""
+    if live:
+        if on is not None or flat:
+            raise fail("--live compares live CRM scores; it takes neither --on nor --flat")
+        _compare_live(audit_url, models_dir, a, b)
+        return
+    if a is None or b is None:
+        raise fail("give the two versions to compare, A and B (or --live)")
     from leadready.training.registry import PROMOTION_RULE, compare_versions
 
     try:
         c = compare_versions(models_dir, a, b, flat, on)
     except ValueError as exc:  # ContractError and ComparisonError among them
         raise fail(str(exc)) from None
+    _comparison_table(c, a, b)
+    for note in c["notes"]:
+        console.print(f"[bold yellow]Note:[/] {escape(note)}.")
+    verdict = "should replace" if c["b_should_replace_a"] else "should not replace"
+    console.print(f"By the promotion rule, v{b} {verdict} v{a}: {escape(c['reason'])}.")
+    console.print(f"Rule: {PROMOTION_RULE}", style="dim")
+
+
+def _compare_live(url: str | None, models_dir: Path, a: str | None, b: str | None) -> None:
+    from leadready.features.auditdb import default_url
+    from leadready.training.compare import (
+        MIN_CLEAN_ROWS,
+        ComparisonError,
+        compare_live,
+        promotion_decision,
+    )
+
+    try:
+        c = compare_live(url or default_url(models_dir), a, b)
+    except ComparisonError as exc:
+        raise fail(str(exc)) from None
+    a, b = c["a"], c["b"]
+    moved = sum(c["route_changes"].values())
+    console.print(
+        f"v{b} scored {c['paired_leads']:,} leads in the shadow of v{a}; {moved:,} "
+        f"({moved / c['paired_leads']:.1%}) would change route with it."
+    )
+    for change, leads in c["route_changes"].items():
+        console.print(f"  {change}: {leads:,}")
+    if not c["comparable"]:
+        console.print(
+            f"{c['rows']:,} of them have an outcome ({c['won']:,} won); ROC AUC and calibration "
+            f"are compared from {MIN_CLEAN_ROWS} leads with both outcomes."
+        )
+        return
+    _comparison_table(c, a, b)
+    verdict = "beats" if promotion_decision(c) else "does not beat"
+    console.print(
+        f"On live outcomes, v{b} {verdict} v{a} by the promotion rule's measures (a higher ROC "
+        "AUC at p < 0.05, or within noise and a lower calibration error); "
+        f"`leadready models promote {b}` makes it champion."
+    )
+
+
+def _comparison_table(c: dict[str, Any], a: str, b: str) -> None:
+    """A comparison's ROC AUC (with the paired bootstrap's interval and p-value) and expected
+    calibration error, side by side."""
     table = Table(title=f"v{a} vs v{b} on {c['clean_rows']:,} rows of {escape(c['where'])}")
     for column in ("measure", f"v{a}", f"v{b}", "B - A [95% interval]", "p-value"):
         table.add_column(column, justify="left" if column == "measure" else "right")
@@ -599,11 +674,6 @@ def models_compare(
         "",
     )
     console.print(table)
-    for note in c["notes"]:
-        console.print(f"[bold yellow]Note:[/] {escape(note)}.")
-    verdict = "should replace" if c["b_should_replace_a"] else "should not replace"
-    console.print(f"By the promotion rule, v{b} {verdict} v{a}: {escape(c['reason'])}.")
-    console.print(f"Rule: {PROMOTION_RULE}", style="dim")
 
 
 @models_app.command("promote")

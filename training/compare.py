@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from leadready.features.auditdb import engine_for, last_scores_before_outcomes, last_shadow_pairs
 from leadready.features.contract import load_crm
 from leadready.features.evaluation import expected_calibration_error
 from leadready.features.metadata import TOO_GOOD_AUC, CrmDetails, ModelInfo
@@ -383,3 +384,56 @@ def decide(
         f"p = {comparison['p_value']:.3f}); ECE {comparison['b_ece']:.4f} vs "
         f"{comparison['a_ece']:.4f}: " + ("promoted" if promoted else "champion kept")
     )
+
+
+def compare_live(url: str, a: str | None = None, b: str | None = None) -> dict[str, Any]:
+    """The champion (A) and the shadow challenger (B) on live traffic, from the audit log at
+    `url`: each lead with an outcome counts once, with the last pair of scores the two gave one
+    request at or before its outcome; and the leads whose last pair of routes differ. A and B
+    default to the versions of the most recent pair. ComparisonError when the log holds no
+    pair of those versions."""
+    engine = engine_for(url)
+    try:
+        with engine.connect() as connection:
+            outcomes = last_scores_before_outcomes(connection, shadow=True)
+            pairs = last_shadow_pairs(connection)
+    finally:
+        engine.dispose()
+    if not len(pairs):
+        raise ComparisonError(
+            "the audit log holds no shadow scores: a server scores the challenger in the shadow "
+            "of its answers once the `challenger` alias names another version than the champion"
+        )
+    latest = pairs.sort_values("scored_at", kind="stable").iloc[-1]
+    a = a or str(latest["model_version"])
+    b = b or str(latest["shadow_version"])
+
+    def of_pair(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[(frame["model_version"] == a) & (frame["shadow_version"] == b)]
+
+    pairs, outcomes = of_pair(pairs), of_pair(outcomes)
+    if not len(pairs):
+        raise ComparisonError(f"the audit log holds no scores of v{a} with v{b} in its shadow")
+    changed = pairs[pairs["route"] != pairs["shadow_route"]]
+    moves = (changed["route"] + " → " + changed["shadow_route"]).value_counts()
+    ready = (outcomes["outcome"] == "won").to_numpy(dtype=np.float64)
+    out: dict[str, Any] = {
+        "a": a,
+        "b": b,
+        "where": f"live scores of leads with outcomes (v{b} in the shadow of v{a})",
+        "rows": len(outcomes),
+        "clean_rows": len(outcomes),
+        "won": int(ready.sum()),
+        "paired_leads": len(pairs),
+        "route_changes": {str(change): int(n) for change, n in moves.items()},
+        "notes": [],
+        "comparable": bool(len(outcomes) >= MIN_CLEAN_ROWS and len(np.unique(ready)) == 2),
+    }
+    if out["comparable"]:
+        out |= compare_scores(
+            ready,
+            outcomes["readiness"].to_numpy(),
+            outcomes["shadow_readiness"].to_numpy(),
+            outcomes["lead_id"].to_numpy(),
+        )
+    return out
