@@ -72,6 +72,7 @@ import math
 import os
 import random
 import secrets
+import shutil
 import signal
 import socket
 import statistics
@@ -87,7 +88,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
+from leadready.features.auditdb import engine_for, scores, shadow_scores
 from leadready.features.build import build_features
 from leadready.features.contract import ACTIVITY_TYPES, CHANNELS, TEAMS
 from leadready.serving.api import FastJSON, _audit_and_count, read_request
@@ -112,6 +115,8 @@ TARGET_THROUGHPUT_RATIO = 30.0
 TARGET_SCALING_PER_WORKER = 0.8
 """N workers at concurrency 8 should serve at least 0.8 N times one worker (1.6x for 2)."""
 TARGET_BATCH_P50_MS = 100.0
+SHADOW_SLOWER = 0.10
+"""With --shadow: the answers' p50 may be this much above one worker's without a challenger."""
 MEMORY_TOLERANCE_MIB = 20.0
 MEMORY_TOLERANCE_SHARE = 0.10
 """A worker's resident set may grow by the larger of these over the memory phase."""
@@ -525,10 +530,15 @@ def server_env(bin_dir: Path, models_dir: Path, extra: dict[str, str]) -> dict[s
     return env
 
 
-def leadready_server(bin_dir: Path, models_dir: Path, workers: int, key: str, tmp: Path) -> Server:
+def leadready_server(
+    bin_dir: Path, models_dir: Path, workers: int, key: str, tmp: Path, shadow: bool = False
+) -> Server:
+    """`leadready serve`; with `shadow`, scoring the challenger of `models_dir` in the shadow of
+    its answers (`shadow_models`), else never (whatever the registry's challenger)."""
     port = free_port()
-    name = f"leadready x{workers}"
-    audit_url = f"sqlite:///{tmp / f'audit-{workers}.db'}"
+    name = f"leadready x{workers}" + (" + shadow challenger" if shadow else "")
+    suffix = "-shadow" if shadow else ""
+    audit_url = f"sqlite:///{tmp / f'audit-{workers}{suffix}.db'}"
     return Server(
         name,
         [
@@ -549,11 +559,12 @@ def leadready_server(bin_dir: Path, models_dir: Path, workers: int, key: str, tm
             {
                 "LEADREADY_API_KEYS": key,
                 "LEADREADY_AUDIT_URL": audit_url,
+                "LEADREADY_SHADOW": str(shadow).lower(),
             },
         ),
         port,
         ("/readyz",),
-        tmp / f"leadready-{workers}.log",
+        tmp / f"leadready-{workers}{suffix}.log",
         workers,
         journal_dir(models_dir, audit_url),
     )
@@ -781,10 +792,12 @@ class Report:
     batch_stages: Stages
     rows: dict[str, Row] = field(default_factory=dict)
     """By key: heavy, example, batch, memory (the --workers server), single (its 1-worker
-    reference, with --workers above 1), mlflow."""
+    reference, with --workers above 1), shadow (1 worker with a shadow challenger), mlflow."""
     memory: dict[str, dict[int, float | None]] = field(default_factory=dict)
     """Each --workers worker's resident set in MiB: loaded, before and after (the memory
     phase), and after the batch calls."""
+    shadowed: tuple[int, int] | None = None
+    """With --shadow: the scores its server answered, and those its challenger scored too."""
 
     def per_worker(self) -> Row:
         """The heavy lead on one leadready worker, which the targets compare with MLflow."""
@@ -884,6 +897,45 @@ def measure_main(server: Server, args: argparse.Namespace, key: str, report: Rep
 def measure_single(server: Server, args: argparse.Namespace, key: str, report: Report) -> None:
     """The 1-worker reference: the heavy lead at concurrency 1 and N."""
     measure_heavy(server, args, key, report, "single")
+
+
+def measure_shadow(server: Server, args: argparse.Namespace, key: str, report: Report) -> None:
+    """One worker with a challenger in its shadow: the heavy lead at concurrency 1 and N."""
+    measure_heavy(server, args, key, report, "shadow")
+
+
+def shadow_models(models_dir: Path, tmp: Path) -> Path:
+    """A copy of the models folder's registry in which the champion is registered again, as a
+    new version named `challenger`: a server on it scores a second model in the shadow of every
+    answer (the same model's work, so the cost is a real challenger's). The user's registry is
+    not changed; the copy's versions read the original artifacts."""
+    from mlflow.tracking import MlflowClient
+
+    from leadready.features.registry import CHALLENGER, CHAMPION, MODEL_NAME
+    from leadready.serving.store import use_store
+
+    copy = tmp / "shadow-models"
+    copy.mkdir()
+    shutil.copy2(models_dir / "mlflow.db", copy / "mlflow.db")
+    (copy / "artifacts").symlink_to(models_dir / "artifacts")
+    use_store(copy)
+    client = MlflowClient()
+    champion = client.get_model_version_by_alias(MODEL_NAME, CHAMPION)
+    again = client.create_model_version(MODEL_NAME, champion.source, champion.run_id)
+    client.set_registered_model_alias(MODEL_NAME, CHALLENGER, again.version)
+    return copy
+
+
+def shadow_rows(tmp: Path) -> tuple[int, int]:
+    """The shadow server's audit log: the scores it answered, and those its challenger scored."""
+    engine = engine_for(f"sqlite:///{tmp / 'audit-1-shadow.db'}")
+    with engine.connect() as connection:
+        counts = [
+            connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one()
+            for table in (scores, shadow_scores)
+        ]
+    engine.dispose()
+    return counts[0], counts[1]
 
 
 def measure_mlflow(server: Server, args: argparse.Namespace, key: str, report: Report) -> None:
@@ -1101,7 +1153,29 @@ def verdicts(report: Report, args: argparse.Namespace) -> list[tuple[bool | None
             if rows["memory"].tput
             else "memory: not measured",
         ),
+        *shadow_verdicts(report),
         (errors == 0, f"no errors ({errors} non-200 or failed requests)"),
+    ]
+
+
+def shadow_verdicts(report: Report) -> list[tuple[bool | None, str]]:
+    """With --shadow: the answers' p50 at concurrency 1 no more than SHADOW_SLOWER above one
+    worker's without, and a shadow score for every answer."""
+    shadow, alone = report.rows.get("shadow"), report.per_worker()
+    if shadow is None or shadow.lat is None or alone.lat is None or report.shadowed is None:
+        return []
+    answered, shadowed = report.shadowed
+    with_, without = shadow.lat.p(50), alone.lat.p(50)
+    return [
+        (
+            with_ <= without * (1 + SHADOW_SLOWER),
+            f"shadow challenger off the latency path: p50 @1 {fmt(with_)} ms with it <= "
+            f"{fmt(without)} ms without + {SHADOW_SLOWER:.0%}",
+        ),
+        (
+            shadowed == answered,
+            f"shadow scores: {shadowed:,} of {answered:,} answers scored by the challenger too",
+        ),
     ]
 
 
@@ -1181,6 +1255,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument(
         "--skip-mlflow", action="store_true", help="Measure leadready alone (no ratio)."
     )
+    parser.add_argument(
+        "--shadow",
+        action="store_true",
+        help="Also measure one worker scoring a challenger in the shadow of its answers (on a "
+        "copy of the registry), against one worker without.",
+    )
     args = parser.parse_args()
     for name in (
         "requests",
@@ -1211,6 +1291,9 @@ def plan(
     yield leadready_server(bin_dir, models_dir, args.workers, key, tmp), measure_main
     if args.workers > 1:
         yield leadready_server(bin_dir, models_dir, 1, key, tmp), measure_single
+    if args.shadow:
+        copy = shadow_models(models_dir, tmp)
+        yield leadready_server(bin_dir, copy, 1, key, tmp, shadow=True), measure_shadow
     if not args.skip_mlflow:
         yield mlflow_server(bin_dir, models_dir, args.mlflow_workers, tmp), measure_mlflow
 
@@ -1258,6 +1341,12 @@ def main() -> int:
                 warn_if_failed(server, [r for k, r in report.rows.items() if k not in before])
             finally:
                 server.stop()
+                if args.shadow and server.name.endswith("shadow challenger"):
+                    for line in server.log_tail(200).splitlines():
+                        if "shadow" in line:
+                            say(f"  {line}")
+        if args.shadow:
+            report.shadowed = shadow_rows(tmp)
         print_report(report, args)
     return 0
 

@@ -124,7 +124,7 @@ def serve(
             "(comma-separated) or bind 127.0.0.1"
         )
     from leadready.features.auditdb import default_url, engine_for
-    from leadready.serving.engine import load_champions
+    from leadready.serving.engine import SHADOW, load_champions, shadow_version
 
     try:
         champions = load_champions(models_dir)
@@ -144,6 +144,10 @@ def serve(
         for m in (champions.engine, champions.flat)
         if m is not None
     )
+    champion = champions.engine.loaded.version if champions.engine else None
+    shadow, no_shadow = shadow_version(models_dir, champion)
+    if shadow and settings.shadow:
+        served += f", with challenger version {shadow} scored in its shadow"
     console.print(
         f"Serving {served} on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})"
     )
@@ -173,10 +177,11 @@ def serve(
     run = RunFolder(Path(os.environ[RUN_DIR]))
     run.publish(
         {
-            "crm": champions.engine.loaded.version if champions.engine else None,
+            "crm": champion,
             "flat": champions.flat.loaded.version if champions.flat else None,
+            SHADOW: shadow,
         },
-        champions.unavailable,
+        {**champions.unavailable, **({SHADOW: no_shadow} if no_shadow else {})},
     )
     # Each worker writes its Prometheus metrics to files here and /metrics adds them all up,
     # whichever worker answers (prometheus_client's multiprocess mode).

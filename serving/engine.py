@@ -390,14 +390,22 @@ def champion_versions(models_dir: Path) -> tuple[Versions, dict[str, str]]:
             missing[kind] = str(exc)
     if not any(versions.values()):
         raise NoChampionError(f"{missing['crm']}; and {missing['flat']}")
+    versions[SHADOW], why = shadow_version(models_dir, versions["crm"])
+    if why:
+        missing[SHADOW] = why
+    return versions, missing
+
+
+def shadow_version(models_dir: Path, champion: str | None) -> tuple[str | None, str]:
+    """The CRM-export challenger's version when it is another one than `champion`, else None
+    and why."""
     try:
         challenger = champion_version(models_dir, CHALLENGER)
     except NoChampionError:
-        challenger, missing[SHADOW] = None, f"no '{CHALLENGER}' alias is set"
-    if challenger == versions["crm"]:
-        challenger, missing[SHADOW] = None, "the challenger is the champion"
-    versions[SHADOW] = challenger
-    return versions, missing
+        return None, f"no '{CHALLENGER}' alias is set"
+    if challenger == champion:
+        return None, "the challenger is the champion"
+    return challenger, ""
 
 
 def load_champions(models_dir: Path) -> Champions:

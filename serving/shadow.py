@@ -12,10 +12,12 @@ a route; `leadready models compare --live` compares the two once outcomes arrive
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import logging
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -35,7 +37,9 @@ MAX_WAITING = 10_000
 """Requests waiting for the shadow thread at most; more are dropped (and counted)."""
 MAX_BATCH = 1_000
 """Leads the shadow thread scores in one batch at most."""
-CLOSE_SECONDS = 5.0
+CLOSE_SECONDS = 30.0
+"""How long shutdown waits for the requests queued for the shadow (at most MAX_WAITING: a few
+seconds of scoring); what is left then is not scored."""
 
 
 @dataclass(frozen=True)
@@ -135,8 +139,12 @@ class Shadow:
 
     def close(self) -> None:
         """Score what is queued (for up to CLOSE_SECONDS), then stop the thread."""
-        try:
+        deadline = time.monotonic() + CLOSE_SECONDS
+        with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=CLOSE_SECONDS)
-        except queue.Full:
-            return
-        self._thread.join(CLOSE_SECONDS)
+        self._thread.join(max(0.0, deadline - time.monotonic()))
+        if self._thread.is_alive():
+            log.warning(
+                "shutting down with about %d requests not scored by the shadow challenger",
+                self._queue.qsize(),
+            )

@@ -9,12 +9,15 @@ import re
 import shutil
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import numpy as np
 import pandas as pd
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
+from test_server import AUTH as SERVER_AUTH
+from test_server import start, stop
 from typer.testing import CliRunner
 
 from leadready.cli import app as cli
@@ -25,8 +28,6 @@ from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.schemas import EXAMPLE_REQUEST
 from leadready.training.pipeline import TrainConfig, train
 from leadready.training.registry import publish
-
-pytestmark = pytest.mark.api
 
 KEY = "shadow-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -114,6 +115,7 @@ def rows(url: str, table: sa.Table) -> pd.DataFrame:
     return frame.set_index("request_id")
 
 
+@pytest.mark.api
 def test_the_challenger_scores_the_same_requests_in_the_shadow_as_it_would_as_champion(
     two_versions, sample_dir, tmp_path
 ):
@@ -170,6 +172,7 @@ def test_the_challenger_scores_the_same_requests_in_the_shadow_as_it_would_as_ch
     assert f"v1 vs v2 on {LEADS:,} rows of live scores" in compared.output
 
 
+@pytest.mark.api
 def test_no_shadow_without_another_challenger_or_when_switched_off(
     two_versions, champion_dir, tmp_path
 ):
@@ -184,3 +187,24 @@ def test_no_shadow_without_another_challenger_or_when_switched_off(
     assert "the audit log holds no shadow scores" in compared.output
     asked = runner.invoke(cli, ["models", "compare", "--models-dir", str(champion_dir)])
     assert asked.exit_code == 2 and "give the two versions to compare" in asked.output
+
+
+@pytest.mark.server
+def test_every_worker_of_leadready_serve_scores_the_challenger_in_the_shadow(
+    two_versions, tmp_path
+):
+    server = start(two_versions, tmp_path / "audit.db", "--workers", "2")
+    try:
+        ready = httpx.get(f"{server.url}/readyz", timeout=5).json()
+        assert {w["shadow_model"] for w in ready["workers"]} == {"2"}
+        with httpx.Client(headers=SERVER_AUTH) as client:
+            ids = {
+                client.post(f"{server.url}/v1/score", json=EXAMPLE_REQUEST).json()["request_id"]
+                for _ in range(40)
+            }
+    finally:
+        assert stop(server) == 0
+    url = f"sqlite:///{tmp_path / 'audit.db'}"
+    shadow = rows(url, shadow_scores)
+    assert set(shadow.index) == set(rows(url, scores).index) == ids
+    assert set(shadow["model_version"]) == {"2"}
