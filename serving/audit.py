@@ -68,6 +68,8 @@ COLUMNS = (
     "route",
     "scored_at",
     "as_of",
+    "explore",
+    "propensity",
 )
 
 metadata = sa.MetaData()
@@ -87,8 +89,16 @@ scores = sa.Table(
     sa.Column("record_key", sa.String(80), nullable=True),
     # The time the lead was scored at (the request's as_of, or now); null in older rows.
     sa.Column("as_of", sa.String(40), nullable=True),
+    # In the exploration slice, and the probability of the route given; null in older rows.
+    sa.Column("explore", sa.Boolean, nullable=True),
+    sa.Column("propensity", sa.Float, nullable=True),
 )
-ADDED_COLUMNS = {"record_key": "VARCHAR(80)", "as_of": "VARCHAR(40)"}
+ADDED_COLUMNS = {
+    "record_key": "VARCHAR(80)",
+    "as_of": "VARCHAR(40)",
+    "explore": "BOOLEAN",
+    "propensity": "FLOAT",
+}
 """Columns newer than the first audit logs, added on start to a table that lacks them."""
 record_key_index = sa.Index("ix_scores_record_key", scores.c.record_key, unique=True)
 
@@ -132,8 +142,8 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def _add_columns(engine: sa.Engine) -> None:
-    """Audit logs written by older versions lack `record_key` (before the journal) or `as_of`:
-    add them, and the record_key index."""
+    """Audit logs written by older versions lack `record_key` (before the journal), `as_of`,
+    `explore` or `propensity`: add them, and the record_key index."""
     with engine.begin() as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns(scores.name)}
         for name, kind in ADDED_COLUMNS.items():

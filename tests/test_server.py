@@ -179,3 +179,23 @@ def test_serve_refuses_a_public_bind_without_keys(champion_dir):
     )
     assert result.returncode == 2
     assert "without API keys" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "said"),
+    [
+        (["--explore", "1"], {}, "--explore: the exploration share must be at least 0 and below 1"),
+        (["--explore", "-0.1"], {}, "(got -0.1); 0.02 is recommended"),
+        ([], {"LEADREADY_EXPLORE_SHARE": "1.5"}, "LEADREADY_EXPLORE_SHARE: Input should be less"),
+    ],
+)
+def test_serve_refuses_an_exploration_share_outside_0_to_1(tmp_path, option, env, said):
+    result = subprocess.run(
+        [LEADREADY, "serve", *option, "--models-dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean_env(), **env},
+    )
+    assert result.returncode == 2
+    assert said in result.stderr and "Traceback" not in result.stderr
