@@ -772,6 +772,17 @@ def _print_monitoring(report: MonitorReport) -> None:
             f"{p.holdout_ece.high:.3f}])",
             highlight=False,
         )
+    if report.exploration is not None:
+        x = report.exploration
+        bands = ", ".join(
+            f"readiness {100 * p:.1f}%: won {100 * o:.1f}%"
+            for p, o in zip(x.bands.predicted, x.bands.observed, strict=True)
+        )
+        console.print(
+            f"Exploration slice: {x.leads:,} leads with an outcome ({x.won_leads:,} won), "
+            f"win rate by readiness band, weighted by 1 / propensity: {bands}",
+            highlight=False,
+        )
     for note in report.notes:
         console.print(f"[bold]note:[/] {escape(note)}", highlight=False)
     if report.status == WORSE:
