@@ -490,6 +490,14 @@ class StoredScore(BaseModel):
     potential: float
     route: Literal["sales", "nurture", "disqualify"]
     route_reason: str
+    explore: bool | None = Field(
+        description="In the exploration slice, as `/v1/score` answers it (the model's route, "
+        "before the live router); null in scores stored before the slice existed."
+    )
+    propensity: float | None = Field(
+        description="The probability of the model's route, as `/v1/score` answers it; null in "
+        "scores stored before the slice existed."
+    )
     reasons: Reasons
     context: Context
     model: ModelRef
