@@ -583,5 +583,14 @@ def test_the_exploration_slice_takes_its_share_of_nurture_leads_and_the_audit_sa
     assert explored["reason"][inside].str.startswith("exploration: one of a random 20%").all()
     unchanged = ~inside
     assert (explored["route"][unchanged] == policy["route"][unchanged]).all()
+    # With explore_disqualify, the disqualified leads are eligible too; nurture's slice stays.
+    wider = _scored_with(
+        champion_dir, tmp_path / "wider.db", bodies, explore_share=0.2, explore_disqualify=True
+    )
+    disqualified = (policy["route"] == "disqualify").to_numpy()
+    also = wider["explore"].to_numpy(dtype=bool)
+    assert also[disqualified].any() and not also[~(nurture | disqualified)].any()
+    assert (also[nurture] == inside[nurture]).all()
+    assert wider["reason"][also & disqualified].str.contains("the policy would disqualify").all()
     documented = client.get("/openapi.json").json()["components"]["schemas"]["ScoreResponse"]
     assert {"explore", "propensity"} <= set(documented["required"])
