@@ -38,6 +38,10 @@ def _score_table(name: str) -> sa.Table:
         sa.Column("record_key", sa.String(80), nullable=True),
         # The time the lead was scored at (the request's as_of, or now); null in older rows.
         sa.Column("as_of", sa.String(40), nullable=True),
+        # In the exploration slice, and the probability of the route given; null in older rows
+        # (and in the shadow challenger's, which never explores).
+        sa.Column("explore", sa.Boolean, nullable=True),
+        sa.Column("propensity", sa.Float, nullable=True),
     )
 
 
@@ -55,7 +59,12 @@ outcomes = sa.Table(
     sa.Column("outcome_at", sa.String(40), nullable=False),
     sa.Column("imported_at", sa.String(40), nullable=False),
 )
-ADDED_COLUMNS = {"record_key": "VARCHAR(80)", "as_of": "VARCHAR(40)"}
+ADDED_COLUMNS = {
+    "record_key": "VARCHAR(80)",
+    "as_of": "VARCHAR(40)",
+    "explore": "BOOLEAN",
+    "propensity": "FLOAT",
+}
 """Columns newer than the first audit logs, added on start to a `scores` table that lacks them."""
 record_key_indexes = [
     sa.Index(f"ix_{table.name}_record_key", table.c.record_key, unique=True)
@@ -92,8 +101,8 @@ def engine_for(url: str) -> sa.Engine:
 
 
 def _add_columns(engine: sa.Engine) -> None:
-    """Audit logs written by older versions lack `record_key` (before the journal) or `as_of`:
-    add them, and the record_key indexes."""
+    """Audit logs written by older versions lack `record_key` (before the journal), `as_of`,
+    `explore` or `propensity`: add them, and the record_key indexes."""
     with engine.begin() as connection:
         columns = {c["name"] for c in sa.inspect(connection).get_columns(scores.name)}
         for name, kind in ADDED_COLUMNS.items():

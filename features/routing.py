@@ -5,12 +5,18 @@
 - `disqualify` when potential (will it ever be won) < the disqualify threshold;
 - `nurture` otherwise.
 
+An exploration slice (`Exploration`, off by default) sends a random share of the leads the
+policy keeps in nurture to sales instead, so their outcomes show the model's true win rate
+where the policy alone would never look (docs/monitoring.md).
+
 Thresholds are chosen in training on the validation slice (see `training.evaluate`) and travel
 with the model.
 """
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from enum import StrEnum
 
@@ -47,6 +53,66 @@ def assign_routes(
     routes[potential < t.disqualify] = Route.DISQUALIFY.value
     routes[(readiness >= t.sales) | (hand_raise > 0)] = Route.SALES.value
     return routes
+
+
+RECOMMENDED_EXPLORE_SHARE = 0.02
+"""The share docs/monitoring.md recommends: a few weak leads to sales, unbiased win rates."""
+
+
+def lead_draws(lead_ids: Sequence[str]) -> np.ndarray:
+    """A uniform number in [0, 1) per lead, fixed by its id (BLAKE2b of the id): the same lead
+    draws the same number on every rescore, in every process."""
+    return np.array(
+        [
+            int.from_bytes(hashlib.blake2b(i.encode(), digest_size=8).digest(), "big")
+            for i in lead_ids
+        ],
+        dtype=np.float64,
+    ) / float(1 << 64)
+
+
+@dataclass(frozen=True)
+class Exploration:
+    """The exploration slice: a random `share` of the leads the policy keeps in nurture (and
+    of those it disqualifies, with `disqualify`) goes to sales instead. Hand-raises and leads
+    the policy sends to sales are never touched. A lead is in the slice when its draw
+    (`lead_draws`) is below `share`, so a lead keeps its place on every rescore, and a larger
+    share keeps every lead a smaller one explored."""
+
+    share: float = 0.0
+    disqualify: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.share < 1:
+            raise ValueError(
+                f"the exploration share must be at least 0 and below 1 (got {self.share:g}); "
+                f"{RECOMMENDED_EXPLORE_SHARE:g} is recommended"
+            )
+
+    def eligible(self, routes: np.ndarray) -> np.ndarray:
+        """The leads exploration may send to sales, from the policy's routes."""
+        mask: np.ndarray = routes == Route.NURTURE.value
+        return mask | (routes == Route.DISQUALIFY.value) if self.disqualify else mask
+
+    def choose(self, lead_ids: Sequence[str], routes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(explored, propensity) per lead, from the policy's routes: explored leads go to
+        sales; propensity is the probability of the route each lead got: `share` for explored
+        leads, 1 - `share` for eligible leads left where the policy put them, 1 for the rest."""
+        eligible = self.eligible(np.asarray(routes, dtype=object))
+        explored = np.zeros(len(eligible), dtype=bool)
+        if self.share > 0:  # no hashing when off
+            explored = eligible & (lead_draws(lead_ids) < self.share)
+        propensity = np.where(explored, self.share, np.where(eligible, 1 - self.share, 1.0))
+        return explored, propensity
+
+    def reason(self, route: str, policy_reason: str) -> str:
+        """The route reason of an explored lead the policy routed `route` for `policy_reason`."""
+        kept = "keep in nurture" if route == Route.NURTURE else "disqualify"
+        return (
+            f"exploration: one of a random {self.share * 100:g}% of the leads the policy would "
+            f"{kept}, sent to sales so the model learns their true win rate (the policy says: "
+            f"{policy_reason})"
+        )
 
 
 def route_reason(

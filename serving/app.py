@@ -31,6 +31,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from leadready.features.auditdb import default_url
 from leadready.features.leadstore.database import database_url, open_store
 from leadready.features.registry import NoChampionError
+from leadready.features.routing import Exploration
 from leadready.serving import api, leads_api, live, ops, ui
 from leadready.serving.audit import AuditLog, journal_dir
 from leadready.serving.fleet import Watcher
@@ -82,12 +83,20 @@ class ServeSettings(BaseSettings):
     webhook_backoff_max_seconds: PositiveFloat = 3_600.0
     """... up to this."""
     webhook_poll_seconds: PositiveFloat = 1.0
+    explore_share: float = Field(default=0.0, ge=0, lt=1)
+    """The exploration slice: this share of the leads the policy keeps in nurture goes to
+    sales instead (`features.routing.Exploration`; 0.02 recommended, docs/monitoring.md)."""
+    explore_disqualify: bool = False
+    """... and of the leads it disqualifies too."""
 
     def keys(self) -> list[bytes]:
         return [k.strip().encode() for k in self.api_keys.split(",") if k.strip()]
 
     def policy(self) -> live.LivePolicy:
         return live.LivePolicy(self.sales_sla_hours, self.take_back_days, self.sales_capacity)
+
+    def exploration(self) -> Exploration:
+        return Exploration(self.explore_share, self.explore_disqualify)
 
     def store_url(self) -> str:
         return database_url(self.models_dir, self.database_url)

@@ -67,6 +67,8 @@ COLUMNS = (
     "route",
     "scored_at",
     "as_of",
+    "explore",
+    "propensity",
 )
 
 

@@ -78,6 +78,16 @@ def serve(
             "served without a reload (0: only on POST /v1/admin/reload or SIGHUP).",
         ),
     ] = CHAMPION_POLL_SECONDS,
+    explore: Annotated[
+        float | None,
+        typer.Option(
+            "--explore",
+            metavar="SHARE",
+            help="Send this share (0 to below 1; 0.02 recommended) of the leads the policy "
+            "keeps in nurture to sales instead, so their outcomes show the model's true win "
+            "rate (docs/monitoring.md); default LEADREADY_EXPLORE_SHARE, else 0.",
+        ),
+    ] = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Start the scoring API (FastAPI under uvicorn) and the workspace (/ui) on the champions.
@@ -97,9 +107,16 @@ def serve(
     import uvicorn
 
     from leadready.features.registry import NoChampionError
+    from leadready.features.routing import Exploration
     from leadready.serving.app import ServeSettings
 
     proxies = [a.strip() for a in forwarded_allow_ips.split(",") if a.strip()]
+    if explore is not None:
+        try:
+            Exploration(explore)
+        except ValueError as exc:
+            raise fail(f"--explore: {exc}") from None
+        os.environ["LEADREADY_EXPLORE_SHARE"] = repr(explore)  # the workers read it
     os.environ["LEADREADY_MODELS_DIR"] = str(models_dir.resolve())
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from pydantic import ValidationError
@@ -151,6 +168,13 @@ def serve(
     console.print(
         f"Serving {served} on http://{host}:{port} ({workers} worker{'s' if workers > 1 else ''})"
     )
+    if settings.explore_share > 0:
+        also = " and of those it disqualifies" if settings.explore_disqualify else ""
+        console.print(
+            f"Exploration: {settings.explore_share:.1%} of the leads the policy keeps in "
+            f"nurture{also} go to sales (marked explore: true)",
+            highlight=False,
+        )
     if champions.engine is None:
         console.print(
             "No CRM-export champion: /v1/score answers 503 until one is trained "
@@ -566,8 +590,9 @@ def store_sweep(
     """Score every open lead of the lead store again now, with the champion, as the server's
     scheduled sweep does (LEADREADY_SWEEP_MINUTES): readiness decays with time, SLAs pass
     (`lead.sla_breached`) and leads sales left alone are taken back (`lead.taken_back`). The
-    SLA, take-back and capacity settings are the server's (LEADREADY_SALES_SLA_HOURS,
-    LEADREADY_TAKE_BACK_DAYS, LEADREADY_SALES_CAPACITY)."""
+    SLA, take-back, capacity and exploration settings are the server's
+    (LEADREADY_SALES_SLA_HOURS, LEADREADY_TAKE_BACK_DAYS, LEADREADY_SALES_CAPACITY,
+    LEADREADY_EXPLORE_SHARE)."""
     from datetime import UTC, datetime
 
     from leadready.features.leadstore.database import StoreError, open_store, shown
@@ -587,7 +612,7 @@ def store_sweep(
         raise fail(str(exc)) from None
     settings = ServeSettings(models_dir=models_dir, database_url=database_url)
     try:
-        engine = Engine(load_champion(models_dir))
+        engine = Engine(load_champion(models_dir), settings.exploration())
     except NoChampionError as exc:
         raise fail(str(exc)) from None
     url = settings.store_url()
@@ -744,6 +769,17 @@ def _print_monitoring(report: MonitorReport) -> None:
             f"{p.holdout_auc.high:.3f}]), calibration error {p.ece.value:.3f} [{p.ece.low:.3f}, "
             f"{p.ece.high:.3f}] (hold-out {p.holdout_ece.value:.3f} [{p.holdout_ece.low:.3f}, "
             f"{p.holdout_ece.high:.3f}])",
+            highlight=False,
+        )
+    if report.exploration is not None:
+        x = report.exploration
+        bands = ", ".join(
+            f"readiness {100 * p:.1f}%: won {100 * o:.1f}%"
+            for p, o in zip(x.bands.predicted, x.bands.observed, strict=True)
+        )
+        console.print(
+            f"Exploration slice: {x.leads:,} leads with an outcome ({x.won_leads:,} won), "
+            f"win rate by readiness band, weighted by 1 / propensity: {bands}",
             highlight=False,
         )
     for note in report.notes:

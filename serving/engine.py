@@ -21,7 +21,7 @@ from leadready.features.build import DAY, Events, Leads, build_features
 from leadready.features.contract import ACTIVITY_TYPES, BANT_FIELDS, CHANNELS, TEAMS, quoted
 from leadready.features.metadata import CrmDetails
 from leadready.features.registry import CHALLENGER, NoChampionError
-from leadready.features.routing import route_reason
+from leadready.features.routing import Exploration, Route, route_reason
 from leadready.serving.explain import reasons
 from leadready.serving.flat import FlatModel
 from leadready.serving.mapping import RequestMapping
@@ -37,10 +37,12 @@ LAST_INTERACTIONS = 5
 
 
 class Engine:
-    """A loaded model, ready to score. Immutable: a reload builds a new one and swaps it in."""
+    """A loaded model, ready to score. Immutable: a reload builds a new one and swaps it in.
+    `exploration`: the server's exploration slice, applied to every answer (`answers`)."""
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, exploration: Exploration | None = None) -> None:
         self.loaded = loaded
+        self.exploration = exploration or Exploration()
         self.scorer = loaded.scorer
         self.info = self.scorer.info
         if self.info.crm is None:
@@ -113,6 +115,13 @@ class Engine:
             "reasons": self.reasons(prediction, row),
         }
 
+    def _explored(self, answer: dict[str, Any], explored: bool) -> dict[str, Any]:
+        """`explain`'s answer, sent to sales with its reason when the lead is explored."""
+        if not explored:
+            return answer
+        reason = self.exploration.reason(answer["route"], answer["route_reason"])
+        return {**answer, "route": Route.SALES.value, "route_reason": reason}
+
     def score_requests(
         self,
         requests: list[ScoreRequest],
@@ -142,13 +151,17 @@ class Engine:
         applied: list[dict[str, Any] | None] | None = None,
     ) -> list[dict]:
         """The API's answers to `batch` scored as `prediction`: scores, reasons, the rep's
-        context, the model and the request ids."""
+        context, the model and the request ids. A lead in the exploration slice goes to sales
+        (`explore`), and `propensity` is the probability of the route each lead got."""
         scored_at = now.isoformat()
         rep = contexts(batch)
+        explored, propensity = self.exploration.choose(batch.lead_ids, prediction.routes)
         return [
             {
                 "lead_id": lead_id,
-                **self.explain(prediction, i),
+                **self._explored(self.explain(prediction, i), bool(explored[i])),
+                "explore": bool(explored[i]),
+                "propensity": float(propensity[i]),
                 "context": rep[i],
                 "model": self.model_ref,
                 "as_of": datetime.fromtimestamp(int(batch.as_of[i]), UTC).isoformat(),
@@ -368,12 +381,14 @@ Versions = dict[str, str | None]
 challenger ("shadow"); None: none of that kind."""
 
 
-def load_model(models_dir: Path, kind: str, version: str) -> Engine | FlatModel:
+def load_model(
+    models_dir: Path, kind: str, version: str, exploration: Exploration | None = None
+) -> Engine | FlatModel:
     """Exactly this version of the kind's model, self-tested; NoChampionError when it cannot
-    be loaded or used."""
+    be loaded or used. `exploration`: the CRM-export engine's exploration slice."""
     if kind == "flat":
         return FlatModel(load_version(models_dir, version, flat=True))
-    return Engine(load_version(models_dir, version))
+    return Engine(load_version(models_dir, version), exploration)
 
 
 def champion_versions(models_dir: Path) -> tuple[Versions, dict[str, str]]:

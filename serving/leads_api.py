@@ -434,6 +434,8 @@ def get_lead(lead_id: LeadIdPath, store: StoreDep, policy: PolicyDep) -> JSONRes
             "potential": row["potential"],
             "route": row["route"],
             "route_reason": row["route_reason"],
+            "explore": row["explore"],
+            "propensity": row["propensity"],
             "reasons": row["reasons"],
             "context": row["context"],
             "model": row["model"],

@@ -361,6 +361,8 @@ def rescore(
             "reasons": answer["reasons"],
             "model_version": answer["model"]["version"],
             "scored_at": moment,
+            "explore": answer["explore"],
+            "propensity": answer["propensity"],
         }
         previous_route = prior.route if prior else None
         changed = str(decision.route) != (previous_route or Route.NURTURE)

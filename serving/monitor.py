@@ -7,7 +7,10 @@ readiness distribution against the hold-out's, and the route shares against the 
 Where outcomes have arrived, the scores the champion gave in the window (`score_history`) of
 leads since won or lost are measured as training measured its hold-out: the label is a win
 within the model's horizon of the score, ROC AUC and expected calibration error with 95%
-bootstrap intervals over leads (`features.evaluation`). docs/monitoring.md says how to read it.
+bootstrap intervals over leads (`features.evaluation`). The scores of the exploration slice
+(leads the policy would have kept in nurture, sent to sales at random: `features.routing.
+Exploration`) whose outcome arrived give the win rate by readiness band free of the policy's
+selection, each score weighted by 1 / its propensity. docs/monitoring.md says how to read it.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ MIN_CLASS_LEADS = 20
 """Live AUC and calibration are judged with at least this many leads won within the horizon
 and this many not."""
 SEED = 0
+EXPLORE_BANDS = 5
+"""Readiness bands (of about equal weight) of the exploration slice's win rates."""
 PSI_KEY = "monitor_psi_"
 UNSEEN_KEY = "monitor_unseen_"
 """The MLflow metric keys of a field's PSI and unseen share: the prefix, then the field."""
@@ -102,6 +107,20 @@ class Performance:
 
 
 @dataclass(frozen=True)
+class ExplorationSlice:
+    """Scores of the exploration slice whose outcome arrived: the leads the policy would have
+    kept in nurture that were sent to sales at random, each weighted by 1 / its propensity, so
+    a band's share won estimates the true win rate of such leads (routed outcomes alone show
+    only the leads the policy chose)."""
+
+    rows: int
+    leads: int
+    won_leads: int
+    bands: CalibrationTable
+    """Per readiness band: mean readiness, weighted share won, weighted scores."""
+
+
+@dataclass(frozen=True)
 class MonitorReport:
     """Everything `leadready monitor` found, in the order the report shows it."""
 
@@ -124,6 +143,8 @@ class MonitorReport:
     performance: Performance | None
     why_no_performance: str = ""
     notes: list[str] = field(default_factory=list)
+    exploration: ExplorationSlice | None = None
+    """None: no score of the exploration slice has an outcome yet."""
 
     @property
     def judged(self) -> bool:
@@ -163,6 +184,9 @@ class MonitorReport:
                 out[f"monitor_{metric}"] = ci.value
                 out[f"monitor_{metric}_low"] = ci.low
                 out[f"monitor_{metric}_high"] = ci.high
+        if self.exploration is not None:
+            out["monitor_explore_leads"] = float(self.exploration.leads)
+            out["monitor_explore_ece"] = self.exploration.bands.error
         return out
 
 
@@ -212,7 +236,8 @@ def monitor(
         )
         for route in ROUTES
     }
-    performance, why = _performance(outcomes, info)
+    won = _won(outcomes, info)
+    performance, why = _performance(outcomes, won, info)
     readiness = ours["readiness"].to_numpy(dtype=np.float64)
     return MonitorReport(
         name=loaded.name,
@@ -234,6 +259,7 @@ def monitor(
         performance=performance,
         why_no_performance=why,
         notes=notes,
+        exploration=_exploration(outcomes, won),
     )
 
 
@@ -244,7 +270,16 @@ def _outcome_rows(
     (a won lead without an outcome date cannot say whether it was won within the horizon)."""
     h, lead = score_history.c, leads.c
     query = (
-        sa.select(h.lead_id, h.readiness, h.scored_at, lead.outcome, lead.outcome_at)
+        sa.select(
+            h.lead_id,
+            h.readiness,
+            h.scored_at,
+            h.route,
+            h.explore,
+            h.propensity,
+            lead.outcome,
+            lead.outcome_at,
+        )
         .join(leads, lead.lead_id == h.lead_id)
         .where(
             h.model_version == version,
@@ -257,18 +292,53 @@ def _outcome_rows(
     )
     return pd.DataFrame(
         connection.execute(query).all(),
-        columns=["lead_id", "readiness", "scored_at", "outcome", "outcome_at"],
+        columns=[
+            "lead_id",
+            "readiness",
+            "scored_at",
+            "route",
+            "explore",
+            "propensity",
+            "outcome",
+            "outcome_at",
+        ],
     )
 
 
-def _performance(rows: pd.DataFrame, info: ModelInfo) -> tuple[Performance | None, str]:
-    """Live AUC and calibration of the scores whose outcome arrived, or why there are none."""
+def _won(rows: pd.DataFrame, info: ModelInfo) -> np.ndarray:
+    """1 per score of a lead won within the model's horizon of it, else 0."""
     assert info.crm is not None  # monitor checked it is a CRM-export model
     horizon = timedelta(days=info.crm.horizon_days)
     won = (rows["outcome"] == "won") & (
         pd.to_datetime(rows["outcome_at"]) - pd.to_datetime(rows["scored_at"]) <= horizon
     )
-    y = won.to_numpy(dtype=np.int64)
+    return won.to_numpy(dtype=np.int64)
+
+
+def _exploration(rows: pd.DataFrame, won: np.ndarray) -> ExplorationSlice | None:
+    """The exploration slice's scores sent to sales whose outcome arrived, by readiness band,
+    weighted by 1 / propensity; None when there are none."""
+    mine = (rows["explore"].eq(True) & rows["route"].eq("sales")).to_numpy()
+    if not mine.any():
+        return None
+    y = won[mine]
+    weights = 1 / rows["propensity"].to_numpy(dtype=np.float64)[mine]
+    p = rows["readiness"].to_numpy(dtype=np.float64)[mine]
+    by_lead = pd.Series(y).groupby(rows["lead_id"].to_numpy()[mine]).max()
+    return ExplorationSlice(
+        rows=int(mine.sum()),
+        leads=len(by_lead),
+        won_leads=int(by_lead.sum()),
+        bands=calibration_table(y, p, EXPLORE_BANDS, weights),
+    )
+
+
+def _performance(
+    rows: pd.DataFrame, y: np.ndarray, info: ModelInfo
+) -> tuple[Performance | None, str]:
+    """Live AUC and calibration of the scores whose outcome arrived (`y`: won within the
+    horizon of each), or why there are none."""
+    assert info.crm is not None  # monitor checked it is a CRM-export model
     by_lead = pd.Series(y).groupby(rows["lead_id"].to_numpy()).max()
     positives, negatives = int(by_lead.sum()), int((by_lead == 0).sum())
     holdout = info.intervals.get("readiness", {})

@@ -183,6 +183,31 @@ def _performance(report: MonitorReport) -> str:
     )
 
 
+def _exploration(report: MonitorReport) -> str:
+    """The exploration slice's win rate by readiness band, in plain words."""
+    x = report.exploration
+    if x is None:
+        return ""
+    bands = "".join(
+        f"<tr><td class='n'>{_pct(pr)}</td><td class='n'>{_pct(ob)}</td>"
+        f"<td class='n'>{int(round(n)):,}</td></tr>"
+        for pr, ob, n in zip(x.bands.predicted, x.bands.observed, x.bands.rows, strict=True)
+    )
+    return (
+        "<h3>Leads sent to sales at random: readiness against the share won</h3>"
+        f"<p>A small random share of the leads the model would have kept in nurture went to "
+        f"sales instead, so their results show how often such leads really win; sales only "
+        f"ever works the leads it is sent, so the other outcomes cannot show it. "
+        f"{x.leads:,} of these leads have a result ({x.won_leads:,} won); each stands for "
+        f"the nurture leads like it that were not sent. Where the share won is far from the "
+        f"readiness, the scores of nurture leads are off.</p>"
+        + _reliability_svg(x.bands)
+        + "<table><tr><th>mean readiness</th><th>share won</th><th>scores stood for</th></tr>"
+        + bands
+        + "</table>"
+    )
+
+
 def _verdict(report: MonitorReport) -> str:
     if report.status == WORSE:
         assert report.performance is not None
@@ -229,6 +254,7 @@ def render(report: MonitorReport, generated: datetime) -> str:
         + _inputs(report)
         + _scores(report)
         + _performance(report)
+        + _exploration(report)
         + "<p class='note'>Exit status of <code>leadready monitor</code>: 0 healthy, 3 the leads "
         "drifted, 4 the scores turned out worse than on the hold-out beyond its interval. The "
         "same figures are logged to the model's MLflow run as a time series "

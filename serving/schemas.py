@@ -335,6 +335,21 @@ class ScoreResponse(BaseModel):
     potential: float = Field(ge=0, le=1, description="Calibrated P(eventually won).")
     route: Literal["sales", "nurture", "disqualify"]
     route_reason: str
+    explore: bool = Field(
+        description="In the exploration slice: the policy would have kept this lead in "
+        "nurture (or disqualified it, when the server explores those), and it was sent to "
+        "sales at random so the model learns the true win rate of such leads "
+        "(LEADREADY_EXPLORE_SHARE; docs/monitoring.md)."
+    )
+    propensity: float = Field(
+        gt=0,
+        le=1,
+        description="The probability with which this lead got its route: the exploration "
+        "share for an explored lead, 1 - the share for one exploration could have sent to "
+        "sales but did not, 1 for the rest (hand-raises, leads over the sales threshold). "
+        "Weight an outcome by 1 / propensity to estimate win rates free of the policy's "
+        "selection.",
+    )
     reasons: Reasons
     context: Context
     model: ModelRef
@@ -475,6 +490,14 @@ class StoredScore(BaseModel):
     potential: float
     route: Literal["sales", "nurture", "disqualify"]
     route_reason: str
+    explore: bool | None = Field(
+        description="In the exploration slice, as `/v1/score` answers it (the model's route, "
+        "before the live router); null in scores stored before the slice existed."
+    )
+    propensity: float | None = Field(
+        description="The probability of the model's route, as `/v1/score` answers it; null in "
+        "scores stored before the slice existed."
+    )
     reasons: Reasons
     context: Context
     model: ModelRef

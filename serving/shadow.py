@@ -129,6 +129,8 @@ class Shadow:
                     "route": str(prediction.routes[i]),
                     "scored_at": scored_at,
                     "as_of": datetime.fromtimestamp(int(batch.as_of[i]), UTC).isoformat(),
+                    "explore": None,
+                    "propensity": None,
                 }
                 for i, (request_id, lead_id) in enumerate(
                     zip((x for w in work for x in w.request_ids), batch.lead_ids, strict=True)

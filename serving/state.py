@@ -107,7 +107,9 @@ class ServerState:
             if current is not None and current.loaded.version == version:
                 continue
             try:
-                model = load_model(self.settings.models_dir, kind, version)
+                model = load_model(
+                    self.settings.models_dir, kind, version, self.settings.exploration()
+                )
             except NoChampionError as exc:
                 failed[kind] = version
                 if current is None:

@@ -530,3 +530,67 @@ def test_a_422_quotes_the_value_sent_cut_when_long(client):
     message = score(client, with_lead(source=long), status=422)["detail"][0]["message"]
     assert f"; got {'x' * MAX_SHOWN_CHARS!r}... (5,000 characters)" in message
     assert len(message) < 400
+
+
+def _scored_with(champion_dir, audit_path, bodies, **settings) -> list[dict]:
+    """The audit rows of `bodies` scored (twice: a rescore) by a server with `settings`."""
+    url = f"sqlite:///{audit_path}"
+    app_ = create_app(ServeSettings(models_dir=champion_dir, audit_url=url, **settings))
+    with TestClient(app_) as c:
+        answers = [c.post("/v1/score/batch", json={"leads": bodies}).json() for _ in range(2)]
+    assert [a["explore"] for a in answers[0]["results"]] == [
+        a["explore"] for a in answers[1]["results"]
+    ]  # the same lead scored again keeps its place in (or out of) the slice
+    with sa.create_engine(url).connect() as connection:
+        frame = pd.read_sql("select * from scores order by id", connection)
+    return frame.assign(reason=[a["route_reason"] for a in answers[0]["results"]] * 2)
+
+
+def test_the_exploration_slice_takes_its_share_of_nurture_leads_and_the_audit_says_so(
+    client, champion_dir, sample_dir, tmp_path
+):
+    from scipy.stats import binom
+
+    crm = load_crm(sample_dir)
+    ids = list(crm.leads.lead_id[:900])
+    as_of = crm.leads.created_at.max() + pd.Timedelta(days=1)
+    bodies = requests_for(crm, ids, as_of)
+    for body in bodies[:100]:  # the same leads with a demo request yesterday: hand-raises
+        raised = copy.deepcopy(body)
+        raised["lead"]["lead_id"] += "-raised"
+        raised["activities"].append(
+            {"occurred_at": (as_of - pd.Timedelta(days=1)).isoformat(), "type": "demo_request"}
+        )
+        bodies.append(raised)
+    policy = _scored_with(champion_dir, tmp_path / "off.db", bodies)
+    assert not policy["explore"].any() and (policy["propensity"] == 1.0).all()
+    explored = _scored_with(champion_dir, tmp_path / "on.db", bodies, explore_share=0.2)
+    nurture = (policy["route"] == "nurture").to_numpy()
+    hand_raise = policy["reason"].str.startswith("hand-raise").to_numpy()
+    once = len(bodies)
+    n = int(nurture[:once].sum())
+    assert n >= 300 and hand_raise.sum() >= 100  # a few hundred eligible leads, 100 hand-raises
+    taken = int(explored["explore"][:once][nurture[:once]].sum())
+    low, high = binom.interval(0.99, n, 0.2)
+    print(f"explored {taken} of {n} nurture leads at share 0.2; 99% interval {low:.0f}-{high:.0f}")
+    assert low <= taken <= high
+    inside = explored["explore"].to_numpy(dtype=bool)
+    assert not inside[~nurture].any() and not inside[hand_raise].any()
+    assert (explored["route"][inside] == "sales").all()
+    assert (explored["propensity"][inside] == 0.2).all()
+    assert (explored["propensity"][nurture & ~inside] == 0.8).all()
+    assert (explored["propensity"][~nurture] == 1.0).all()
+    assert explored["reason"][inside].str.startswith("exploration: one of a random 20%").all()
+    unchanged = ~inside
+    assert (explored["route"][unchanged] == policy["route"][unchanged]).all()
+    # With explore_disqualify, the disqualified leads are eligible too; nurture's slice stays.
+    wider = _scored_with(
+        champion_dir, tmp_path / "wider.db", bodies, explore_share=0.2, explore_disqualify=True
+    )
+    disqualified = (policy["route"] == "disqualify").to_numpy()
+    also = wider["explore"].to_numpy(dtype=bool)
+    assert also[disqualified].any() and not also[~(nurture | disqualified)].any()
+    assert (also[nurture] == inside[nurture]).all()
+    assert wider["reason"][also & disqualified].str.contains("the policy would disqualify").all()
+    documented = client.get("/openapi.json").json()["components"]["schemas"]["ScoreResponse"]
+    assert {"explore", "propensity"} <= set(documented["required"])

@@ -1,6 +1,6 @@
 """The audit log's database and journal mechanics, in one process: an audit database from
-before the journal (and before `as_of`) is upgraded in place, and a large, fully written
-journal is replaced."""
+before the journal (and before `as_of`, `explore` and `propensity`) is upgraded in place, and a
+large, fully written journal is replaced."""
 
 from __future__ import annotations
 
@@ -27,10 +27,12 @@ ROW = {
     "route": "sales",
     "scored_at": "2026-01-01T00:00:00+00:00",
     "as_of": "2025-12-31T00:00:00+00:00",
+    "explore": True,
+    "propensity": 0.02,
 }
 
 
-def test_an_audit_database_without_record_keys_or_as_of_gets_them_and_keeps_its_rows(tmp_path):
+def test_an_audit_database_without_newer_columns_gets_them_and_keeps_its_rows(tmp_path):
     path = tmp_path / "audit.db"
     with sqlite3.connect(path) as old:
         old.execute(
@@ -52,6 +54,8 @@ def test_an_audit_database_without_record_keys_or_as_of_gets_them_and_keeps_its_
     exported = pd.read_csv(tmp_path / "audit.csv")
     assert exported["as_of"].isna().tolist() == [True, False]  # the old row has none
     assert exported["as_of"].iloc[1] == ROW["as_of"]
+    assert exported["propensity"].isna().tolist() == [True, False]
+    assert exported["explore"].iloc[1] and exported["propensity"].iloc[1] == ROW["propensity"]
 
 
 def test_a_shipped_journal_past_the_rotation_size_is_replaced(tmp_path, monkeypatch):

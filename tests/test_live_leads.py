@@ -32,6 +32,7 @@ from leadready.features.leadstore.tables import (
     sweeps,
     touches,
 )
+from leadready.features.routing import lead_draws
 from leadready.serving.app import ServeSettings, create_app
 from leadready.serving.batch import latest_time
 from leadready.serving.engine import Engine
@@ -547,3 +548,29 @@ def test_the_server_sweeps_on_its_schedule(champion_dir, tmp_path, monkeypatch):
     finally:
         store.dispose()
     assert started.isoformat() + "Z" >= first
+
+
+@pytest.mark.api
+def test_a_stored_lead_in_the_exploration_slice_goes_to_sales_and_stays_in_it(
+    champion_dir, tmp_path
+):
+    url = f"sqlite:///{tmp_path / 'leads.db'}"
+    ids = [f"X-{i}" for i in range(40)]
+    with client_for(champion_dir, tmp_path, url, explore_share=0.5) as c:
+        for lead_id in ids:
+            put(c, lead_id)
+        first = {i: c.get(f"/v1/leads/{i}", headers=AUTH).json()["score"] for i in ids}
+        post(c, [activity(f"{i}-view", i, "pricing_page_view", timedelta(hours=1)) for i in ids])
+        again = {i: c.get(f"/v1/leads/{i}", headers=AUTH).json()["score"] for i in ids}
+    drawn = dict(zip(ids, lead_draws(ids) < 0.5, strict=True))
+    explored = [i for i in ids if first[i]["explore"]]
+    assert explored and all(drawn[i] for i in explored)
+    for lead_id in explored:
+        assert first[lead_id]["route"] == "sales" and first[lead_id]["propensity"] == 0.5
+        assert first[lead_id]["route_reason"].startswith("exploration: one of a random 50%")
+    for lead_id in set(ids) - set(explored):
+        assert first[lead_id]["propensity"] in (0.5, 1.0)
+        # A nurture lead not explored drew 0.5 or more; sales and disqualify are never explored.
+        assert first[lead_id]["route"] != "nurture" or not drawn[lead_id]
+    # Rescored on an event, a lead keeps its place in the slice.
+    assert [again[i]["explore"] for i in ids] == [first[i]["explore"] for i in ids]

@@ -31,6 +31,7 @@ from leadready.features.leadstore.database import default_url, open_store
 from leadready.features.leadstore.loading import load_export
 from leadready.features.leadstore.tables import current_scores, leads
 from leadready.features.registry import use_store
+from leadready.features.routing import Exploration
 from leadready.serving.batch import latest_time
 from leadready.serving.engine import Engine
 from leadready.serving.live import LivePolicy, sweep
@@ -275,3 +276,53 @@ def test_lead_inputs_are_the_contract_fields_and_the_custom_features():
         "plan": "categorical",
         "seats": "numeric",
     }
+
+
+@pytest.mark.model
+def test_the_exploration_slice_shows_its_win_rate_by_readiness_band(models, swept):
+    """The open leads are swept again with a 30% exploration slice; the explored leads with
+    readiness above their median win, the rest lose: the slice's bands show it, weighted by
+    1 / propensity, and the scores from before exploration (explore false) are left out."""
+    end = swept[1]
+    store = open_store(default_url(models))
+    try:
+        later = end + timedelta(hours=1)
+        sweep(store, Engine(load_champion(models), Exploration(0.3)), later, LivePolicy())
+        c = current_scores.c
+        with store.begin() as connection:
+            explored = connection.execute(
+                sa.select(c.lead_id, c.readiness, c.propensity)
+                .where(c.explore.is_(True), c.route == "sales")
+                .order_by(c.readiness)
+            ).all()
+            half = len(explored) // 2
+            outcome_at = (end + timedelta(days=5)).replace(tzinfo=None)
+            for outcome, part in (("lost", explored[:half]), ("won", explored[half:])):
+                connection.execute(
+                    sa.update(leads)
+                    .where(leads.c.lead_id.in_([row.lead_id for row in part]))
+                    .values(outcome=outcome, outcome_at=outcome_at)
+                )
+    finally:
+        store.dispose()
+    assert len(explored) >= 50 and {row.propensity for row in explored} == {0.3}
+    since = iso(end + timedelta(minutes=30))  # the explored scores only
+    result = run_monitor(models, end + timedelta(days=6), "--since", since)
+    text = said(result)
+    won = len(explored) - half
+    assert f"Exploration slice: {len(explored):,} leads with an outcome ({won:,} won)" in text
+    until = (end + timedelta(days=6)).replace(tzinfo=None)
+    store = open_store(default_url(models))
+    try:
+        loaded = load_champion(models)
+        report = monitor(store, loaded, (end + timedelta(minutes=30)).replace(tzinfo=None), until)
+        with_all = monitor(store, loaded, (end - timedelta(hours=1)).replace(tzinfo=None), until)
+    finally:
+        store.dispose()
+    x = report.exploration
+    assert x is not None and x.rows == len(explored)
+    assert x.bands.rows.sum() == pytest.approx(len(explored) / 0.3)
+    assert x.bands.observed[0] == 0.0 and x.bands.observed[-1] == 1.0
+    assert "Leads sent to sales at random" in (models / "monitor.html").read_text()
+    # The sweep before exploration scored the same leads (explore false): not in the slice.
+    assert with_all.exploration is not None and with_all.exploration.rows == len(explored)

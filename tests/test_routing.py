@@ -8,8 +8,10 @@ import pytest
 
 from leadready.features.metadata import Policy
 from leadready.features.routing import (
+    Exploration,
     Thresholds,
     assign_routes,
+    lead_draws,
     route_reason,
     route_rules,
     route_warning,
@@ -154,3 +156,45 @@ def test_the_workspace_reads_a_reason_in_percentages_never_a_certain_zero():
     assert route_reason("nurture", 0.7, 0.5, wide, percent=True).startswith(
         "readiness 70% is below the sales threshold >99%"
     )
+
+
+def test_the_exploration_slice_takes_only_eligible_leads_and_names_each_propensity():
+    ids = [f"lead-{i}" for i in range(20_000)]
+    routes = np.array(["nurture", "sales", "disqualify", "nurture"] * 5000, dtype=object)
+    explored, propensity = Exploration(0.1).choose(ids, routes)
+    nurture = routes == "nurture"
+    assert not explored[~nurture].any()  # sales (hand-raises too) and disqualify never explored
+    share = explored[nurture].mean()
+    assert abs(share - 0.1) < 3 * np.sqrt(0.1 * 0.9 / nurture.sum())
+    assert np.all(propensity[explored] == 0.1)
+    assert np.all(propensity[nurture & ~explored] == 0.9)
+    assert np.all(propensity[~nurture] == 1.0)
+    with_disqualify, weights = Exploration(0.1, disqualify=True).choose(ids, routes)
+    assert with_disqualify[routes == "disqualify"].any()
+    assert np.array_equal(with_disqualify[nurture], explored[nurture])
+    assert np.all(weights[(routes == "disqualify") & ~with_disqualify] == 0.9)
+
+
+def test_a_lead_keeps_its_place_in_the_slice_and_a_larger_share_keeps_the_smaller_ones():
+    ids = [f"L{i}" for i in range(5000)]
+    routes = np.full(len(ids), "nurture", dtype=object)
+    small, _ = Exploration(0.02).choose(ids, routes)
+    again, _ = Exploration(0.02).choose(list(reversed(ids)), routes)
+    assert np.array_equal(small, again[::-1])  # by id, not by position or call
+    large, _ = Exploration(0.2).choose(ids, routes)
+    assert small.any() and np.all(large[small])
+    assert np.array_equal(lead_draws(["L7"]), lead_draws(["L7"]))
+    off, propensity = Exploration().choose(ids, routes)
+    assert not off.any() and np.all(propensity == 1.0)
+
+
+@pytest.mark.parametrize("share", [-0.1, 1.0, 1.5])
+def test_an_exploration_share_outside_0_to_1_is_refused_in_words(share):
+    with pytest.raises(ValueError, match="at least 0 and below 1"):
+        Exploration(share)
+
+
+def test_an_explored_lead_says_it_is_in_the_slice_and_what_the_policy_said():
+    reason = Exploration(0.02).reason("nurture", "readiness 0.100 is below the sales threshold")
+    assert reason.startswith("exploration: one of a random 2% of the leads the policy would")
+    assert "keep in nurture" in reason and "readiness 0.100 is below" in reason

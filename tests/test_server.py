@@ -179,3 +179,56 @@ def test_serve_refuses_a_public_bind_without_keys(champion_dir):
     )
     assert result.returncode == 2
     assert "without API keys" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "env", "said"),
+    [
+        (["--explore", "1"], {}, "--explore: the exploration share must be at least 0 and below 1"),
+        (["--explore", "-0.1"], {}, "(got -0.1); 0.02 is recommended"),
+        ([], {"LEADREADY_EXPLORE_SHARE": "1.5"}, "LEADREADY_EXPLORE_SHARE: Input should be less"),
+    ],
+)
+def test_serve_refuses_an_exploration_share_outside_0_to_1(tmp_path, option, env, said):
+    result = subprocess.run(
+        [LEADREADY, "serve", *option, "--models-dir", str(tmp_path / "none")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**clean_env(), **env},
+    )
+    assert result.returncode == 2
+    assert said in result.stderr and "Traceback" not in result.stderr
+
+
+def test_serve_explore_sends_its_share_of_nurture_leads_to_sales_in_every_worker(
+    champion_dir, sample_dir, tmp_path
+):
+    import pandas as pd
+    from test_api import requests_for
+
+    from leadready.features.contract import load_crm
+
+    crm = load_crm(sample_dir)
+    bodies = requests_for(
+        crm, list(crm.leads.lead_id[:300]), crm.leads.created_at.max() + pd.Timedelta(days=1)
+    )
+    models = tmp_path / "models"
+    shutil.copytree(champion_dir, models)  # a server writes its journal and secret there
+    running = start(models, tmp_path / "audit.db", "--explore", "0.5", "--workers", "2")
+    try:
+        answers = [
+            httpx.post(
+                f"{running.url}/v1/score/batch", json={"leads": bodies}, headers=AUTH, timeout=60
+            ).json()["results"]
+            for _ in range(4)  # the two workers answer in turn or not: the same either way
+        ]
+    finally:
+        assert stop(running) == 0
+    first = answers[0]
+    assert all([a["explore"] for a in again] == [a["explore"] for a in first] for again in answers)
+    explored = [a for a in first if a["explore"]]
+    kept = [a for a in first if a["route"] == "nurture"]
+    assert explored and kept  # half of the nurture leads, give or take
+    assert all(a["route"] == "sales" and a["propensity"] == 0.5 for a in explored)
+    assert all(a["propensity"] == 0.5 for a in kept)

@@ -119,6 +119,10 @@ def _score_columns() -> list[sa.Column[Any]]:
         sa.Column("reasons", Json, nullable=True),
         sa.Column("model_version", sa.String(), nullable=False),
         sa.Column("scored_at", sa.DateTime(), nullable=False),
+        # The exploration slice (features.routing.Exploration): sent to sales at random, and
+        # the probability of the route the model gave; null in scores from before it.
+        sa.Column("explore", sa.Boolean(), nullable=True),
+        sa.Column("propensity", sa.Float(), nullable=True),
     ]
 
 
