@@ -37,6 +37,11 @@ MAX_WAITING = 10_000
 """Requests waiting for the shadow thread at most; more are dropped (and counted)."""
 MAX_BATCH = 1_000
 """Leads the shadow thread scores in one batch at most."""
+GATHER_SECONDS = 0.25
+"""How long the shadow thread lets requests gather after the first before it scores them:
+one batch every quarter second costs the worker's event loop far less than scoring each
+request alone between two answers, which at concurrency 1 nearly doubled the answers' p50
+(`bench/serve.py --shadow`: the thread holds the interpreter lock while it builds features)."""
 CLOSE_SECONDS = 30.0
 """How long shutdown waits for the requests queued for the shadow (at most MAX_WAITING: a few
 seconds of scoring); what is left then is not scored."""
@@ -60,6 +65,7 @@ class Shadow:
         self._audit = audit
         self._metrics = metrics
         self._queue: queue.Queue[Work | None] = queue.Queue(MAX_WAITING)
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name="shadow-challenger", daemon=True)
         self._thread.start()
 
@@ -80,6 +86,7 @@ class Shadow:
 
     def _run(self) -> None:
         while (first := self._queue.get()) is not None:
+            self._stopping.wait(GATHER_SECONDS)
             batch = [first]
             leads = len(first.requests)
             while leads < MAX_BATCH:
@@ -88,7 +95,7 @@ class Shadow:
                 except queue.Empty:
                     break
                 if more is None:
-                    self._queue.put(None)  # stop once this batch is written
+                    self._queue.put(None)  # stop once what is queued is written
                     break
                 batch.append(more)
                 leads += len(more.requests)
@@ -142,6 +149,7 @@ class Shadow:
     def close(self) -> None:
         """Score what is queued (for up to CLOSE_SECONDS), then stop the thread."""
         deadline = time.monotonic() + CLOSE_SECONDS
+        self._stopping.set()
         with contextlib.suppress(queue.Full):
             self._queue.put(None, timeout=CLOSE_SECONDS)
         self._thread.join(max(0.0, deadline - time.monotonic()))
