@@ -5,7 +5,7 @@ measures them in one command, so anyone can reproduce the figures.
     .venv/bin/python bench/serve.py --models-dir models [--workers 1] [--requests 2000]
         [--seconds 20] [--concurrency 8] [--throughput-requests 50000] [--batch-calls 20]
         [--memory-requests 100000] [--memory-seconds 300] [--stage-repetitions 2000]
-        [--mlflow-workers 1] [--skip-mlflow]
+        [--mlflow-workers 1] [--skip-mlflow] [--shadow]
 
 All on `models:/sales-readiness@champion` of `--models-dir` (its `mlflow.db` and `artifacts/`).
 
@@ -27,6 +27,9 @@ before the next starts, so none competes with another for the cores):
   `audit-journal/`, and is removed when the server stops);
 - with `--workers` above 1, also `leadready serve --workers 1`, the per-worker reference of the
   targets and of the scaling ratio;
+- with `--shadow`, `leadready serve --workers 1` on a copy of the registry whose champion is
+  registered again as the `challenger`, which the server then scores in the shadow of every
+  answer (docs/api.md#shadow-challenger), measured as the 1-worker reference is;
 - `mlflow models serve --env-manager local` (`--mlflow-workers`, default 1), the generic
   server a team would use otherwise. It is sent one row of precomputed feature values (from
   the model's `input_example.json`) and answers only a probability, so it does less work per
@@ -55,7 +58,9 @@ worker against one MLflow worker, heavy lead with reasons and context: p50 <= 2 
 at concurrency 1 (no collapse under concurrency); with N workers, throughput at concurrency 8
 at least 0.8 N times one worker's ("about twice" for 2); the batch of 1,000 leads in p50 <=
 100 ms; no worker's resident set grown by more than 20 MiB or 10%, whichever is larger, over
-the memory phase. The script prints the stage table, a table of the servers, each worker's
+the memory phase; with `--shadow`, the answers' p50 at concurrency 1 at most 10% above one
+worker's without a challenger, and a shadow score in the audit log for every answer. The script
+prints the stage table, a table of the servers, each worker's
 memory and PASS/FAIL per target, and exits 0 whatever the targets say (it is a report);
 non-zero only when there is no registry in `--models-dir` (2), or a server could not be
 started or the stages no longer match `score_requests` (1). Client and servers share the
