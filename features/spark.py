@@ -1,0 +1,170 @@
+"""Apache Spark as an engine: a function of a validated export's leads, applied per group of
+leads with their events on Spark workers (`leadready score --engine spark`, docs/spark.md).
+
+The export is read and validated on the driver by `features.contract.load_crm`, the same code
+(and the same messages, with line and row numbers) as the local engine. The validated tables are
+staged as Parquet, read back by Spark, split into groups of about LEADS_PER_GROUP leads by a hash
+of the lead id, each group cogrouped with the events of its leads, and the function is called on
+each group as a `Crm` of its own: the function sees what it would see locally, restricted to
+those leads, so no feature or scoring logic is written for Spark.
+
+pyspark is the optional extra `leadready[spark]`; it is imported inside the functions only.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from leadready.features.build import to_seconds
+from leadready.features.contract import Crm
+
+if TYPE_CHECKING:
+    from pyspark.sql import DataFrame, SparkSession
+
+SPARK_EXTRA = "pip install 'leadready[spark]'"
+DEFAULT_MASTER = "local[*]"
+LEADS_PER_GROUP = 25_000
+"""Leads per group (one call of the function): large enough for the vectorised feature build and
+tree contributions to run at full speed, small enough for a worker's memory."""
+GROUP = "__group"
+TABLE = "__table"
+EVENT_TABLES = ("activities", "touches")
+
+
+class SparkUnavailable(RuntimeError):
+    """pyspark is not installed, or Spark could not start."""
+
+
+def active_session() -> SparkSession | None:
+    """The SparkSession already running in this process (a notebook's, a test's), if any."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        return None
+    return SparkSession.getActiveSession()
+
+
+def spark_session(master: str = DEFAULT_MASTER, app: str = "leadready") -> SparkSession:
+    """A SparkSession on `master` (`local[*]`, `spark://host:7077`, `yarn`...); the active one
+    when there is one (a notebook's, a Databricks job's), whose master it keeps."""
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise SparkUnavailable(
+            f"--engine spark needs pyspark, which is not installed: {SPARK_EXTRA}"
+        ) from None
+    active = active_session()
+    if active is not None:
+        return active
+    if master.startswith("local"):
+        # Local workers run this interpreter (with leadready installed), not `python3` on PATH.
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    try:
+        return (
+            SparkSession.builder.master(master)
+            .appName(app)
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .getOrCreate()
+        )
+    except Exception as exc:  # no Java runtime, a master that cannot be reached...
+        raise SparkUnavailable(f"Spark could not start on --master {master}: {exc}") from None
+
+
+def _dates(frame: pd.DataFrame) -> list[str]:
+    return [str(name) for name, dtype in frame.dtypes.items() if dtype.kind == "M"]
+
+
+def _staged(frame: pd.DataFrame) -> pd.DataFrame:
+    """A validated table as Parquet holds it for Spark: times as Unix seconds (nullable), so no
+    time zone is applied on the way; categoricals as their values."""
+    out = frame.copy()
+    for name in _dates(frame):
+        seconds = to_seconds(frame[name].fillna(pd.Timestamp(0)))
+        out[name] = pd.Series(seconds, frame.index, "Int64").mask(frame[name].isna())
+    for column, dtype in frame.dtypes.items():
+        if isinstance(dtype, pd.CategoricalDtype):
+            out[column] = frame[column].astype(object)
+    return out
+
+
+def _restored(frame: pd.DataFrame, columns: list[str], dates: list[str]) -> pd.DataFrame:
+    """A staged table's group as the validated table had it (its columns, times as datetimes)."""
+    out = frame[columns].reset_index(drop=True)
+    for name in dates:
+        out[name] = pd.to_datetime(out[name], unit="s")
+    return out
+
+
+def stage(crm: Crm, folder: Path) -> dict[str, tuple[list[str], list[str]]]:
+    """Write the export's tables into `folder` as Parquet; per table, its columns and those of
+    them that are times."""
+    folder.mkdir(parents=True, exist_ok=True)
+    layout = {}
+    for name in ("leads", *EVENT_TABLES):
+        frame = getattr(crm, name)
+        _staged(frame).to_parquet(folder / f"{name}.parquet", index=False)
+        layout[name] = (list(frame.columns), _dates(frame))
+    return layout
+
+
+def groups_for(leads: int, parallelism: int) -> int:
+    """How many groups to split `leads` leads into: at least one per core of the cluster."""
+    return max(parallelism, math.ceil(leads / LEADS_PER_GROUP), 1)
+
+
+def map_lead_groups(
+    spark: SparkSession,
+    crm: Crm,
+    fn: Callable[[Crm], pd.DataFrame],
+    schema: str,
+    folder: Path,
+) -> pd.DataFrame:
+    """`fn` applied on Spark to every group of leads of `crm` (with the events of those leads,
+    and its custom and display columns), concatenated (in no set order). `schema`: the Spark DDL
+    of the frames `fn` returns. `folder` holds the staged tables and Spark's output; it must be
+    readable by every worker (shared storage on a cluster), and is left for the caller to
+    remove."""
+    from pyspark.sql import functions as F  # noqa: N812  # Spark's own convention
+
+    layout = stage(crm, folder / "input")
+    n_groups = groups_for(len(crm.leads), spark.sparkContext.defaultParallelism)
+
+    def read(name: str) -> DataFrame:
+        frame = spark.read.parquet(str(folder / "input" / f"{name}.parquet"))
+        return frame.withColumn(GROUP, F.pmod(F.xxhash64("lead_id"), F.lit(n_groups)))
+
+    activities, touches = (read(name).withColumn(TABLE, F.lit(name)) for name in EVENT_TABLES)
+    events = activities.unionByName(touches, allowMissingColumns=True)
+    custom, display, lost_after = crm.custom, crm.display, crm.lost_after
+
+    def group(leads: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
+        activities, touches = (
+            _restored(events[events[TABLE] == name], *layout[name]) for name in EVENT_TABLES
+        )
+        part = Crm(
+            _restored(leads, *layout["leads"]),
+            activities,
+            touches,
+            custom=custom,
+            display=display,
+            lost_after=lost_after,
+        )
+        return fn(part)
+
+    out = str(folder / "output")
+    (
+        read("leads")
+        .groupBy(GROUP)
+        .cogroup(events.groupBy(GROUP))
+        .applyInPandas(group, schema)
+        .write.parquet(out)
+    )
+    return pd.read_parquet(out)
