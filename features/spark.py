@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -33,7 +33,7 @@ DEFAULT_MASTER = "local[*]"
 LEADS_PER_GROUP = 25_000
 """Leads per group (one call of the function): large enough for the vectorised feature build and
 tree contributions to run at full speed, small enough for a worker's memory."""
-GROUP = "__group"
+LEAD = "__lead"
 TABLE = "__table"
 EVENT_TABLES = ("activities", "touches")
 
@@ -95,9 +95,11 @@ def _staged(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _restored(frame: pd.DataFrame, columns: list[str], dates: list[str]) -> pd.DataFrame:
-    """A staged table's group as the validated table had it (its columns, times as datetimes)."""
-    out = frame[columns].reset_index(drop=True)
+def _restored(rows: pd.DataFrame, table: str, columns: list[str], dates: list[str]) -> pd.DataFrame:
+    """A table's rows of a group as the validated table had them (its columns, named without
+    their table, times as datetimes)."""
+    out = rows.loc[rows[TABLE] == table, [f"{table}:{c}" for c in columns]]
+    out = out.set_axis(columns, axis=1).reset_index(drop=True)
     for name in dates:
         out[name] = pd.to_datetime(out[name], unit="s")
     return out
@@ -131,7 +133,12 @@ def map_lead_groups(
     and its custom and display columns), concatenated (in no set order). `schema`: the Spark DDL
     of the frames `fn` returns. `folder` holds the staged tables and Spark's output; it must be
     readable by every worker (shared storage on a cluster), and is left for the caller to
-    remove."""
+    remove.
+
+    The three tables go through Spark as one (each column named after its table, so a custom
+    lead column cannot meet an event column of the same name), partitioned by lead id into
+    `groups_for` partitions: a partition holds its leads with all their events, and is one group.
+    """
     from pyspark.sql import functions as F  # noqa: N812  # Spark's own convention
 
     layout = stage(crm, folder / "input")
@@ -139,32 +146,32 @@ def map_lead_groups(
 
     def read(name: str) -> DataFrame:
         frame = spark.read.parquet(str(folder / "input" / f"{name}.parquet"))
-        return frame.withColumn(GROUP, F.pmod(F.xxhash64("lead_id"), F.lit(n_groups)))
+        return frame.select(
+            F.col("lead_id").alias(LEAD),
+            F.lit(name).alias(TABLE),
+            *(F.col(column).alias(f"{name}:{column}") for column in frame.columns),
+        )
 
-    activities, touches = (read(name).withColumn(TABLE, F.lit(name)) for name in EVENT_TABLES)
-    events = activities.unionByName(touches, allowMissingColumns=True)
+    tables = read("leads")
+    for name in EVENT_TABLES:
+        tables = tables.unionByName(read(name), allowMissingColumns=True)
     custom, display, lost_after = crm.custom, crm.display, crm.lost_after
 
-    def group(leads: pd.DataFrame, events: pd.DataFrame) -> pd.DataFrame:
-        activities, touches = (
-            _restored(events[events[TABLE] == name], *layout[name]) for name in EVENT_TABLES
+    def group(batches: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        rows = pd.concat(list(batches), ignore_index=True)
+        leads, activities, touches = (
+            _restored(rows, name, *layout[name]) for name in ("leads", *EVENT_TABLES)
         )
+        if not len(leads):
+            return
         part = Crm(
-            _restored(leads, *layout["leads"]),
-            activities,
-            touches,
-            custom=custom,
-            display=display,
-            lost_after=lost_after,
+            leads, activities, touches, custom=custom, display=display, lost_after=lost_after
         )
-        return fn(part)
+        out = fn(part)
+        # pyspark 4 sends pandas 3's Arrow-backed text columns only when they are one chunk
+        # (a concatenated frame's have several): as Python strings, any column goes.
+        yield out.astype({name: object for name in out.columns if out[name].dtype == "str"})
 
     out = str(folder / "output")
-    (
-        read("leads")
-        .groupBy(GROUP)
-        .cogroup(events.groupBy(GROUP))
-        .applyInPandas(group, schema)
-        .write.parquet(out)
-    )
+    tables.repartition(n_groups, LEAD).mapInPandas(group, schema).write.parquet(out)
     return pd.read_parquet(out)

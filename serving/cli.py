@@ -366,11 +366,17 @@ def _score_on_spark(
         spark = spark_session(master)
     except SparkUnavailable as exc:
         raise fail(str(exc)) from None
+    from py4j.protocol import Py4JError  # installed with pyspark
+    from pyspark.errors import PySparkException
+
     try:
         console.print(f"Scoring {len(crm.leads):,} leads on Spark ({spark.sparkContext.master})")
         return score_export_spark(crm, loaded, as_of, spark, out.absolute().parent, top=top)
     except ValueError as exc:
         raise fail(str(exc)) from None
+    except (PySparkException, Py4JError) as exc:  # a worker lost, out of memory...
+        said = str(exc).strip().splitlines()[0]
+        raise fail(f"Spark could not score the export: {said}") from None
     finally:
         if own:
             spark.stop()
