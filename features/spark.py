@@ -17,6 +17,7 @@ import math
 import os
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +37,10 @@ tree contributions to run at full speed, small enough for a worker's memory."""
 LEAD = "__lead"
 TABLE = "__table"
 EVENT_TABLES = ("activities", "touches")
+
+
+ENGINES = ("local", "spark")
+"""Where `score --data` and `train --data` run: in this process, or on Apache Spark."""
 
 
 class SparkUnavailable(RuntimeError):
@@ -76,6 +81,27 @@ def spark_session(master: str = DEFAULT_MASTER, app: str = "leadready") -> Spark
         )
     except Exception as exc:  # no Java runtime, a master that cannot be reached...
         raise SparkUnavailable(f"Spark could not start on --master {master}: {exc}") from None
+
+
+@contextmanager
+def session_for(master: str) -> Iterator[SparkSession]:
+    """`spark_session(master)` for one command: stopped at the end when it was started here, kept
+    when it was already active."""
+    own = active_session() is None
+    spark = spark_session(master)
+    try:
+        yield spark
+    finally:
+        if own:
+            spark.stop()
+
+
+def spark_failures() -> tuple[type[Exception], ...]:
+    """The exceptions of a Spark job that failed (a worker's error, a lost executor...)."""
+    from py4j.protocol import Py4JError  # installed with pyspark
+    from pyspark.errors import PySparkException
+
+    return (PySparkException, Py4JError)
 
 
 def _dates(frame: pd.DataFrame) -> list[str]:

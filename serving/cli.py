@@ -15,8 +15,11 @@ from rich.markup import escape
 
 from leadready.features.console import (
     DatabaseUrl,
+    EngineOption,
+    MasterOption,
     ModelsDir,
     SchemaOption,
+    check_engine,
     console,
     existing_store,
     fail,
@@ -48,8 +51,6 @@ AuditUrl = Annotated[
 
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
-ENGINES = ("local", "spark")
-"""Where `score --data` runs: in this process, or on Apache Spark (serving/spark.py)."""
 WORKER_HEALTHCHECK_SECONDS = 30
 """How long uvicorn's supervisor waits for a worker to answer its health check (uvicorn: 5 s).
 A worker that is loading a model under load answers late; at 5 s it was taken for hung."""
@@ -258,18 +259,8 @@ def score(
             help="Reasons up and down per lead in the file (--data; 0: none, about twice as fast).",
         ),
     ] = 3,
-    engine: Annotated[
-        str,
-        typer.Option(
-            "--engine",
-            help="local (this process) or spark (Apache Spark, --data only: pip install "
-            "'leadready[spark]'; docs/spark.md).",
-        ),
-    ] = "local",
-    master: Annotated[
-        str,
-        typer.Option("--master", help="Spark master URL, with --engine spark."),
-    ] = DEFAULT_MASTER,
+    engine: EngineOption = "local",
+    master: MasterOption = DEFAULT_MASTER,
     schema: SchemaOption = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
@@ -285,10 +276,7 @@ def score(
             if data is None
             else "--data and --table exclude each other; give one"
         )
-    if engine not in ENGINES:
-        raise fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
-    if engine == "local" and master != DEFAULT_MASTER:
-        raise fail("--master applies to --engine spark only")
+    check_engine(engine, master)
     _check_out(out, (".csv", ".parquet"))
     if table is not None:
         if engine != "local":
@@ -358,28 +346,23 @@ def _score_on_spark(
 ) -> pd.DataFrame:
     """`score --engine spark`: staged beside --out (on a cluster, a folder every worker reads);
     a SparkSession started here is stopped here, an active one (a notebook's) is kept."""
-    from leadready.features.spark import SparkUnavailable, active_session, spark_session
+    from leadready.features.spark import SparkUnavailable, session_for, spark_failures
     from leadready.serving.spark import score_export_spark
 
-    own = active_session() is None
     try:
-        spark = spark_session(master)
+        with session_for(master) as spark:
+            console.print(
+                f"Scoring {len(crm.leads):,} leads on Spark ({spark.sparkContext.master})"
+            )
+            try:
+                return score_export_spark(crm, loaded, as_of, spark, out.absolute().parent, top)
+            except spark_failures() as exc:  # a worker lost, out of memory...
+                said = str(exc).strip().splitlines()[0]
+                raise fail(f"Spark could not score the export: {said}") from None
     except SparkUnavailable as exc:
         raise fail(str(exc)) from None
-    from py4j.protocol import Py4JError  # installed with pyspark
-    from pyspark.errors import PySparkException
-
-    try:
-        console.print(f"Scoring {len(crm.leads):,} leads on Spark ({spark.sparkContext.master})")
-        return score_export_spark(crm, loaded, as_of, spark, out.absolute().parent, top=top)
     except ValueError as exc:
         raise fail(str(exc)) from None
-    except (PySparkException, Py4JError) as exc:  # a worker lost, out of memory...
-        said = str(exc).strip().splitlines()[0]
-        raise fail(f"Spark could not score the export: {said}") from None
-    finally:
-        if own:
-            spark.stop()
 
 
 def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> None:

@@ -136,3 +136,32 @@ def test_spark_engine_options_are_checked_before_any_work(tiny_crm, tmp_path):
         assert result.exit_code == 2, result.output
         said.append(result.stderr)
     assert "line 3" in said[0] and "carrier pigeon" in said[0] and said[0] == said[1]
+
+
+@pytest.mark.model
+def test_the_feature_table_built_on_spark_is_the_local_one(spark, sample_dir, tmp_path):
+    from leadready.training.examples import make_snapshots, snapshot_features
+    from leadready.training.spark import spark_snapshot_features
+
+    crm = load_crm(sample_dir)
+    snaps = make_snapshots(crm.leads, 14, 90)
+    local = snapshot_features(crm, snaps)
+    on_spark = spark_snapshot_features(spark, tmp_path, 14, 90)(crm, snaps)
+    assert list(on_spark) == list(local) and len(snaps) > 10_000
+    for name, values in local.items():
+        if values.dtype == object:
+            assert on_spark[name].dtype == object and on_spark[name].tolist() == values.tolist()
+        else:
+            np.testing.assert_allclose(on_spark[name], values, rtol=0, atol=1e-9, err_msg=name)
+    assert not list(tmp_path.iterdir())  # the staged tables are removed
+
+
+@pytest.mark.model
+def test_train_with_the_spark_engine_registers_a_model(spark, small_export, tmp_path):
+    models = tmp_path / "models"
+    args = ["train", "--data", str(small_export), "--engine", "spark", "--models-dir", str(models)]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "Building the feature table on Spark (local[2])" in result.output
+    assert load_champion(models).version == "1"
+    assert spark.sparkContext._jsc is not None  # the test's session is kept
