@@ -2,11 +2,11 @@
 leads with their events on Spark workers (`leadready score --engine spark`, docs/spark.md).
 
 The export is read and validated on the driver by `features.contract.load_crm`, the same code
-(and the same messages, with line and row numbers) as the local engine. The validated tables are
-staged as Parquet, read back by Spark, split into groups of about LEADS_PER_GROUP leads by a hash
-of the lead id, each group cogrouped with the events of its leads, and the function is called on
-each group as a `Crm` of its own: the function sees what it would see locally, restricted to
-those leads, so no feature or scoring logic is written for Spark.
+(and the same messages, with line and row numbers) as the local engine; the driver holds the
+export, as the local engine does. The validated tables are staged as Parquet, read back by Spark
+as one table partitioned by lead id into groups of about LEADS_PER_GROUP leads with all their
+events, and the function is called on each group as a `Crm` of its own: it sees what it would
+see locally, restricted to those leads, so no feature or scoring logic is written for Spark.
 
 pyspark is the optional extra `leadready[spark]`; it is imported inside the functions only.
 """
@@ -37,8 +37,6 @@ tree contributions to run at full speed, small enough for a worker's memory."""
 LEAD = "__lead"
 TABLE = "__table"
 EVENT_TABLES = ("activities", "touches")
-
-
 ENGINES = ("local", "spark")
 """Where `score --data` and `train --data` run: in this process, or on Apache Spark."""
 
