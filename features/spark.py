@@ -75,6 +75,7 @@ def spark_session(master: str = DEFAULT_MASTER, app: str = "leadready") -> Spark
             .appName(app)
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+            .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate()
         )
     except Exception as exc:  # no Java runtime, a master that cannot be reached...
@@ -87,6 +88,8 @@ def session_for(master: str) -> Iterator[SparkSession]:
     when it was already active."""
     own = active_session() is None
     spark = spark_session(master)
+    if own:  # its failures are said once, by the command; Spark's log would repeat each
+        spark.sparkContext.setLogLevel("FATAL")
     try:
         yield spark
     finally:
@@ -100,6 +103,16 @@ def spark_failures() -> tuple[type[Exception], ...]:
     from pyspark.errors import PySparkException
 
     return (PySparkException, Py4JError)
+
+
+def failure_said(exc: Exception) -> str:
+    """A failed Spark job's reason in one line: the last line of a Python worker's traceback
+    (`TypeError: ...`), or the first line of a JVM error."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    python = [line for line in lines if not line.startswith(("at ", "SQLSTATE", "File "))]
+    if "Traceback" in str(exc) and python:
+        return python[-1]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _dates(frame: pd.DataFrame) -> list[str]:
@@ -192,9 +205,10 @@ def map_lead_groups(
             leads, activities, touches, custom=custom, display=display, lost_after=lost_after
         )
         out = fn(part)
-        # pyspark 4 sends pandas 3's Arrow-backed text columns only when they are one chunk
-        # (a concatenated frame's have several): as Python strings, any column goes.
-        yield out.astype({name: object for name in out.columns if out[name].dtype == "str"})
+        if len(out):  # an empty frame's columns may have no type Spark can take
+            # pyspark 4 sends pandas 3's Arrow-backed text columns only when they are one chunk
+            # (a concatenated frame's have several): as Python strings, any column goes.
+            yield out.astype({name: object for name in out.columns if out[name].dtype == "str"})
 
     out = str(folder / "output")
     tables.repartition(n_groups, LEAD).mapInPandas(group, schema).write.parquet(out)

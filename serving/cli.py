@@ -346,7 +346,12 @@ def _score_on_spark(
 ) -> pd.DataFrame:
     """`score --engine spark`: staged beside --out (on a cluster, a folder every worker reads);
     a SparkSession started here is stopped here, an active one (a notebook's) is kept."""
-    from leadready.features.spark import SparkUnavailable, session_for, spark_failures
+    from leadready.features.spark import (
+        SparkUnavailable,
+        failure_said,
+        session_for,
+        spark_failures,
+    )
     from leadready.serving.spark import score_export_spark
 
     try:
@@ -357,8 +362,7 @@ def _score_on_spark(
             try:
                 return score_export_spark(crm, loaded, as_of, spark, out.absolute().parent, top)
             except spark_failures() as exc:  # a worker lost, out of memory...
-                said = str(exc).strip().splitlines()[0]
-                raise fail(f"Spark could not score the export: {said}") from None
+                raise fail(f"Spark could not score the export: {failure_said(exc)}") from None
     except SparkUnavailable as exc:
         raise fail(str(exc)) from None
     except ValueError as exc:

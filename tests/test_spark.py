@@ -58,6 +58,13 @@ def test_the_spark_engine_scores_every_lead_as_the_local_engine(
         assert on_spark[column].tolist() == local[column].tolist(), column
     assert set(local["route"]) == {"sales", "nurture", "disqualify"}
     assert not list(tmp_path.glob("leadready-spark-*"))  # the staged tables are removed
+    early = ["score", "--data", str(sample_dir), "--out", str(tmp_path / "none.parquet")]
+    result = runner.invoke(
+        app,
+        [*early, "--engine", "spark", "--as-of", "2000-01-01", "--models-dir", str(champion_dir)],
+    )
+    assert result.exit_code == 2 and "nothing to score" in result.stderr
+    assert not (tmp_path / "none.parquet").exists()
 
 
 @pytest.mark.model
