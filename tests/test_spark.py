@@ -132,6 +132,13 @@ def test_spark_engine_options_are_checked_before_any_work(tiny_crm, tmp_path):
         result = runner.invoke(app, ["score", *args, "--out", out])
         assert result.exit_code == 2, result.output
         assert said in " ".join(result.stderr.split())
+    for args, said in (
+        (["--data", str(tiny_crm), "--engine", "dask"], "--engine dask: expected one of local"),
+        (["--table", str(tiny_crm / "leads.csv"), "--engine", "spark"], "applies to a CRM export"),
+    ):
+        result = runner.invoke(app, ["train", *args, "--models-dir", str(tmp_path / "m")])
+        assert result.exit_code == 2, result.output
+        assert said in " ".join(result.stderr.split())
     # A bad row is said as the local engine says it (the same validation), before Spark starts.
     leads = pd.read_csv(tiny_crm / "leads.csv", dtype=str, keep_default_na=False)
     leads.loc[1, "source"] = "carrier pigeon"
