@@ -54,15 +54,22 @@ def active_session() -> SparkSession | None:
     return SparkSession.getActiveSession()
 
 
-def spark_session(master: str = DEFAULT_MASTER, app: str = "leadready") -> SparkSession:
-    """A SparkSession on `master` (`local[*]`, `spark://host:7077`, `yarn`...); the active one
-    when there is one (a notebook's, a Databricks job's), whose master it keeps."""
+def require_pyspark() -> None:
+    """SparkUnavailable, naming the extra to install, when pyspark cannot be imported."""
     try:
-        from pyspark.sql import SparkSession
+        import pyspark  # noqa: F401
     except ImportError:
         raise SparkUnavailable(
             f"--engine spark needs pyspark, which is not installed: {SPARK_EXTRA}"
         ) from None
+
+
+def spark_session(master: str = DEFAULT_MASTER, app: str = "leadready") -> SparkSession:
+    """A SparkSession on `master` (`local[*]`, `spark://host:7077`, `yarn`...); the active one
+    when there is one (a notebook's, a Databricks job's), whose master it keeps."""
+    require_pyspark()
+    from pyspark.sql import SparkSession
+
     active = active_session()
     if active is not None:
         return active

@@ -108,17 +108,30 @@ def test_spark_engine_without_pyspark_names_the_extra(champion_dir, small_export
         "import sys; sys.modules['pyspark'] = None; from leadready.cli import app; "
         "app(sys.argv[1:], prog_name='leadready')"
     )
-    args = ["score", "--data", str(small_export), "--out", str(out), "--engine", "spark"]
-    done = subprocess.run(
-        [sys.executable, "-c", script, *args, "--models-dir", str(champion_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 2, done.stderr
-    said = " ".join(done.stderr.split())
-    assert "--engine spark needs pyspark" in said and "pip install 'leadready[spark]'" in said
-    assert "Traceback" not in done.stderr and not out.exists()
+    models = tmp_path / "models"
+    for args in (
+        [
+            "score",
+            "--data",
+            str(small_export),
+            "--out",
+            str(out),
+            "--models-dir",
+            str(champion_dir),
+        ],
+        ["train", "--data", str(small_export), "--models-dir", str(models)],
+    ):
+        done = subprocess.run(
+            [sys.executable, "-c", script, *args, "--engine", "spark"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 2, done.stderr
+        said = " ".join(done.stderr.split())
+        assert "--engine spark needs pyspark" in said and "pip install 'leadready[spark]'" in said
+        assert "Traceback" not in done.stderr
+    assert not out.exists() and not models.exists()
 
 
 @pytest.mark.data

@@ -39,6 +39,9 @@ from leadready.features.spark import DEFAULT_MASTER
 from leadready.training import SEARCH_SECONDS
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from leadready.training.examples import Snapshots
     from leadready.training.flat_table import FlatConfig
     from leadready.training.pipeline import TrainConfig
     from leadready.training.registry import Published
@@ -413,20 +416,30 @@ def _crm_reader(
 def _spark_features(
     stack: ExitStack, master: str, models_dir: Path, config: TrainConfig
 ) -> Features:
-    """`train --engine spark`: a Spark session for the rest of `stack` (stopped with it when
-    started here) and the feature table built on it, staged in the models folder."""
-    from leadready.features.spark import SparkUnavailable, session_for
+    """`train --engine spark`: the feature table built on Spark, staged in the models folder.
+    pyspark is looked for now; the session starts once the export is validated, for the rest of
+    `stack` (stopped with it when started here)."""
+    from leadready.features.spark import SparkUnavailable, require_pyspark, session_for
     from leadready.training.spark import spark_snapshot_features
 
     try:
-        spark = stack.enter_context(session_for(master))
+        require_pyspark()
     except SparkUnavailable as exc:
         raise fail(str(exc)) from None
-    console.print(f"Building the feature table on Spark ({spark.sparkContext.master})")
-    models_dir.mkdir(parents=True, exist_ok=True)
-    return spark_snapshot_features(
-        spark, models_dir.absolute(), config.step_days, config.horizon_days
-    )
+
+    def features(crm: Crm, snaps: Snapshots) -> dict[str, np.ndarray]:
+        try:
+            spark = stack.enter_context(session_for(master))
+        except SparkUnavailable as exc:
+            raise fail(str(exc)) from None
+        console.print(f"Building the feature table on Spark ({spark.sparkContext.master})")
+        models_dir.mkdir(parents=True, exist_ok=True)
+        build = spark_snapshot_features(
+            spark, models_dir.absolute(), config.step_days, config.horizon_days
+        )
+        return build(crm, snaps)
+
+    return features
 
 
 def _fit_crm(
