@@ -9,7 +9,7 @@ SAMPLE := data/sample
 $(BIN)/leadready: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,spark]"
 	touch $@
 
 install: $(BIN)/leadready

@@ -20,6 +20,7 @@ from rich.progress import (
 )
 
 from leadready.features.schema import Schema
+from leadready.features.spark import DEFAULT_MASTER, ENGINES
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -61,6 +62,26 @@ ModelsDir = Annotated[
         "when MLFLOW_TRACKING_URI is set.",
     ),
 ]
+
+EngineOption = Annotated[
+    str,
+    typer.Option(
+        "--engine",
+        help="local (this process) or spark (Apache Spark, with --data: pip install "
+        "'leadready[spark]'; docs/spark.md).",
+    ),
+]
+MasterOption = Annotated[
+    str, typer.Option("--master", help="Spark master URL, with --engine spark.")
+]
+
+
+def check_engine(engine: str, master: str) -> None:
+    """Stop before any work on an unknown --engine, or a --master without --engine spark."""
+    if engine not in ENGINES:
+        raise fail(f"--engine {engine}: expected one of {', '.join(ENGINES)}")
+    if engine == "local" and master != DEFAULT_MASTER:
+        raise fail("--master applies to --engine spark only")
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

@@ -99,5 +99,14 @@ def score_open_leads(
                     ]
         parts.append(pd.DataFrame(part))
         progress(start + len(chunk), len(rows))
-    columns = ["lead_id", "readiness", "potential", "route", "route_reason"]
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SCORED))
+
+
+SCORED = ("lead_id", "readiness", "potential", "route", "route_reason")
+"""The columns of the scores of `score_open_leads`, before its reasons."""
+
+
+def scored_columns(top: int) -> list[str]:
+    """The columns of the scores of `score_open_leads` with its `top` reasons up and down."""
+    reasons = [f"reason_{side}_{k + 1}" for k in range(top) for side in ("up", "down")]
+    return [*SCORED, *reasons]

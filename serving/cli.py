@@ -16,8 +16,11 @@ from rich.markup import escape
 from leadready.features.console import (
     AuditUrl,
     DatabaseUrl,
+    EngineOption,
+    MasterOption,
     ModelsDir,
     SchemaOption,
+    check_engine,
     console,
     existing_store,
     fail,
@@ -25,8 +28,9 @@ from leadready.features.console import (
     print_notes,
     progress_bar,
 )
-from leadready.features.contract import ContractError, load_crm, parse_moment
-from leadready.features.files import OutputError, check_output, write_csv
+from leadready.features.contract import ContractError, Crm, load_crm, parse_moment
+from leadready.features.files import OutputError, check_output, write_csv, write_parquet
+from leadready.features.spark import DEFAULT_MASTER
 from leadready.serving.deliveries_cli import app as deliveries_app
 
 if TYPE_CHECKING:
@@ -240,8 +244,8 @@ def score(
         Path,
         typer.Option(
             "--out",
-            help="CSV file to write (replaced only once complete; text cells that a "
-            "spreadsheet would run as a formula start with a quote).",
+            help="CSV or Parquet file to write (replaced only once complete; CSV text cells "
+            "that a spreadsheet would run as a formula start with a quote).",
         ),
     ],
     data: Annotated[
@@ -277,10 +281,12 @@ def score(
             help="Reasons up and down per lead in the file (--data; 0: none, about twice as fast).",
         ),
     ] = 3,
+    engine: EngineOption = "local",
+    master: MasterOption = DEFAULT_MASTER,
     schema: SchemaOption = None,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
-    """Score the open leads of a CRM export with the champion model into a CSV file.
+    """Score the open leads of a CRM export with the champion model into a CSV or Parquet file.
 
     Writes readiness, potential, route, route reason and the top reasons per lead, through
     the same code path as the API. With --table, scores a flat table with a flat-table
@@ -292,8 +298,11 @@ def score(
             if data is None
             else "--data and --table exclude each other; give one"
         )
-    _check_out(out, (".csv",))
+    check_engine(engine, master)
+    _check_out(out, (".csv", ".parquet"))
     if table is not None:
+        if engine != "local":
+            raise fail("--engine spark applies to --data only")
         if as_of is not None:
             raise fail("--as-of applies to --data only: a flat table is scored as it is")
         if reasons != 3:
@@ -330,19 +339,22 @@ def score(
                 "training (its lost-after rule): not scored"
             ]
         )
-    with progress_bar() as progress:
-        task = progress.add_task("Scoring leads", total=None)
-        try:
-            frame = score_export(
-                crm,
-                loaded,
-                as_of,
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
-                top=reasons,
-            )
-        except ValueError as exc:
-            progress.stop()
-            raise fail(str(exc)) from None
+    if engine == "spark":
+        frame = _score_on_spark(crm, loaded, as_of, reasons, master, out)
+    else:
+        with progress_bar() as progress:
+            task = progress.add_task("Scoring leads", total=None)
+            try:
+                frame = score_export(
+                    crm,
+                    loaded,
+                    as_of,
+                    progress=lambda done, total: progress.update(task, completed=done, total=total),
+                    top=reasons,
+                )
+            except ValueError as exc:
+                progress.stop()
+                raise fail(str(exc)) from None
     if frame.empty:
         raise fail(
             f"nothing to score: {data} has no open lead created on or before "
@@ -351,10 +363,41 @@ def score(
     _write_scores(frame, out, f"{len(frame):,} leads with {loaded.name} v{loaded.version}", started)
 
 
-def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> None:
-    """Write scored rows to CSV and say how many went to each route."""
+def _score_on_spark(
+    crm: Crm, loaded: LoadedModel, as_of: str | None, top: int, master: str, out: Path
+) -> pd.DataFrame:
+    """`score --engine spark`: staged beside --out (on a cluster, a folder every worker reads);
+    a SparkSession started here is stopped here, an active one (a notebook's) is kept."""
+    from leadready.features.spark import (
+        SparkUnavailable,
+        failure_said,
+        session_for,
+        spark_failures,
+    )
+    from leadready.serving.spark import score_export_spark
+
     try:
-        write_csv(frame, out)
+        with session_for(master) as spark:
+            console.print(
+                f"Scoring {len(crm.leads):,} leads on Spark ({spark.sparkContext.master})"
+            )
+            try:
+                return score_export_spark(crm, loaded, as_of, spark, out.absolute().parent, top)
+            except spark_failures() as exc:  # a worker lost, out of memory...
+                raise fail(f"Spark could not score the export: {failure_said(exc)}") from None
+    except SparkUnavailable as exc:
+        raise fail(str(exc)) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+
+
+def _write_scores(frame: pd.DataFrame, out: Path, what: str, started: float) -> None:
+    """Write scored rows to CSV or Parquet and say how many went to each route."""
+    try:
+        if out.suffix.lower() == ".parquet":
+            write_parquet(frame, out)
+        else:
+            write_csv(frame, out)
     except OSError as exc:  # a full disk, a folder made read-only since the check...
         raise _unwritten(out, exc) from None
     counts = frame["route"].value_counts().to_dict()

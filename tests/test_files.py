@@ -135,7 +135,7 @@ def test_the_output_check_names_the_problem_and_creates_nothing(tmp_path):
     ("args", "message"),
     [
         (["score", "--data", "crm", "--out", ".", "--models-dir", "models"], "is a folder"),
-        (["score", "--data", "crm", "--out", "s.parquet", "--models-dir", "models"], ".csv file"),
+        (["score", "--data", "crm", "--out", "s.xlsx", "--models-dir", "m"], ".csv or .parquet"),
         (["score", "--table", "t.csv", "--out", "file/s.csv", "--models-dir", "m"], "is a file"),
         (["scores", "export", "--out", "a.xlsx", "--models-dir", "m"], ".csv or .parquet"),
         (["scores", "export", "--out", ".", "--models-dir", "models"], "is a folder"),

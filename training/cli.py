@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -15,8 +16,11 @@ from rich.table import Table
 from leadready.features.console import (
     AuditUrl,
     DatabaseUrl,
+    EngineOption,
+    MasterOption,
     ModelsDir,
     SchemaOption,
+    check_engine,
     console,
     errors,
     existing_store,
@@ -32,13 +36,18 @@ from leadready.features.routing import (
     MAX_DISQUALIFIED_WINS,
     SALES_PRECISION,
 )
+from leadready.features.spark import DEFAULT_MASTER
 from leadready.training import SEARCH_SECONDS
 
 if TYPE_CHECKING:
+    import numpy as np
+
+    from leadready.training.examples import Snapshots
     from leadready.training.flat_table import FlatConfig
     from leadready.training.pipeline import TrainConfig
     from leadready.training.registry import Published
     from leadready.training.result import TrainResult
+    from leadready.training.spark import Features
 
 app = typer.Typer()
 
@@ -202,6 +211,8 @@ def train(
     search_seconds: SearchSecondsOption = SEARCH_SECONDS,
     schema: SchemaOption = None,
     database_url: DatabaseUrl = None,
+    engine: EngineOption = "local",
+    master: MasterOption = DEFAULT_MASTER,
     models_dir: ModelsDir = Path("models"),
 ) -> None:
     """Train and register a new version of the 'sales-readiness' model.
@@ -215,7 +226,11 @@ def train(
     tested once on a hold-out, then refitted on all rows (docs/flat-mode.md).
 
     --from-store trains exactly as --data does, on the leads, events and outcomes of the lead
-    store (`leadready store load`, the ingestion API)."""
+    store (`leadready store load`, the ingestion API).
+
+    --engine spark builds the snapshots' feature table on Apache Spark (staged in the models
+    folder); the models are fitted here, on the whole table (docs/spark.md)."""
+    check_engine(engine, master)
     flat = {"--id": id_column, "--label": label, "--positive": positive, "--time": time_column}
     if table is not None and sales_capacity is not None and time_column is None:
         raise fail(
@@ -237,6 +252,8 @@ def train(
         raise fail(SCHEMA_WITH_STORE)
     if table is not None and lost_after is not None:
         raise fail("--lost-after applies to a CRM export (--data): a flat table's label is final")
+    if table is not None and engine != "local":
+        raise fail("--engine spark applies to a CRM export (--data or --from-store)")
     if table is not None:
         needed = [option for option in ("--id", "--label", "--positive") if not flat[option]]
         if needed:
@@ -275,13 +292,15 @@ def train(
         search_seconds=search_seconds,
     )
     started = time.perf_counter()
-    result, published = _fit_and_publish(
-        "Reading the lead store" if from_store else "Loading and validating the export",
-        len(STEPS) + 2,
-        lambda advance: _fit_crm(read(), config, advance),
-        models_dir,
-        promote,
-    )
+    with ExitStack() as stack:
+        features = _spark_features(stack, master, models_dir, config) if engine == "spark" else None
+        result, published = _fit_and_publish(
+            "Reading the lead store" if from_store else "Loading and validating the export",
+            len(STEPS) + 2,
+            lambda advance: _fit_crm(read(), config, advance, features),
+            models_dir,
+            promote,
+        )
     from leadready.training.summary import crm_summary
 
     _print(crm_summary(result, published, time.perf_counter() - started))
@@ -395,8 +414,43 @@ def _crm_reader(
     return lambda: load_crm(data, schema=load_schema(schema), lost_after=lost_after)
 
 
-def _fit_crm(crm: Crm, config: TrainConfig, advance: Callable[[str], None]) -> TrainResult:
-    """`train` on a loaded CRM: its notes and warnings printed, then the training itself."""
+def _spark_features(
+    stack: ExitStack, master: str, models_dir: Path, config: TrainConfig
+) -> Features:
+    """`train --engine spark`: the feature table built on Spark, staged in the models folder.
+    pyspark is looked for now; the session starts once the export is validated, for the rest of
+    `stack` (stopped with it when started here)."""
+    from leadready.features.spark import SparkUnavailable, require_pyspark, session_for
+    from leadready.training.spark import spark_snapshot_features
+
+    try:
+        require_pyspark()
+    except SparkUnavailable as exc:
+        raise fail(str(exc)) from None
+
+    def features(crm: Crm, snaps: Snapshots) -> dict[str, np.ndarray]:
+        try:
+            spark = stack.enter_context(session_for(master))
+        except SparkUnavailable as exc:
+            raise fail(str(exc)) from None
+        console.print(f"Building the feature table on Spark ({spark.sparkContext.master})")
+        models_dir.mkdir(parents=True, exist_ok=True)
+        build = spark_snapshot_features(
+            spark, models_dir.absolute(), config.step_days, config.horizon_days
+        )
+        return build(crm, snaps)
+
+    return features
+
+
+def _fit_crm(
+    crm: Crm,
+    config: TrainConfig,
+    advance: Callable[[str], None],
+    features: Features | None = None,
+) -> TrainResult:
+    """`train` on a loaded CRM: its notes and warnings printed, then the training itself (its
+    feature table built by `features`, when given)."""
     from leadready.training.flat_table import scan_custom_features
     from leadready.training.pipeline import train as run_training
 
@@ -404,7 +458,9 @@ def _fit_crm(crm: Crm, config: TrainConfig, advance: Callable[[str], None]) -> T
     scan = scan_custom_features(crm, config.seed)
     for message in [*_never_lost(crm), *scan.warnings()]:
         errors.print(f"[bold yellow]warning:[/] {escape(message)}", highlight=False, soft_wrap=True)
-    return run_training(crm, config, advance, scan)
+    if features is None:
+        return run_training(crm, config, advance, scan)
+    return run_training(crm, config, advance, scan, features)
 
 
 def _store_reader(url: str | None, models_dir: Path, lost_after: int | None) -> Callable[[], Crm]:

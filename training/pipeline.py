@@ -165,10 +165,12 @@ def train(
     config: TrainConfig,
     step: Callable[[str], None] = lambda _: None,
     scan: CustomScan | None = None,
+    features: Callable[[Crm, Snapshots], dict[str, np.ndarray]] = snapshot_features,
 ) -> TrainResult:
     """Fit, select, calibrate and evaluate; see docs/training.md for the method. `scan` is
     the id and leakage checks on the export's custom features when the caller already ran
-    them (to print their warnings first)."""
+    them (to print their warnings first). `features` builds the snapshots' feature table
+    (`training.spark` builds it on Spark)."""
     step(STEPS[0])
     if scan is None:
         scan = scan_custom_features(crm, config.seed)
@@ -188,7 +190,7 @@ def train(
         )
 
     step(STEPS[1])
-    columns = snapshot_features(crm, snaps)
+    columns = features(crm, snaps)
     custom = crm.custom
     encoder = FeatureEncoder(
         categorical=(*CATEGORICAL, *(c for c, k in custom.items() if k == "categorical")),
