@@ -118,16 +118,7 @@ def last_scores_before_outcomes(connection: sa.Connection, shadow: bool = False)
     model_version, scored_at, outcome, outcome_at (times as UTC timestamps). With `shadow`,
     only scores the challenger scored too count, and its score is beside the champion's:
     shadow_readiness, shadow_route, shadow_version."""
-    columns: list[sa.ColumnElement[Any]] = [
-        scores.c.lead_id,
-        scores.c.readiness,
-        scores.c.potential,
-        scores.c.route,
-        scores.c.model_version,
-        scores.c.scored_at,
-        outcomes.c.outcome,
-        outcomes.c.outcome_at,
-    ]
+    columns = [*_score_columns(), outcomes.c.outcome, outcomes.c.outcome_at]
     joined = sa.join(scores, outcomes, scores.c.lead_id == outcomes.c.lead_id)
     if shadow:
         columns, joined = _with_shadow(columns, joined)
@@ -137,17 +128,15 @@ def last_scores_before_outcomes(connection: sa.Connection, shadow: bool = False)
 
 def last_shadow_pairs(connection: sa.Connection) -> pd.DataFrame:
     """Each lead the shadow challenger scored, with its last pair of scores (the champion's and
-    the challenger's of one request): lead_id, model_version, readiness, route, scored_at and
-    shadow_readiness, shadow_route, shadow_version."""
-    columns: list[sa.ColumnElement[Any]] = [
-        scores.c.lead_id,
-        scores.c.model_version,
-        scores.c.readiness,
-        scores.c.route,
-        scores.c.scored_at,
-    ]
-    columns, joined = _with_shadow(columns, scores)
+    the challenger's of one request): lead_id, readiness, potential, route, model_version,
+    scored_at and shadow_readiness, shadow_route, shadow_version."""
+    columns, joined = _with_shadow(_score_columns(), scores)
     return _last_per_lead(_read(connection, sa.select(*columns).select_from(joined)))
+
+
+def _score_columns() -> list[sa.ColumnElement[Any]]:
+    c = scores.c
+    return [c.lead_id, c.readiness, c.potential, c.route, c.model_version, c.scored_at]
 
 
 def _with_shadow(

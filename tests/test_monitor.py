@@ -66,6 +66,18 @@ def models(swept, tmp_path) -> Path:
     return folder
 
 
+def close_halves(connection: sa.Connection, scored: list, at: datetime) -> None:
+    """The first half of `scored` (rows with a lead_id, lowest readiness first) lost at `at`,
+    the second half won."""
+    half = len(scored) // 2
+    for outcome, part in (("lost", scored[:half]), ("won", scored[half:])):
+        connection.execute(
+            sa.update(leads)
+            .where(leads.c.lead_id.in_([row.lead_id for row in part]))
+            .values(outcome=outcome, outcome_at=at.replace(tzinfo=None))
+        )
+
+
 def iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -175,14 +187,7 @@ def test_outcomes_the_readiness_got_badly_wrong_exit_4_on_calibration(models, sw
                     current_scores.c.readiness
                 )
             ).all()
-            half = len(scored) // 2
-            outcome_at = (end + timedelta(days=5)).replace(tzinfo=None)
-            for outcome, part in (("lost", scored[:half]), ("won", scored[half:])):
-                connection.execute(
-                    sa.update(leads)
-                    .where(leads.c.lead_id.in_([row.lead_id for row in part]))
-                    .values(outcome=outcome, outcome_at=outcome_at)
-                )
+            close_halves(connection, scored, end + timedelta(days=5))
     finally:
         store.dispose()
     result = run_monitor(models, end + timedelta(days=6), "--since", iso(end - timedelta(hours=1)))
@@ -295,21 +300,14 @@ def test_the_exploration_slice_shows_its_win_rate_by_readiness_band(models, swep
                 .where(c.explore.is_(True), c.route == "sales")
                 .order_by(c.readiness)
             ).all()
-            half = len(explored) // 2
-            outcome_at = (end + timedelta(days=5)).replace(tzinfo=None)
-            for outcome, part in (("lost", explored[:half]), ("won", explored[half:])):
-                connection.execute(
-                    sa.update(leads)
-                    .where(leads.c.lead_id.in_([row.lead_id for row in part]))
-                    .values(outcome=outcome, outcome_at=outcome_at)
-                )
+            close_halves(connection, explored, end + timedelta(days=5))
     finally:
         store.dispose()
     assert len(explored) >= 50 and {row.propensity for row in explored} == {0.3}
     since = iso(end + timedelta(minutes=30))  # the explored scores only
     result = run_monitor(models, end + timedelta(days=6), "--since", since)
     text = said(result)
-    won = len(explored) - half
+    won = len(explored) - len(explored) // 2
     assert f"Exploration slice: {len(explored):,} leads with an outcome ({won:,} won)" in text
     until = (end + timedelta(days=6)).replace(tzinfo=None)
     store = open_store(default_url(models))
