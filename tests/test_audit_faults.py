@@ -277,7 +277,7 @@ def test_a_killed_process_journal_is_shipped_once_by_the_next(tmp_path):
         "log = AuditLog(sys.argv[1], Path(sys.argv[2]), Metrics())\n"
         "row = dict(lead_id='L', model_name='m', model_version='1', readiness=0.5,\n"
         "           potential=0.5, route='sales', scored_at='2026-01-01T00:00:00+00:00',\n"
-        "           as_of='2026-01-01T00:00:00+00:00')\n"
+        "           as_of='2026-01-01T00:00:00+00:00', explore=False, propensity=1.0)\n"
         "log.record([dict(row, request_id=f'r{i}') for i in range(3)])\n"
         "count = sa.text('select count(*) from scores')\n"
         "while log.engine.connect().scalar(count) < 3:\n"
