@@ -16,6 +16,7 @@ import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sklearn.metrics import roc_auc_score
+from test_api import _body
 from test_server import AUTH as SERVER_AUTH
 from test_server import start, stop
 from typer.testing import CliRunner
@@ -59,46 +60,17 @@ def two_versions(champion_dir, sample_dir, tmp_path_factory):
 def closed_leads(sample_dir, n: int) -> tuple[list[dict], dict[str, str]]:
     """API requests for `n` closed leads of the sample, each as of a week before its outcome,
     with the events up to then; and each lead's outcome."""
-    read = {
-        name: pd.read_csv(sample_dir / f"{name}.csv", dtype=str, keep_default_na=False)
-        for name in ("leads", "activities", "touches")
-    }
-    leads = read["leads"][read["leads"].outcome != "open"].head(n)
+    crm = load_crm(sample_dir)
+    leads = crm.leads[crm.leads.outcome != "open"].head(n).set_index("lead_id")
     requests = []
-    for lead in leads.itertuples():
-        as_of = max(lead.created_at, str(datetime.fromisoformat(lead.outcome_at) - timedelta(7)))
-        mine = {
-            k: read[k][(read[k].lead_id == lead.lead_id) & (read[k].occurred_at <= as_of)]
-            for k in ("activities", "touches")
-        }
-        requests.append(
-            {
-                "lead": {
-                    "lead_id": lead.lead_id,
-                    "created_at": lead.created_at,
-                    "source": lead.source,
-                    "industry": lead.industry,
-                    "company_size": float(lead.company_size) if lead.company_size else None,
-                    "country": lead.country,
-                    **{f: getattr(lead, f) for f in ("budget", "authority", "need", "timeframe")},
-                },
-                "activities": [
-                    {"occurred_at": a.occurred_at, "type": a.type}
-                    for a in mine["activities"].itertuples()
-                ],
-                "touches": [
-                    {
-                        "occurred_at": t.occurred_at,
-                        "channel": t.channel,
-                        "team": t.team,
-                        "responded": {"true": True, "false": False}.get(t.responded),
-                    }
-                    for t in mine["touches"].itertuples()
-                ],
-                "as_of": as_of,
-            }
+    for lead_id, lead in leads.iterrows():
+        as_of = max(lead.created_at, lead.outcome_at - pd.Timedelta(days=7))
+        acts, tch = (
+            frame[(frame.lead_id == lead_id) & (frame.occurred_at <= as_of)]
+            for frame in (crm.activities, crm.touches)
         )
-    return requests, dict(zip(leads.lead_id, leads.outcome, strict=True))
+        requests.append(_body(str(lead_id), lead, acts, tch, as_of))
+    return requests, leads["outcome"].to_dict()
 
 
 def serve(models, url: str, **settings):
