@@ -9,6 +9,9 @@ import uuid
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 # The hyperparameter search has its own test; elsewhere `train` tries only the defaults.
 os.environ.setdefault("LEADREADY_SEARCH_SECONDS", "0")
+# pytest-xdist gives its workers COLUMNS=80; rich fixes a console's width when COLUMNS is set as
+# it is created, so a test's own COLUMNS (for `models list` rows unfolded) would go unread.
+os.environ.pop("COLUMNS", None)
 
 from pathlib import Path  # noqa: E402
 
