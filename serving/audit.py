@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import json
 import logging
 import os
 import threading
@@ -33,6 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
@@ -57,6 +57,8 @@ ROTATE_BYTES = 4 << 20
 """A fully shipped journal this large is replaced by a new one, so a restart re-reads little."""
 READ_BYTES = 256 << 10
 JOURNAL_SUFFIX = ".jsonl"
+NUMPY = orjson.OPT_SERIALIZE_NUMPY
+"""Journal lines by orjson, numpy numbers included."""
 COLUMNS = (
     "request_id",
     "lead_id",
@@ -170,7 +172,7 @@ class Journal:
         offset = self.shipped
         for line in chunk.split(b"\n")[:-1][:FLUSH_ROWS]:
             # A journal written by an older version may lack newer columns (as_of): null.
-            row = {**dict.fromkeys(COLUMNS), "table": "scores", **json.loads(line)}
+            row = {**dict.fromkeys(COLUMNS), "table": "scores", **orjson.loads(line)}
             rows.append({**row, "record_key": f"{self.path.stem}:{offset}"})
             offset += len(line) + 1
         return rows, offset
@@ -205,9 +207,10 @@ class AuditLog:
         if not rows:
             return
         tag = {} if table == "scores" else {"table": table}
-        data = "".join(
-            json.dumps({**{c: row[c] for c in COLUMNS}, **tag}) + "\n" for row in rows
-        ).encode()
+        data = b"".join(
+            orjson.dumps({**{c: row[c] for c in COLUMNS}, **tag}, option=NUMPY) + b"\n"
+            for row in rows
+        )
         with self._lock:
             try:
                 self._own.append(data, len(rows))

@@ -98,22 +98,21 @@ class Engine:
             percent=percent,
         )
 
-    def reasons(self, prediction: Prediction, row: int) -> dict[str, object]:
-        return reasons(
-            prediction.contributions[row], prediction.columns, row, self.features, self.labels
-        )
-
-    def explain(self, prediction: Prediction, row: int, percent: bool = False) -> dict[str, Any]:
-        """One lead's scores as the API and the workspace show them: readiness, potential,
+    def explain(self, prediction: Prediction, percent: bool = False) -> list[dict[str, Any]]:
+        """Each lead's scores as the API and the workspace show them: readiness, potential,
         route, the route's reason (its numbers as percentages with `percent`, as the workspace
         shows them) and the reasons object (contributions in plain words)."""
-        return {
-            "readiness": float(prediction.readiness[row]),
-            "potential": float(prediction.potential[row]),
-            "route": str(prediction.routes[row]),
-            "route_reason": self.route_reason(prediction, row, percent),
-            "reasons": self.reasons(prediction, row),
-        }
+        said = reasons(prediction.contributions, prediction.columns, self.features, self.labels)
+        return [
+            {
+                "readiness": float(prediction.readiness[row]),
+                "potential": float(prediction.potential[row]),
+                "route": str(prediction.routes[row]),
+                "route_reason": self.route_reason(prediction, row, percent),
+                "reasons": lead_reasons,
+            }
+            for row, lead_reasons in enumerate(said)
+        ]
 
     def _explored(self, answer: dict[str, Any], explored: bool) -> dict[str, Any]:
         """`explain`'s answer, sent to sales with its reason when the lead is explored."""
@@ -156,10 +155,11 @@ class Engine:
         scored_at = now.isoformat()
         rep = contexts(batch)
         explored, propensity = self.exploration.choose(batch.lead_ids, prediction.routes)
+        explained = self.explain(prediction)
         return [
             {
                 "lead_id": lead_id,
-                **self._explored(self.explain(prediction, i), bool(explored[i])),
+                **self._explored(explained[i], bool(explored[i])),
                 "explore": bool(explored[i]),
                 "propensity": float(propensity[i]),
                 "context": rep[i],

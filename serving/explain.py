@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -162,33 +163,45 @@ def top_labels(
 def reasons(
     contributions: np.ndarray,
     columns: dict[str, np.ndarray],
-    row: int,
     features: list[str],
     labels: dict[str, str],
+    rows: Sequence[int] | None = None,
     top: int = TOP_REASONS,
-) -> dict[str, object]:
-    """The `reasons` object of one lead from its row of contributions (last = base value)."""
-    terms = contributions[:-1]
-    (up,), (down,) = strongest(terms[None, :], top)
-    listed = set(up) | set(down)
+) -> list[dict[str, object]]:
+    """The `reasons` objects of leads from their rows of contributions (last column = base
+    value) and feature columns: every row, or those in `rows`. Many leads are done at once:
+    their strongest terms sorted in one call, and each (feature, value) worded once."""
+    picked = np.arange(len(contributions)) if rows is None else np.asarray(rows, dtype=np.int64)
+    terms = contributions[picked, :-1]
+    ups, downs = strongest(terms, top)
+    totals = terms.sum(axis=1)
+    said: dict[tuple[int, object], tuple[str, str | float | None]] = {}
 
-    def item(j: int) -> dict[str, object]:
+    def item(k: int, j: int) -> dict[str, object]:
         name = features[j]
-        value = columns[name][row]
+        value = columns[name][picked[k]]
+        if (shown := said.get((j, value))) is None:
+            shown = said[j, value] = (describe(name, value, labels), _value(value))
         return {
             "feature": name,
-            "label": describe(name, value, labels),
-            "value": _value(value),
-            "contribution": float(terms[j]),
+            "label": shown[0],
+            "value": shown[1],
+            "contribution": float(terms[k, j]),
         }
 
-    return {
-        "scale": "log-odds",
-        "base_value": float(contributions[-1]),
-        "up": [item(j) for j in up],
-        "down": [item(j) for j in down],
-        "others": float(sum(terms[j] for j in range(len(terms)) if j not in listed)),
-    }
+    out: list[dict[str, object]] = []
+    for k, (up, down) in enumerate(zip(ups, downs, strict=True)):
+        listed = terms[k, up].sum() + terms[k, down].sum()
+        out.append(
+            {
+                "scale": "log-odds",
+                "base_value": float(contributions[picked[k], -1]),
+                "up": [item(k, j) for j in up],
+                "down": [item(k, j) for j in down],
+                "others": float(totals[k] - listed),
+            }
+        )
+    return out
 
 
 def themed(

@@ -105,13 +105,14 @@ def explain_rows(columns: dict[str, np.ndarray], loaded: LoadedModel) -> list[di
     (`themes`: a flat row's columns have no themes, so each is its own)."""
     info = loaded.scorer.info
     p = predict_columns(columns, loaded)
+    said = reasons(p.contributions, p.columns, info.features, info.labels)
     return [
         {
             "readiness": float(p.readiness[i]),
             "potential": float(p.potential[i]),
             "route": str(p.routes[i]),
             "route_reason": reason_for(info, str(p.routes[i]), float(p.readiness[i]), True),
-            "reasons": reasons(p.contributions[i], p.columns, i, info.features, info.labels),
+            "reasons": said[i],
             "themes": themed(
                 p.contributions[i], p.columns, i, info.features, info.labels, grouped=False
             ),

@@ -20,6 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -74,7 +75,10 @@ def create_store_engine(url: str) -> sa.Engine:
         if is_sqlite and parsed.database and parsed.database != ":memory:":
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
         engine = sa.create_engine(
-            parsed, connect_args={"timeout": BUSY_SECONDS} if is_sqlite else {}
+            parsed,
+            connect_args={"timeout": BUSY_SECONDS} if is_sqlite else {},
+            json_serializer=json_text,
+            json_deserializer=orjson.loads,
         )
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise StoreError(
@@ -83,6 +87,12 @@ def create_store_engine(url: str) -> sa.Engine:
     if is_sqlite:
         sa.event.listen(engine, "connect", _sqlite_settings)
     return engine
+
+
+def json_text(value: Any) -> str:
+    """A JSON column's text, by orjson: a rescore writes a lead's reasons, context and model
+    and the outbox's bodies, and `json.dumps` of them was a tenth of an ingest call's time."""
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY).decode()
 
 
 def _sqlite_settings(dbapi_connection: Any, _record: Any) -> None:

@@ -195,7 +195,7 @@ def lead_page(
     prediction = engine.predict(
         *whatif.crm_variants(history, changes), np.arange(n), np.full(n, export.as_of)
     )
-    results = [engine.explain(prediction, i, percent=True) for i in range(n)]
+    results = engine.explain(prediction, percent=True)
     for i in (0, 1):  # the lead and the user's change: the two the chart can show
         results[i]["themes"] = themed(
             prediction.contributions[i],
