@@ -12,7 +12,7 @@ from leadready.features.build import Events, Leads, to_seconds
 from leadready.features.contract import Crm, parse_moment
 from leadready.features.outcome_rules import export_end
 from leadready.serving.engine import Engine
-from leadready.serving.explain import top_labels
+from leadready.serving.explain import reason_columns
 from leadready.serving.store import LoadedModel
 
 CHUNK = 25_000
@@ -86,17 +86,12 @@ def score_open_leads(
             "readiness": prediction.readiness.round(4),
             "potential": prediction.potential.round(4),
             "route": prediction.routes,
-            "route_reason": [engine.route_reason(prediction, i) for i in range(len(chunk))],
+            "route_reason": engine.route_reasons(prediction),
         }
         if top > 0:
-            up, down = top_labels(
+            part |= reason_columns(
                 prediction.contributions, prediction.columns, engine.features, engine.labels, top
             )
-            for k in range(top):
-                for side, labels in (("up", up), ("down", down)):
-                    part[f"reason_{side}_{k + 1}"] = [
-                        row[k] if len(row) > k else "" for row in labels
-                    ]
         parts.append(pd.DataFrame(part))
         progress(start + len(chunk), len(rows))
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=list(SCORED))

@@ -88,27 +88,31 @@ class Engine:
             self.scorer, columns, columns["hand_raise_7d"], self.thresholds, threads, explain
         )
 
-    def route_reason(self, prediction: Prediction, row: int, percent: bool = False) -> str:
-        return route_reason(
-            str(prediction.routes[row]),
-            prediction.readiness[row],
-            prediction.potential[row],
-            self.thresholds,
-            prediction.columns["days_since_hand_raise"][row],
-            percent=percent,
-        )
+    def route_reasons(self, prediction: Prediction, percent: bool = False) -> list[str]:
+        """Why each lead got its route, with its numbers (as percentages with `percent`)."""
+        return [
+            route_reason(route, readiness, potential, self.thresholds, days, percent=percent)
+            for route, readiness, potential, days in zip(
+                prediction.routes.tolist(),
+                prediction.readiness.tolist(),
+                prediction.potential.tolist(),
+                prediction.columns["days_since_hand_raise"].tolist(),
+                strict=True,
+            )
+        ]
 
     def explain(self, prediction: Prediction, percent: bool = False) -> list[dict[str, Any]]:
         """Each lead's scores as the API and the workspace show them: readiness, potential,
         route, the route's reason (its numbers as percentages with `percent`, as the workspace
         shows them) and the reasons object (contributions in plain words)."""
         said = reasons(prediction.contributions, prediction.columns, self.features, self.labels)
+        why = self.route_reasons(prediction, percent)
         return [
             {
                 "readiness": float(prediction.readiness[row]),
                 "potential": float(prediction.potential[row]),
                 "route": str(prediction.routes[row]),
-                "route_reason": self.route_reason(prediction, row, percent),
+                "route_reason": why[row],
                 "reasons": lead_reasons,
             }
             for row, lead_reasons in enumerate(said)

@@ -6,6 +6,7 @@ import math
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 
 from leadready.features.labels import FEATURE_LABELS
 
@@ -99,12 +100,12 @@ def describe(feature: str, value: object, labels: dict[str, str]) -> str:
     number = float(value)  # type: ignore[arg-type]
     if math.isnan(number):
         return _NEVER.get(feature, f"{label}: unknown")
-    if feature not in FEATURE_LABELS:  # a custom feature from the schema
-        return f"{label}: {number:g}"
-    if feature == "touches_responded_share":
-        return f"{number:.0%} of touches responded to"
-    if feature.startswith(("buying_signal_", "hand_raise_")):
-        return label[0].upper() + label[1:] if number else f"No {label}"
+    if not _is_count(feature):
+        if feature not in FEATURE_LABELS:  # a custom feature from the schema
+            return f"{label}: {number:g}"
+        if feature == "touches_responded_share":
+            return f"{number:.0%} of touches responded to"
+        return label[0].upper() + label[1:] if number else f"No {label}"  # a signal: 1 or 0
     count = round(number)
     if feature == "lead_age_days":
         return (
@@ -115,6 +116,26 @@ def describe(feature: str, value: object, labels: dict[str, str]) -> str:
     return f"{count:,} {_one(label) if count == 1 else label}"
 
 
+def _is_count(feature: str) -> bool:
+    """A built-in numeric feature `describe` words as a whole number (days, counts): its
+    words depend only on the value rounded."""
+    return (
+        feature in FEATURE_LABELS
+        and feature != "touches_responded_share"
+        and not feature.startswith(("buying_signal_", "hand_raise_"))
+    )
+
+
+def describe_many(feature: str, values: np.ndarray, labels: dict[str, str]) -> np.ndarray:
+    """`describe` of each of a feature's `values`, as an object array; each distinct value (of
+    a count feature: each distinct whole number) is worded once."""
+    if values.dtype.kind == "f" and _is_count(feature):
+        values = np.round(values)  # half to even, as `round` in `describe`
+    codes, distinct = pd.factorize(values, use_na_sentinel=False)
+    words = np.array([describe(feature, v, labels) for v in distinct], dtype=object)
+    return words[codes]
+
+
 def _value(value: object) -> str | float | None:
     if isinstance(value, str):
         return value
@@ -122,42 +143,55 @@ def _value(value: object) -> str | float | None:
     return None if math.isnan(number) else round(number, 4)
 
 
-def strongest(terms: np.ndarray, top: int) -> tuple[list[list[int]], list[list[int]]]:
+def _strongest(terms: np.ndarray, top: int) -> tuple[np.ndarray, ...]:
     """Per row of (n, n_features) contributions: the `top` feature indices pushing readiness
-    up (largest first, positive only) and down (most negative first, negative only)."""
+    up (largest first) and whether each pushes up (is positive), and the `top` pushing it down
+    (most negative first) and whether each is negative; four (n, top) arrays."""
     order = np.argsort(-terms, axis=1, kind="stable")
     up, down = order[:, :top], order[:, ::-1][:, :top]
     rows = np.arange(len(terms))[:, None]
-    up_ok, down_ok = terms[rows, up] > 0, terms[rows, down] < 0
+    return up, terms[rows, up] > 0, down, terms[rows, down] < 0
+
+
+def strongest(terms: np.ndarray, top: int) -> tuple[list[list[int]], list[list[int]]]:
+    """Per row of (n, n_features) contributions: the `top` feature indices pushing readiness
+    up (largest first, positive only) and down (most negative first, negative only)."""
+    up, up_ok, down, down_ok = (a.tolist() for a in _strongest(terms, top))
     return (
-        [list(u[ok]) for u, ok in zip(up, up_ok, strict=True)],
-        [list(d[ok]) for d, ok in zip(down, down_ok, strict=True)],
+        [[j for j, ok in zip(u, oks, strict=True) if ok] for u, oks in zip(up, up_ok, strict=True)],
+        [
+            [j for j, ok in zip(d, oks, strict=True) if ok]
+            for d, oks in zip(down, down_ok, strict=True)
+        ],
     )
 
 
-def top_labels(
+def reason_columns(
     contributions: np.ndarray,
     columns: dict[str, np.ndarray],
     features: list[str],
     labels: dict[str, str],
     top: int,
-) -> tuple[list[list[str]], list[list[str]]]:
-    """For many leads at once: the plain-words labels of their strongest reasons."""
-    up, down = strongest(contributions[:, :-1], top)
-    said: dict[tuple[int, object], str] = {}  # leads share most values: each is worded once
-
-    def word(j: int, value: object) -> str:
-        if (text := said.get((j, value))) is None:
-            text = said[j, value] = describe(features[j], value, labels)
-        return text
-
-    def words(indices: list[list[int]]) -> list[list[str]]:
-        return [
-            [word(j, columns[features[j]][row]) for j in row_indices]
-            for row, row_indices in enumerate(indices)
-        ]
-
-    return words(up), words(down)
+) -> dict[str, np.ndarray]:
+    """For many leads at once, the plain-words labels of their strongest reasons as file
+    columns: reason_up_1, reason_down_1, ... reason_down_`top` ("" where a lead has fewer).
+    Worded per feature, for the leads it is a reason of (`describe_many`)."""
+    up, up_ok, down, down_ok = _strongest(contributions[:, :-1], top)
+    n = len(contributions)
+    out = {
+        f"reason_{side}_{k + 1}": np.full(n, "", dtype=object)
+        for k in range(top)
+        for side in ("up", "down")
+    }
+    for j in np.unique(np.concatenate((up[up_ok], down[down_ok]))):
+        at_up, at_down = (up == j) & up_ok, (down == j) & down_ok
+        rows = np.flatnonzero(at_up.any(axis=1) | at_down.any(axis=1))
+        words = np.empty(n, dtype=object)
+        words[rows] = describe_many(features[j], columns[features[j]][rows], labels)
+        for k in range(top):
+            for side, at in (("up", at_up[:, k]), ("down", at_down[:, k])):
+                out[f"reason_{side}_{k + 1}"][at] = words[at]
+    return out
 
 
 def reasons(

@@ -20,7 +20,7 @@ from leadready.features.metadata import FlatDetails, ModelInfo
 from leadready.features.registry import NoChampionError
 from leadready.features.routing import route_reason
 from leadready.features.table import flat_columns
-from leadready.serving.explain import reasons, themed, top_labels
+from leadready.serving.explain import reason_columns, reasons, themed
 from leadready.serving.predict import Prediction, predict
 from leadready.serving.store import LoadedModel
 
@@ -152,10 +152,7 @@ def score_table(
                 reason_for(info, route, r) for r, route in zip(p.readiness, p.routes, strict=True)
             ],
         }
-        up, down = top_labels(p.contributions, p.columns, features, labels, TOP_IN_FILE)
-        for k in range(TOP_IN_FILE):
-            for side, words in (("up", up), ("down", down)):
-                part[f"reason_{side}_{k + 1}"] = [row[k] if len(row) > k else "" for row in words]
+        part |= reason_columns(p.contributions, p.columns, features, labels, TOP_IN_FILE)
         parts.append(pd.DataFrame(part))
         progress(rows.stop, n)
     if not parts:
