@@ -188,7 +188,7 @@ def reason_columns(
         rows = np.flatnonzero(at_up.any(axis=1) | at_down.any(axis=1))
         words = np.empty(n, dtype=object)
         words[rows] = describe_many(features[j], columns[features[j]][rows], labels)
-        for k in range(top):
+        for k in range(up.shape[1]):  # fewer than `top` when the model has fewer features
             for side, at in (("up", at_up[:, k]), ("down", at_down[:, k])):
                 out[f"reason_{side}_{k + 1}"][at] = words[at]
     return out
