@@ -8,6 +8,7 @@ contracts in pyproject.toml say so); it holds no logic of its own.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from typing import Annotated
 
@@ -53,3 +54,13 @@ def verbose_option(
 
 app.add_typer(training_cli.app)
 app.add_typer(serving_cli.app)
+
+
+def main() -> None:
+    """The `leadready` command. Ctrl-C is ignored once a command has returned or failed: its
+    work is done or undone by then, and an interrupt during the interpreter's shutdown printed
+    a traceback from `threading`'s shutdown."""
+    try:
+        app()
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
