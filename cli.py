@@ -2,7 +2,8 @@
 sides (`leadready.training.cli` and `leadready.serving.cli`).
 
 This module is the single place allowed to import both `training` and `serving` (the import
-contracts in pyproject.toml say so); it holds no logic of its own.
+contracts in pyproject.toml say so); it holds no logic of its own beyond how the command
+ends (`main`).
 """
 
 from __future__ import annotations

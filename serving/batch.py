@@ -12,7 +12,7 @@ from leadready.features.build import Events, Leads, to_seconds
 from leadready.features.contract import Crm, parse_moment
 from leadready.features.outcome_rules import export_end
 from leadready.serving.engine import Engine
-from leadready.serving.explain import reason_columns
+from leadready.serving.explain import reason_column_names, reason_columns
 from leadready.serving.store import LoadedModel
 
 CHUNK = 25_000
@@ -103,5 +103,4 @@ SCORED = ("lead_id", "readiness", "potential", "route", "route_reason")
 
 def scored_columns(top: int) -> list[str]:
     """The columns of the scores of `score_open_leads` with its `top` reasons up and down."""
-    reasons = [f"reason_{side}_{k + 1}" for k in range(top) for side in ("up", "down")]
-    return [*SCORED, *reasons]
+    return [*SCORED, *reason_column_names(top)]

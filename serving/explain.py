@@ -166,6 +166,11 @@ def strongest(terms: np.ndarray, top: int) -> tuple[list[list[int]], list[list[i
     )
 
 
+def reason_column_names(top: int) -> list[str]:
+    """The file columns of `reason_columns`, in order: reason_up_1, reason_down_1, ..."""
+    return [f"reason_{side}_{k + 1}" for k in range(top) for side in ("up", "down")]
+
+
 def reason_columns(
     contributions: np.ndarray,
     columns: dict[str, np.ndarray],
@@ -178,19 +183,15 @@ def reason_columns(
     Worded per feature, for the leads it is a reason of (`describe_many`)."""
     up, up_ok, down, down_ok = _strongest(contributions[:, :-1], top)
     n = len(contributions)
-    out = {
-        f"reason_{side}_{k + 1}": np.full(n, "", dtype=object)
-        for k in range(top)
-        for side in ("up", "down")
-    }
+    out = {name: np.full(n, "", dtype=object) for name in reason_column_names(top)}
     for j in np.unique(np.concatenate((up[up_ok], down[down_ok]))):
         at_up, at_down = (up == j) & up_ok, (down == j) & down_ok
         rows = np.flatnonzero(at_up.any(axis=1) | at_down.any(axis=1))
         words = np.empty(n, dtype=object)
         words[rows] = describe_many(features[j], columns[features[j]][rows], labels)
         for k in range(up.shape[1]):  # fewer than `top` when the model has fewer features
-            for side, at in (("up", at_up[:, k]), ("down", at_down[:, k])):
-                out[f"reason_{side}_{k + 1}"][at] = words[at]
+            out[f"reason_up_{k + 1}"][at_up[:, k]] = words[at_up[:, k]]
+            out[f"reason_down_{k + 1}"][at_down[:, k]] = words[at_down[:, k]]
     return out
 
 
